@@ -1,0 +1,75 @@
+"""Convert a loaded model to ONNX, honouring the output contract.
+
+One module per family (``convert/<family>.py``) exposes ``to_onnx(model, *, double) -> ModelProto``
+returning the raw converter output plus the name of its scores tensor; this registry normalizes it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+import onnx
+from onnx import TensorProto
+
+from optimizer_core.convert.contract import INPUT_NAME, SCORES_NAME, normalize
+from optimizer_core.errors import ConversionError, OptimizerError, UnsupportedModelError
+from optimizer_core.models.base import LoadedModel
+
+__all__ = ["convert", "RawConversion", "INPUT_NAME", "SCORES_NAME", "supports_double"]
+
+_CONVERTERS = {
+    "xgboost": "optimizer_core.convert.xgboost",
+    "lightgbm": "optimizer_core.convert.lightgbm",
+    "sklearn": "optimizer_core.convert.sklearn",
+    "onnx": "optimizer_core.convert.onnx",
+}
+
+
+@dataclass(frozen=True)
+class RawConversion:
+    """What a family converter hands back before normalization."""
+
+    model: onnx.ModelProto
+    scores_tensor: str
+    notes: tuple[str, ...] = ()
+
+
+def _module(model: LoadedModel):
+    try:
+        return importlib.import_module(_CONVERTERS[model.family])
+    except KeyError as e:
+        raise UnsupportedModelError(f"no ONNX converter for model family {model.family!r}") from e
+
+
+def supports_double(model: LoadedModel) -> tuple[bool, str]:
+    """Whether the family converter can emit a double-precision graph, and why not if it cannot."""
+    module = _module(model)
+    check = getattr(module, "supports_double", None)
+    if check is None:
+        return False, f"the {model.family} converter only emits float32 graphs"
+    return check(model)
+
+
+def convert(model: LoadedModel, *, double: bool = False) -> onnx.ModelProto:
+    """Convert ``model`` to an ONNX model honouring the output contract (float64 I/O if ``double``)."""
+    module = _module(model)
+    try:
+        raw: RawConversion = module.to_onnx(model, double=double)
+    except OptimizerError:
+        raise
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise ConversionError(
+            f"converting {model.estimator} ({model.family}) to ONNX failed: {type(e).__name__}: {first}"
+        ) from e
+    proto = normalize(
+        raw.model,
+        scores_tensor=raw.scores_tensor,
+        n_features=model.n_features,
+        n_outputs=model.n_outputs,
+        elem_type=TensorProto.DOUBLE if double else TensorProto.FLOAT,
+    )
+    if raw.notes:
+        proto.doc_string = "; ".join(raw.notes)
+    return proto

@@ -1,0 +1,155 @@
+"""Bring any converter's output (or a user's ONNX file) to the ONNX output contract (design.md).
+
+One float input ``input [N, n_features]`` and one scores output ``scores``: probabilities
+``[N, n_classes]`` for classifiers, predictions ``[N, 1]`` for regressors; no ZipMap, no label output,
+declared shapes that match what ONNX Runtime returns, and an ``ai.onnx`` opset import (quantization
+tools need it). Every converter rough edge about outputs is fixed here, in one place.
+"""
+
+from __future__ import annotations
+
+import onnx
+from onnx import TensorProto, helper
+
+from optimizer_core.errors import ConversionError
+
+INPUT_NAME = "input"
+SCORES_NAME = "scores"
+BATCH_DIM = "N"
+DEFAULT_AI_ONNX_OPSET = 15
+
+
+def find_scores_tensor(graph: onnx.GraphProto, *, regression: bool) -> str:
+    """Name of the tensor that holds probabilities (classifiers) or predictions (regressors).
+
+    ZipMap outputs are traced back to ZipMap's input; otherwise the last float tensor output wins.
+    """
+    producers = {out: node for node in graph.node for out in node.output}
+    float_types = (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16)
+    candidates: list[str] = []
+    for output in graph.output:
+        node = producers.get(output.name)
+        if node is not None and node.op_type == "ZipMap":
+            return node.input[0]
+        type_proto = output.type
+        if type_proto.HasField("tensor_type") and type_proto.tensor_type.elem_type in float_types:
+            candidates.append(output.name)
+    if not candidates:
+        raise ConversionError(
+            "the ONNX model has no float tensor output to read scores from "
+            f"(outputs: {', '.join(o.name for o in graph.output)})"
+        )
+    if regression:
+        return candidates[0]
+    return candidates[-1]
+
+
+def normalize(
+    model: onnx.ModelProto,
+    *,
+    scores_tensor: str,
+    n_features: int,
+    n_outputs: int,
+    elem_type: int = TensorProto.FLOAT,
+) -> onnx.ModelProto:
+    """Return a copy of ``model`` that honours the output contract.
+
+    ``scores_tensor`` names the tensor inside the graph that carries the scores (see
+    ``find_scores_tensor``); ``n_outputs`` is the number of classes, or 1 for regression.
+    """
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    graph = out.graph
+    initializer_names = {init.name for init in graph.initializer}
+    real_inputs = [i for i in graph.input if i.name not in initializer_names]
+    if len(real_inputs) != 1:
+        raise ConversionError(
+            f"the ONNX model has {len(real_inputs)} inputs ({', '.join(i.name for i in real_inputs)}); "
+            "this tool needs exactly one float tensor input [N, n_features]: merge the inputs first"
+        )
+    old_input = real_inputs[0].name
+
+    scores_rank = _declared_rank(graph, scores_tensor)
+    final_scores = scores_tensor
+    if scores_rank == 1 or (n_outputs == 1 and scores_rank != 2):
+        final_scores = scores_tensor + "_2d"
+        shape_name = scores_tensor + "_2d_shape"
+        graph.initializer.append(helper.make_tensor(shape_name, TensorProto.INT64, [2], [-1, 1]))
+        graph.node.append(helper.make_node("Reshape", [scores_tensor, shape_name], [final_scores],
+                                           name="contract_reshape_scores"))
+
+    _rename_tensor(graph, old_input, INPUT_NAME)
+    _rename_tensor(graph, final_scores, SCORES_NAME)
+
+    del graph.input[:]
+    graph.input.append(helper.make_tensor_value_info(INPUT_NAME, elem_type, [BATCH_DIM, n_features]))
+    score_type = _elem_type_of(graph, SCORES_NAME, default=elem_type)
+    del graph.output[:]
+    graph.output.append(helper.make_tensor_value_info(SCORES_NAME, score_type, [BATCH_DIM, n_outputs]))
+    # Stale value_info can contradict the new shapes (ORT then warns at run time): drop it.
+    del graph.value_info[:]
+    _prune_unused(graph)
+    ensure_ai_onnx_opset(out)
+    try:
+        onnx.checker.check_model(out)
+    except onnx.checker.ValidationError as e:
+        raise ConversionError(f"the converted model fails the ONNX checker: {str(e).splitlines()[0]}") from e
+    return out
+
+
+def ensure_ai_onnx_opset(model: onnx.ModelProto, version: int = DEFAULT_AI_ONNX_OPSET) -> bool:
+    """Add the default-domain opset import when missing. Returns True if it was added."""
+    if any(op.domain in ("", "ai.onnx") for op in model.opset_import):
+        return False
+    model.opset_import.append(helper.make_opsetid("", version))
+    return True
+
+
+def _declared_rank(graph: onnx.GraphProto, name: str) -> int | None:
+    for vi in list(graph.output) + list(graph.value_info):
+        if vi.name == name and vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape"):
+            return len(vi.type.tensor_type.shape.dim)
+    return None
+
+
+def _elem_type_of(graph: onnx.GraphProto, name: str, *, default: int) -> int:
+    for vi in list(graph.output) + list(graph.value_info):
+        if vi.name == name and vi.type.HasField("tensor_type"):
+            return vi.type.tensor_type.elem_type
+    return default
+
+
+def _rename_tensor(graph: onnx.GraphProto, old: str, new: str) -> None:
+    if old == new:
+        return
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name == old:
+                node.input[i] = new
+        for i, name in enumerate(node.output):
+            if name == old:
+                node.output[i] = new
+    for vi in list(graph.output) + list(graph.value_info) + list(graph.input):
+        if vi.name == old:
+            vi.name = new
+
+
+def _prune_unused(graph: onnx.GraphProto) -> None:
+    """Drop nodes and initializers that do not feed the outputs (e.g. ZipMap, label casts)."""
+    needed = {o.name for o in graph.output}
+    kept = []
+    for node in reversed(graph.node):
+        if any(out in needed for out in node.output):
+            kept.append(node)
+            needed.update(i for i in node.input if i)
+            for attr in node.attribute:  # subgraphs (If/Loop) reference outer names
+                for sub in list(attr.g.node if attr.HasField("g") else []) + [
+                    n for g in attr.graphs for n in g.node
+                ]:
+                    needed.update(i for i in sub.input if i)
+    kept.reverse()
+    del graph.node[:]
+    graph.node.extend(kept)
+    inits = [init for init in graph.initializer if init.name in needed]
+    del graph.initializer[:]
+    graph.initializer.extend(inits)

@@ -1,0 +1,204 @@
+"""Load a model from a path, bytes or a live object; the format is sniffed from the content.
+
+Each family lives in its own module exposing ``load(data, fmt) -> LoadedModel`` (for the file formats
+it owns), ``matches(obj) -> bool`` and ``from_object(obj, ...) -> LoadedModel``. Adding a family means
+one new module and one line in ``_FAMILY_MODULES`` / ``_FORMAT_OWNERS``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from optimizer_core.errors import ModelLoadError, UnsafeModelError, UnsupportedModelError
+from optimizer_core.models.base import LoadedModel, Task
+
+__all__ = ["LoadedModel", "Task", "load_model", "model_from_object", "sniff_format", "SourceInfo"]
+
+# family name -> module (imported lazily: xgboost and lightgbm are heavy)
+_FAMILY_MODULES = {
+    "xgboost": "optimizer_core.models.xgboost",
+    "lightgbm": "optimizer_core.models.lightgbm",
+    "sklearn": "optimizer_core.models.sklearn",
+    "onnx": "optimizer_core.models.onnx",
+}
+# sniffed file format -> family that reads it
+_FORMAT_OWNERS = {
+    "xgboost-json": "xgboost",
+    "xgboost-ubj": "xgboost",
+    "lightgbm-text": "lightgbm",
+    "skops": "sklearn",
+    "onnx": "onnx",
+}
+
+PICKLE_ADVICE = (
+    "pickle and joblib files run arbitrary code when loaded, so they are refused by default. "
+    "Save the model safely instead (XGBoost: model.save_model('model.json'); LightGBM: "
+    "booster.save_model('model.txt'); scikit-learn: skops.io.dump(model, 'model.skops')), "
+    "or, only for a file you trust, pass --allow-pickle (dashboard: start it with --allow-pickle)."
+)
+
+
+class SourceInfo:
+    """Size and hash of the bytes a model came from (None for live objects)."""
+
+    def __init__(self, data: bytes | None, name: str | None = None):
+        self.data = data
+        self.name = name
+        self.size = len(data) if data is not None else 0
+        self.sha256 = hashlib.sha256(data).hexdigest() if data is not None else ""
+
+
+def _family(name: str) -> Any:
+    return importlib.import_module(_FAMILY_MODULES[name])
+
+
+_COMPRESSED_JOBLIB_MAGICS = (
+    b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda",  # zlib
+    b"\x1f\x8b",  # gzip
+    b"BZh",  # bz2
+    b"\xfd7zXZ",  # xz
+    b"\x5d\x00\x00",  # lzma
+    b"\x04\x22\x4d\x18",  # lz4
+)
+
+
+def sniff_format(data: bytes) -> str:
+    """Name the model format from the bytes alone.
+
+    Returns one of ``pickle``, ``skops``, ``xgboost-json``, ``xgboost-ubj``, ``lightgbm-text``,
+    ``onnx``; raises ``ModelLoadError`` when the content is none of them.
+    """
+    if not data:
+        raise ModelLoadError("the model file is empty: export the model again and upload the saved file")
+    head = data[:64]
+    if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
+        return "pickle"
+    if head.startswith(_COMPRESSED_JOBLIB_MAGICS):
+        return "pickle"
+    if head.startswith(b"PK\x03\x04"):
+        return "skops"
+    stripped = data[:4096].lstrip()
+    if stripped.startswith(b"tree\n") or stripped.startswith(b"tree\r\n"):
+        return "lightgbm-text"
+    if stripped.startswith(b"{"):
+        try:
+            doc = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            doc = None
+        if isinstance(doc, dict):
+            if "learner" in doc:
+                return "xgboost-json"
+            raise ModelLoadError(
+                "the model file is JSON but not an XGBoost model (no 'learner' key): "
+                "save it with XGBoost's save_model('model.json')"
+            )
+        if b"learner" in data[:256]:
+            return "xgboost-ubj"
+    # Protocol-0/1 pickles start with an opcode such as '(' or 'c' followed by a module path.
+    if head[:1] in (b"(", b"c", b"]", b"}") and b"\n" in head and b"." in data[-2:]:
+        return "pickle"
+    if _looks_like_onnx(data):
+        return "onnx"
+    raise ModelLoadError(
+        "the model file is not a recognised format (XGBoost JSON/UBJ, LightGBM text, skops, ONNX, "
+        "or pickle with opt-in): check that the right file was chosen and that it is not truncated"
+    )
+
+
+def _looks_like_onnx(data: bytes) -> bool:
+    # ModelProto serialises ir_version (field 1, varint) first in practice; confirm by parsing.
+    if not data[:1] == b"\x08":
+        return False
+    try:
+        import onnx
+
+        proto = onnx.ModelProto()
+        proto.ParseFromString(data)
+    except Exception:
+        return False
+    return proto.HasField("graph") and proto.ir_version > 0
+
+
+def _read_source(source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> tuple[bytes, str]:
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source), "<uploaded bytes>"
+    path = Path(source)
+    try:
+        if path.is_dir():
+            raise ModelLoadError(f"{path} is a folder, not a model file: pass the saved model file itself")
+        return path.read_bytes(), str(path)
+    except FileNotFoundError as e:
+        raise ModelLoadError(f"model file {path} does not exist: check the path") from e
+    except PermissionError as e:
+        raise ModelLoadError(f"model file {path} cannot be read (permission denied)") from e
+    except OSError as e:
+        raise ModelLoadError(f"model file {path} cannot be read: {e.strerror or e}") from e
+
+
+def load_model(
+    source: str | os.PathLike[str] | bytes | bytearray | memoryview,
+    *,
+    allow_pickle: bool = False,
+) -> LoadedModel:
+    """Load a model file (path or bytes), sniffing its format from the content, not the name.
+
+    Pickle/joblib files are refused unless ``allow_pickle=True`` because loading one runs code.
+    """
+    data, name = _read_source(source)
+    fmt = sniff_format(data)
+    if fmt == "pickle":
+        if not allow_pickle:
+            raise UnsafeModelError(f"{name} is a pickle/joblib file: {PICKLE_ADVICE}")
+        obj = _unpickle(data, name)
+        return model_from_object(obj, source=SourceInfo(data, name), fmt="pickle")
+    family = _FORMAT_OWNERS[fmt]
+    try:
+        return _family(family).load(data, fmt, SourceInfo(data, name))
+    except (ModelLoadError, UnsupportedModelError, UnsafeModelError):
+        raise
+    except Exception as e:  # a parser error from the library: the file is malformed
+        raise ModelLoadError(
+            f"{name} looks like a {fmt} model but {family} could not read it "
+            f"({type(e).__name__}: {_first_line(e)}): the file may be truncated or from an "
+            "incompatible version; save it again"
+        ) from e
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0][:200] if text else type(e).__name__
+
+
+def _unpickle(data: bytes, name: str) -> Any:
+    import joblib
+
+    try:
+        return joblib.load(io.BytesIO(data))
+    except Exception as e:
+        raise ModelLoadError(f"{name} is a pickle/joblib file that could not be loaded: {_first_line(e)}") from e
+
+
+def model_from_object(obj: Any, *, source: SourceInfo | None = None, fmt: str = "memory") -> LoadedModel:
+    """Wrap a live estimator/booster/ModelProto (from memory or an opted-in pickle)."""
+    source = source or SourceInfo(None)
+    for family in _FAMILY_MODULES:
+        module = _family_if_importable(family)
+        if module is not None and module.matches(obj):
+            return module.from_object(obj, source=source, fmt=fmt)
+    raise UnsupportedModelError(
+        f"{type(obj).__module__}.{type(obj).__name__} is not a supported model: pass a fitted "
+        "XGBoost, LightGBM or scikit-learn estimator, or an ONNX model"
+    )
+
+
+def _family_if_importable(family: str) -> Any | None:
+    try:
+        return _family(family)
+    except ImportError:
+        return None

@@ -1,0 +1,243 @@
+"""The Report: frozen dataclasses that every view (JSON, HTML, SQLite, CLI table, dashboard) reads.
+
+``report.json`` is ``Report.to_dict()``; ``Report.from_dict`` reads it back (history, shared links).
+Fields may be added freely; renaming one means bumping ``SCHEMA_VERSION``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+P99_MIN_CALLS = 460  # below this not even the maximum bounds the true p99 (MLPerf LoadGen's floor)
+P999_MIN_CALLS = 4600
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Latency of one runner at one batch size; all times in microseconds per call."""
+
+    batch_size: int
+    calls: int
+    mean_us: float
+    std_us: float
+    min_us: float
+    max_us: float
+    p50_us: float
+    p90_us: float
+    p95_us: float
+    p99_us: float | None  # None: fewer than P99_MIN_CALLS timed calls ("insufficient samples")
+    p999_us: float | None
+    rows_per_s: float
+    p50_ci_low_us: float
+    p50_ci_high_us: float
+    noisy: bool = False
+    noise_reasons: tuple[str, ...] = ()
+    samples_us: tuple[float, ...] = ()  # raw per-call timings, downsampled to at most 10,000
+
+
+@dataclass(frozen=True)
+class DriftStats:
+    """How far a variant's scores are from the native model's, over all rows."""
+
+    rows: int
+    max_abs: float
+    mean_abs: float
+    p99_abs: float
+    max_rel: float
+    label_flips: int | None  # classifiers only
+    label_flip_rate: float | None
+    above_thresholds: dict[str, int] = field(default_factory=dict)  # "1e-06" -> rows above it
+    tolerance: float | None = None
+    passed: bool | None = None
+
+
+@dataclass(frozen=True)
+class WorstRow:
+    row: int
+    abs_diff: float
+    native: tuple[float, ...]
+    variant: tuple[float, ...]
+    features: tuple[float | None, ...]
+
+
+@dataclass(frozen=True)
+class DriftDetail:
+    """Material for the drift plots: bounded samples, never the full per-row arrays."""
+
+    abs_diff_sample: tuple[float, ...] = ()
+    native_score_sample: tuple[float, ...] = ()
+    variant_score_sample: tuple[float, ...] = ()
+    worst: tuple[WorstRow, ...] = ()
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    name: str
+    precision: str  # native | fp32 | fp64 | fp16 | int8 | int8-static
+    provider_requested: str | None
+    provider_used: str | None
+    applicable: bool
+    notes: tuple[str, ...] = ()
+    artifact: str | None = None
+    size_bytes: int | None = None
+    artifact_sha256: str | None = None
+    nodes_changed: tuple[str, ...] = ()
+    node_placement: dict[str, list[str]] | None = None  # provider -> op types placed on it
+    session_settings: dict[str, Any] | None = None
+    session_init_ms: float | None = None
+    load_ms: float | None = None
+    rss_delta_mb: float | None = None
+    latency: tuple[LatencyStats, ...] = ()
+    drift: DriftStats | None = None
+    metrics: dict[str, float] | None = None
+    drift_detail: DriftDetail | None = None
+
+    def latency_at(self, batch_size: int) -> LatencyStats | None:
+        return next((row for row in self.latency if row.batch_size == batch_size), None)
+
+
+@dataclass(frozen=True)
+class FloorRow:
+    batch_size: int
+    p50_us: float
+    calls: int
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    by_batch_size: dict[str, str]
+    reason: str
+    details: dict[str, str] = field(default_factory=dict)  # batch size -> reason in words
+    snippet: str | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    schema_version: int
+    created_at: str
+    run_id: str
+    environment: dict[str, Any]
+    model: dict[str, Any]
+    data: dict[str, Any]
+    config: dict[str, Any]
+    variants: tuple[VariantResult, ...]
+    runtime_floor: tuple[FloorRow, ...] = ()
+    recommendation: Recommendation | None = None
+    explanations: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    benchmark: dict[str, Any] = field(default_factory=dict)
+    tuning: dict[str, Any] | None = None
+    wall_s: float | None = None
+    # file name -> bytes (one .onnx per variant, drift.csv); written by write_out, not part of JSON
+    artifacts: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
+
+    def variant(self, name: str) -> VariantResult | None:
+        return next((v for v in self.variants if v.name == name), None)
+
+    @property
+    def native(self) -> VariantResult | None:
+        return next((v for v in self.variants if v.precision == "native"), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = _to_plain(self)
+        data.pop("artifacts", None)
+        return data
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False, default=str)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Report:
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ValueError(f"report schema_version {version!r} is not supported (expected {SCHEMA_VERSION})")
+        return _from_plain(cls, data)
+
+    @classmethod
+    def from_json(cls, text: str) -> Report:
+        return cls.from_dict(json.loads(text))
+
+    def write_out(self, out_dir: str | os.PathLike[str], *, html: str | None = None) -> Path:
+        """Write report.json, report.html and every artifact into ``out_dir`` atomically.
+
+        Everything goes to a sibling temporary folder first, which is renamed into place only when
+        complete, so a failure leaves nothing half-written.
+        """
+        target = Path(out_dir).resolve()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        try:
+            (tmp / "report.json").write_text(self.to_json(), encoding="utf-8")
+            if html is not None:
+                (tmp / "report.html").write_text(html, encoding="utf-8")
+            for name, blob in self.artifacts.items():
+                (tmp / name).write_bytes(blob)
+            if target.exists():
+                backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+                backup.rmdir()
+                target.rename(backup)
+                tmp.rename(target)
+                shutil.rmtree(backup, ignore_errors=True)
+            else:
+                tmp.rename(target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return target
+
+
+def _to_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _to_plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_plain(v) for v in value]
+    if isinstance(value, float):
+        return _finite_or_none(value)
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return _to_plain(value.item())
+    return value
+
+
+def _finite_or_none(x: float) -> float | None:
+    return x if x == x and x not in (float("inf"), float("-inf")) else None
+
+
+def _from_plain(tp: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _from_plain(args[0], value) if len(args) == 1 else value
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        kwargs = {}
+        for f in dataclasses.fields(tp):
+            if f.name in value:
+                kwargs[f.name] = _from_plain(hints[f.name], value[f.name])
+        return tp(**kwargs)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        inner = args[0] if args else Any
+        return tuple(_from_plain(inner, v) for v in value)
+    if origin is list:
+        (inner,) = typing.get_args(tp) or (Any,)
+        return [_from_plain(inner, v) for v in value]
+    if origin is dict:
+        _, inner = typing.get_args(tp) or (Any, Any)
+        return {k: _from_plain(inner, v) for k, v in value.items()}
+    if tp is float and isinstance(value, int):
+        return float(value)
+    return value
