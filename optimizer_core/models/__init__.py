@@ -113,7 +113,7 @@ def sniff_format(data: bytes) -> str:
 
 def _looks_like_onnx(data: bytes) -> bool:
     # ModelProto serialises ir_version (field 1, varint) first in practice; confirm by parsing.
-    if not data[:1] == b"\x08":
+    if data[:1] != b"\x08":
         return False
     try:
         import onnx
