@@ -125,9 +125,11 @@ def _looks_like_onnx(data: bytes) -> bool:
     return proto.HasField("graph") and proto.ir_version > 0
 
 
-def _read_source(source: str | os.PathLike[str] | bytes | bytearray | memoryview) -> tuple[bytes, str]:
+def _read_source(
+    source: str | os.PathLike[str] | bytes | bytearray | memoryview, name: str | None = None
+) -> tuple[bytes, str]:
     if isinstance(source, bytes | bytearray | memoryview):
-        return bytes(source), "<uploaded bytes>"
+        return bytes(source), name or "the uploaded model"
     path = Path(source)
     try:
         if path.is_dir():
@@ -145,12 +147,14 @@ def load_model(
     source: str | os.PathLike[str] | bytes | bytearray | memoryview,
     *,
     allow_pickle: bool = False,
+    name: str | None = None,
 ) -> LoadedModel:
     """Load a model file (path or bytes), sniffing its format from the content, not the name.
 
     Pickle/joblib files are refused unless ``allow_pickle=True`` because loading one runs code.
+    ``name`` is how messages refer to the file (defaults to its path).
     """
-    data, name = _read_source(source)
+    data, name = _read_source(source, name)
     fmt = sniff_format(data)
     if fmt == "pickle":
         if not allow_pickle:

@@ -1,0 +1,262 @@
+"""`inference-optimizer`: run, convert, dashboard, providers, history.
+
+Exit codes: 0 done; 1 a requested ONNX variant drifted more than --max-drift (the gate);
+2 bad input or usage (one line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from optimizer_core.errors import ConfigError, OptimizerError
+
+EXIT_OK, EXIT_GATE, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, not argparse's usage block
+        self.exit(EXIT_BAD_INPUT, f"error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="inference-optimizer", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="optimize a model and measure every variant against it")
+    run.add_argument("model", nargs="?", help="model file (XGBoost JSON/UBJ, LightGBM text, skops, ONNX)")
+    run.add_argument("data", nargs="?", help="CSV of test rows with a header")
+    run.add_argument("--target", help="target column in the CSV (enables accuracy/F1/AUC or RMSE/MAE/R2)")
+    run.add_argument("--precision", default="fp32,fp64,fp16,int8,int8-static",
+                     help="comma-separated variants: fp32,fp64,fp16,int8,int8-static (default: all)")
+    run.add_argument("--provider", default="auto",
+                     help="comma-separated providers: auto, cpu, cuda, tensorrt, openvino, ... (default: auto)")
+    run.add_argument("--batch-sizes", default="1,16,256,4096", help="comma-separated batch sizes")
+    run.add_argument("--threads", type=int, help="intra-op threads for ONNX Runtime (default: physical cores)")
+    run.add_argument("--budget-s", type=float, default=30.0, help="seconds of timing budget (default: 30)")
+    run.add_argument("--tune", action="store_true", help="search configurations within the budget")
+    run.add_argument("--max-drift", type=float,
+                     help="gate: exit 1 when a requested ONNX variant drifts more than this from native")
+    run.add_argument("--allow-pickle", action="store_true",
+                     help="allow pickle/joblib model files (they run code when loaded: trusted files only)")
+    run.add_argument("--out", help="folder for report.json, report.html and one .onnx per variant")
+    run.add_argument("--demo", nargs="?", const="xgboost", choices=("xgboost", "mlp"),
+                     help="use the bundled demo model and CSV (xgboost or mlp)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    conv = sub.add_parser("convert", help="convert a model to ONNX (output contract of design.md)")
+    conv.add_argument("model")
+    conv.add_argument("--out", required=True, help="path of the .onnx file to write")
+    conv.add_argument("--allow-pickle", action="store_true")
+
+    dash = sub.add_parser("dashboard", help="start the Streamlit dashboard")
+    dash.add_argument("--host", default="127.0.0.1")
+    dash.add_argument("--port", type=int, default=8501)
+    dash.add_argument("--allow-pickle", action="store_true",
+                      help="let users upload pickle/joblib models (they run code on this server)")
+    dash.add_argument("--history-db", help="SQLite file for run history")
+
+    sub.add_parser("providers", help="list execution providers and whether this install has them")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "convert":
+            return _convert(args)
+        if args.command == "dashboard":
+            return _dashboard(args)
+        if args.command == "providers":
+            return _providers()
+    except OptimizerError as e:
+        _fail(str(e))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        _fail("out of memory: try a smaller CSV or fewer batch sizes")
+    except Exception as e:  # a library failure we did not anticipate: still one line, never a traceback
+        if os.environ.get("INFERENCE_OPTIMIZER_DEBUG"):
+            raise
+        _fail(f"unexpected {type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:300]} "
+              "(set INFERENCE_OPTIMIZER_DEBUG=1 for details)")
+    return EXIT_BAD_INPUT
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from optimizer_core.config import OptimizeConfig, parse_batch_sizes, parse_list
+    from optimizer_core.pipeline import drift_failures, optimize
+
+    model_path, data_path, target = args.model, args.data, args.target
+    if args.demo:
+        from optimizer_core.demo import demo_files
+
+        demo = demo_files(args.demo)
+        model_path = model_path or str(demo.model_path)
+        data_path = data_path or str(demo.csv_path)
+        target = target or demo.target
+    if not model_path or not data_path:
+        raise ConfigError("run needs MODEL and DATA (or --demo): inference-optimizer run model.json test.csv")
+    if args.tune:
+        raise ConfigError("--tune is not available in this version yet: run without it")
+    config = OptimizeConfig(
+        precisions=parse_list(args.precision, what="precision"),
+        providers=parse_list(args.provider, what="provider"),
+        batch_sizes=parse_batch_sizes(args.batch_sizes),
+        threads=args.threads,
+        budget_s=args.budget_s,
+        max_drift=args.max_drift,
+    )
+    from optimizer_core.runtime import resolve_provider
+
+    for provider in config.providers:
+        resolve_provider(provider)  # unknown names fail here, before any work
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a folder: choose a folder path")
+    with _progress_bar(disabled=args.quiet) as progress:
+        report = optimize(model_path, data_path, config, progress, target=target, allow_pickle=args.allow_pickle)
+    print(format_summary(report))
+    if out is not None:
+        from optimizer_core.html_report import render_html
+
+        report.write_out(out, html=render_html(report))
+        print(f"\nwrote {out}/report.json, report.html and {sum(n.endswith('.onnx') for n in report.artifacts)} .onnx files")
+    if config.max_drift is not None:
+        failing = drift_failures(report, config.max_drift, config.precisions)
+        if failing:
+            worst = ", ".join(f"{v.name} drifts {v.drift.max_abs:.3g}" for v in failing)
+            print(f"gate failed: {worst} (over --max-drift {config.max_drift:g})", file=sys.stderr)
+            return EXIT_GATE
+        print(f"gate passed: every requested variant within --max-drift {config.max_drift:g}")
+    return EXIT_OK
+
+
+def _convert(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from optimizer_core.convert import convert
+    from optimizer_core.models import load_model
+
+    loaded = load_model(args.model, allow_pickle=args.allow_pickle)
+    proto = convert(loaded)
+    out = Path(args.out)
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a folder: give the path of the .onnx file to write")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(proto.SerializeToString())
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    shape = f"probabilities [N, {loaded.n_outputs}]" if loaded.task != "regression" else "predictions [N, 1]"
+    print(f"wrote {out}: {loaded.estimator} ({loaded.task}), input 'input' float32 [N, {loaded.n_features}], "
+          f"output 'scores' {shape}")
+    return EXIT_OK
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from dashboard.server import launch
+
+    return launch(host=args.host, port=args.port, allow_pickle=args.allow_pickle, history_db=args.history_db)
+
+
+def _providers() -> int:
+    from optimizer_core.runtime import provider_table
+
+    for p in provider_table():
+        state = "available" if p.available else f"unavailable: {p.reason}"
+        print(f"{p.short:<10} {p.ort_name:<32} {state}")
+    return EXIT_OK
+
+
+class _progress_bar:
+    """tqdm bar on a terminal; one line per stage otherwise (CI logs)."""
+
+    def __init__(self, *, disabled: bool):
+        self.disabled = disabled
+        self.bar = None
+        self.last_stage = ""
+
+    def __enter__(self):
+        if not self.disabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=100, file=sys.stderr, bar_format="{l_bar}{bar}| {elapsed}<{remaining}")
+        return self.update
+
+    def update(self, stage: str, fraction: float) -> None:
+        if self.disabled:
+            return
+        if self.bar is not None:
+            self.bar.set_description_str(stage[:40])
+            self.bar.n = round(fraction * 100)
+            self.bar.refresh()
+        elif stage.split(":")[0] != self.last_stage:
+            self.last_stage = stage.split(":")[0]
+            print(f"[{fraction:4.0%}] {stage}", file=sys.stderr)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.close()
+        return False
+
+
+def format_summary(report) -> str:
+    """Plain-text table: one row per variant, p50 per batch size, drift and size."""
+    batches = sorted({row.batch_size for v in report.variants for row in v.latency})
+    header = ["variant", "provider", "size", *[f"p50@{b} µs" for b in batches], "max drift", "flips"]
+    rows = []
+    for v in report.variants:
+        if not v.applicable:
+            rows.append([v.name, v.provider_requested or "-", "n/a", *["-" for _ in batches], "-", "-"])
+            continue
+        cells = [v.name, (v.provider_used or "-").replace("ExecutionProvider", ""), _size(v.size_bytes)]
+        for b in batches:
+            row = v.latency_at(b)
+            cells.append(f"{row.p50_us:,.1f}" if row else "-")
+        cells.append(f"{v.drift.max_abs:.2e}" if v.drift else "-")
+        cells.append(str(v.drift.label_flips) if v.drift and v.drift.label_flips is not None else "-")
+        rows.append(cells)
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    model = report.model
+    title = (f"{model['estimator']} ({model['family']}, {model['task']}, {model['n_features']} features) on "
+             f"{report.data['rows']:,} rows")
+    out = [title, *lines]
+    for v in report.variants:
+        if not v.applicable:
+            out.append(f"  {v.name}: not applicable: {'; '.join(v.notes)}")
+    out += [f"  {line}" for line in report.explanations]
+    if report.recommendation:
+        out.append(f"recommendation: {report.recommendation.reason}")
+    out += [f"note: {n}" for n in report.notes]
+    return "\n".join(out)
+
+
+def _size(size_bytes: int | None) -> str:
+    if size_bytes is None:
+        return "-"
+    if size_bytes < 1024 * 1024:
+        return f"{size_bytes / 1024:.1f} KB"
+    return f"{size_bytes / 1024 / 1024:.2f} MB"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,69 @@
+"""The typed run configuration the CLI and the dashboard both build."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from optimizer_core.errors import ConfigError
+
+PRECISIONS = ("fp32", "fp64", "fp16", "int8", "int8-static")
+DEFAULT_PRECISIONS = PRECISIONS
+DEFAULT_BATCH_SIZES = (1, 16, 256, 4096)
+DEFAULT_MAX_DRIFT = 1e-4
+MAX_BATCH_SIZE = 1_000_000
+
+
+@dataclass(frozen=True)
+class OptimizeConfig:
+    precisions: tuple[str, ...] = DEFAULT_PRECISIONS
+    providers: tuple[str, ...] = ("auto",)
+    batch_sizes: tuple[int, ...] = DEFAULT_BATCH_SIZES
+    threads: int | None = None  # intra-op threads for the ONNX sessions; None = physical cores
+    budget_s: float = 30.0  # wall-clock budget for timing (benchmark + runtime floor)
+    max_drift: float | None = None  # the CI gate's tolerance; None = no gate
+    recommend_tolerance: float = DEFAULT_MAX_DRIFT  # drift allowed for a recommended variant
+    calibration_rows: int = 512
+    graph_optimization: str = "all"
+    tune: bool = False
+    seed: int = 0
+    bench_rows: int = 20_000  # rows sampled for timing on large inputs
+
+    def __post_init__(self) -> None:
+        unknown = [p for p in self.precisions if p not in PRECISIONS]
+        if unknown:
+            raise ConfigError(f"unknown precision {unknown[0]!r}: choose from {', '.join(PRECISIONS)}")
+        if not self.precisions:
+            raise ConfigError(f"no precision chosen: pick at least one of {', '.join(PRECISIONS)}")
+        if not self.providers:
+            raise ConfigError("no provider chosen: use 'auto' or 'cpu'")
+        if not self.batch_sizes or any(b < 1 or b > MAX_BATCH_SIZE for b in self.batch_sizes):
+            raise ConfigError(f"batch sizes must be whole numbers from 1 to {MAX_BATCH_SIZE:,}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError("--threads must be at least 1")
+        if not (self.budget_s > 0):
+            raise ConfigError("--budget-s must be a positive number of seconds")
+        if self.max_drift is not None and not (self.max_drift >= 0):
+            raise ConfigError("--max-drift must be a non-negative number")
+        if self.calibration_rows < 1:
+            raise ConfigError("calibration rows must be at least 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_list(text: str, *, what: str) -> tuple[str, ...]:
+    items = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
+    if not items:
+        raise ConfigError(f"--{what} is empty: give a comma-separated list")
+    return items
+
+
+def parse_batch_sizes(text: str) -> tuple[int, ...]:
+    sizes = []
+    for part in parse_list(text, what="batch-sizes"):
+        try:
+            sizes.append(int(part.replace("_", "")))
+        except ValueError as e:
+            raise ConfigError(f"--batch-sizes: {part!r} is not a whole number (example: 1,64,1024)") from e
+    return tuple(sorted(set(sizes)))

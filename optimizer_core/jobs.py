@@ -1,0 +1,245 @@
+"""Run optimize() jobs outside the caller (the Streamlit script) in isolated worker processes.
+
+A Streamlit rerun would kill work done in the script thread, and a crafted model file can crash a
+C++ parser: each job therefore runs in ``python -I -m optimizer_core.worker`` with an empty working
+directory, a scrubbed environment, resource limits and a wall-clock timeout. The caller polls
+``get(job_id)``; results never mix because each job owns its folder, which is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from optimizer_core.config import OptimizeConfig
+from optimizer_core.errors import OptimizerError
+from optimizer_core.limits import Limits
+from optimizer_core.report import Report
+
+JobState = Literal["queued", "running", "done", "failed"]
+_KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+             "OMP_NUM_THREADS", "INFERENCE_OPTIMIZER_CACHE", "INFERENCE_OPTIMIZER_LOCK")
+_MAX_CONCURRENT = 2
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    model_bytes: bytes = dataclasses.field(repr=False)
+    model_name: str
+    csv_bytes: bytes = dataclasses.field(repr=False)
+    csv_name: str
+    config: OptimizeConfig
+    target: str | None = None
+    allow_pickle: bool = False
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    job_id: str
+    state: JobState
+    stage: str = ""
+    fraction: float = 0.0
+    message: str | None = None  # one-line error when failed
+    report: Report | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+
+class JobManager:
+    def __init__(self, *, limits: Limits | None = None, max_concurrent: int = _MAX_CONCURRENT):
+        self.limits = limits or Limits.from_env()
+        self._statuses: dict[str, JobStatus] = {}
+        self._procs: dict[str, subprocess.Popen] = {}
+        self._cancelled: set[str] = set()
+        self._lock = threading.Lock()
+        self._slots = threading.Semaphore(max_concurrent)
+
+    def submit(self, request: JobRequest, *, test_hang_s: float | None = None) -> str:
+        """Queue a job; raises ResourceLimitError at once for oversize files."""
+        self.limits.check_sizes(model_bytes=len(request.model_bytes), csv_bytes=len(request.csv_bytes))
+        job_id = uuid.uuid4().hex[:12]
+        self._set(JobStatus(job_id, "queued", stage="waiting for a free worker"))
+        thread = threading.Thread(target=self._run, args=(job_id, request, test_hang_s), daemon=True,
+                                  name=f"job-{job_id}")
+        thread.start()
+        return job_id
+
+    def get(self, job_id: str) -> JobStatus | None:
+        with self._lock:
+            return self._statuses.get(job_id)
+
+    def cancel(self, job_id: str) -> None:
+        with self._lock:
+            self._cancelled.add(job_id)
+            proc = self._procs.get(job_id)
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+
+    def wait(self, job_id: str, timeout_s: float) -> JobStatus:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            status = self.get(job_id)
+            if status is not None and status.state in ("done", "failed"):
+                return status
+            time.sleep(0.1)
+        raise TimeoutError(f"job {job_id} did not finish within {timeout_s} s")
+
+    def _set(self, status: JobStatus) -> None:
+        with self._lock:
+            self._statuses[status.job_id] = status
+
+    def _update(self, job_id: str, **changes) -> None:
+        with self._lock:
+            self._statuses[job_id] = dataclasses.replace(self._statuses[job_id], **changes)
+
+    def _run(self, job_id: str, request: JobRequest, test_hang_s: float | None) -> None:
+        with self._slots:
+            if job_id in self._cancelled:
+                self._update(job_id, state="failed", message="cancelled", finished_at=time.time())
+                return
+            job_dir = Path(tempfile.mkdtemp(prefix=f"inference-optimizer-job-{job_id}-"))
+            try:
+                self._update(job_id, state="running", stage="starting worker", started_at=time.time())
+                self._execute(job_id, request, job_dir, test_hang_s)
+            except Exception as e:  # never let a job thread die silently
+                self._update(job_id, state="failed", message=f"the job failed: {type(e).__name__}: {e}",
+                             finished_at=time.time())
+            finally:
+                shutil.rmtree(job_dir, ignore_errors=True)
+                with self._lock:
+                    self._procs.pop(job_id, None)
+
+    def _execute(self, job_id: str, request: JobRequest, job_dir: Path, test_hang_s: float | None) -> None:
+        work = job_dir / "cwd"
+        work.mkdir()
+        (job_dir / "model.bin").write_bytes(request.model_bytes)
+        (job_dir / "data.csv").write_bytes(request.csv_bytes)
+        timeout = request.config.budget_s * 2 + self.limits.job_timeout_s
+        payload = {
+            "config": request.config.to_dict(),
+            "target": request.target,
+            "allow_pickle": request.allow_pickle,
+            "model_name": request.model_name,
+            "csv_name": request.csv_name,
+            "limits": {
+                "memory_bytes": int(self.limits.worker_memory_mb * 2**20),
+                "cpu_seconds": int(timeout * (os.cpu_count() or 1)) + 60,
+                "file_bytes": int(self.limits.worker_file_mb * 2**20),
+            },
+        }
+        if test_hang_s:
+            payload["test_hang_s"] = test_hang_s
+        (job_dir / "request.json").write_text(json.dumps(payload), encoding="utf-8")
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-m", "optimizer_core.worker", str(job_dir)],
+            cwd=work, env=_worker_env(job_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL, text=True, start_new_session=True,
+        )
+        with self._lock:
+            self._procs[job_id] = proc
+        stderr_tail: list[str] = []
+        threading.Thread(target=_drain, args=(proc.stderr, stderr_tail), daemon=True).start()
+        expired = threading.Event()
+        timer = threading.Timer(timeout, _kill_group, args=(proc, expired))
+        timer.start()
+        try:
+            for line in proc.stdout:
+                try:
+                    event = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                self._update(job_id, stage=str(event.get("stage", "")), fraction=float(event.get("fraction", 0)))
+            code = proc.wait()
+        finally:
+            timer.cancel()
+        self._finish(job_id, job_dir, code, timed_out=expired.is_set(), timeout=timeout, stderr_tail=stderr_tail)
+
+    def _finish(self, job_id: str, job_dir: Path, code: int, *, timed_out: bool, timeout: float,
+                stderr_tail: list[str]) -> None:
+        now = time.time()
+        if code == 0:
+            out = job_dir / "out"
+            report = Report.from_json((out / "report.json").read_text(encoding="utf-8"))
+            artifacts = {p.name: p.read_bytes() for p in out.iterdir()
+                         if p.is_file() and p.name not in ("report.json", "report.html")}
+            report = dataclasses.replace(report, artifacts=artifacts)
+            self._update(job_id, state="done", stage="done", fraction=1.0, report=report, finished_at=now)
+            return
+        error_file = job_dir / "error.json"
+        if job_id in self._cancelled:
+            message = "cancelled"
+        elif error_file.exists():
+            message = json.loads(error_file.read_text(encoding="utf-8"))["message"]
+        elif timed_out:
+            message = f"the job exceeded {timeout:.0f} s and was stopped: try a smaller model, CSV or budget"
+        elif code < 0:
+            stage = self.get(job_id).stage or "starting"
+            message = (f"the worker crashed ({_signal_name(-code)}) during '{stage}': the model file is probably "
+                       "malformed or hostile, or the job ran out of memory")
+        else:
+            message = f"the worker failed (exit {code}): {stderr_tail[-1] if stderr_tail else 'no details'}"
+        self._update(job_id, state="failed", message=" ".join(message.split()), finished_at=now)
+
+
+def _worker_env(job_dir: Path) -> dict[str, str]:
+    """Only what the worker needs: no credentials or tokens from the server's environment."""
+    env = {k: os.environ[k] for k in _KEPT_ENV if k in os.environ}
+    home = job_dir / "home"
+    home.mkdir(exist_ok=True)
+    env["HOME"] = str(home)
+    env["TMPDIR"] = str(job_dir)
+    from optimizer_core.bench_lock import default_lock_path
+    from optimizer_core.demo import cache_dir
+
+    env.setdefault("INFERENCE_OPTIMIZER_LOCK", str(default_lock_path()))
+    env.setdefault("INFERENCE_OPTIMIZER_CACHE", str(cache_dir()))
+    return env
+
+
+def _drain(stream, tail: list[str]) -> None:
+    for line in stream:
+        tail.append(line.rstrip())
+        del tail[:-20]
+
+
+def _kill_group(proc: subprocess.Popen, expired: threading.Event) -> None:
+    if proc.poll() is None:
+        expired.set()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+_MANAGER: JobManager | None = None
+_MANAGER_LOCK = threading.Lock()
+
+
+def get_manager() -> JobManager:
+    """The process-wide job manager (the dashboard shares one across sessions)."""
+    global _MANAGER
+    with _MANAGER_LOCK:
+        if _MANAGER is None:
+            _MANAGER = JobManager()
+        return _MANAGER
+
+
+__all__ = ["JobManager", "JobRequest", "JobStatus", "OptimizerError", "get_manager"]

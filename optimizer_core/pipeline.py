@@ -1,0 +1,347 @@
+"""optimize(): the one pipeline the CLI, the dashboard and notebooks call.
+
+load -> dataset -> convert (verified fp32) -> precision variants -> sessions per provider ->
+drift and metrics on all rows -> benchmark (native and every variant, same harness) + runtime
+floor -> recommendation -> Report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from optimizer_core import bench, drift
+from optimizer_core.config import OptimizeConfig
+from optimizer_core.convert import convert
+from optimizer_core.data import Dataset, load_dataset
+from optimizer_core.environment import describe_environment, physical_cores
+from optimizer_core.errors import OptimizerError
+from optimizer_core.models import LoadedModel, load_model, model_from_object
+from optimizer_core.precision import PrecisionVariant, build_variant
+from optimizer_core.report import SCHEMA_VERSION, DriftStats, Report, VariantResult
+from optimizer_core.runtime import SessionSettings, create_session
+
+Progress = Callable[[str, float], None]
+PREDICT_CHUNK_ROWS = 65_536
+FP32_VERIFY_TOLERANCE = 1e-5
+
+# share of the run's progress bar per stage (the benchmark dominates the wall time)
+_STAGES = {"load": (0.0, 0.03), "convert": (0.03, 0.08), "variants": (0.08, 0.15), "sessions": (0.15, 0.2),
+           "drift": (0.2, 0.3), "benchmark": (0.3, 0.97), "report": (0.97, 1.0)}
+
+
+@dataclass
+class _Prepared:
+    """One ONNX variant on one provider, ready to be measured."""
+
+    name: str
+    variant: PrecisionVariant
+    provider: str
+    result: VariantResult
+    session: Any = None
+    input_dtype: Any = np.float32
+    scores: np.ndarray | None = None
+    extra_notes: list[str] = field(default_factory=list)
+
+
+def _noop(stage: str, fraction: float) -> None:
+    return None
+
+
+def _stage(progress: Progress, stage: str, within: float = 0.0, label: str | None = None) -> None:
+    lo, hi = _STAGES[stage]
+    progress(label or stage, lo + (hi - lo) * min(max(within, 0.0), 1.0))
+
+
+def optimize(
+    model: Any,
+    data: Any,
+    config: OptimizeConfig | None = None,
+    progress: Progress | None = None,
+    *,
+    target: str | None = None,
+    y: Any = None,
+    allow_pickle: bool = False,
+    model_name: str | None = None,
+    data_name: str | None = None,
+) -> Report:
+    """Convert ``model``, build the requested precision variants, measure them against the native
+    model on ``data``, and return the Report.
+
+    ``model``: a path or bytes of a model file, a fitted estimator/booster, an ONNX ModelProto, or a
+    ``LoadedModel``. ``data``: a CSV path or bytes, a DataFrame, a numpy array or a ``Dataset``.
+    ``progress(stage, fraction)`` is called as the run advances.
+    """
+    config = config or OptimizeConfig()
+    progress = progress or _noop
+    started = time.perf_counter()
+    _stage(progress, "load", 0.0, "loading model")
+    load_started = time.perf_counter()
+    loaded = _as_loaded(model, allow_pickle=allow_pickle, name=model_name)
+    load_ms = (time.perf_counter() - load_started) * 1e3
+    _stage(progress, "load", 0.5, "reading data")
+    dataset = data if isinstance(data, Dataset) else load_dataset(data, loaded, target=target, y=y, name=data_name)
+    notes: list[str] = list(loaded.notes) + list(dataset.notes)
+
+    _stage(progress, "convert", 0.0, "converting to ONNX")
+    fp32_model = convert(loaded)
+    _stage(progress, "convert", 0.6, "predicting natively")
+    native_scores = predict_native(loaded, dataset.X)
+
+    _stage(progress, "variants", 0.0, "building precision variants")
+    built = _build_variants(loaded, fp32_model, dataset, config, progress)
+
+    _stage(progress, "sessions", 0.0, "creating ONNX Runtime sessions")
+    threads = config.threads or physical_cores()
+    prepared = _prepare_sessions(built, config, threads)
+
+    _stage(progress, "drift", 0.0, "measuring drift on all rows")
+    for i, item in enumerate(prepared):
+        if item.session is not None:
+            item.scores = predict_onnx(item.session, dataset.X, item.input_dtype)
+        _stage(progress, "drift", (i + 1) / max(len(prepared), 1), f"drift: {item.name}")
+    native_result = VariantResult(
+        name="native", precision="native", provider_requested=None, provider_used=loaded.family,
+        applicable=True, notes=(f"{loaded.estimator} predicting with {loaded.family} itself",),
+        size_bytes=loaded.source_bytes or None, load_ms=load_ms,
+        artifact_sha256=loaded.source_sha256 or None,
+        metrics=_metrics(native_scores, dataset, loaded),
+    )
+    variants = [native_result] + [_with_drift(item, native_scores, dataset, loaded, config) for item in prepared]
+    notes += _verification_notes(variants, loaded)
+
+    _stage(progress, "benchmark", 0.0, "benchmarking")
+    variants, floor, bench_info, explanations = _benchmark(loaded, dataset, prepared, variants, config, threads,
+                                                           progress)
+
+    _stage(progress, "report", 0.0, "writing report")
+    from optimizer_core.tune import recommend
+
+    report = Report(
+        schema_version=SCHEMA_VERSION,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        run_id=uuid.uuid4().hex[:12],
+        environment=describe_environment(),
+        model=loaded.describe(),
+        data=dataset.describe(),
+        config=config.to_dict() | {"intra_op_threads": threads},
+        variants=tuple(variants),
+        runtime_floor=floor,
+        explanations=explanations,
+        notes=tuple(notes),
+        benchmark=bench_info,
+        wall_s=round(time.perf_counter() - started, 3),
+        artifacts=_artifacts(prepared, native_scores, dataset),
+    )
+    report = replace(report, recommendation=recommend(report, tolerance=config.recommend_tolerance))
+    _stage(progress, "report", 1.0, "done")
+    return report
+
+
+def _as_loaded(model: Any, *, allow_pickle: bool, name: str | None = None) -> LoadedModel:
+    if isinstance(model, LoadedModel):
+        return model
+    if isinstance(model, str | bytes | bytearray | memoryview) or hasattr(model, "__fspath__"):
+        return load_model(model, allow_pickle=allow_pickle, name=name)
+    return model_from_object(model)
+
+
+def predict_native(loaded: LoadedModel, X: np.ndarray) -> np.ndarray:
+    """Native scores over all rows, in bounded chunks."""
+    parts = [loaded.predict_scores(X[i:i + PREDICT_CHUNK_ROWS]) for i in range(0, X.shape[0], PREDICT_CHUNK_ROWS)]
+    return np.concatenate(parts, axis=0)
+
+
+def predict_onnx(session: Any, X: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
+    """ONNX scores over all rows, in bounded chunks (only the scores output is requested)."""
+    parts = []
+    for i in range(0, X.shape[0], PREDICT_CHUNK_ROWS):
+        chunk = np.ascontiguousarray(X[i:i + PREDICT_CHUNK_ROWS], dtype=dtype)
+        parts.append(np.asarray(session.run(["scores"], {"input": chunk})[0], dtype=np.float64))
+    return np.concatenate(parts, axis=0)
+
+
+def _build_variants(loaded: LoadedModel, fp32_model: Any, dataset: Dataset, config: OptimizeConfig,
+                    progress: Progress) -> list[PrecisionVariant]:
+    built = []
+    for i, precision in enumerate(config.precisions):
+        _stage(progress, "variants", i / len(config.precisions), f"building {precision}")
+        try:
+            built.append(build_variant(precision, fp32_model, loaded=loaded, calibration=dataset.X32,
+                                       calibration_rows=config.calibration_rows, seed=config.seed))
+        except OptimizerError as e:
+            built.append(PrecisionVariant(precision=precision, applicable=False, model=None,
+                                          notes=(f"could not be built: {e}",), nodes_changed=(), config={}))
+    return built
+
+
+def _prepare_sessions(built: list[PrecisionVariant], config: OptimizeConfig, threads: int) -> list[_Prepared]:
+    prepared = []
+    multi_provider = len(config.providers) > 1
+    for variant in built:
+        for provider in config.providers:
+            name = f"{variant.precision}@{provider}" if multi_provider else variant.precision
+            base = VariantResult(
+                name=name, precision=variant.precision, provider_requested=provider, provider_used=None,
+                applicable=variant.applicable, notes=variant.notes, nodes_changed=variant.nodes_changed,
+            )
+            if not variant.applicable or variant.model is None:
+                prepared.append(_Prepared(name, variant, provider, base))
+                continue
+            blob = variant.model.SerializeToString()
+            settings = SessionSettings(provider=provider, intra_op_threads=threads,
+                                       graph_optimization=config.graph_optimization, allow_spinning=False)
+            session, info = create_session(blob, settings)
+            input_type = session.get_inputs()[0].type
+            result = replace(
+                base,
+                provider_used=info.provider_used,
+                notes=tuple(variant.notes) + tuple(info.notes),
+                artifact=f"{name.replace('@', '-')}.onnx",
+                size_bytes=len(blob),
+                artifact_sha256=hashlib.sha256(blob).hexdigest(),
+                node_placement=info.node_placement,
+                session_settings=info.settings,
+                session_init_ms=info.init_ms,
+                rss_delta_mb=info.rss_delta_mb,
+            )
+            prepared.append(_Prepared(name, variant, provider, result, session,
+                                      np.float64 if "double" in input_type else np.float32))
+    return prepared
+
+
+def _with_drift(item: _Prepared, native_scores: np.ndarray, dataset: Dataset, loaded: LoadedModel,
+                config: OptimizeConfig) -> VariantResult:
+    if item.scores is None:
+        return item.result
+    tolerance = config.max_drift
+    stats = drift.compute_drift(native_scores, item.scores, loaded.task, tolerance=tolerance)
+    detail = drift.drift_detail(native_scores, item.scores, dataset.X, seed=config.seed)
+    return replace(item.result, drift=stats, drift_detail=detail,
+                   metrics=_metrics(item.scores, dataset, loaded))
+
+
+def _metrics(scores: np.ndarray, dataset: Dataset, loaded: LoadedModel) -> dict[str, float] | None:
+    if dataset.y is None:
+        return None
+    return drift.compute_metrics(scores, dataset.y, loaded.task, loaded.classes)
+
+
+def _verification_notes(variants: list[VariantResult], loaded: LoadedModel) -> list[str]:
+    fp32 = [v for v in variants if v.precision == "fp32" and v.drift is not None]
+    notes = []
+    for v in fp32:
+        value = v.drift.max_rel if loaded.task == "regression" else v.drift.max_abs
+        kind = "relative" if loaded.task == "regression" else "absolute"
+        if value > FP32_VERIFY_TOLERANCE:
+            notes.append(f"verification: {v.name} differs from the native model by up to {value:.3g} ({kind}), "
+                         f"more than the expected {FP32_VERIFY_TOLERANCE:g}; see the drift section")
+        else:
+            notes.append(f"verification: {v.name} matches the native model within {value:.2g} ({kind}) on "
+                         f"{v.drift.rows:,} rows")
+    return notes
+
+
+def bench_sample(X: np.ndarray, rows: int, seed: int) -> np.ndarray:
+    if X.shape[0] <= rows:
+        return np.ascontiguousarray(X, dtype=np.float32)
+    idx = np.sort(np.random.default_rng(seed).choice(X.shape[0], size=rows, replace=False))
+    return np.ascontiguousarray(X[idx], dtype=np.float32)
+
+
+def _benchmark(loaded: LoadedModel, dataset: Dataset, prepared: list[_Prepared], variants: list[VariantResult],
+               config: OptimizeConfig, threads: int, progress: Progress):
+    from optimizer_core.bench_lock import benchmark_lock
+
+    X = bench_sample(dataset.X, config.bench_rows, config.seed)
+    runners = [bench.native_runner("native", loaded.predictor)]
+    runners += [bench.onnx_runner(p.name, p.session, p.input_dtype) for p in prepared if p.session is not None]
+    bench_budget = config.budget_s * 0.85
+
+    def bench_progress(stage: str, fraction: float) -> None:
+        _stage(progress, "benchmark", fraction * 0.85, stage)
+
+    def floor_progress(stage: str, fraction: float) -> None:
+        _stage(progress, "benchmark", 0.85 + fraction * 0.15, stage)
+
+    with benchmark_lock(on_wait=lambda msg: _stage(progress, "benchmark", 0.0, msg)):
+        result = bench.benchmark(runners, X, config.batch_sizes, budget_s=bench_budget, progress=bench_progress,
+                                 seed=config.seed)
+        floor = bench.measure_floor(loaded.n_features, config.batch_sizes, budget_s=config.budget_s - bench_budget,
+                                    intra_op_threads=threads, allow_spinning=False, progress=floor_progress)
+    measured = [replace(v, latency=result.latency.get(v.name, ())) for v in variants]
+    context = _explain_context(loaded, prepared, threads)
+    explanations = bench.explain("native", result.latency, floor, context)
+    info = {"settings": result.settings, "notes": list(result.notes), "wall_s": result.wall_s,
+            "rows_sampled": int(X.shape[0])}
+    return measured, floor, info, tuple(explanations)
+
+
+def _explain_context(loaded: LoadedModel, prepared: list[_Prepared], threads: int) -> dict[str, Any]:
+    n_trees = _count_trees(next((p.variant.model for p in prepared if p.variant.model is not None), None))
+    return {
+        "intra_op_threads": threads,
+        "cores": physical_cores(),
+        "tree_model": n_trees is not None,
+        "n_trees": n_trees,
+        "provider_fallback": {p.name: p.result.provider_used for p in prepared
+                              if p.result.provider_used and p.provider not in ("cpu", "auto")
+                              and p.result.provider_used == "CPUExecutionProvider"},
+    }
+
+
+def _count_trees(model: Any) -> int | None:
+    if model is None:
+        return None
+    for node in model.graph.node:
+        if node.op_type.startswith("TreeEnsemble"):
+            for attr in node.attribute:
+                if attr.name in ("nodes_treeids", "class_treeids", "target_treeids"):
+                    return len(set(attr.ints))
+                if attr.name == "tree_roots":
+                    return len(attr.ints)
+    return None
+
+
+def _artifacts(prepared: list[_Prepared], native_scores: np.ndarray, dataset: Dataset) -> dict[str, bytes]:
+    artifacts: dict[str, bytes] = {}
+    for item in prepared:
+        if item.result.artifact and item.variant.model is not None:
+            artifacts[item.result.artifact] = item.variant.model.SerializeToString()
+    with_scores = [p for p in prepared if p.scores is not None]
+    if with_scores:
+        artifacts["drift.csv"] = per_sample_drift_csv(native_scores, with_scores)
+    return artifacts
+
+
+def per_sample_drift_csv(native_scores: np.ndarray, prepared: list[_Prepared]) -> bytes:
+    columns = {"row": np.arange(native_scores.shape[0])}
+    for item in prepared:
+        columns[f"abs_diff_{item.name}"] = drift.per_sample_abs_diff(native_scores, item.scores)
+    import pandas as pd
+
+    buffer = io.StringIO()
+    pd.DataFrame(columns).to_csv(buffer, index=False, float_format="%.9g")
+    return buffer.getvalue().encode()
+
+
+def drift_failures(report: Report, max_drift: float, precisions: tuple[str, ...]) -> list[VariantResult]:
+    """Requested ONNX variants whose drift exceeds ``max_drift`` (the CI gate)."""
+    failing = []
+    for v in report.variants:
+        if v.precision == "native" or v.precision not in precisions or v.drift is None:
+            continue
+        if v.drift.max_abs > max_drift:
+            failing.append(v)
+    return failing
+
+
+__all__ = ["optimize", "predict_native", "predict_onnx", "drift_failures", "DriftStats"]

@@ -1,0 +1,87 @@
+"""Run one optimize() job in an isolated child process: `python -I -m optimizer_core.worker JOB_DIR`.
+
+Model files are parsed by C++ code (XGBoost, LightGBM, ONNX) with known out-of-bounds bugs on crafted
+input, so a parser crash must take down only this process. The parent (``jobs.py``) starts it in an
+empty working directory with a scrubbed environment; limits on memory, CPU time and file size are set
+here, before anything is loaded. Results leave as files (report.json and artifacts), progress as JSON
+lines on stdout, errors as error.json.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+from pathlib import Path
+
+
+def _set_limits(request: dict) -> None:
+    limits = request.get("limits", {})
+    for name, value in (
+        ("RLIMIT_AS", limits.get("memory_bytes")),
+        ("RLIMIT_CPU", limits.get("cpu_seconds")),
+        ("RLIMIT_FSIZE", limits.get("file_bytes")),
+    ):
+        if value:
+            limit = getattr(resource, name)
+            soft, hard = resource.getrlimit(limit)
+            value = int(value) if hard == resource.RLIM_INFINITY else min(int(value), hard)
+            resource.setrlimit(limit, (value, hard))
+
+
+def _emit(payload: dict) -> None:
+    sys.stdout.write(json.dumps(payload) + "\n")
+    sys.stdout.flush()
+
+
+def _write_error(job_dir: Path, kind: str, message: str) -> None:
+    (job_dir / "error.json").write_text(json.dumps({"kind": kind, "message": message}), encoding="utf-8")
+
+
+def main(argv: list[str]) -> int:
+    job_dir = Path(argv[0])
+    request = json.loads((job_dir / "request.json").read_text(encoding="utf-8"))
+    _set_limits(request)
+    try:
+        from optimizer_core.config import OptimizeConfig
+        from optimizer_core.errors import OptimizerError
+        from optimizer_core.html_report import render_html
+        from optimizer_core.pipeline import optimize
+    except MemoryError:
+        _write_error(job_dir, "ResourceLimitError", "the worker ran out of memory while starting")
+        return 3
+    if request.get("test_hang_s"):  # lets the test suite prove the wall-clock timeout
+        import time
+
+        time.sleep(float(request["test_hang_s"]))
+    try:
+        config = OptimizeConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in request["config"].items()})
+        report = optimize(
+            job_dir / "model.bin",
+            job_dir / "data.csv",
+            config,
+            lambda stage, fraction: _emit({"stage": stage, "fraction": round(fraction, 4)}),
+            target=request.get("target"),
+            allow_pickle=bool(request.get("allow_pickle")),
+            model_name=request.get("model_name"),
+            data_name=request.get("csv_name"),
+        )
+        report.write_out(job_dir / "out", html=render_html(report))
+    except OptimizerError as e:
+        _write_error(job_dir, type(e).__name__, str(e))
+        return 2
+    except MemoryError:
+        mb = request.get("limits", {}).get("memory_bytes", 0) / 2**20
+        _write_error(job_dir, "ResourceLimitError",
+                     f"the job ran out of memory (limit {mb:,.0f} MB): try a smaller CSV or model")
+        return 3
+    except Exception as e:  # an unanticipated library failure: still one line for the user
+        first = (str(e).strip().splitlines() or [""])[0][:300]
+        _write_error(job_dir, type(e).__name__, f"unexpected {type(e).__name__}: {first}")
+        return 4
+    _emit({"stage": "done", "fraction": 1.0})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
