@@ -67,12 +67,12 @@ class JobManager:
         self._lock = threading.Lock()
         self._slots = threading.Semaphore(max_concurrent)
 
-    def submit(self, request: JobRequest, *, test_hang_s: float | None = None) -> str:
+    def submit(self, request: JobRequest, *, test_fault: str | None = None) -> str:
         """Queue a job; raises ResourceLimitError at once for oversize files."""
         self.limits.check_sizes(model_bytes=len(request.model_bytes), csv_bytes=len(request.csv_bytes))
         job_id = uuid.uuid4().hex[:12]
         self._set(JobStatus(job_id, "queued", stage="waiting for a free worker"))
-        thread = threading.Thread(target=self._run, args=(job_id, request, test_hang_s), daemon=True,
+        thread = threading.Thread(target=self._run, args=(job_id, request, test_fault), daemon=True,
                                   name=f"job-{job_id}")
         thread.start()
         return job_id
@@ -105,7 +105,7 @@ class JobManager:
         with self._lock:
             self._statuses[job_id] = dataclasses.replace(self._statuses[job_id], **changes)
 
-    def _run(self, job_id: str, request: JobRequest, test_hang_s: float | None) -> None:
+    def _run(self, job_id: str, request: JobRequest, test_fault: str | None) -> None:
         with self._slots:
             if job_id in self._cancelled:
                 self._update(job_id, state="failed", message="cancelled", finished_at=time.time())
@@ -113,7 +113,7 @@ class JobManager:
             job_dir = Path(tempfile.mkdtemp(prefix=f"inference-optimizer-job-{job_id}-"))
             try:
                 self._update(job_id, state="running", stage="starting worker", started_at=time.time())
-                self._execute(job_id, request, job_dir, test_hang_s)
+                self._execute(job_id, request, job_dir, test_fault)
             except Exception as e:  # never let a job thread die silently
                 self._update(job_id, state="failed", message=f"the job failed: {type(e).__name__}: {e}",
                              finished_at=time.time())
@@ -122,7 +122,7 @@ class JobManager:
                 with self._lock:
                     self._procs.pop(job_id, None)
 
-    def _execute(self, job_id: str, request: JobRequest, job_dir: Path, test_hang_s: float | None) -> None:
+    def _execute(self, job_id: str, request: JobRequest, job_dir: Path, test_fault: str | None) -> None:
         work = job_dir / "cwd"
         work.mkdir()
         (job_dir / "model.bin").write_bytes(request.model_bytes)
@@ -140,8 +140,8 @@ class JobManager:
                 "file_bytes": int(self.limits.worker_file_mb * 2**20),
             },
         }
-        if test_hang_s:
-            payload["test_hang_s"] = test_hang_s
+        if test_fault:
+            payload["test_fault"] = test_fault
         (job_dir / "request.json").write_text(json.dumps(payload), encoding="utf-8")
         proc = subprocess.Popen(
             [sys.executable, "-I", "-m", "optimizer_core.worker", str(job_dir)],

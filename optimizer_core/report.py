@@ -181,6 +181,8 @@ class Report:
             if html is not None:
                 (tmp / "report.html").write_text(html, encoding="utf-8")
             for name, blob in self.artifacts.items():
+                if Path(name).name != name or name.startswith("."):
+                    raise ValueError(f"artifact name {name!r} must be a plain file name")
                 (tmp / name).write_bytes(blob)
             if target.exists():
                 backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))

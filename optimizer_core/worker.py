@@ -38,6 +38,21 @@ def _write_error(job_dir: Path, kind: str, message: str) -> None:
     (job_dir / "error.json").write_text(json.dumps({"kind": kind, "message": message}), encoding="utf-8")
 
 
+def _inject_test_fault(fault: str | None) -> None:
+    """Faults the test suite uses to prove isolation: a hang (timeout) and a native crash."""
+    if not fault:
+        return
+    if fault.startswith("hang:"):
+        import time
+
+        time.sleep(float(fault.split(":", 1)[1]))
+    elif fault == "segv":
+        import os
+        import signal
+
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+
 def main(argv: list[str]) -> int:
     job_dir = Path(argv[0])
     request = json.loads((job_dir / "request.json").read_text(encoding="utf-8"))
@@ -50,10 +65,7 @@ def main(argv: list[str]) -> int:
     except MemoryError:
         _write_error(job_dir, "ResourceLimitError", "the worker ran out of memory while starting")
         return 3
-    if request.get("test_hang_s"):  # lets the test suite prove the wall-clock timeout
-        import time
-
-        time.sleep(float(request["test_hang_s"]))
+    _inject_test_fault(request.get("test_fault"))
     try:
         config = OptimizeConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in request["config"].items()})
         report = optimize(

@@ -1,0 +1,192 @@
+"""The CLI contract: exit codes 0/1/2, one-line errors without tracebacks, nothing half-written."""
+
+import json
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer
+
+from optimizer_core.cli import main
+
+FAST = ["--budget-s", "1", "--batch-sizes", "1,8", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def xgb_files(tmp_path_factory):
+    import xgboost as xgb
+
+    folder = tmp_path_factory.mktemp("cli")
+    data = load_breast_cancer(as_frame=True)
+    X = data.data.rename(columns=lambda c: c.replace(" ", "_")).iloc[:, :8]
+    y = data.target
+    model = xgb.XGBClassifier(n_estimators=10, max_depth=3, n_jobs=1).fit(X, y)
+    model_path = folder / "model.json"
+    model.save_model(model_path)
+    csv_path = folder / "test.csv"
+    X.iloc[:60].assign(label=y.iloc[:60].to_numpy()).to_csv(csv_path, index=False)
+    pickle_path = folder / "model.pkl"
+    pickle_path.write_bytes(pickle.dumps(model))
+    return {"model": model_path, "csv": csv_path, "pickle": pickle_path, "folder": folder, "X": X}
+
+
+def _run(args, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
+def _assert_one_line_error(err: str, fragment: str):
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    assert fragment in lines[0], lines[0]
+    assert "Traceback" not in err
+
+
+def test_run_writes_report_and_artifacts(xgb_files, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["run", str(xgb_files["model"]), str(xgb_files["csv"]), "--target", "label",
+                 "--precision", "fp32,int8", "--out", str(out), *FAST])
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    names = [v["name"] for v in report["variants"]]
+    assert names == ["native", "fp32", "int8"]
+    fp32 = report["variants"][1]
+    assert fp32["drift"]["max_abs"] <= 1e-5
+    assert fp32["metrics"]["accuracy"] > 0.8
+    assert {row["batch_size"] for row in fp32["latency"]} == {1, 8}
+    int8 = report["variants"][2]
+    assert int8["applicable"] is False and int8["artifact"] is None
+    assert (out / "fp32.onnx").is_file() and (out / "report.html").is_file()
+    assert not (out / "int8.onnx").exists()
+    assert "fp32" in capsys.readouterr().out
+
+
+def _bad_csv(folder, name, content):
+    path = folder / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return path
+
+
+@pytest.mark.parametrize(
+    ("csv_content", "fragment"),
+    [
+        ("", "is empty"),
+        ("mean_radius,mean_texture\n", "no data rows"),
+        ("mean_radius,mean_texture,label\n1,2,0\n", "missing 6 of the model's feature columns"),
+        (None, "non-numeric value"),
+        ("a,b\n1,2\n3,4,5\n", "not a well-formed CSV"),
+        (b"\x00\x01\x02binary", "binary"),
+        (b"mean_radius\n\xff\xfe\n", "not UTF-8"),
+    ],
+)
+def test_bad_csv_exits_2_with_one_line_and_no_report(xgb_files, tmp_path, capsys, csv_content, fragment):
+    if csv_content is None:
+        frame = xgb_files["X"].iloc[:5].astype(object)
+        frame.iloc[2, 3] = "twelve"
+        csv_content = frame.to_csv(index=False)
+    path = _bad_csv(tmp_path, "bad.csv", csv_content)
+    out = tmp_path / "out"
+    code, _, err = _run(["run", str(xgb_files["model"]), str(path), "--out", str(out), *FAST], capsys)
+    assert code == 2
+    _assert_one_line_error(err, fragment)
+    assert not out.exists()
+    assert not list(tmp_path.glob(".out*")), "temporary output left behind"
+
+
+def test_absent_files_exit_2(xgb_files, tmp_path, capsys):
+    code, _, err = _run(["run", str(xgb_files["model"]), str(tmp_path / "nope.csv"), *FAST], capsys)
+    assert code == 2
+    _assert_one_line_error(err, "does not exist")
+    code, _, err = _run(["run", str(tmp_path / "nope.json"), str(xgb_files["csv"]), *FAST], capsys)
+    assert code == 2
+    _assert_one_line_error(err, "does not exist")
+
+
+def test_pickle_refused_without_opt_in(xgb_files, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, _, err = _run(["run", str(xgb_files["pickle"]), str(xgb_files["csv"]), "--out", str(out), *FAST], capsys)
+    assert code == 2
+    _assert_one_line_error(err, "pickle")
+    assert "--allow-pickle" in err and "runs arbitrary code" in err
+    assert not out.exists()
+
+
+def test_pickle_accepted_with_opt_in(xgb_files, capsys):
+    code = main(["run", str(xgb_files["pickle"]), str(xgb_files["csv"]), "--allow-pickle", "--precision", "fp32",
+                 *FAST])
+    assert code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--precision", "fp8"], "unknown precision 'fp8'"),
+        (["--provider", "warpdrive"], "warpdrive"),
+        (["--batch-sizes", "1,x"], "not a whole number"),
+        (["--budget-s", "0"], "budget"),
+        (["--target", "nope"], "target column 'nope'"),
+    ],
+)
+def test_bad_options_exit_2(xgb_files, capsys, args, fragment):
+    code, _, err = _run(["run", str(xgb_files["model"]), str(xgb_files["csv"]), *FAST, *args], capsys)
+    assert code == 2
+    _assert_one_line_error(err, fragment)
+
+
+def test_usage_error_is_one_line(capsys):
+    code, _, err = _run(["run", "--no-such-flag"], capsys)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def mlp_skops(tmp_path_factory, xgb_files):
+    import skops.io as sio
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X = xgb_files["X"]
+    y = load_breast_cancer().target
+    model = make_pipeline(StandardScaler(), MLPClassifier((64,), max_iter=200, random_state=0)).fit(X, y)
+    path = tmp_path_factory.mktemp("mlp") / "mlp.skops"
+    sio.dump(model, path)
+    return path
+
+
+def test_gate_exit_codes(xgb_files, mlp_skops, capsys):
+    base = ["run", str(mlp_skops), str(xgb_files["csv"]), "--precision", "fp32,int8", *FAST]
+    assert main([*base, "--max-drift", "0.5"]) == 0
+    assert "gate passed" in capsys.readouterr().out
+    # int8 quantization moves probabilities by far more than 1e-9: the gate names it and exits 1.
+    assert main([*base, "--max-drift", "1e-9"]) == 1
+    err = capsys.readouterr().err
+    assert "gate failed" in err and "int8 drifts" in err
+
+
+def test_convert_writes_contract_model(xgb_files, tmp_path, capsys):
+    import onnx
+
+    out = tmp_path / "m.onnx"
+    assert main(["convert", str(xgb_files["model"]), "--out", str(out)]) == 0
+    proto = onnx.load(out)
+    assert [i.name for i in proto.graph.input] == ["input"]
+    assert [o.name for o in proto.graph.output] == ["scores"]
+
+
+def test_subprocess_bad_model_has_no_traceback(tmp_path):
+    bad = tmp_path / "model.json"
+    bad.write_text('{"not": "a model"}')
+    csv = tmp_path / "d.csv"
+    pd.DataFrame(np.ones((3, 2)), columns=["a", "b"]).to_csv(csv, index=False)
+    proc = subprocess.run([sys.executable, "-m", "optimizer_core.cli", "run", str(bad), str(csv), "--quiet"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1

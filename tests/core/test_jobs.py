@@ -1,0 +1,102 @@
+"""Isolated worker jobs: results come back, crashes and hangs end only their own job, nothing is left."""
+
+import glob
+import os
+import tempfile
+
+import pytest
+from sklearn.datasets import load_breast_cancer
+
+from optimizer_core.config import OptimizeConfig
+from optimizer_core.errors import ResourceLimitError
+from optimizer_core.jobs import JobManager, JobRequest
+from optimizer_core.limits import Limits
+
+CONFIG = OptimizeConfig(precisions=("fp32",), batch_sizes=(1, 4), budget_s=1.0)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    import lightgbm as lgb
+    import xgboost as xgb
+
+    data = load_breast_cancer(as_frame=True)
+    X = data.data.iloc[:, :6].rename(columns=lambda c: c.replace(" ", "_"))
+    y = data.target
+    folder = tmp_path_factory.mktemp("jobs")
+    xgb.XGBClassifier(n_estimators=5, max_depth=2, n_jobs=1).fit(X, y).save_model(folder / "m.json")
+    booster = lgb.LGBMRegressor(n_estimators=5, verbose=-1).fit(X, y.astype(float)).booster_
+    booster.save_model(str(folder / "m.txt"))
+    csv = X.iloc[:40].assign(label=y.iloc[:40].to_numpy()).to_csv(index=False).encode()
+    return {"xgb": (folder / "m.json").read_bytes(), "lgb": (folder / "m.txt").read_bytes(), "csv": csv}
+
+
+def _request(files, model="xgb", **kw):
+    return JobRequest(model_bytes=files[model], model_name=f"model-{model}", csv_bytes=files["csv"],
+                      csv_name="test.csv", config=kw.pop("config", CONFIG), target="label", **kw)
+
+
+def _leftover_job_dirs():
+    return glob.glob(os.path.join(tempfile.gettempdir(), "inference-optimizer-job-*"))
+
+
+def test_job_runs_in_worker_and_returns_report(files):
+    manager = JobManager()
+    status = manager.wait(manager.submit(_request(files)), timeout_s=180)
+    assert status.state == "done", status.message
+    report = status.report
+    assert [v.name for v in report.variants] == ["native", "fp32"]
+    assert "fp32.onnx" in report.artifacts and "drift.csv" in report.artifacts
+    assert report.variants[1].drift.max_abs <= 1e-5
+
+
+def test_two_concurrent_jobs_keep_results_separate(files):
+    manager = JobManager()
+    a = manager.submit(_request(files, "xgb"))
+    b = manager.submit(_request(files, "lgb"))
+    ra, rb = manager.wait(a, 240), manager.wait(b, 240)
+    assert ra.state == rb.state == "done", (ra.message, rb.message)
+    assert ra.report.model["family"] == "xgboost" and rb.report.model["family"] == "lightgbm"
+    assert ra.report.run_id != rb.report.run_id
+    assert not _leftover_job_dirs()
+
+
+def test_bad_model_fails_with_one_line_message(files):
+    manager = JobManager()
+    request = JobRequest(model_bytes=b"\x80\x04junk", model_name="evil.pkl", csv_bytes=files["csv"],
+                         csv_name="test.csv", config=CONFIG)
+    status = manager.wait(manager.submit(request), 60)
+    assert status.state == "failed"
+    assert "evil.pkl is a pickle/joblib file" in status.message and "\n" not in status.message
+
+
+def test_native_crash_takes_down_only_the_worker(files):
+    manager = JobManager()
+    status = manager.wait(manager.submit(_request(files), test_fault="segv"), 60)
+    assert status.state == "failed"
+    assert "crashed (SIGSEGV)" in status.message
+    # the manager (and this process) carry on
+    assert manager.wait(manager.submit(_request(files)), 180).state == "done"
+
+
+def test_hanging_job_is_stopped_at_its_timeout(files):
+    manager = JobManager(limits=Limits(job_timeout_s=1.0))
+    status = manager.wait(manager.submit(_request(files), test_fault="hang:60"), 30)
+    assert status.state == "failed"
+    assert "exceeded 3 s" in status.message
+    assert not _leftover_job_dirs()
+
+
+def test_oversize_upload_refused_before_any_work(files):
+    manager = JobManager(limits=Limits(max_csv_mb=0.00001))
+    with pytest.raises(ResourceLimitError, match="over the"):
+        manager.submit(_request(files))
+
+
+def test_worker_environment_has_no_secrets(monkeypatch, tmp_path):
+    from optimizer_core.jobs import _worker_env
+
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "hunter2")
+    env = _worker_env(tmp_path)
+    assert "AWS_SECRET_ACCESS_KEY" not in env
+    assert env["HOME"].startswith(str(tmp_path))

@@ -1,0 +1,45 @@
+import json
+
+import pytest
+
+from optimizer_core.report import Report
+from tests.core.report_factory import make_report
+
+
+def test_json_roundtrip_is_lossless():
+    report = make_report()
+    again = Report.from_json(report.to_json())
+    assert again == report
+    assert json.loads(report.to_json())["schema_version"] == report.schema_version
+
+
+def test_unknown_schema_version_refused():
+    data = make_report().to_dict()
+    data["schema_version"] = 999
+    with pytest.raises(ValueError, match="schema_version"):
+        Report.from_dict(data)
+
+
+def test_write_out_is_atomic(tmp_path):
+    report = make_report()
+    out = report.write_out(tmp_path / "out", html="<html></html>")
+    assert (out / "report.json").is_file() and (out / "report.html").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    report = make_report()
+    report = Report(**{**report.__dict__, "artifacts": {"a.onnx": b"y", "../escape.onnx": b"x"}})
+    with pytest.raises(ValueError, match="plain file name"):
+        report.write_out(tmp_path / "sub" / "out")
+    assert list((tmp_path / "sub").iterdir()) == []
+    assert not (tmp_path / "escape.onnx").exists()
+
+
+def test_write_out_replaces_previous_run(tmp_path):
+    out = tmp_path / "out"
+    make_report().write_out(out)
+    (out / "stale.onnx").write_bytes(b"old")
+    make_report().write_out(out)
+    assert not (out / "stale.onnx").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
