@@ -1,0 +1,301 @@
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from optimizer_core import figures as F
+from optimizer_core.report import DriftDetail, Report
+
+try:
+    from tests.core.report_factory import make_report
+except ImportError:  # tests/ is not a package: pytest puts this folder on sys.path
+    from report_factory import make_report
+
+
+@pytest.fixture(scope="module")
+def report() -> Report:
+    return make_report(with_tuning=True)
+
+
+def _axis_titles(fig: go.Figure) -> tuple[str, str]:
+    return fig.layout.xaxis.title.text or "", fig.layout.yaxis.title.text or ""
+
+
+def _trace_color(trace: go.BaseTraceType) -> str | None:
+    marker = getattr(trace, "marker", None)
+    if marker is not None and isinstance(marker.color, str):
+        return marker.color
+    line = getattr(trace, "line", None)
+    return line.color if line is not None else None
+
+
+BUILDERS_AND_UNITS = [
+    ("throughput", lambda r: F.throughput_vs_batch(r), "batch size (rows", "rows/s"),
+    ("latency_vs_batch", lambda r: F.latency_vs_batch(r), "batch size (rows", "µs"),
+    ("violin", lambda r: F.latency_distribution(r, kind="violin"), "variant", "µs"),
+    ("box", lambda r: F.latency_distribution(r, kind="box"), "variant", "µs"),
+    ("ecdf", lambda r: F.latency_distribution(r, kind="ecdf"), "µs", "fraction"),
+    ("size", lambda r: F.model_size(r), "variant", "MB"),
+    ("drift_histogram", lambda r: F.drift_histogram(r), "absolute score difference", "%"),
+    ("drift_scatter", lambda r: F.drift_scatter(r, "int8"), "probability", "probability"),
+    ("pareto", lambda r: F.pareto(r, 1), "µs", "absolute score difference"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "build", "x_unit", "y_unit"), BUILDERS_AND_UNITS, ids=[b[0] for b in BUILDERS_AND_UNITS]
+)
+def test_builders_return_figures_with_unit_axis_titles(report, name, build, x_unit, y_unit):
+    fig = build(report)
+    assert isinstance(fig, go.Figure)
+    assert fig.data, f"{name} drew nothing"
+    x_title, y_title = _axis_titles(fig)
+    assert x_unit in x_title
+    assert y_unit in y_title
+    assert fig.layout.title.text
+
+
+def test_all_figures_titles_and_axes(report):
+    figs = F.all_figures(report)
+    assert {"Throughput vs batch size", "Model size", "Drift distribution", "Native vs int8 scores"} <= set(
+        figs
+    )
+    for fig in figs.values():
+        x_title, y_title = _axis_titles(fig)
+        assert x_title and y_title
+
+
+def test_one_colour_per_variant_across_all_figures(report):
+    colors = F.variant_colors(report)
+    assert colors["native"] == F.NATIVE_COLOR
+    assert len(set(colors.values())) == len(colors)
+    seen = 0
+    for fig in F.all_figures(report).values():
+        for trace in fig.data:
+            variant = (trace.meta or {}).get("variant") if isinstance(trace.meta, dict) else None
+            if variant is None or not report.variant(variant).applicable:
+                continue
+            assert _trace_color(trace) == colors[variant], (fig.layout.title.text, variant)
+            seen += 1
+    assert seen > 10
+
+
+def test_colours_are_stable_across_reports():
+    full = F.variant_colors(make_report(with_latency=False))
+    partial = F.variant_colors(make_report(with_latency=False, variants=("native", "int8")))
+    assert partial["int8"] == full["int8"]
+    assert partial["native"] == full["native"]
+
+
+def test_crossover_marked_when_native_wins_at_large_batches():
+    r = make_report(native_wins_large_batch=True)
+    c = F.crossover(r)
+    assert c is not None and len(c.batch_sizes) == 1
+    assert 64 < c.batch_sizes[0] < 1024
+    assert (c.faster_first, c.faster_last) == ("fp32", "native")
+    fig = F.throughput_vs_batch(r)
+    assert [s.name for s in fig.layout.shapes] == ["crossover"]
+    assert any(a.name == "crossover" for a in fig.layout.annotations)
+    # Annotations on log axes take log10 of the position.
+    ann = next(a for a in fig.layout.annotations if a.name == "crossover")
+    assert ann.x == pytest.approx(math.log10(fig.layout.shapes[0].x0))
+
+
+def test_no_crossover_marker_when_one_side_wins_throughout():
+    r = make_report(native_wins_large_batch=False)
+    c = F.crossover(r)
+    assert c is not None and c.winner_throughout == "fp32"
+    fig = F.throughput_vs_batch(r)
+    assert not [s for s in fig.layout.shapes if s.name == "crossover"]
+    assert "fp32 is faster than native at every measured batch size" in fig.layout.title.text
+
+
+def test_throughput_has_dashed_floor_in_rows_per_s(report):
+    fig = F.throughput_vs_batch(report)
+    floor = next(t for t in fig.data if t.name.startswith("ORT floor"))
+    assert floor.line.dash == "dash"
+    first = min(report.runtime_floor, key=lambda r: r.batch_size)
+    assert floor.y[0] == pytest.approx(first.batch_size / (first.p50_us * 1e-6))
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
+
+
+def test_latency_distribution_dropdown_per_batch_size(report):
+    fig = F.latency_distribution(report)
+    buttons = fig.layout.updatemenus[0].buttons
+    assert [b.label for b in buttons] == ["batch 1", "batch 64", "batch 1,024"]
+    for button in buttons:
+        assert len(button.args[0]["visible"]) == len(fig.data)
+    assert sum(bool(t.visible) for t in fig.data) == 3  # native, fp32, int8 at batch 1
+    one = F.latency_distribution(report, batch_size=64, kind="box")
+    assert not one.layout.updatemenus and {t.meta["batch_size"] for t in one.data} == {64}
+    assert all(len(t.y) <= F.MAX_POINTS for t in one.data)
+    with pytest.raises(ValueError):
+        F.latency_distribution(report, kind="histogram")  # type: ignore[arg-type]
+
+
+def test_latency_hover_names_variant_batch_calls_and_percentiles(report):
+    fig = F.throughput_vs_batch(report)
+    text = fig.data[0].text[0]
+    for word in ("native", "batch size", "calls", "p50", "p99"):
+        assert word in text
+
+
+def test_model_size_greys_out_variants_that_do_not_apply(report):
+    fig = F.model_size(report)
+    fp16 = next(t for t in fig.data if t.name == "fp16")
+    assert _trace_color(fp16) == F.NOT_APPLICABLE_COLOR
+    assert "n/a: fp16 does not apply" in fp16.hovertemplate
+    int8 = next(t for t in fig.data if t.name == "int8")
+    assert "3.85× smaller than fp32" in int8.text[0]
+
+
+def test_drift_histogram_handles_zeros_and_non_finite_values(report):
+    int8 = report.variant("int8")
+    odd = dataclasses.replace(
+        int8, drift_detail=DriftDetail(abs_diff_sample=(0.0, 0.0, 1e-7, 1e-3, math.inf))
+    )
+    r = dataclasses.replace(report, variants=(report.variant("native"), odd))
+    fig = F.drift_histogram(r)
+    (trace,) = fig.data
+    assert "1 non-finite" in trace.name
+    assert min(trace.x) <= F.ZERO_FLOOR
+    assert sum(trace.customdata[:-1, 2]) == 4
+    assert f"{F.ZERO_FLOOR:g}" in fig.layout.xaxis.title.text
+
+
+def test_drift_scatter_has_identity_line_and_regression_units():
+    r = make_report("regression")
+    fig = F.drift_scatter(r, "int8")
+    assert any(t.name.startswith("y = x") for t in fig.data)
+    assert "target units" in fig.layout.xaxis.title.text
+    assert not F.drift_scatter(r, "no-such-variant").data
+
+
+def test_pareto_marks_front_recommendation_and_tuning(report):
+    fig = F.pareto(report, 1)
+    names = [t.name for t in fig.data]
+    assert {
+        "native",
+        "fp32",
+        "int8",
+        "Pareto front",
+        "recommended",
+        "tuning candidates",
+        "recommended configuration",
+    } <= set(names)
+    front = next(t for t in fig.data if t.name == "Pareto front")
+    assert len(front.x) == 2  # fp32 (fast) and native (no drift); int8 is dominated by fp32
+    native = next(t for t in fig.data if t.name == "native")
+    assert native.y[0] == F.ZERO_FLOOR
+
+
+def test_pareto_falls_back_to_a_measured_batch_size():
+    r = make_report(batch_sizes=(8, 256))
+    fig = F.pareto(r, 1)
+    assert "batch 8" in fig.layout.title.text and fig.data
+
+
+def test_worst_samples_table_uses_feature_names(report):
+    df = F.worst_samples_table(report, "int8")
+    assert isinstance(df, pd.DataFrame) and len(df) == 10
+    assert list(df.columns[:5]) == ["row", "abs diff", "native score", "variant score", "label flip"]
+    assert list(df.columns[5:]) == ["age", "income", "score", "tenure"]
+    assert df["abs diff"].is_monotonic_decreasing
+    r = dataclasses.replace(report, model={**report.model, "feature_names": None})
+    assert list(F.worst_samples_table(r, "int8").columns[5:]) == ["f0", "f1", "f2", "f3"]
+    multi = F.worst_samples_table(make_report("multiclass"), "int8")
+    assert "class" in multi.columns
+    assert "label flip" not in F.worst_samples_table(make_report("regression"), "int8").columns
+    assert F.worst_samples_table(report, "fp16").empty
+
+
+def test_metric_deltas(report):
+    df = F.metric_deltas(report).set_index("variant")
+    assert list(df.index) == ["native", "fp32", "int8"]
+    assert df.loc["native", "Δ accuracy"] == 0
+    assert df.loc["int8", "Δ accuracy"] < 0
+    assert df.loc["int8", "accuracy"] == pytest.approx(report.variant("int8").metrics["accuracy"])
+    assert F.metric_deltas(make_report("regression")).columns.tolist()[:3] == ["variant", "rmse", "Δ rmse"]
+
+
+def test_headline_strings(report):
+    h = F.headline(report)
+    assert list(h) == list(F.HEADLINE_LABELS.values())
+    values = F.headline_values(report)
+    native, fp32 = report.variant("native").latency_at(1), report.variant("fp32").latency_at(1)
+    assert values["speedup_batch1"] == pytest.approx(native.p50_us / fp32.p50_us)
+    assert (
+        h["Speedup at batch 1"].startswith(f"{values['speedup_batch1']:.2f}×")
+        and "fp32" in h["Speedup at batch 1"]
+    )
+    assert "rows/s" in h["Best throughput"] and "batch" in h["Best throughput"]
+    assert h["Size reduction"].startswith("3.85×") and "int8" in h["Size reduction"]
+    assert "int8" in h["Largest drift"]
+    assert "int8" in h["Label flips"] and "%" in h["Label flips"]
+
+
+def test_headline_says_na_instead_of_inventing():
+    h = F.headline(make_report("regression", with_latency=False))
+    assert h["Speedup at batch 1"] == "n/a"
+    assert h["Best throughput"] == "n/a"
+    assert h["Label flips"].startswith("n/a")
+    h = F.headline(make_report(variants=("native",)))
+    assert h["Speedup at batch 1"] == h["Size reduction"] == h["Largest drift"] == "n/a"
+    only_fp32 = F.headline(make_report(variants=("native", "fp32")))
+    assert "fp32" in only_fp32["Size reduction"] and "native" in only_fp32["Size reduction"]
+
+
+PARTIAL = {
+    "no_latency": dict(with_latency=False),
+    "native_fp32_only": dict(variants=("native", "fp32")),
+    "native_only": dict(variants=("native",)),
+    "regression": dict(task="regression"),
+    "multiclass": dict(task="multiclass"),
+    "empty_samples": dict(with_samples=False),
+    "no_drift": dict(with_drift=False, with_recommendation=False, with_floor=False),
+    "only_not_applicable": dict(variants=("fp16",)),
+    "single_batch": dict(batch_sizes=(32,)),
+}
+
+
+@pytest.mark.parametrize("kwargs", PARTIAL.values(), ids=PARTIAL.keys())
+def test_partial_reports_do_not_crash(kwargs):
+    r = Report.from_json(make_report(**kwargs).to_json())  # as the history and shared links read it back
+    F.headline(r)
+    for _, build, _, _ in BUILDERS_AND_UNITS:
+        assert isinstance(build(r), go.Figure)
+    F.worst_samples_table(r, "int8")
+    F.metric_deltas(r)
+    for fig in F.all_figures(r).values():
+        assert fig.data
+
+
+def test_empty_figures_say_why():
+    fig = F.throughput_vs_batch(make_report(with_latency=False))
+    assert not fig.data
+    assert "No latency" in fig.layout.annotations[0].text
+    assert fig.layout.xaxis.title.text  # axes still titled
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if k not in ("meta", "legendgroup"):  # identifiers, never rendered
+                yield from _strings(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _strings(v)
+
+
+def test_report_strings_are_escaped_for_plotly(report):
+    hostile = dataclasses.replace(report.variant("int8"), name="<img src=x onerror=alert(1)>")
+    r = dataclasses.replace(report, variants=(*report.variants[:-1], hostile))
+    rendered = [s for fig in F.all_figures(r).values() for s in _strings(fig.to_plotly_json())]
+    assert not [s for s in rendered if "<img" in s]
+    assert any("&lt;img src=x onerror=alert(1)&gt;" in s for s in rendered)

@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+import dataclasses
+import html
+import re
+from html.parser import HTMLParser
+
+import pytest
+from plotly.offline import get_plotlyjs
+
+from optimizer_core import figures as F
+from optimizer_core.html_report import render_html
+from optimizer_core.report import Report
+
+try:
+    from tests.core.report_factory import make_report
+except ImportError:  # tests/ is not a package: pytest puts this folder on sys.path
+    from report_factory import make_report
+
+HOSTILE = "<script>alert(1)</script>"
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+
+
+class _Tags(HTMLParser):
+    """Start tags with their attributes; script bodies are data, so the plotly bundle is skipped."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def _tags(text: str) -> list[tuple[str, dict[str, str | None]]]:
+    parser = _Tags()
+    parser.feed(text)
+    return parser.tags
+
+
+def _without_plotly_bundle(text: str) -> str:
+    return text.replace(get_plotlyjs(), "", 1)
+
+
+@pytest.fixture(scope="module")
+def report() -> Report:
+    return make_report(with_tuning=True)
+
+
+@pytest.fixture(scope="module")
+def page(report) -> str:
+    return render_html(report)
+
+
+def test_plotly_js_is_embedded_once_inline(page, report):
+    assert page.count(get_plotlyjs()) == 1
+    scripts = [attrs for tag, attrs in _tags(page) if tag == "script"]
+    assert all("src" not in attrs for attrs in scripts)
+    assert page.count("Plotly.newPlot(") == len(F.all_figures(report))
+
+
+def test_nothing_is_loaded_from_elsewhere(page):
+    for tag, attrs in _tags(page):
+        for name in ("src", "href", "srcset", "data", "action"):
+            value = (attrs.get(name) or "").strip().lower()
+            assert not value.startswith(("http:", "https:", "//")), (tag, name, value)
+        assert tag not in ("link", "iframe", "object", "embed", "base")
+    rest = _without_plotly_bundle(page)
+    for pattern in (
+        r"src\s*=\s*[\"']?\s*https?:",
+        r"href\s*=\s*[\"']?\s*https?:",
+        r"//cdn",
+        r"@import",
+        r"url\(",
+    ):
+        assert not re.search(pattern, rest, re.IGNORECASE), pattern
+    assert "default-src 'none'" in page  # the browser is told too
+
+
+def test_header_and_sections(page, report):
+    for text in (
+        "XGBClassifier",
+        "xgboost",
+        "binary",
+        "age, income, score, tenure",
+        "synthetic.csv",
+        "400",
+        "1.20.1",
+        "Synthetic CPU @ 3.0GHz",
+        "CPUExecutionProvider",
+        "Headline",
+        "Recommendation",
+        "Variants",
+        "Runtime floor",
+        "Figures",
+        report.recommendation.reason,
+        report.explanations[0],
+    ):
+        assert html.escape(text) in page, text
+    for value in F.headline(report).values():
+        assert html.escape(value) in page
+
+
+def test_every_variant_is_in_the_page(page, report):
+    for v in report.variants:
+        assert f"{v.name}</td>" in page
+    assert "fp16 does not apply" in page
+    assert 'class="na"' in page  # the inapplicable variant is greyed
+
+
+def test_hostile_strings_are_escaped():
+    r = make_report(estimator=HOSTILE)
+    int8 = dataclasses.replace(r.variant("int8"), name=f"int8 {HOSTILE}", notes=(f"note {HOSTILE}",))
+    r = dataclasses.replace(
+        r,
+        variants=(*r.variants[:-1], int8),
+        model={**r.model, "feature_names": ["age", HOSTILE, "score", "tenure"]},
+        explanations=(f"why {HOSTILE}",),
+        notes=(HOSTILE,),
+        data={**r.data, "path": f'"><img src=x onerror=alert(1)>{HOSTILE}'},
+    )
+    page = render_html(r)
+    rest = _without_plotly_bundle(page)
+    assert HOSTILE not in rest
+    assert "<img" not in rest
+    assert rest.count(ESCAPED) >= 6
+    assert [tag for tag, _ in _tags(page)].count("script") == 1 + len(F.all_figures(r))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(task="regression"),
+        dict(with_latency=False),
+        dict(variants=("native", "fp32")),
+        dict(with_samples=False, with_recommendation=False, with_floor=False),
+        dict(variants=("fp16",)),
+    ],
+    ids=["regression", "no_latency", "native_fp32", "bare", "nothing_applies"],
+)
+def test_partial_reports_render(kwargs):
+    r = make_report(**kwargs)
+    page = render_html(r)
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    for v in r.variants:
+        assert v.name in page
+    if not kwargs.get("with_recommendation", True) or not kwargs.get("with_latency", True):
+        assert "No recommendation" in page
