@@ -109,8 +109,6 @@ def _run(args: argparse.Namespace) -> int:
         target = target or demo.target
     if not model_path or not data_path:
         raise ConfigError("run needs MODEL and DATA (or --demo): inference-optimizer run model.json test.csv")
-    if args.tune:
-        raise ConfigError("--tune is not available in this version yet: run without it")
     config = OptimizeConfig(
         precisions=parse_list(args.precision, what="precision"),
         providers=parse_list(args.provider, what="provider"),
@@ -118,6 +116,7 @@ def _run(args: argparse.Namespace) -> int:
         threads=args.threads,
         budget_s=args.budget_s,
         max_drift=args.max_drift,
+        tune=args.tune,
     )
     from optimizer_core.runtime import resolve_provider
 

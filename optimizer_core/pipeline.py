@@ -119,8 +119,8 @@ def optimize(
     notes += _verification_notes(variants, loaded)
 
     _stage(progress, "benchmark", 0.0, "benchmarking")
-    variants, floor, bench_info, explanations = _benchmark(loaded, dataset, prepared, variants, config, threads,
-                                                           progress)
+    variants, floor, bench_info, explanations, tuning = _benchmark(loaded, dataset, prepared, variants, config,
+                                                                   threads, progress)
 
     _stage(progress, "report", 0.0, "writing report")
     from optimizer_core.tune import recommend
@@ -138,10 +138,14 @@ def optimize(
         explanations=explanations,
         notes=tuple(notes),
         benchmark=bench_info,
+        tuning=tuning,
         wall_s=round(time.perf_counter() - started, 3),
         artifacts=_artifacts(prepared, native_scores, dataset),
     )
-    report = replace(report, recommendation=recommend(report, tolerance=config.recommend_tolerance))
+    recommendation = recommend(report, tolerance=config.recommend_tolerance)
+    report = replace(report, recommendation=recommendation)
+    if recommendation is not None and recommendation.snippet:
+        report.artifacts["deploy.py"] = recommendation.snippet.encode()
     _stage(progress, "report", 1.0, "done")
     return report
 
@@ -264,25 +268,36 @@ def _benchmark(loaded: LoadedModel, dataset: Dataset, prepared: list[_Prepared],
     X = bench_sample(dataset.X, config.bench_rows, config.seed)
     runners = [bench.native_runner("native", loaded.predictor)]
     runners += [bench.onnx_runner(p.name, p.session, p.input_dtype) for p in prepared if p.session is not None]
-    bench_budget = config.budget_s * 0.85
+    # Shares of the timing budget: variants side by side, the runtime floor, and the search when tuning.
+    bench_share, floor_share = (0.45, 0.1) if config.tune else (0.85, 0.15)
+    bench_budget, floor_budget = config.budget_s * bench_share, config.budget_s * floor_share
 
-    def bench_progress(stage: str, fraction: float) -> None:
-        _stage(progress, "benchmark", fraction * 0.85, stage)
-
-    def floor_progress(stage: str, fraction: float) -> None:
-        _stage(progress, "benchmark", 0.85 + fraction * 0.15, stage)
+    def within(lo: float, hi: float) -> Progress:
+        return lambda stage, fraction: _stage(progress, "benchmark", lo + (hi - lo) * fraction, stage)
 
     with benchmark_lock(on_wait=lambda msg: _stage(progress, "benchmark", 0.0, msg)):
-        result = bench.benchmark(runners, X, config.batch_sizes, budget_s=bench_budget, progress=bench_progress,
-                                 seed=config.seed)
-        floor = bench.measure_floor(loaded.n_features, config.batch_sizes, budget_s=config.budget_s - bench_budget,
-                                    intra_op_threads=threads, allow_spinning=False, progress=floor_progress)
-    measured = [replace(v, latency=result.latency.get(v.name, ())) for v in variants]
+        result = bench.benchmark(runners, X, config.batch_sizes, budget_s=bench_budget,
+                                 progress=within(0.0, bench_share), seed=config.seed)
+        floor = bench.measure_floor(loaded.n_features, config.batch_sizes, budget_s=floor_budget,
+                                    intra_op_threads=threads, allow_spinning=False,
+                                    progress=within(bench_share, bench_share + floor_share))
+        measured = [replace(v, latency=result.latency.get(v.name, ())) for v in variants]
+        tuning = None
+        if config.tune:
+            from optimizer_core.tune import tune
+
+            tuning = tune(
+                native_predict=loaded.predictor, variants=measured,
+                models={p.name: p.variant.model.SerializeToString() for p in prepared if p.session is not None},
+                X=X, batch_sizes=config.batch_sizes, budget_s=config.budget_s - bench_budget - floor_budget,
+                tolerance=config.recommend_tolerance, cores=physical_cores(),
+                progress=within(bench_share + floor_share, 1.0), seed=config.seed,
+            ).to_dict()
     context = _explain_context(loaded, prepared, threads)
     explanations = bench.explain("native", result.latency, floor, context)
     info = {"settings": result.settings, "notes": list(result.notes), "wall_s": result.wall_s,
             "rows_sampled": int(X.shape[0])}
-    return measured, floor, info, tuple(explanations)
+    return measured, floor, info, tuple(explanations), tuning
 
 
 def _explain_context(loaded: LoadedModel, prepared: list[_Prepared], threads: int) -> dict[str, Any]:

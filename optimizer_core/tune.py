@@ -1,11 +1,50 @@
-"""Recommendation per batch size: the fastest measured candidate within the drift tolerance.
+"""Auto-tune: search session configurations, keep the Pareto front, recommend per batch size.
 
-The native model is always a candidate, so the recommendation is never slower than keeping it.
+Search space: each ONNX variant within the drift tolerance x intra-op threads (1..cores) x thread
+spinning x graph optimization level (x execution mode), plus splitting a large batch across cores
+into single-threaded runs of one shared session, plus the native model. Every candidate gets a short
+measurement; the best few per batch size (with native and ORT's default settings always among them)
+are measured again, longer and side by side (successive halving). Candidates whose drift is over the
+tolerance are dropped before any timing is spent on them. The native model is always a finalist, so
+the recommendation is never slower than keeping it (within measurement noise).
 """
 
 from __future__ import annotations
 
-from optimizer_core.report import Recommendation, Report, VariantResult
+import math
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from optimizer_core import bench
+from optimizer_core.report import LatencyStats, Recommendation, Report, VariantResult
+
+Progress = Callable[[str, float], None]
+DEFAULT_FINALISTS = 3
+SPLIT_MIN_ROWS_PER_WORKER = 64
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One configuration to time: a variant on a provider with explicit session settings."""
+
+    name: str
+    variant: str  # the VariantResult it derives from ("native" for the native model)
+    precision: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    split_workers: int = 1  # >1: the batch is split across this many threads over one session
+    is_default: bool = False  # ORT's default settings (the baseline the tuning must beat)
+
+
+@dataclass
+class _Built:
+    candidate: Candidate
+    runner: bench.Runner
+    max_abs: float | None
+    size_bytes: int | None
 
 
 def _within(variant: VariantResult, tolerance: float) -> bool:
@@ -17,42 +56,327 @@ def _within(variant: VariantResult, tolerance: float) -> bool:
 def _drift_words(variant: VariantResult) -> str:
     d = variant.drift
     if d is None:
-        return "drift not measured"
+        return "its drift was not measured"
     words = f"drifts up to {d.max_abs:.2g}"
     if d.label_flip_rate:
         words += f" and flips {d.label_flip_rate:.2%} of labels"
     return words
 
 
+# --------------------------------------------------------------------------- recommendation rules
+
 def recommend(report: Report, *, tolerance: float) -> Recommendation | None:
-    """Pick, for each measured batch size, the fastest variant whose drift is within ``tolerance``."""
-    batch_sizes = sorted({row.batch_size for v in report.variants for row in v.latency})
+    """Pick, for each measured batch size, the fastest variant whose drift is within ``tolerance``.
+
+    Uses the tuning candidates when the run was tuned, the variants' own measurements otherwise.
+    """
+    if report.tuning and report.tuning.get("candidates"):
+        return recommend_from_candidates(report.tuning["candidates"], report.variants, tolerance=tolerance,
+                                         snippets=report.tuning.get("snippets", {}))
+    rows = [
+        {"name": v.name, "variant": v.name, "precision": v.precision, "batch_size": s.batch_size,
+         "p50_us": s.p50_us, "max_abs": v.drift.max_abs if v.drift else (0.0 if v.precision == "native" else None)}
+        for v in report.variants for s in v.latency
+    ]
+    return recommend_from_candidates(rows, report.variants, tolerance=tolerance)
+
+
+def recommend_from_candidates(rows: Sequence[dict[str, Any]], variants: Sequence[VariantResult], *,
+                              tolerance: float, snippets: dict[str, str] | None = None) -> Recommendation | None:
+    """The fastest candidate within tolerance per batch size, with the reason in words.
+
+    ``rows``: one dict per measured (candidate, batch size) with name, variant, precision, batch_size,
+    p50_us and max_abs (None = not measured). Native rows are always eligible.
+    """
+    by_variant = {v.name: v for v in variants}
+    batch_sizes = sorted({int(r["batch_size"]) for r in rows})
     if not batch_sizes:
         return None
     by_batch: dict[str, str] = {}
     details: dict[str, str] = {}
     for batch in batch_sizes:
-        timed = [(v, v.latency_at(batch)) for v in report.variants if v.latency_at(batch) is not None]
-        eligible = [(v, row) for v, row in timed if _within(v, tolerance)]
+        timed = [r for r in rows if int(r["batch_size"]) == batch and r.get("p50_us") is not None]
+        eligible = [r for r in timed if _row_within(r, tolerance)]
         if not eligible:
             continue
-        best, best_row = min(eligible, key=lambda pair: pair[1].p50_us)
-        by_batch[str(batch)] = best.name
-        native_row = next((row for v, row in timed if v.precision == "native"), None)
-        text = f"{best.name}: p50 {best_row.p50_us:,.1f} µs"
-        if native_row is not None and best.precision != "native":
-            text += f", {native_row.p50_us / best_row.p50_us:.1f}x faster than native"
-        elif best.precision == "native":
-            text += ", no ONNX variant within tolerance is faster than the native model here"
-        rejected = [(v, row) for v, row in timed if not _within(v, tolerance) and row.p50_us < best_row.p50_us]
-        for v, row in rejected:
-            text += f"; {v.name} would be faster ({row.p50_us:,.1f} µs) but {_drift_words(v)}, over your tolerance {tolerance:g}"
+        best = min(eligible, key=lambda r: r["p50_us"])
+        by_batch[str(batch)] = best["name"]
+        natives = [r for r in timed if r["precision"] == "native"]
+        text = f"{best['name']}: p50 {best['p50_us']:,.1f} µs"
+        if best["precision"] == "native":
+            text += ", no ONNX configuration within tolerance is faster than the native model here"
+        elif natives:
+            text += f", {min(r['p50_us'] for r in natives) / best['p50_us']:.1f}x faster than native"
+        faster_rejected = {}
+        for r in timed:
+            if not _row_within(r, tolerance) and r["p50_us"] < best["p50_us"]:
+                faster_rejected.setdefault(r["variant"], r)
+        for variant_name, r in faster_rejected.items():
+            variant = by_variant.get(variant_name)
+            words = _drift_words(variant) if variant else f"drifts up to {r.get('max_abs')}"
+            text += (f"; {variant_name} would be faster ({r['p50_us']:,.1f} µs) but {words}, over your "
+                     f"tolerance {tolerance:g}")
         details[str(batch)] = text
-    picks = sorted(set(by_batch.values()))
-    reason = (
-        f"fastest measured variant within a drift tolerance of {tolerance:g} at each batch size "
-        f"(native always a candidate): {', '.join(f'batch {b}: {n}' for b, n in by_batch.items())}"
-    )
+    if not by_batch:
+        return None
+    picks = list(dict.fromkeys(by_batch.values()))
     if len(picks) == 1:
         reason = f"{picks[0]} is the fastest within a drift tolerance of {tolerance:g} at every measured batch size"
-    return Recommendation(by_batch_size=by_batch, reason=reason, details=details)
+    else:
+        reason = (f"fastest measured configuration within a drift tolerance of {tolerance:g} at each batch size "
+                  f"(native always a candidate): " + ", ".join(f"batch {b}: {n}" for b, n in by_batch.items()))
+    snippet = None
+    if snippets:
+        first_onnx = next((n for n in picks if n in snippets), None)
+        snippet = snippets.get(first_onnx) if first_onnx else None
+    return Recommendation(by_batch_size=by_batch, reason=reason, details=details, snippet=snippet)
+
+
+def _row_within(row: dict[str, Any], tolerance: float) -> bool:
+    if row["precision"] == "native":
+        return True
+    return row.get("max_abs") is not None and row["max_abs"] <= tolerance
+
+
+# --------------------------------------------------------------------------- Pareto front
+
+PARETO_KEYS = ("p50_us", "p99_us", "max_abs", "size_bytes")
+
+
+def pareto_front(rows: Sequence[dict[str, Any]], keys: Sequence[str] = PARETO_KEYS) -> list[int]:
+    """Indices of rows no other row dominates (<= on every key, < on one). Missing values count as worst."""
+    def vector(row: dict[str, Any]) -> tuple[float, ...]:
+        return tuple(math.inf if row.get(k) is None else float(row[k]) for k in keys)
+
+    vectors = [vector(r) for r in rows]
+    front = []
+    for i, v in enumerate(vectors):
+        dominated = any(
+            all(o <= s for o, s in zip(other, v, strict=True)) and any(o < s for o, s in zip(other, v, strict=True))
+            for j, other in enumerate(vectors) if j != i
+        )
+        if not dominated:
+            front.append(i)
+    return front
+
+
+# --------------------------------------------------------------------------- search space
+
+def candidate_grid(variants: Sequence[VariantResult], *, cores: int, provider: str,
+                   batch_sizes: Sequence[int]) -> list[Candidate]:
+    """Every configuration to try for the given (already drift-filtered) ONNX variants.
+
+    ``provider`` applies to variants that do not name the provider they were requested on.
+    """
+    threads = sorted({1, cores} | ({max(1, cores // 2)} if cores > 2 else set()))
+    out: list[Candidate] = []
+    for v in variants:
+        provider = v.provider_requested or provider
+        out.append(Candidate(f"{v.name} ORT defaults", v.name, v.precision,
+                             _settings(provider, cores, True, "all", "sequential"), is_default=True))
+        for t in threads:
+            for spin in (False, True):
+                for level in ("basic", "all"):
+                    if t == cores and spin and level == "all":
+                        continue  # that is ORT's default, already in
+                    out.append(Candidate(_name(v.name, t, spin, level, "sequential"), v.name, v.precision,
+                                         _settings(provider, t, spin, level, "sequential")))
+        if cores > 1:
+            out.append(Candidate(_name(v.name, cores, False, "all", "parallel"), v.name, v.precision,
+                                 _settings(provider, cores, False, "all", "parallel")))
+            if max(batch_sizes) >= SPLIT_MIN_ROWS_PER_WORKER * 2:
+                out.append(Candidate(f"{v.name} split x{cores} (1 thread each)", v.name, v.precision,
+                                     _settings(provider, 1, False, "all", "sequential"), split_workers=cores))
+    return out
+
+
+def _settings(provider: str, threads: int, spin: bool, level: str, mode: str) -> dict[str, Any]:
+    return {"provider": provider, "intra_op_threads": threads, "inter_op_threads": 1, "execution_mode": mode,
+            "graph_optimization": level, "allow_spinning": spin}
+
+
+def _name(variant: str, threads: int, spin: bool, level: str, mode: str) -> str:
+    return f"{variant} t{threads} {'spin' if spin else 'nospin'} {level}" + (" parallel" if mode == "parallel" else "")
+
+
+# --------------------------------------------------------------------------- the search
+
+@dataclass(frozen=True)
+class TuneResult:
+    candidates: tuple[dict[str, Any], ...]
+    snippets: dict[str, str]
+    notes: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"candidates": list(self.candidates), "snippets": self.snippets, "notes": list(self.notes)}
+
+
+def tune(
+    *,
+    native_predict: Callable[[np.ndarray], Any],
+    variants: Sequence[VariantResult],
+    models: dict[str, bytes],
+    X: np.ndarray,
+    batch_sizes: Sequence[int],
+    budget_s: float,
+    tolerance: float,
+    cores: int,
+    provider: str = "cpu",
+    finalists: int = DEFAULT_FINALISTS,
+    progress: Progress | None = None,
+    seed: int = 0,
+) -> TuneResult:
+    """Search configurations within ``budget_s`` and return every measured candidate.
+
+    ``variants``: the run's measured variants (drift known); ``models``: variant name -> ONNX bytes.
+    """
+    from optimizer_core.runtime import SessionSettings, create_session
+
+    report_progress = progress or (lambda stage, fraction: None)
+    eligible = [v for v in variants if v.precision != "native" and v.name in models and _within(v, tolerance)]
+    dropped = [v for v in variants if v.precision != "native" and v.name in models and not _within(v, tolerance)]
+    notes = [f"{v.name} not tuned: {_drift_words(v)}, over the tolerance {tolerance:g}" for v in dropped]
+    grid = candidate_grid(eligible, cores=cores, provider=provider, batch_sizes=batch_sizes)
+    by_name = {v.name: v for v in variants}
+    sessions: dict[tuple, Any] = {}
+    pools: list[ThreadPoolExecutor] = []
+    built = [_Built(Candidate("native", "native", "native"), bench.native_runner("native", native_predict), 0.0,
+                    by_name["native"].size_bytes if "native" in by_name else None)]
+    for i, cand in enumerate(grid):
+        report_progress(f"tuning: creating session {i + 1}/{len(grid)}", 0.05 * i / max(len(grid), 1))
+        key = (cand.variant, tuple(sorted(cand.settings.items())))
+        if key not in sessions:
+            sessions[key] = create_session(models[cand.variant], SessionSettings(**cand.settings))[0]
+        session = sessions[key]
+        runner = (_split_runner(cand.name, session, cand.split_workers, pools) if cand.split_workers > 1
+                  else bench.onnx_runner(cand.name, session, None))
+        v = by_name[cand.variant]
+        built.append(_Built(cand, runner, v.drift.max_abs if v.drift else None, v.size_bytes))
+    try:
+        rows = _successive_halving(built, X, batch_sizes, budget_s, finalists, report_progress, seed)
+    finally:
+        for pool in pools:
+            pool.shutdown(wait=False)
+    for index in pareto_front(rows):
+        rows[index]["pareto"] = True
+    recommendation = recommend_from_candidates(rows, variants, tolerance=tolerance)
+    if recommendation:
+        picked = set(recommendation.by_batch_size.items())
+        for row in rows:
+            row["recommended"] = (str(row["batch_size"]), row["name"]) in picked and row.get("final", False)
+    snippets = {c.candidate.name: deployment_snippet(c.candidate, by_name) for c in built
+                if c.candidate.precision != "native"}
+    snippets = {name: code for name, code in snippets.items() if any(r["name"] == name for r in rows)}
+    return TuneResult(tuple(rows), snippets, tuple(notes))
+
+
+def _successive_halving(built: list[_Built], X: np.ndarray, batch_sizes: Sequence[int], budget_s: float,
+                        finalists: int, progress: Progress, seed: int) -> list[dict[str, Any]]:
+    short_budget = budget_s * 0.4
+
+    def short_progress(stage: str, fraction: float) -> None:
+        progress(f"tuning (short runs): {stage}", 0.05 + 0.4 * fraction)
+
+    first = bench.benchmark([b.runner for b in built], X, batch_sizes, budget_s=short_budget, min_calls=50,
+                            max_calls=300, progress=short_progress, seed=seed)
+    rows: list[dict[str, Any]] = []
+    final_budget = (budget_s - short_budget) / len(batch_sizes)
+    for bi, batch in enumerate(batch_sizes):
+        stats = {b.candidate.name: _at(first.latency[b.candidate.name], batch) for b in built}
+        ranked = sorted((b for b in built if stats[b.candidate.name] is not None),
+                        key=lambda b: stats[b.candidate.name].p50_us)
+        chosen = [b for b in ranked if b.candidate.precision != "native"][:finalists]
+        chosen += [b for b in built if (b.candidate.precision == "native" or b.candidate.is_default)
+                   and b not in chosen]
+
+        def final_progress(stage: str, fraction: float, bi: int = bi, batch: int = batch) -> None:
+            progress(f"tuning (finalists, batch {batch}): {stage}", 0.45 + 0.55 * (bi + fraction) / len(batch_sizes))
+
+        second = bench.benchmark([b.runner for b in chosen], X, [batch], budget_s=final_budget,
+                                 progress=final_progress, seed=seed + 1)
+        final = {b.candidate.name: _at(second.latency[b.candidate.name], batch) for b in chosen}
+        for b in built:
+            s = final.get(b.candidate.name) or stats[b.candidate.name]
+            if s is None:
+                continue
+            rows.append(_row(b, s, batch, final=b.candidate.name in final))
+    return rows
+
+
+def _at(rows: tuple[LatencyStats, ...], batch: int) -> LatencyStats | None:
+    return next((s for s in rows if s.batch_size == batch and s.calls > 0), None)
+
+
+def _row(b: _Built, s: LatencyStats, batch: int, *, final: bool) -> dict[str, Any]:
+    c = b.candidate
+    return {"name": c.name, "variant": c.variant, "precision": c.precision, "batch_size": batch,
+            "settings": c.settings, "split_workers": c.split_workers, "is_default": c.is_default,
+            "p50_us": s.p50_us, "p99_us": s.p99_us, "calls": s.calls, "rows_per_s": s.rows_per_s,
+            "max_abs": b.max_abs, "size_bytes": b.size_bytes, "final": final, "pareto": False,
+            "recommended": False}
+
+
+def _split_runner(name: str, session: Any, workers: int, pools: list[ThreadPoolExecutor]) -> bench.Runner:
+    """Split each batch into ``workers`` contiguous parts run concurrently on one shared session.
+
+    ONNX Runtime's ``run`` is thread-safe and releases the GIL, so single-threaded runs of one
+    session use all cores without intra-op threads spinning against each other.
+    """
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="io-split")
+    pools.append(pool)
+    base = bench.onnx_runner(name, session, None)
+
+    def prepare(batch: np.ndarray) -> list[Any]:
+        parts = np.array_split(batch, min(workers, batch.shape[0]))
+        return [base.prepare(part) for part in parts if part.shape[0]]
+
+    def predict(feeds: list[Any]) -> list[Any]:
+        if len(feeds) == 1:
+            return [base.predict(feeds[0])]
+        futures = [pool.submit(base.predict, feed) for feed in feeds]
+        return [f.result() for f in futures]
+
+    return bench.Runner(name=name, predict=predict, prepare=prepare)
+
+
+def deployment_snippet(candidate: Candidate, variants: dict[str, VariantResult]) -> str:
+    """Python that recreates the candidate's ONNX Runtime session for production."""
+    from optimizer_core.runtime import resolve_provider
+
+    s = candidate.settings
+    variant = variants.get(candidate.variant)
+    artifact = variant.artifact if variant and variant.artifact else f"{candidate.variant}.onnx"
+    dtype = "float64" if candidate.precision == "fp64" else "float32"
+    level = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC", "extended": "ORT_ENABLE_EXTENDED",
+             "layout": "ORT_ENABLE_LAYOUT", "all": "ORT_ENABLE_ALL"}[s.get("graph_optimization", "all")]
+    mode = "ORT_PARALLEL" if s.get("execution_mode") == "parallel" else "ORT_SEQUENTIAL"
+    spin = "1" if s.get("allow_spinning") else "0"
+    lines = [
+        "import numpy as np",
+        "import onnxruntime as ort",
+        "",
+        "so = ort.SessionOptions()",
+        f"so.intra_op_num_threads = {s.get('intra_op_threads', 1)}",
+        f"so.inter_op_num_threads = {s.get('inter_op_threads', 1)}",
+        f"so.execution_mode = ort.ExecutionMode.{mode}",
+        f"so.graph_optimization_level = ort.GraphOptimizationLevel.{level}",
+        f'so.add_session_config_entry("session.intra_op.allow_spinning", "{spin}")',
+        f'session = ort.InferenceSession("{artifact}", so, providers=["{resolve_provider(s.get("provider", "cpu"))}"])',
+        "",
+    ]
+    if candidate.split_workers > 1:
+        lines += [
+            "from concurrent.futures import ThreadPoolExecutor",
+            f"pool = ThreadPoolExecutor({candidate.split_workers})",
+            "",
+            "def predict(X):",
+            f'    parts = np.array_split(np.ascontiguousarray(X, dtype=np.{dtype}), {candidate.split_workers})',
+            '    outs = pool.map(lambda p: session.run(["scores"], {"input": p})[0], parts)',
+            "    return np.concatenate(list(outs))",
+        ]
+    else:
+        lines += [
+            "def predict(X):",
+            f'    return session.run(["scores"], {{"input": np.ascontiguousarray(X, dtype=np.{dtype})}})[0]',
+        ]
+    return "\n".join(lines) + "\n"
