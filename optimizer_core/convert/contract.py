@@ -98,11 +98,18 @@ def normalize(
 
 
 def ensure_ai_onnx_opset(model: onnx.ModelProto, version: int = DEFAULT_AI_ONNX_OPSET) -> bool:
-    """Add the default-domain opset import when missing. Returns True if it was added."""
-    if any(op.domain in ("", "ai.onnx") for op in model.opset_import):
-        return False
-    model.opset_import.append(helper.make_opsetid("", version))
-    return True
+    """Add the default-domain opset import when missing, and keep one import per domain (skl2onnx
+    can list the default domain twice, which ORT's quantizer rejects). Returns True if one was added."""
+    highest: dict[str, int] = {}
+    for op in model.opset_import:
+        domain = "" if op.domain == "ai.onnx" else op.domain
+        highest[domain] = max(highest.get(domain, 0), op.version)
+    added = "" not in highest
+    if added:
+        highest[""] = version
+    del model.opset_import[:]
+    model.opset_import.extend(helper.make_opsetid(d, v) for d, v in highest.items())
+    return added
 
 
 def _declared_rank(graph: onnx.GraphProto, name: str) -> int | None:
