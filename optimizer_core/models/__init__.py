@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from optimizer_core.errors import ModelLoadError, UnsafeModelError, UnsupportedModelError
+from optimizer_core.errors import ModelLoadError, OptimizerError, UnsafeModelError, UnsupportedModelError
 from optimizer_core.models.base import LoadedModel, Task
 
 __all__ = ["LoadedModel", "Task", "load_model", "model_from_object", "sniff_format", "SourceInfo"]
@@ -86,20 +86,22 @@ def sniff_format(data: bytes) -> str:
     stripped = data[:4096].lstrip()
     if stripped.startswith(b"tree\n") or stripped.startswith(b"tree\r\n"):
         return "lightgbm-text"
+    if _looks_like_ubjson(data):
+        return "xgboost-ubj"
     if stripped.startswith(b"{"):
         try:
             doc = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            doc = None
-        if isinstance(doc, dict):
-            if "learner" in doc:
-                return "xgboost-json"
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
             raise ModelLoadError(
-                "the model file is JSON but not an XGBoost model (no 'learner' key): "
-                "save it with XGBoost's save_model('model.json')"
-            )
-        if b"learner" in data[:256]:
-            return "xgboost-ubj"
+                f"the model file starts like JSON but is not valid JSON ({type(e).__name__}): it may be "
+                "truncated; save it again with XGBoost's save_model('model.json')"
+            ) from e
+        if isinstance(doc, dict) and "learner" in doc:
+            return "xgboost-json"
+        raise ModelLoadError(
+            "the model file is JSON but not an XGBoost model (no 'learner' key): "
+            "save it with XGBoost's save_model('model.json')"
+        )
     # Protocol-0/1 pickles start with an opcode such as '(' or 'c' followed by a module path.
     if head[:1] in (b"(", b"c", b"]", b"}") and b"\n" in head and b"." in data[-2:]:
         return "pickle"
@@ -109,6 +111,11 @@ def sniff_format(data: bytes) -> str:
         "the model file is not a recognised format (XGBoost JSON/UBJ, LightGBM text, skops, ONNX, "
         "or pickle with opt-in): check that the right file was chosen and that it is not truncated"
     )
+
+
+def _looks_like_ubjson(data: bytes) -> bool:
+    # A UBJSON object opens with '{' and a typed key length (i, U, I, l or L), unlike JSON's '{"'.
+    return data[:1] == b"{" and data[1:2] in (b"i", b"U", b"I", b"l", b"L") and b"learner" in data[:64]
 
 
 def _looks_like_onnx(data: bytes) -> bool:
@@ -141,6 +148,8 @@ def _read_source(
         raise ModelLoadError(f"model file {path} cannot be read (permission denied)") from e
     except OSError as e:
         raise ModelLoadError(f"model file {path} cannot be read: {e.strerror or e}") from e
+    except ValueError as e:  # e.g. an embedded NUL byte
+        raise ModelLoadError(f"{str(path)!r} is not a usable file path ({e})") from e
 
 
 def load_model(
@@ -164,7 +173,7 @@ def load_model(
     family = _FORMAT_OWNERS[fmt]
     try:
         return _family(family).load(data, fmt, SourceInfo(data, name))
-    except (ModelLoadError, UnsupportedModelError, UnsafeModelError):
+    except (OptimizerError, MemoryError):
         raise
     except Exception as e:  # a parser error from the library: the file is malformed
         raise ModelLoadError(

@@ -1,0 +1,425 @@
+"""ONNX family: loading a user's ONNX file, converting it to the contract, refusing hostile files."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+from skl2onnx import to_onnx
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+from sklearn.linear_model import LinearRegression, LogisticRegression
+
+from optimizer_core.convert import convert, supports_double
+from optimizer_core.errors import (
+    ModelLoadError,
+    OptimizerError,
+    UnsafeModelError,
+    UnsupportedModelError,
+)
+from optimizer_core.models import LoadedModel, load_model, model_from_object
+from optimizer_core.onnx_safety import check_onnx_safe
+
+N_FEATURES = 4
+
+
+@pytest.fixture(scope="module")
+def X() -> np.ndarray:
+    return np.random.RandomState(0).rand(300, N_FEATURES).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def estimators(X: np.ndarray) -> dict[str, object]:
+    rows = np.arange(len(X))
+    return {
+        "logreg_zipmap": LogisticRegression().fit(X, (X[:, 0] > 0.5).astype(int)),
+        "forest_regressor": RandomForestRegressor(n_estimators=5, max_depth=4, random_state=0).fit(X, X[:, 1]),
+        "forest_string_labels": RandomForestClassifier(n_estimators=5, max_depth=4, random_state=0).fit(
+            X, np.array(["cat", "dog", "eel"])[rows % 3]
+        ),
+        "logreg_no_zipmap": LogisticRegression().fit(X, rows % 3),
+    }
+
+
+def _onnx_for(name: str, estimator: object, X: np.ndarray) -> onnx.ModelProto:
+    options = {"zipmap": False} if name == "logreg_no_zipmap" else None
+    return to_onnx(estimator, X[:1], options=options)
+
+
+def _expected_scores(estimator: object, X: np.ndarray) -> np.ndarray:
+    if hasattr(estimator, "predict_proba"):
+        return estimator.predict_proba(X)
+    return estimator.predict(X).reshape(-1, 1)
+
+
+def _run(proto: onnx.ModelProto, feed: dict[str, np.ndarray]) -> np.ndarray:
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, feed)[0]
+
+
+def _dims(vi: onnx.ValueInfoProto) -> list[object]:
+    return [d.dim_param or d.dim_value for d in vi.type.tensor_type.shape.dim]
+
+
+def _assert_contract(proto: onnx.ModelProto, n_features: int, n_outputs: int, elem: int) -> None:
+    assert [i.name for i in proto.graph.input] == ["input"]
+    assert proto.graph.input[0].type.tensor_type.elem_type == elem
+    assert _dims(proto.graph.input[0]) == ["N", n_features]
+    assert proto.graph.output[0].name == "scores"
+    assert proto.graph.output[0].type.tensor_type.elem_type == elem
+    assert _dims(proto.graph.output[0]) == ["N", n_outputs]
+    assert any(op.domain in ("", "ai.onnx") for op in proto.opset_import)
+    assert not any(n.op_type == "ZipMap" for n in proto.graph.node)
+
+
+EXPECTED = {
+    "logreg_zipmap": ("binary", (0, 1)),
+    "forest_regressor": ("regression", None),
+    "forest_string_labels": ("multiclass", ("cat", "dog", "eel")),
+    "logreg_no_zipmap": ("multiclass", (0, 1, 2)),
+}
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_skl2onnx_file_loads_converts_and_matches(
+    name: str, estimators: dict[str, object], X: np.ndarray, tmp_path: Path
+) -> None:
+    path = tmp_path / f"{name}.onnx"
+    onnx.save_model(_onnx_for(name, estimators[name], X), path)
+
+    loaded = load_model(path)
+    task, classes = EXPECTED[name]
+    assert (loaded.family, loaded.task, loaded.classes, loaded.n_features) == ("onnx", task, classes, N_FEATURES)
+    assert loaded.estimator.startswith("ONNX(") and "skl2onnx" in loaded.estimator
+    assert loaded.feature_names is None and loaded.source_bytes == path.stat().st_size
+    native = loaded.predict_scores(X)
+    np.testing.assert_allclose(native, _expected_scores(estimators[name], X), atol=1e-5)
+
+    converted = convert(loaded)
+    _assert_contract(converted, N_FEATURES, loaded.n_outputs, TensorProto.FLOAT)
+    onnx.checker.check_model(converted)
+    np.testing.assert_allclose(_run(converted, {"input": X}), native, rtol=0, atol=1e-6)
+
+
+def test_from_object_serializes_the_proto(estimators: dict[str, object], X: np.ndarray) -> None:
+    proto = _onnx_for("logreg_zipmap", estimators["logreg_zipmap"], X)
+    loaded = model_from_object(proto)
+    assert isinstance(loaded, LoadedModel) and loaded.family == "onnx" and loaded.task == "binary"
+    assert loaded.source_bytes == len(proto.SerializeToString()) and loaded.format == "memory"
+
+
+def test_converted_model_loads_back_as_the_same_task(
+    estimators: dict[str, object], X: np.ndarray, tmp_path: Path
+) -> None:
+    for name in ("logreg_no_zipmap", "forest_regressor"):
+        first = load_model(_onnx_for(name, estimators[name], X).SerializeToString())
+        path = tmp_path / f"{name}-converted.onnx"
+        onnx.save_model(convert(first), path)
+        again = load_model(path)
+        assert (again.task, again.classes) == (first.task, first.classes)
+        np.testing.assert_allclose(again.predict_scores(X), first.predict_scores(X), atol=1e-6)
+
+
+def test_fp64_applies_only_to_double_graphs(estimators: dict[str, object], X: np.ndarray) -> None:
+    float_model = load_model(_onnx_for("logreg_zipmap", estimators["logreg_zipmap"], X).SerializeToString())
+    applies, reason = supports_double(float_model)
+    assert not applies and reason == "an ONNX input is used as given; fp64 needs the original model"
+
+    X64 = X.astype(np.float64)
+    double_model = load_model(to_onnx(LinearRegression().fit(X64, X64[:, 2]), X64[:1]).SerializeToString())
+    assert supports_double(double_model)[0]
+    native = double_model.predict_scores(X64)
+
+    as_double = convert(double_model, double=True)
+    _assert_contract(as_double, N_FEATURES, 1, TensorProto.DOUBLE)
+    np.testing.assert_allclose(_run(as_double, {"input": X64}), native, rtol=0, atol=1e-12)
+
+    as_float = convert(double_model, double=False)
+    _assert_contract(as_float, N_FEATURES, 1, TensorProto.FLOAT)
+    assert "Cast" in as_float.doc_string
+    np.testing.assert_allclose(_run(as_float, {"input": X}), native, rtol=0, atol=1e-5)
+
+
+# -- hand-built graphs ------------------------------------------------------------------------------
+
+
+def _model(
+    nodes: list[onnx.NodeProto],
+    *,
+    inputs: list[onnx.ValueInfoProto] | None = None,
+    outputs: list[onnx.ValueInfoProto] | None = None,
+    initializers: list[onnx.TensorProto] | None = None,
+    opsets: tuple[tuple[str, int], ...] = (("", 15),),
+    **kwargs: object,
+) -> onnx.ModelProto:
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        inputs if inputs is not None else [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["N", 4])],
+        outputs if outputs is not None else [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["N", 1])],
+        initializers or [],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets], **kwargs)
+
+
+def _external(name: str, location: str) -> onnx.TensorProto:
+    tensor = numpy_helper.from_array(np.ones((4, 1), np.float32), name)
+    tensor.ClearField("raw_data")
+    tensor.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", "16")):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+    return tensor
+
+
+def _matmul_model(weights: onnx.TensorProto) -> onnx.ModelProto:
+    return _model([helper.make_node("MatMul", ["X", "W"], ["Y"])], initializers=[weights])
+
+
+def _if_model(branch_weights: onnx.TensorProto) -> onnx.ModelProto:
+    y = [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["N", 1])]
+    then_g = helper.make_graph([helper.make_node("MatMul", ["X", "W"], ["Y"])], "then", [], y, [branch_weights])
+    else_g = helper.make_graph([helper.make_node("MatMul", ["X", "W0"], ["Y"])], "else", [], y)
+    cond = helper.make_tensor("cond", TensorProto.BOOL, [], [True])
+    w0 = numpy_helper.from_array(np.zeros((4, 1), np.float32), "W0")
+    node = helper.make_node("If", ["cond"], ["Y"], then_branch=then_g, else_branch=else_g)
+    return _model([node], initializers=[cond, w0])
+
+
+def _constant_model(value: onnx.TensorProto) -> onnx.ModelProto:
+    return _model([helper.make_node("Constant", [], ["W"], value=value), helper.make_node("MatMul", ["X", "W"], ["Y"])])
+
+
+def _sparse_external_model() -> onnx.ModelProto:
+    values = _external("W_values", "weights.bin")
+    values.dims[:] = [1]
+    indices = numpy_helper.from_array(np.array([0], np.int64), "W_indices")
+    sparse = helper.make_sparse_tensor(values, indices, [4, 1])
+    model = _model([helper.make_node("MatMul", ["X", "W_values"], ["Y"])])
+    model.graph.sparse_initializer.append(sparse)
+    return model
+
+
+def _custom_domain_model() -> onnx.ModelProto:
+    node = helper.make_node("Steal", ["X"], ["Y"], domain="com.evil")
+    return _model([node], opsets=(("", 15), ("com.evil", 1)))
+
+
+def _local_function_model() -> onnx.ModelProto:
+    body = [helper.make_node("Identity", ["a"], ["b"])]
+    function = helper.make_function("local.fn", "Twice", ["a"], ["b"], body, [helper.make_opsetid("", 15)])
+    node = helper.make_node("Twice", ["X"], ["Y"], domain="local.fn")
+    return _model([node], opsets=(("", 15), ("local.fn", 1)), functions=[function])
+
+
+def _two_input_model() -> onnx.ModelProto:
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", 4]) for n in ("A", "B")]
+    return _model([helper.make_node("Add", ["A", "B"], ["Y"])], inputs=inputs,
+                  outputs=[helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["N", 4])])
+
+
+def _string_input_model() -> onnx.ModelProto:
+    inputs = [helper.make_tensor_value_info("X", TensorProto.STRING, ["N", 4])]
+    outputs = [helper.make_tensor_value_info("Y", TensorProto.STRING, ["N", 4])]
+    return _model([helper.make_node("Identity", ["X"], ["Y"])], inputs=inputs, outputs=outputs)
+
+
+def _input_shape_model(shape: list[object]) -> onnx.ModelProto:
+    inputs = [helper.make_tensor_value_info("X", TensorProto.FLOAT, shape)]
+    outputs = [helper.make_tensor_value_info("Y", TensorProto.FLOAT, shape)]
+    return _model([helper.make_node("Identity", ["X"], ["Y"])], inputs=inputs, outputs=outputs)
+
+
+def _multi_output_regressor() -> onnx.ModelProto:
+    w = numpy_helper.from_array(np.ones((4, 3), np.float32), "W")
+    outputs = [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["N", 3])]
+    return _model([helper.make_node("MatMul", ["X", "W"], ["Y"])], outputs=outputs, initializers=[w])
+
+
+def _dangling_input_model() -> onnx.ModelProto:
+    return _model([helper.make_node("MatMul", ["X", "nowhere"], ["Y"])])
+
+
+def _lr_bytes() -> bytes:
+    X = np.random.RandomState(0).rand(40, 4).astype(np.float32)
+    return to_onnx(LogisticRegression().fit(X, (X[:, 0] > 0.5).astype(int)), X[:1]).SerializeToString()
+
+
+# Each case writes its file(s) under a folder and returns the path to load.
+HOSTILE: dict[str, tuple[Callable[[Path], Path], type[OptimizerError], str]] = {}
+
+
+def _case(name: str, error: type[OptimizerError], needle: str):
+    def register(build: Callable[[Path], Path]) -> Callable[[Path], Path]:
+        HOSTILE[name] = (build, error, needle)
+        return build
+
+    return register
+
+
+def _write(folder: Path, content: bytes | onnx.ModelProto, name: str = "model.onnx") -> Path:
+    path = folder / name
+    path.write_bytes(content if isinstance(content, bytes) else content.SerializeToString())
+    return path
+
+
+@_case("truncated", ModelLoadError, "not a recognised format")
+def _truncated(folder: Path) -> Path:
+    data = _lr_bytes()
+    return _write(folder, data[: len(data) // 2])
+
+
+@_case("random-bytes", ModelLoadError, "not a recognised format")
+def _random_bytes(folder: Path) -> Path:
+    return _write(folder, random.Random(7).randbytes(4096))
+
+
+@_case("json-without-learner", ModelLoadError, "not an XGBoost model")
+def _json_not_xgboost(folder: Path) -> Path:
+    return _write(folder, json.dumps({"version": [2, 1, 0], "trees": []}).encode(), "model.json")
+
+
+@_case("json-with-fake-learner", ModelLoadError, "model.json")
+def _json_fake_learner(folder: Path) -> Path:
+    return _write(folder, json.dumps({"learner": {"gradient_booster": "nope"}}).encode(), "model.json")
+
+
+@_case("external-data-etc-passwd", UnsafeModelError, "external data is not accepted")
+def _external_passwd(folder: Path) -> Path:
+    return _write(folder, _matmul_model(_external("W", "../../etc/passwd")))
+
+
+@_case("external-data-beside-model", UnsafeModelError, "save_as_external_data=False")
+def _external_beside(folder: Path) -> Path:
+    (folder / "weights.bin").write_bytes(np.ones(4, np.float32).tobytes())
+    return _write(folder, _matmul_model(_external("W", "weights.bin")))
+
+
+@_case("external-data-ort-memory-address", UnsafeModelError, "external data")
+def _external_memory(folder: Path) -> Path:
+    return _write(folder, _matmul_model(_external("W", "*/_ORT_MEM_ADDR_/*")))
+
+
+@_case("external-data-in-if-branch", UnsafeModelError, "'W' references external data")
+def _external_if(folder: Path) -> Path:
+    return _write(folder, _if_model(_external("W", "weights.bin")))
+
+
+@_case("external-data-in-constant", UnsafeModelError, "external data")
+def _external_constant(folder: Path) -> Path:
+    return _write(folder, _constant_model(_external("W", "weights.bin")))
+
+
+@_case("external-data-in-sparse-initializer", UnsafeModelError, "external data")
+def _external_sparse(folder: Path) -> Path:
+    return _write(folder, _sparse_external_model())
+
+
+@_case("custom-domain-op", UnsafeModelError, "com.evil")
+def _custom_domain(folder: Path) -> Path:
+    return _write(folder, _custom_domain_model())
+
+
+@_case("model-local-function", UnsafeModelError, "model-local functions ('local.fn.Twice')")
+def _local_function(folder: Path) -> Path:
+    return _write(folder, _local_function_model())
+
+
+@_case("two-inputs", UnsupportedModelError, "has 2 inputs ('A', 'B')")
+def _two_inputs(folder: Path) -> Path:
+    return _write(folder, _two_input_model())
+
+
+@_case("string-input", UnsupportedModelError, "holds string values")
+def _string_input(folder: Path) -> Path:
+    return _write(folder, _string_input_model())
+
+
+@_case("rank-1-input", UnsupportedModelError, "has rank 1")
+def _rank1(folder: Path) -> Path:
+    return _write(folder, _input_shape_model(["N"]))
+
+
+@_case("symbolic-feature-count", UnsupportedModelError, "no fixed feature count")
+def _symbolic(folder: Path) -> Path:
+    return _write(folder, _input_shape_model(["N", "F"]))
+
+
+@_case("multi-output-regressor", UnsupportedModelError, "3 values per row")
+def _multi_output(folder: Path) -> Path:
+    return _write(folder, _multi_output_regressor())
+
+
+@_case("checker-failure", ModelLoadError, "is not a valid ONNX model")
+def _dangling(folder: Path) -> Path:
+    return _write(folder, _dangling_input_model())
+
+
+@_case("zero-bytes", ModelLoadError, "empty")
+def _zero_bytes(folder: Path) -> Path:
+    return _write(folder, b"")
+
+
+@_case("directory", ModelLoadError, "is a folder")
+def _directory(folder: Path) -> Path:
+    (folder / "model.onnx").mkdir()
+    return folder / "model.onnx"
+
+
+@_case("missing-path", ModelLoadError, "does not exist")
+def _missing(folder: Path) -> Path:
+    return folder / "nope.onnx"
+
+
+@pytest.mark.parametrize("case", list(HOSTILE))
+def test_hostile_file_is_refused_with_one_line(case: str, tmp_path: Path) -> None:
+    build, error, needle = HOSTILE[case]
+    with pytest.raises(OptimizerError) as info:
+        load_model(build(tmp_path))
+    message = str(info.value)
+    assert isinstance(info.value, error), f"{type(info.value).__name__}: {message}"
+    assert "\n" not in message
+    assert needle in message
+
+
+def test_safety_check_refuses_unknown_opset_domains_without_nodes() -> None:
+    model = _model([helper.make_node("Identity", ["X"], ["Y"])], opsets=(("", 15), ("com.evil", 1)))
+    with pytest.raises(UnsafeModelError, match="com.evil"):
+        check_onnx_safe(model, name="m.onnx")
+
+
+def test_safety_check_accepts_ort_contrib_ops() -> None:
+    node = helper.make_node("FastGelu", ["X"], ["Y"], domain="com.microsoft")
+    model = _model([node], outputs=[helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["N", 4])],
+                   opsets=(("", 15), ("com.microsoft", 1)))
+    check_onnx_safe(model, name="m.onnx")
+
+
+def test_hostile_names_cannot_break_the_one_line_message(tmp_path: Path) -> None:
+    node = helper.make_node("Steal", ["X"], ["Y"], domain="com.evil\nsecond line")
+    path = _write(tmp_path, _model([node]), "bad\nname.onnx")
+    with pytest.raises(UnsafeModelError) as info:
+        load_model(path.read_bytes(), name="bad\nname.onnx")
+    assert "\n" not in str(info.value) and "com.evil" in str(info.value)
+
+
+def test_external_data_in_loop_body_is_refused() -> None:
+    body_out = [helper.make_tensor_value_info(n, TensorProto.BOOL, []) for n in ("c_out",)]
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["c"], ["c_out"])],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("c", TensorProto.BOOL, [])],
+        body_out,
+        [_external("W", "weights.bin")],
+    )
+    loop = helper.make_node("Loop", ["", "cond"], [], body=body)
+    model = _model([loop, helper.make_node("Identity", ["X"], ["Y"])])
+    with pytest.raises(UnsafeModelError, match="external data"):
+        check_onnx_safe(model, name="m.onnx")
