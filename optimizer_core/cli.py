@@ -97,7 +97,7 @@ def _fail(message: str) -> NoReturn:
 
 def _run(args: argparse.Namespace) -> int:
     from optimizer_core.config import OptimizeConfig, parse_batch_sizes, parse_list
-    from optimizer_core.pipeline import drift_failures, optimize
+    from optimizer_core.pipeline import drift_failures
 
     model_path, data_path, target = args.model, args.data, args.target
     if args.demo:
@@ -125,8 +125,7 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else None
     if out is not None and out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a folder: choose a folder path")
-    with _progress_bar(disabled=args.quiet) as progress:
-        report = optimize(model_path, data_path, config, progress, target=target, allow_pickle=args.allow_pickle)
+    report = _run_isolated(model_path, data_path, config, target, allow_pickle=args.allow_pickle, quiet=args.quiet)
     print(format_summary(report))
     if out is not None:
         from optimizer_core.html_report import render_html
@@ -141,6 +140,35 @@ def _run(args: argparse.Namespace) -> int:
             return EXIT_GATE
         print(f"gate passed: every requested variant within --max-drift {config.max_drift:g}")
     return EXIT_OK
+
+
+def _run_isolated(model_path: str, data_path: str, config, target: str | None, *, allow_pickle: bool,
+                  quiet: bool):
+    """Run the job in an isolated worker: a parser crash or hang on a hostile file ends the worker,
+    not this process, and still comes back as one line (exit 2)."""
+    import time
+
+    from optimizer_core.jobs import JobManager, JobRequest
+
+    manager = JobManager(max_concurrent=1)
+    request = JobRequest(model_name=model_path, csv_name=data_path, model_path=model_path, csv_path=data_path,
+                         config=config, target=target, allow_pickle=allow_pickle)
+    job_id = manager.submit(request)
+    with _progress_bar(disabled=quiet) as progress:
+        try:
+            while True:
+                status = manager.get(job_id)
+                if status.state in ("done", "failed"):
+                    break
+                if status.stage:
+                    progress(status.stage, status.fraction)
+                time.sleep(0.1)
+        except KeyboardInterrupt:
+            manager.cancel(job_id)
+            raise
+    if status.state == "failed":
+        raise OptimizerError(status.message or "the run failed")
+    return status.report
 
 
 def _convert(args: argparse.Namespace) -> int:

@@ -35,15 +35,31 @@ _KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "OPENBLAS_CORETYPE", "O
 _MAX_CONCURRENT = 2
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class JobRequest:
-    model_bytes: bytes = dataclasses.field(repr=False)
+    """Inputs as bytes (uploads) or as paths the worker reads itself (the CLI: no copy of a big CSV)."""
+
     model_name: str
-    csv_bytes: bytes = dataclasses.field(repr=False)
     csv_name: str
     config: OptimizeConfig
+    model_bytes: bytes = dataclasses.field(default=b"", repr=False)
+    csv_bytes: bytes = dataclasses.field(default=b"", repr=False)
+    model_path: str | None = None
+    csv_path: str | None = None
     target: str | None = None
     allow_pickle: bool = False
+
+    def sizes(self) -> tuple[int, int]:
+        model = _file_size(self.model_path) if self.model_path else len(self.model_bytes)
+        csv = _file_size(self.csv_path) if self.csv_path else len(self.csv_bytes)
+        return model, csv
+
+
+def _file_size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0  # the worker reports a missing or unreadable file with the loader's own message
 
 
 @dataclass(frozen=True)
@@ -69,7 +85,8 @@ class JobManager:
 
     def submit(self, request: JobRequest, *, test_fault: str | None = None) -> str:
         """Queue a job; raises ResourceLimitError at once for oversize files."""
-        self.limits.check_sizes(model_bytes=len(request.model_bytes), csv_bytes=len(request.csv_bytes))
+        model_size, csv_size = request.sizes()
+        self.limits.check_sizes(model_bytes=model_size, csv_bytes=csv_size)
         job_id = uuid.uuid4().hex[:12]
         self._set(JobStatus(job_id, "queued", stage="waiting for a free worker"))
         thread = threading.Thread(target=self._run, args=(job_id, request, test_fault), daemon=True,
@@ -125,13 +142,19 @@ class JobManager:
     def _execute(self, job_id: str, request: JobRequest, job_dir: Path, test_fault: str | None) -> None:
         work = job_dir / "cwd"
         work.mkdir()
-        (job_dir / "model.bin").write_bytes(request.model_bytes)
-        (job_dir / "data.csv").write_bytes(request.csv_bytes)
+        model_file = request.model_path or str(job_dir / "model.bin")
+        csv_file = request.csv_path or str(job_dir / "data.csv")
+        if request.model_path is None:
+            (job_dir / "model.bin").write_bytes(request.model_bytes)
+        if request.csv_path is None:
+            (job_dir / "data.csv").write_bytes(request.csv_bytes)
         timeout = request.config.budget_s * 2 + self.limits.job_timeout_s
         payload = {
             "config": request.config.to_dict(),
             "target": request.target,
             "allow_pickle": request.allow_pickle,
+            "model_file": str(Path(model_file).resolve()),
+            "csv_file": str(Path(csv_file).resolve()),
             "model_name": request.model_name,
             "csv_name": request.csv_name,
             "limits": {

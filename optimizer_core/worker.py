@@ -69,8 +69,8 @@ def main(argv: list[str]) -> int:
     try:
         config = OptimizeConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in request["config"].items()})
         report = optimize(
-            job_dir / "model.bin",
-            job_dir / "data.csv",
+            request["model_file"],
+            request["csv_file"],
             config,
             lambda stage, fraction: _emit({"stage": stage, "fraction": round(fraction, 4)}),
             target=request.get("target"),

@@ -141,7 +141,7 @@ def _read_source(
     try:
         if path.is_dir():
             raise ModelLoadError(f"{path} is a folder, not a model file: pass the saved model file itself")
-        return path.read_bytes(), str(path)
+        return path.read_bytes(), name or str(path)
     except FileNotFoundError as e:
         raise ModelLoadError(f"model file {path} does not exist: check the path") from e
     except PermissionError as e:
