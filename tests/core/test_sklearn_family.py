@@ -1,0 +1,443 @@
+"""scikit-learn family: skops loading (allowlist), native prediction, skl2onnx conversion and parity."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import joblib
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pandas as pd
+import pytest
+import skops.io as sio
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    GradientBoostingClassifier,
+    GradientBoostingRegressor,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.impute import SimpleImputer
+from sklearn.kernel_ridge import KernelRidge
+from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, RobustScaler, StandardScaler
+from sklearn.svm import SVC, SVR
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+from optimizer_core.convert import convert, supports_double
+from optimizer_core.errors import ModelLoadError, UnsafeModelError, UnsupportedModelError
+from optimizer_core.models import LoadedModel, load_model, model_from_object
+
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning"),
+    # scikit-learn 1.9 deprecates SVC(probability=True); it is still what users save today.
+    pytest.mark.filterwarnings("ignore:The `probability` parameter was deprecated:FutureWarning"),
+]
+
+ROWS = 200
+PROBA_ATOL = 1e-5
+REG_RTOL = 1e-5
+
+
+# --- data ---------------------------------------------------------------------------------------------
+
+
+@cache
+def _dataset(kind: str) -> tuple[np.ndarray, np.ndarray]:
+    loader = {"binary": load_breast_cancer, "multiclass": load_iris, "regression": load_diabetes}[kind]
+    X, y = loader(return_X_y=True)
+    return X[:ROWS], y[:ROWS]
+
+
+def _data(kind: str, *, nan: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    X, y = _dataset(kind)
+    X = X.copy()
+    if nan:
+        X[np.random.default_rng(0).random(X.shape) < 0.1] = np.nan
+    return X, y
+
+
+def _fit(estimator: Any, kind: str, *, nan: bool = False) -> tuple[Any, np.ndarray]:
+    X, y = _data(kind, nan=nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        estimator.fit(X, y)
+    return estimator, X
+
+
+def _dump(estimator: Any, tmp_path: Any, name: str = "model.skops") -> Any:
+    path = tmp_path / name
+    sio.dump(estimator, path)
+    return path
+
+
+def _session(proto: onnx.ModelProto) -> ort.InferenceSession:
+    return ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def _assert_contract(proto: onnx.ModelProto, model: LoadedModel, elem: int = onnx.TensorProto.FLOAT) -> None:
+    (inp,) = proto.graph.input
+    assert inp.name == "input"
+    assert inp.type.tensor_type.elem_type == elem
+    assert [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim] == ["N", model.n_features]
+    (out,) = proto.graph.output
+    assert out.name == "scores"
+    assert out.type.tensor_type.elem_type == elem
+    assert [d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim] == ["N", model.n_outputs]
+    assert any(op.domain in ("", "ai.onnx") for op in proto.opset_import)
+    assert not any(n.op_type == "ZipMap" for n in proto.graph.node)
+
+
+def _assert_parity(onnx_scores: np.ndarray, native: np.ndarray, task: str) -> None:
+    assert onnx_scores.shape == native.shape
+    if task == "regression":
+        np.testing.assert_allclose(onnx_scores, native, rtol=REG_RTOL, atol=1e-6)
+    else:
+        np.testing.assert_allclose(onnx_scores, native, rtol=0, atol=PROBA_ATOL)
+
+
+# --- parity across estimators ------------------------------------------------------------------------
+
+Factory = Callable[[], Any]
+CASES: list[Any] = [
+    pytest.param(lambda: DecisionTreeClassifier(max_depth=6, random_state=0), "binary", False, id="dt-clf"),
+    pytest.param(
+        lambda: DecisionTreeRegressor(max_depth=6, random_state=0), "regression", False, id="dt-reg"
+    ),
+    pytest.param(
+        lambda: RandomForestClassifier(10, max_depth=5, random_state=0), "multiclass", False, id="rf-clf"
+    ),
+    pytest.param(
+        lambda: RandomForestRegressor(10, max_depth=5, random_state=0), "regression", False, id="rf-reg"
+    ),
+    pytest.param(lambda: ExtraTreesClassifier(10, max_depth=5, random_state=0), "binary", False, id="et-clf"),
+    pytest.param(
+        lambda: ExtraTreesRegressor(10, max_depth=5, random_state=0), "regression", False, id="et-reg"
+    ),
+    pytest.param(
+        lambda: GradientBoostingClassifier(n_estimators=10, random_state=0), "binary", False, id="gb-clf"
+    ),
+    pytest.param(
+        lambda: GradientBoostingClassifier(n_estimators=10, random_state=0), "multiclass", False, id="gb-clf3"
+    ),
+    pytest.param(
+        lambda: GradientBoostingRegressor(n_estimators=10, random_state=0), "regression", False, id="gb-reg"
+    ),
+    pytest.param(lambda: HistGradientBoostingClassifier(max_iter=10), "binary", True, id="hgb-clf-nan"),
+    pytest.param(lambda: HistGradientBoostingClassifier(max_iter=10), "multiclass", True, id="hgb-clf3-nan"),
+    pytest.param(lambda: HistGradientBoostingRegressor(max_iter=10), "regression", True, id="hgb-reg-nan"),
+    # scikit-learn trees learn NaN routing too (skl2onnx 1.20 drops it without our fix).
+    pytest.param(
+        lambda: DecisionTreeClassifier(max_depth=6, random_state=0), "binary", True, id="dt-clf-nan"
+    ),
+    pytest.param(
+        lambda: RandomForestRegressor(10, max_depth=5, random_state=0), "regression", True, id="rf-reg-nan"
+    ),
+    pytest.param(
+        lambda: ExtraTreesClassifier(10, max_depth=5, random_state=0), "multiclass", True, id="et-clf3-nan"
+    ),
+    pytest.param(lambda: LogisticRegression(max_iter=1000), "binary", False, id="logreg"),
+    pytest.param(lambda: LogisticRegression(max_iter=500), "multiclass", False, id="logreg3"),
+    pytest.param(LinearRegression, "regression", False, id="linreg"),
+    pytest.param(Ridge, "regression", False, id="ridge"),
+    pytest.param(lambda: Lasso(alpha=0.1), "regression", False, id="lasso"),
+    pytest.param(lambda: ElasticNet(alpha=0.01), "regression", False, id="elasticnet"),
+    pytest.param(
+        lambda: make_pipeline(
+            StandardScaler(), MLPClassifier(hidden_layer_sizes=(16,), max_iter=50, random_state=0)
+        ),
+        "binary",
+        False,
+        id="mlp-clf",
+    ),
+    pytest.param(
+        lambda: make_pipeline(
+            MinMaxScaler(), MLPRegressor(hidden_layer_sizes=(16,), max_iter=50, random_state=0)
+        ),
+        "regression",
+        False,
+        id="mlp-reg",
+    ),
+    pytest.param(
+        lambda: make_pipeline(StandardScaler(), SVC(probability=True, random_state=0)),
+        "multiclass",
+        False,
+        id="svc",
+    ),
+    pytest.param(
+        lambda: make_pipeline(StandardScaler(), SVC(probability=True, random_state=0)),
+        "binary",
+        False,
+        id="svc2",
+    ),
+    pytest.param(lambda: make_pipeline(RobustScaler(), SVR()), "regression", False, id="svr"),
+    pytest.param(
+        lambda: make_pipeline(SimpleImputer(), StandardScaler(), LogisticRegression(max_iter=500)),
+        "binary",
+        True,
+        id="imputer-logreg-nan",
+    ),
+    pytest.param(
+        # No scaler here: ONNX scales in float32 while scikit-learn scales in float64 and then rounds, so a
+        # scaled value can land on the other side of a tree threshold (real float32 drift, not a bug).
+        lambda: make_pipeline(SimpleImputer(strategy="median"), RandomForestClassifier(10, random_state=0)),
+        "multiclass",
+        True,
+        id="imputer-rf-nan",
+    ),
+    pytest.param(
+        lambda: make_pipeline(SimpleImputer(), MinMaxScaler(), Ridge()),
+        "regression",
+        True,
+        id="imputer-ridge-nan",
+    ),
+]
+
+
+@pytest.mark.parametrize(("factory", "kind", "nan"), CASES)
+def test_skops_roundtrip_converts_with_parity(
+    factory: Factory, kind: str, nan: bool, tmp_path, capfd
+) -> None:
+    estimator, X = _fit(factory(), kind, nan=nan)
+    model = load_model(_dump(estimator, tmp_path))
+
+    assert model.family == "sklearn"
+    assert model.format == "skops"
+    assert model.task == kind
+    assert model.n_features == X.shape[1]
+    expected_classes = None if kind == "regression" else tuple(np.unique(_dataset(kind)[1]).tolist())
+    assert model.classes == expected_classes
+    assert model.source_bytes == (tmp_path / "model.skops").stat().st_size
+
+    proto = convert(model)
+    _assert_contract(proto, model)
+    X32 = X.astype(np.float32)
+    onnx_scores = _session(proto).run(["scores"], {"input": X32})[0]
+    native = model.predict_scores(X32)
+    _assert_parity(onnx_scores, native, model.task)
+    # ORT warns on stderr when declared and actual output shapes disagree.
+    assert "shape" not in capfd.readouterr().err.lower()
+
+
+def test_pipeline_name_and_dataframe_features_predict_quietly() -> None:
+    X, y = _data("binary")
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pipe = make_pipeline(
+            StandardScaler(), MLPClassifier(hidden_layer_sizes=(8,), max_iter=20, random_state=0)
+        ).fit(frame, y)
+    model = model_from_object(pipe)
+
+    assert model.estimator == "Pipeline(StandardScaler > MLPClassifier)"
+    assert model.feature_names == tuple(frame.columns)
+    assert model.format == "memory" and model.source_bytes == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "X does not have valid feature names" warning
+        scores = model.predict_scores(X.astype(np.float32))
+    np.testing.assert_allclose(scores, pipe.predict_proba(frame.astype(np.float32)))
+
+
+def test_string_class_labels() -> None:
+    X, y = _data("multiclass")
+    labels = np.array(["setosa", "versicolor", "virginica"])[y]
+    model = model_from_object(RandomForestClassifier(5, random_state=0).fit(X, labels))
+    assert model.classes == ("setosa", "versicolor", "virginica")
+    scores = _session(convert(model)).run(["scores"], {"input": X.astype(np.float32)})[0]
+    _assert_parity(scores, model.predict_scores(X.astype(np.float32)), "multiclass")
+
+
+# --- float64 graphs ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("factory", "kind"),
+    [
+        pytest.param(lambda: LogisticRegression(max_iter=500), "multiclass", id="logreg"),
+        pytest.param(Ridge, "regression", id="ridge"),
+        pytest.param(
+            lambda: make_pipeline(
+                StandardScaler(), MLPRegressor(hidden_layer_sizes=(8,), max_iter=30, random_state=0)
+            ),
+            "regression",
+            id="mlp",
+        ),
+        pytest.param(
+            lambda: make_pipeline(MinMaxScaler(), RobustScaler(), Lasso(alpha=0.1)), "regression", id="lasso"
+        ),
+    ],
+)
+def test_double_graph_matches_native_float64(factory: Factory, kind: str) -> None:
+    estimator, X = _fit(factory(), kind)
+    model = model_from_object(estimator)
+    ok, reason = supports_double(model)
+    assert ok, reason
+
+    proto = convert(model, double=True)
+    _assert_contract(proto, model, elem=onnx.TensorProto.DOUBLE)
+    scores = _session(proto).run(["scores"], {"input": X})[0]
+    np.testing.assert_allclose(scores, model.predict_scores(X), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("estimator", "kind", "nan", "expected"),
+    [
+        pytest.param(
+            RandomForestClassifier(5, random_state=0), "binary", True, "RandomForestClassifier", id="rf"
+        ),
+        pytest.param(HistGradientBoostingRegressor(max_iter=5), "regression", False, "float64", id="hgb"),
+        pytest.param(
+            make_pipeline(SimpleImputer(), LogisticRegression(max_iter=500)),
+            "binary",
+            True,
+            "Imputer",
+            id="imputer",
+        ),
+    ],
+)
+def test_double_refused_with_reason(estimator: Any, kind: str, nan: bool, expected: str) -> None:
+    model = model_from_object(_fit(estimator, kind, nan=nan)[0])
+    ok, reason = supports_double(model)
+    assert not ok
+    assert expected in reason
+    if "Imputer" not in expected:
+        with pytest.raises(UnsupportedModelError, match="float32 only"):
+            convert(model, double=True)
+
+
+# --- skl2onnx 1.20 compatibility fixes ---------------------------------------------------------------
+
+
+def test_hist_gradient_boosting_converts_despite_boolean_attribute_bug() -> None:
+    """skl2onnx 1.20 + scikit-learn 1.9: 'Field onnx.AttributeProto.ints: Expected an int, got a boolean'."""
+    from skl2onnx.common import tree_ensemble
+
+    before = tree_ensemble.add_node
+    estimator, X = _fit(HistGradientBoostingClassifier(max_iter=5), "binary", nan=True)
+    model = model_from_object(estimator)
+    proto = convert(model)
+
+    (tree,) = [n for n in proto.graph.node if n.op_type == "TreeEnsembleClassifier"]
+    flags = next(a.ints for a in tree.attribute if a.name == "nodes_missing_value_tracks_true")
+    assert set(flags) <= {0, 1} and any(flags)
+    assert tree_ensemble.add_node is before  # the patch lives only inside the conversion
+    X32 = X.astype(np.float32)
+    _assert_parity(_session(proto).run(["scores"], {"input": X32})[0], model.predict_scores(X32), "binary")
+
+
+def test_tree_nan_routing_is_kept_for_nan_rows_only_seen_at_predict_time() -> None:
+    # Fitted without NaNs, scikit-learn sends NaNs to the child that saw more samples.
+    estimator, X = _fit(DecisionTreeClassifier(max_depth=8, random_state=0), "binary")
+    X_nan = _data("binary", nan=True)[0].astype(np.float32)
+    model = model_from_object(estimator)
+    scores = _session(convert(model)).run(["scores"], {"input": X_nan})[0]
+    _assert_parity(scores, model.predict_scores(X_nan), "binary")
+
+
+@pytest.mark.timeout(60)
+def test_double_tree_conversion_terminates_on_infinite_thresholds() -> None:
+    """skl2onnx's float64 threshold search never ends on the +inf thresholds of NaN-only splits."""
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import DoubleTensorType
+
+    from optimizer_core.convert.sklearn import _skl2onnx_tree_fixes
+
+    estimator, X = _fit(DecisionTreeRegressor(max_depth=8, random_state=0), "regression", nan=True)
+    assert np.isinf(estimator.tree_.threshold).any()
+    with _skl2onnx_tree_fixes():
+        proto = convert_sklearn(estimator, initial_types=[("input", DoubleTensorType([None, X.shape[1]]))])
+    assert proto.graph.node
+
+
+# --- refusals ----------------------------------------------------------------------------------------
+
+
+class PassThrough(TransformerMixin, BaseEstimator):
+    """A user-defined transformer: skops must not trust it."""
+
+    def fit(self, X: Any, y: Any = None) -> PassThrough:
+        return self
+
+    def transform(self, X: Any) -> Any:
+        return X
+
+
+def test_skops_with_function_outside_sklearn_is_refused(tmp_path) -> None:
+    X, y = _data("binary")
+    pipe = make_pipeline(FunctionTransformer(), LogisticRegression(max_iter=50))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pipe.fit(X, y)
+    pipe[0].func = os.system  # would run a shell command on transform
+    with pytest.raises(UnsafeModelError, match=r"outside scikit-learn.*system"):
+        load_model(_dump(pipe, tmp_path))
+
+
+def test_skops_with_custom_class_is_refused(tmp_path) -> None:
+    X, y = _data("binary")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pipe = make_pipeline(PassThrough(), LogisticRegression(max_iter=50)).fit(X, y)
+    with pytest.raises(UnsafeModelError, match="PassThrough"):
+        load_model(_dump(pipe, tmp_path))
+
+
+def test_truncated_skops_file_is_a_load_error(tmp_path) -> None:
+    path = _dump(_fit(Ridge(), "regression")[0], tmp_path)
+    data = path.read_bytes()
+    with pytest.raises(ModelLoadError, match="truncated"):
+        load_model(data[: len(data) // 2], name="half.skops")
+
+
+def test_unfitted_estimator_is_refused(tmp_path) -> None:
+    with pytest.raises(UnsupportedModelError, match="not fitted"):
+        load_model(_dump(LogisticRegression(), tmp_path))
+    with pytest.raises(UnsupportedModelError, match="Pipeline.*not fitted"):
+        model_from_object(make_pipeline(StandardScaler(), Ridge()))
+
+
+def test_svc_without_probabilities_is_refused() -> None:
+    estimator = _fit(SVC(), "binary")[0]
+    with pytest.raises(UnsupportedModelError, match=r"SVC.*probability=True"):
+        model_from_object(estimator)
+
+
+def test_multi_output_regressor_is_refused() -> None:
+    X, y = _data("regression")
+    estimator = Ridge().fit(X, np.column_stack([y, -y]))
+    with pytest.raises(UnsupportedModelError, match="several targets"):
+        model_from_object(estimator)
+
+
+def test_estimator_without_converter_is_named(tmp_path) -> None:
+    model = load_model(_dump(_fit(make_pipeline(StandardScaler(), KernelRidge()), "regression")[0], tmp_path))
+    assert model.task == "regression"
+    with pytest.raises(
+        UnsupportedModelError, match=r"^KernelRidge \(in Pipeline\(StandardScaler > KernelRidge\)\)"
+    ):
+        convert(model)
+
+
+def test_pickle_needs_opt_in(tmp_path) -> None:
+    estimator, X = _fit(RandomForestClassifier(5, random_state=0), "binary")
+    path = tmp_path / "model.joblib"
+    joblib.dump(estimator, path)
+
+    with pytest.raises(UnsafeModelError, match="pickle"):
+        load_model(path)
+    model = load_model(path, allow_pickle=True)
+    assert (model.family, model.format, model.task) == ("sklearn", "pickle", "binary")
+    np.testing.assert_allclose(model.predict_scores(X), estimator.predict_proba(X))
