@@ -3,14 +3,22 @@
 Columns are matched by name when the model knows its feature names (any order, extra columns
 ignored and listed in the notes); positionally otherwise, with an exact count check. Empty cells and
 NaN stay missing (NaN), which is how every supported family represents a missing value.
+
+Large files are read with bounded memory: the header is parsed first (separator, names, alignment),
+one streaming pass checks the bytes (binary, UTF-8, sha256, row count), then pyarrow's streaming CSV
+reader parses the body block by block straight into the preallocated float64 matrix. Only the target
+column is ever held as Python objects. A path is streamed from disk, never read whole into memory.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
 import os
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +30,21 @@ from optimizer_core.errors import InputError
 from optimizer_core.models.base import LoadedModel
 
 TARGET_GUESSES = ("label", "target", "y", "class")
+# Cells read as a missing value (NaN), after stripping surrounding spaces.
+NULL_TOKENS = ("", "nan", "NaN", "NA", "N/A", "null", "NULL", "None", "?")
+_TARGET_NULLS = ("nan", "na", "null", "none")
 _MAX_LISTED = 5
+_BINARY_WINDOW = 1 << 16  # a NUL byte in the first 64 KiB means a binary file
+_CHUNK = 1 << 22  # bytes per read in the checking pass
+_HEAD = 1 << 20  # first read when looking for the header row
+_MAX_HEADER = 1 << 24  # a header row longer than this is refused
+_BLOCK = 1 << 22  # pyarrow block size (rows per batch ~ block / row length)
+_MAX_BLOCK = 1 << 30
+_PROGRESS_MIN_BYTES = 1 << 24  # files smaller than this report only start and end
+_NON_SPACE = re.compile(rb"[^ \t\r\n\x0b\x0c]")
+_COLUMN_INDEX = re.compile(r"CSV column #(\d+)")
+
+Progress = Callable[[str, float], None]
 
 
 @dataclass(frozen=True)
@@ -54,29 +76,10 @@ class Dataset:
             "target": self.target,
             "column_mapping": self.column_mapping,
             "ignored_columns": list(self.ignored_columns),
-            "missing_values": int(np.isnan(self.X).sum()),
+            "missing_values": _count_nan(self.X),
             "sha256": self.sha256,
             "notes": list(self.notes),
         }
-
-
-def read_csv_table(source: str | os.PathLike[str] | bytes, *, name: str | None = None) -> tuple[pd.DataFrame, str, str]:
-    """Read a CSV into a DataFrame of raw values. Returns (frame, display name, sha256)."""
-    data, display = _read_bytes(source, name)
-    text = _decode(data, display)
-    if not text.strip():
-        raise InputError(f"{display} is empty: it needs a header row and at least one data row")
-    sep = _sniff_separator(text)
-    try:
-        frame = pd.read_csv(io.StringIO(text), sep=sep, skipinitialspace=True, dtype=str, keep_default_na=False)
-    except pd.errors.ParserError as e:
-        raise InputError(f"{display} is not a well-formed CSV: {_first_line(e)}; every row needs the header's column count") from e
-    except pd.errors.EmptyDataError as e:
-        raise InputError(f"{display} is empty: it needs a header row and at least one data row") from e
-    _check_header(frame, display)
-    if frame.empty:
-        raise InputError(f"{display} has a header but no data rows: add at least one row of feature values")
-    return frame, display, hashlib.sha256(data).hexdigest()
 
 
 def load_dataset(
@@ -86,53 +89,53 @@ def load_dataset(
     target: str | None = None,
     y: Any = None,
     name: str | None = None,
+    progress: Progress | None = None,
 ) -> Dataset:
     """Load the user's rows aligned to ``model``'s features.
 
     ``source`` is a CSV path or its bytes, or an in-memory DataFrame/array (then ``y`` may carry the
-    target directly). ``target`` names the target column to separate out.
+    target directly). ``target`` names the target column to separate out. ``progress(stage,
+    fraction)`` is called while a CSV is read (fraction of its bytes, 0.0 to 1.0).
     """
     if isinstance(source, np.ndarray):
         return _from_array(source, model, y=y, name=name)
     if isinstance(source, pd.DataFrame):
-        frame, display, digest = source.copy(), name or "<DataFrame>", ""
-        frame.columns = [str(c) for c in frame.columns]
-    else:
-        frame, display, digest = read_csv_table(source, name=name)
-    target_values = None
-    if target is not None:
-        if target not in frame.columns:
-            raise InputError(
-                f"target column {target!r} is not in {display} (columns: {_listing(frame.columns)}): "
-                "check the spelling or drop --target"
-            )
-        target_values = frame.pop(target).to_numpy(dtype=object)
-    elif y is not None:
-        target_values = np.asarray(y, dtype=object)
-    features, mapping, ignored = _align(frame, model, display)
-    X = _to_numeric(features, display)
-    notes = []
-    if ignored:
-        notes.append(f"ignored columns not used by the model: {', '.join(ignored)}")
-    if mapping == "positional":
-        notes.append("the model has no feature names: CSV columns were taken in file order")
-    return Dataset(
-        X=X,
-        feature_names=tuple(features.columns),
-        y=_clean_target(target_values) if target_values is not None else None,
-        target=target,
-        path=None if display.startswith("<") else display,
-        column_mapping=mapping,
-        ignored_columns=tuple(ignored),
-        notes=tuple(notes),
-        sha256=digest,
-    )
+        return _from_frame(source, model, target=target, y=y, name=name)
+    with _Source.open(source, name) as src:
+        return _from_csv(src, model, target=target, y=y, progress=progress)
+
+
+def read_csv_table(source: str | os.PathLike[str] | bytes, *, name: str | None = None) -> tuple[pd.DataFrame, str, str]:
+    """Read a (small) CSV into a DataFrame of raw string values: (frame, display name, sha256).
+
+    Meant for previews such as the dashboard's column picker; it holds every cell as a string, so
+    use ``load_dataset`` for the full data.
+    """
+    import pyarrow as pa
+
+    with _Source.open(source, name) as src:
+        header = _read_header(src)
+        scan = _scan(src, header.body_offset, None)
+        if not scan.has_body:
+            _no_rows(src.display)
+        internal = [f"c{i}" for i in range(len(header.names))]
+        types = {c: pa.string() for c in internal}
+        columns: dict[str, list[Any]] = {c: [] for c in internal}
+        for batch, _ in _batches(src, header, internal, types, internal):
+            for c in internal:
+                columns[c].append(batch.column(c).to_numpy(zero_copy_only=False))
+        frame = pd.DataFrame({n: np.concatenate(columns[c]) for n, c in zip(header.names, internal, strict=True)},
+                             dtype=str)
+        return frame, src.display, scan.sha256
 
 
 def guess_target(columns: list[str]) -> str | None:
     """The first column named like a target (label, target, y, class), case-insensitively."""
     lowered = {c.lower().strip(): c for c in columns}
     return next((lowered[g] for g in TARGET_GUESSES if g in lowered), None)
+
+
+# --------------------------------------------------------------------------- in-memory sources
 
 
 def _from_array(X: np.ndarray, model: LoadedModel, *, y: Any, name: str | None) -> Dataset:
@@ -156,53 +159,493 @@ def _from_array(X: np.ndarray, model: LoadedModel, *, y: Any, name: str | None) 
     )
 
 
-def _align(frame: pd.DataFrame, model: LoadedModel, display: str) -> tuple[pd.DataFrame, str, list[str]]:
+def _from_frame(frame: pd.DataFrame, model: LoadedModel, *, target: str | None, y: Any, name: str | None) -> Dataset:
+    display = name or "<DataFrame>"
+    columns = [str(c) for c in frame.columns]
+    if frame.shape[0] == 0:
+        raise InputError(f"{display} has no rows")
+    target_values = None
+    if target is not None:
+        if target not in columns:
+            raise InputError(
+                f"target column {target!r} is not in {display} (columns: {_listing(columns)}): "
+                "check the spelling or drop --target"
+            )
+        target_values = frame.iloc[:, columns.index(target)].to_numpy(dtype=object)
+    elif y is not None:
+        target_values = np.asarray(y, dtype=object)
+    candidates = [c for c in columns if c != target]
+    selected, mapping, ignored = _align(candidates, model, display)
+    duplicated = [c for c in _duplicates(columns) if c in selected or c == target]
+    if duplicated:
+        raise InputError(f"{display} has duplicate column names: {_listing(duplicated)}; rename them")
+    X = np.empty((frame.shape[0], len(selected)), dtype=np.float64)
+    for j, column in enumerate(selected):
+        raw = frame.iloc[:, columns.index(column)]
+        if raw.dtype == object or pd.api.types.is_string_dtype(raw):
+            X[:, j] = _tolerant_numbers(raw.to_numpy(dtype=object), column, display, 0)
+        else:
+            try:
+                X[:, j] = raw.to_numpy(dtype=np.float64, na_value=np.nan)
+            except (TypeError, ValueError) as e:
+                raise InputError(f"{display}: column {column!r} is not numeric: {_first_line(e)}") from e
+    _check_finite(X, 0, tuple(selected), display)
+    return _dataset(X, selected, mapping, ignored, target, target_values, display, "")
+
+
+def _dataset(X: np.ndarray, selected: list[str], mapping: str, ignored: list[str], target: str | None,
+             target_values: np.ndarray | None, display: str, digest: str) -> Dataset:
+    notes = []
+    if ignored:
+        notes.append(f"ignored columns not used by the model: {', '.join(ignored)}")
+    if mapping == "positional":
+        notes.append("the model has no feature names: CSV columns were taken in file order")
+    return Dataset(
+        X=X,
+        feature_names=tuple(selected),
+        y=_clean_target(target_values) if target_values is not None else None,
+        target=target,
+        path=None if display.startswith("<") else display,
+        column_mapping=mapping,
+        ignored_columns=tuple(ignored),
+        notes=tuple(notes),
+        sha256=digest,
+    )
+
+
+# --------------------------------------------------------------------------- CSV sources
+
+
+class _Source:
+    """A CSV as bytes in memory or a file on disk, read in pieces (never copied whole)."""
+
+    def __init__(self, display: str, size: int, data: memoryview | None = None, path: Path | None = None):
+        self.display = display
+        self.size = size
+        self.data = data
+        self.path = path
+        self._file = None
+
+    @classmethod
+    def open(cls, source: Any, name: str | None) -> _Source:
+        if isinstance(source, bytes | bytearray | memoryview):
+            view = memoryview(source).cast("B")
+            return cls(name or "<uploaded CSV>", view.nbytes, data=view)
+        path = Path(source)
+        display = name or str(path)
+        try:
+            if path.is_dir():
+                raise InputError(f"{display} is a folder, not a CSV file")
+            handle = open(path, "rb")  # noqa: SIM115 - closed in __exit__
+        except FileNotFoundError as e:
+            raise InputError(f"CSV file {display} does not exist: check the path") from e
+        except PermissionError as e:
+            raise InputError(f"CSV file {display} cannot be read (permission denied)") from e
+        except OSError as e:
+            raise InputError(f"CSV file {display} cannot be read: {e.strerror or e}") from e
+        src = cls(display, os.fstat(handle.fileno()).st_size, path=path)
+        src._file = handle
+        return src
+
+    def __enter__(self) -> _Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    def read(self, offset: int, size: int) -> bytes | memoryview:
+        if self.data is not None:
+            return self.data[offset:offset + size]
+        try:
+            self._file.seek(offset)
+            return self._file.read(size)
+        except OSError as e:
+            raise InputError(f"CSV file {self.display} cannot be read: {e.strerror or e}") from e
+
+    def chunks(self, offset: int = 0, size: int = _CHUNK) -> Iterator[tuple[int, bytes | memoryview]]:
+        while offset < self.size:
+            piece = self.read(offset, size)
+            if not len(piece):
+                return
+            yield offset, piece
+            offset += len(piece)
+
+    def arrow_input(self, offset: int) -> tuple[Any, int]:
+        """A pyarrow stream positioned at ``offset``, and the base to add to its tell()."""
+        import pyarrow as pa
+
+        if self.data is not None:
+            return pa.BufferReader(pa.py_buffer(self.data[offset:])), offset
+        try:
+            stream = pa.OSFile(str(self.path), "r")
+        except OSError as e:
+            raise InputError(f"CSV file {self.display} cannot be read: {_first_line(e)}") from e
+        stream.seek(offset)
+        return stream, 0
+
+    def text_lines(self, offset: int) -> io.TextIOBase:
+        """Text from ``offset`` on, for diagnosing a problem (newlines kept as in the file)."""
+        if self.data is not None:
+            raw: Any = io.BytesIO(self.data[offset:])
+        else:
+            raw = open(self.path, "rb")  # noqa: SIM115 - owned by the wrapper
+            raw.seek(offset)
+        return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+
+
+@dataclass(frozen=True)
+class _Header:
+    names: tuple[str, ...]
+    sep: str
+    body_offset: int  # byte offset just after the header row
+    body_line: int  # physical line number (1-based) of the header row's last line
+
+
+@dataclass(frozen=True)
+class _Scan:
+    sha256: str
+    max_rows: int  # upper bound of data rows (line breaks after the header + 1)
+    has_body: bool
+
+
+def _from_csv(src: _Source, model: LoadedModel, *, target: str | None, y: Any, progress: Progress | None) -> Dataset:
+    import pyarrow as pa
+
+    report = _ProgressReporter(progress, src.size)
+    report(0.0)
+    header = _read_header(src)
+    scan = _scan(src, header.body_offset, report)
+    if not scan.has_body:
+        _no_rows(src.display)
+    names = list(header.names)
+    if target is not None and target not in names:
+        raise InputError(
+            f"target column {target!r} is not in {src.display} (columns: {_listing(names)}): "
+            "check the spelling or drop --target"
+        )
+    selected, mapping, ignored = _align([c for c in names if c != target], model, src.display)
+
+    internal = [f"c{i}" for i in range(len(names))]
+    feature_cols = [internal[names.index(c)] for c in selected]
+    target_col = internal[names.index(target)] if target is not None else None
+    include = feature_cols + ([target_col] if target_col else [])
+    tolerant: set[str] = set()  # feature columns parsed as strings (pyarrow refused a value)
+    while True:
+        types = {c: (pa.string() if c in tolerant else pa.float64()) for c in feature_cols}
+        if target_col:
+            types[target_col] = pa.string()
+        try:
+            X, target_values = _read_body(src, header, internal, types, include, feature_cols, target_col,
+                                          selected, scan.max_rows, report)
+            break
+        except _ConversionFailed as failure:
+            # Parse the refused column as text and convert it here (spaces, odd null tokens) or explain
+            # which value is wrong; a second refusal sends every feature column down that path.
+            if failure.column in tolerant or failure.column not in feature_cols:
+                raise InputError(f"{src.display} could not be read: {failure.message}") from None
+            tolerant |= {failure.column} if not tolerant else set(feature_cols)
+    if X.shape[0] == 0:
+        _no_rows(src.display)
+    report(1.0)
+    return _dataset(X, selected, mapping, ignored, target, target_values, src.display, scan.sha256)
+
+
+class _ConversionFailed(Exception):
+    def __init__(self, column: str, message: str):
+        super().__init__(message)
+        self.column = column
+        self.message = message
+
+
+def _read_body(src: _Source, header: _Header, internal: list[str], types: dict[str, Any], include: list[str],
+               feature_cols: list[str], target_col: str | None, selected: list[str], max_rows: int,
+               report: _ProgressReporter) -> tuple[np.ndarray, np.ndarray | None]:
+    import pyarrow as pa
+
+    X = np.empty((max_rows, len(feature_cols)), dtype=np.float64)
+    targets: list[np.ndarray] = []
+    row = 0
+    for batch, consumed in _batches(src, header, internal, types, include):
+        n = batch.num_rows
+        if row + n > X.shape[0]:  # the row estimate is an upper bound; this is only a safety net
+            X = _grow(X, max(row + n, 2 * X.shape[0]))
+        block = X[row:row + n]
+        for j, c in enumerate(feature_cols):
+            column = batch.column(c)
+            if pa.types.is_string(column.type):
+                block[:, j] = _tolerant_numbers(column.to_numpy(zero_copy_only=False), selected[j], src.display, row)
+            else:
+                block[:, j] = column.to_numpy(zero_copy_only=False)
+        _check_finite(block, row, tuple(selected), src.display)
+        if target_col:
+            targets.append(_clean_target(batch.column(target_col).to_numpy(zero_copy_only=False)))
+        row += n
+        report(0.4 + 0.6 * consumed / max(src.size, 1))
+    if row < X.shape[0]:
+        X = _shrink(X, row)
+    y = (np.concatenate(targets) if targets else np.empty(0, dtype=object)) if target_col else None
+    return X, y
+
+
+def _batches(src: _Source, header: _Header, internal: list[str], types: dict[str, Any],
+             include: list[str]) -> Iterator[tuple[Any, int]]:
+    """pyarrow record batches of the body, with the bytes consumed so far; InputError on a bad row."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    block = _BLOCK
+    invalid: list[Any] = []
+
+    def on_invalid(row: Any) -> str:
+        if row.text is not None and not row.text.strip():
+            return "skip"  # a line of spaces is a blank line
+        invalid.append(row)
+        return "error"
+
+    while True:
+        invalid.clear()
+        stream, base = src.arrow_input(header.body_offset)
+        emitted = 0
+        try:
+            reader = pacsv.open_csv(
+                stream,
+                read_options=pacsv.ReadOptions(column_names=internal, block_size=block, use_threads=True),
+                parse_options=pacsv.ParseOptions(delimiter=header.sep, quote_char='"', double_quote=True,
+                                                 escape_char=False, newlines_in_values=True,
+                                                 ignore_empty_lines=True, invalid_row_handler=on_invalid),
+                convert_options=pacsv.ConvertOptions(column_types=types, include_columns=include,
+                                                     null_values=list(NULL_TOKENS), strings_can_be_null=False,
+                                                     quoted_strings_can_be_null=True, check_utf8=False),
+            )
+            for batch in reader:
+                emitted += 1
+                yield batch, base + stream.tell()
+            return
+        except pa.ArrowException as e:
+            message = _first_line(e)
+            if "straddling" in message and block < _MAX_BLOCK and emitted == 0:
+                block *= 8  # a row longer than one block: read bigger blocks
+                continue
+            if invalid or ("Expected" in message and "columns" in message):
+                _raise_ragged(src, header, invalid[0] if invalid else None, message)
+            match = _COLUMN_INDEX.search(message)
+            if match and "conversion error" in message:
+                raise _ConversionFailed(internal[int(match.group(1))], message) from None
+            raise InputError(f"{src.display} is not a well-formed CSV: {message}") from e
+        finally:
+            stream.close()
+
+
+def _raise_ragged(src: _Source, header: _Header, row: Any, message: str) -> None:
+    expected = len(header.names)
+    line, got, unclosed = _find_ragged_line(src, header)
+    if line is not None and unclosed:
+        raise InputError(f"{src.display} is not a well-formed CSV: line {line} opens a quoted value that is "
+                         'never closed: check for a stray " in that row')
+    if line is not None:
+        where = f"line {line} has {got} field{'s' if got != 1 else ''}"
+    elif row is not None:
+        where = f"a row has {row.actual_columns} fields ({_shorten(row.text)!r})"
+    else:
+        where = message
+    raise InputError(
+        f"{src.display} is not a well-formed CSV: {where} but the header has {expected}; "
+        "every row needs the header's column count"
+    )
+
+
+def _find_ragged_line(src: _Source, header: _Header) -> tuple[int | None, int, bool]:
+    """(physical line, field count, whether a quote is left open) of the first row whose field count
+    differs from the header's."""
+    expected = len(header.names)
+    with src.text_lines(header.body_offset) as text:
+        reader = csv.reader(text, delimiter=header.sep, skipinitialspace=True)
+        previous = 0
+        try:
+            for fields in reader:
+                if fields and not (len(fields) == 1 and not fields[0].strip()) and len(fields) != expected:
+                    multiline = reader.line_num > previous + 1 or any("\n" in f or "\r" in f for f in fields)
+                    unclosed = multiline and next(reader, None) is None  # the quote ran to the end of the file
+                    return header.body_line + previous + 1, len(fields), unclosed
+                previous = reader.line_num
+        except csv.Error:
+            return None, 0, False
+    return None, 0, False
+
+
+def _read_header(src: _Source) -> _Header:
+    head = bytes(src.read(0, min(_HEAD, src.size)))
+    if b"\x00" in head[:_BINARY_WINDOW]:
+        raise InputError(f"{src.display} is binary, not a CSV text file: export the data as UTF-8 CSV")
+    bom = 3 if head.startswith(codecs.BOM_UTF8) else 0
+    first = _NON_SPACE.search(head, bom)
+    while first is None and len(head) < src.size:  # a long run of blank lines
+        head += bytes(src.read(len(head), _HEAD))
+        first = _NON_SPACE.search(head, bom)
+    if first is None:
+        raise InputError(f"{src.display} is empty: it needs a header row and at least one data row")
+    start = max(head.rfind(b"\n", bom, first.start()), head.rfind(b"\r", bom, first.start())) + 1
+    start = max(start, bom)
+    skipped_lines = _count_lines(head[bom:start])
+    while True:
+        text, complete = _decode_head(head, start, src)
+        lines = io.StringIO(text, newline="").readlines()
+        sep = _sniff_separator(lines[0] if lines else "")
+        reader = csv.reader(iter(lines), delimiter=sep, skipinitialspace=True)
+        try:
+            names = next(reader)
+        except (csv.Error, StopIteration) as e:
+            raise InputError(f"{src.display}: the header row cannot be read: {_first_line(e)}") from e
+        used = reader.line_num
+        if used < len(lines) or complete:
+            break
+        if len(head) - start >= _MAX_HEADER:
+            raise InputError(f"{src.display}: the header row is longer than {_MAX_HEADER >> 20} MB "
+                             "(an unclosed quote?): the first row must be a header naming every column")
+        head += bytes(src.read(len(head), max(len(head), _HEAD)))
+    _check_header(names, src.display)
+    body_offset = start + len("".join(lines[:used]).encode("utf-8"))
+    return _Header(tuple(names), sep, body_offset, skipped_lines + used)
+
+
+def _decode_head(head: bytes, start: int, src: _Source) -> tuple[str, bool]:
+    """The head's text from ``start`` (a multi-byte character cut at the end is left out)."""
+    complete = len(head) >= src.size
+    try:
+        return head[start:].decode("utf-8"), complete
+    except UnicodeDecodeError as e:
+        if not complete and e.start >= len(head) - start - 3 and e.reason == "unexpected end of data":
+            return head[start:start + e.start].decode("utf-8"), False
+        raise _not_utf8(src.display, start + e.start) from e
+
+
+def _count_lines(data: bytes) -> int:
+    """Line breaks in ``data`` (\\n, \\r or \\r\\n each count once)."""
+    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+
+
+def _scan(src: _Source, body_offset: int, report: _ProgressReporter | None) -> _Scan:
+    """One pass over the bytes: sha256, strict UTF-8, line breaks after the header, any data at all."""
+    digest = hashlib.sha256()
+    carry = b""  # the start of a multi-byte character cut by the chunk boundary
+    breaks = 0
+    has_body = False
+    previous_cr = False
+    for offset, piece in src.chunks():
+        digest.update(piece)
+        data = carry + bytes(piece) if carry else piece
+        try:
+            _, decoded = codecs.utf_8_decode(data, "strict", False)
+        except UnicodeDecodeError as e:
+            raise _not_utf8(src.display, offset - len(carry) + e.start) from e
+        carry = bytes(data[decoded:])
+        body = piece if offset >= body_offset else piece[max(body_offset - offset, 0):]
+        if len(body):
+            body = bytes(body) if isinstance(body, memoryview) else body
+            breaks += _count_lines(body) - (1 if previous_cr and body[:1] == b"\n" else 0)
+            previous_cr = body[-1:] == b"\r"
+            has_body = has_body or _NON_SPACE.search(body) is not None
+        if report is not None:
+            report(0.4 * (offset + len(piece)) / max(src.size, 1))
+    if carry:
+        raise _not_utf8(src.display, src.size - len(carry))
+    return _Scan(digest.hexdigest(), breaks + 1, has_body)
+
+
+def _not_utf8(display: str, offset: int) -> InputError:
+    return InputError(f"{display} is not UTF-8 text (byte {offset} cannot be decoded): save the CSV as UTF-8")
+
+
+def _no_rows(display: str) -> None:
+    raise InputError(f"{display} has a header but no data rows: add at least one row of feature values")
+
+
+class _ProgressReporter:
+    def __init__(self, progress: Progress | None, size: int):
+        self.progress = progress if size >= _PROGRESS_MIN_BYTES else None
+        self.edges = progress
+        self.last = -1.0
+
+    def __call__(self, fraction: float) -> None:
+        if fraction in (0.0, 1.0):
+            if self.edges is not None and fraction != self.last:
+                self.edges("reading data", fraction)
+                self.last = fraction
+            return
+        if self.progress is not None and fraction - self.last >= 0.01:
+            self.last = fraction
+            self.progress("reading data", min(fraction, 1.0))
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+
+def _align(columns: list[str], model: LoadedModel, display: str) -> tuple[list[str], str, list[str]]:
+    """(selected columns in the model's order, mapping, ignored columns)."""
     names = model.feature_names
     if names:
-        missing = [n for n in names if n not in frame.columns]
+        present = set(columns)
+        missing = [n for n in names if n not in present]
         if not missing:
-            ignored = [c for c in frame.columns if c not in set(names)]
-            return frame[list(names)], "by-name", ignored
+            wanted = set(names)
+            return list(names), "by-name", [c for c in columns if c not in wanted]
         if len(missing) < len(names):
             raise InputError(
                 f"{display} is missing {len(missing)} of the model's feature columns: {_listing(missing)}; "
                 "add them (named exactly as in training)"
             )
         # No name matches at all: fall back to positions when the count fits exactly.
-    if frame.shape[1] != model.n_features:
-        hint = " (pass --target if one column is the target)" if frame.shape[1] == model.n_features + 1 else ""
+    if len(columns) != model.n_features:
+        hint = " (pass --target if one column is the target)" if len(columns) == model.n_features + 1 else ""
         raise InputError(
-            f"{display} has {frame.shape[1]} feature columns but the model expects {model.n_features}{hint}"
+            f"{display} has {len(columns)} feature columns but the model expects {model.n_features}{hint}"
             + ("; none of its column names match the model's feature names" if names else "")
         )
-    return frame, "positional", []
+    return list(columns), "positional", []
 
 
-def _to_numeric(frame: pd.DataFrame, display: str) -> np.ndarray:
-    X = np.empty((frame.shape[0], frame.shape[1]), dtype=np.float64)
-    for j, column in enumerate(frame.columns):
-        raw = frame[column]
-        if raw.dtype == object or pd.api.types.is_string_dtype(raw):
-            text = raw.astype(str).str.strip()
-            missing = text.isin(["", "nan", "NaN", "NA", "N/A", "null", "NULL", "None", "?"]) | raw.isna()
-            values = pd.to_numeric(text.where(~missing, None), errors="coerce")
-            bad = values.isna() & ~missing
-            if bad.any():
-                row = int(np.flatnonzero(bad.to_numpy())[0])
-                raise InputError(
-                    f"{display}: column {column!r} has a non-numeric value {str(raw.iloc[row])[:40]!r} "
-                    f"at data row {row + 1}: features must be numbers (leave a cell empty for a missing value)"
-                )
-            X[:, j] = values.to_numpy(dtype=np.float64, na_value=np.nan)
-        else:
-            try:
-                X[:, j] = raw.to_numpy(dtype=np.float64, na_value=np.nan)
-            except (TypeError, ValueError) as e:
-                raise InputError(f"{display}: column {column!r} is not numeric: {_first_line(e)}") from e
-    if np.isinf(X).any():
-        row, col = np.argwhere(np.isinf(X))[0]
-        raise InputError(f"{display}: column {frame.columns[col]!r} has an infinite value at data row {row + 1}")
-    return X
+def _tolerant_numbers(raw: np.ndarray, column: str, display: str, row_offset: int) -> np.ndarray:
+    """Text cells -> float64 (spaces stripped, NULL_TOKENS missing), or InputError naming the first bad cell."""
+    series = pd.Series(raw, dtype=object)
+    present = series.notna()
+    text = series.where(present, "").astype(str).str.strip()
+    missing = text.isin(NULL_TOKENS) | ~present
+    values = pd.to_numeric(text.where(~missing, None), errors="coerce")
+    bad = values.isna() & ~missing
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(
+            f"{display}: column {column!r} has a non-numeric value {_shorten(str(raw[row]))!r} "
+            f"at data row {row_offset + row + 1}: features must be numbers (leave a cell empty for a missing value)"
+        )
+    return values.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _check_finite(block: np.ndarray, row_offset: int, columns: tuple[str, ...], display: str) -> None:
+    infinite = np.isinf(block)
+    if infinite.any():
+        row, col = np.argwhere(infinite)[0]
+        raise InputError(f"{display}: column {columns[col]!r} has an infinite value at data row {row_offset + row + 1}")
+
+
+def _grow(X: np.ndarray, rows: int) -> np.ndarray:
+    grown = np.empty((rows, X.shape[1]), dtype=X.dtype)
+    grown[:X.shape[0]] = X
+    return grown
+
+
+def _shrink(X: np.ndarray, rows: int) -> np.ndarray:
+    """Drop unused rows in place (realloc) when possible, else copy."""
+    try:
+        X.resize((rows, X.shape[1]), refcheck=False)
+        return X
+    except ValueError:
+        return np.ascontiguousarray(X[:rows])
+
+
+def _count_nan(X: np.ndarray, chunk_rows: int = 65_536) -> int:
+    return int(sum(np.count_nonzero(np.isnan(X[i:i + chunk_rows])) for i in range(0, X.shape[0], chunk_rows)))
 
 
 def _clean_target(values: np.ndarray) -> np.ndarray:
@@ -210,66 +653,41 @@ def _clean_target(values: np.ndarray) -> np.ndarray:
     for i, v in enumerate(values):
         if isinstance(v, str):
             v = v.strip()
-            if v == "" or v.lower() in ("nan", "na", "null", "none"):
+            if v == "" or v.lower() in _TARGET_NULLS:
                 out[i] = None
                 continue
             try:
                 f = float(v)
                 out[i] = int(f) if f.is_integer() else f
-            except ValueError:
+            except (ValueError, OverflowError):
                 out[i] = v
         else:
             out[i] = v
     return out
 
 
-def _read_bytes(source: str | os.PathLike[str] | bytes, name: str | None) -> tuple[bytes, str]:
-    if isinstance(source, bytes | bytearray | memoryview):
-        return bytes(source), name or "<uploaded CSV>"
-    path = Path(source)
-    display = name or str(path)
-    try:
-        if path.is_dir():
-            raise InputError(f"{display} is a folder, not a CSV file")
-        return path.read_bytes(), display
-    except FileNotFoundError as e:
-        raise InputError(f"CSV file {display} does not exist: check the path") from e
-    except PermissionError as e:
-        raise InputError(f"CSV file {display} cannot be read (permission denied)") from e
-    except OSError as e:
-        raise InputError(f"CSV file {display} cannot be read: {e.strerror or e}") from e
-
-
-def _decode(data: bytes, display: str) -> str:
-    if b"\x00" in data[:65536]:
-        raise InputError(f"{display} is binary, not a CSV text file: export the data as UTF-8 CSV")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise InputError(
-            f"{display} is not UTF-8 text (byte {e.start} cannot be decoded): save the CSV as UTF-8"
-        ) from e
-
-
-def _sniff_separator(text: str) -> str:
-    header = text.lstrip().splitlines()[0] if text.strip() else ""
+def _sniff_separator(header: str) -> str:
     try:
         return csv.Sniffer().sniff(header, delimiters=",;\t|").delimiter
     except csv.Error:
         return ","
 
 
-def _check_header(frame: pd.DataFrame, display: str) -> None:
-    columns = [str(c) for c in frame.columns]
+def _check_header(columns: list[str], display: str) -> None:
     unnamed = [i for i, c in enumerate(columns) if c.startswith("Unnamed: ") or not c.strip()]
     if unnamed:
         raise InputError(f"{display}: column {unnamed[0] + 1} has no name: the first row must be a header naming every column")
     numeric_like = sum(_is_number(c) for c in columns)
     if columns and numeric_like == len(columns):
         raise InputError(f"{display} has no header row (the first row is all numbers): add a header naming every column")
-    duplicates = sorted({c.rsplit(".", 1)[0] for c in columns if "." in c and c.rsplit(".", 1)[0] in columns})
+    duplicates = _duplicates(columns)
     if duplicates:
         raise InputError(f"{display} has duplicate column names: {_listing(duplicates)}; rename them")
+
+
+def _duplicates(columns: list[str]) -> list[str]:
+    seen: set[str] = set()
+    return sorted({c for c in columns if c in seen or seen.add(c)})
 
 
 def _is_number(text: str) -> bool:
@@ -278,6 +696,10 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _shorten(text: str, limit: int = 40) -> str:
+    return text[:limit]
 
 
 def _listing(items: Any) -> str:

@@ -197,6 +197,19 @@ class Report:
             raise
         return target
 
+    def _repr_html_(self) -> str:
+        """Rich display in Jupyter: headline, variants table and key figures (see optimizer_core.notebook)."""
+        from optimizer_core.notebook import report_html
+
+        return report_html(self)
+
+    @property
+    def figures(self) -> dict[str, Any]:
+        """Every plotly figure for this report, title -> figure (``figures.all_figures``)."""
+        from optimizer_core.notebook import report_figures
+
+        return report_figures(self)
+
 
 def _to_plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

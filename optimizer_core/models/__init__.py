@@ -1,6 +1,6 @@
 """Load a model from a path, bytes or a live object; the format is sniffed from the content.
 
-Each family lives in its own module exposing ``load(data, fmt) -> LoadedModel`` (for the file formats
+Each family lives in its own module exposing ``load(data, fmt, source) -> LoadedModel`` (for the file formats
 it owns), ``matches(obj) -> bool`` and ``from_object(obj, ...) -> LoadedModel``. Adding a family means
 one new module and one line in ``_FAMILY_MODULES`` / ``_FORMAT_OWNERS``.
 """
