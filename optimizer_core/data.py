@@ -38,10 +38,11 @@ _BINARY_WINDOW = 1 << 16  # a NUL byte in the first 64 KiB means a binary file
 _CHUNK = 1 << 22  # bytes per read in the checking pass
 _HEAD = 1 << 20  # first read when looking for the header row
 _MAX_HEADER = 1 << 24  # a header row longer than this is refused
-_BLOCK = 1 << 22  # pyarrow block size (rows per batch ~ block / row length)
+_BLOCK = 1 << 20  # pyarrow block size: ~40 blocks are in flight at once, so keep it small
 _MAX_BLOCK = 1 << 30
 _PROGRESS_MIN_BYTES = 1 << 24  # files smaller than this report only start and end
 _NON_SPACE = re.compile(rb"[^ \t\r\n\x0b\x0c]")
+_SPACES = " \t\r\n\x0b\x0c"
 _COLUMN_INDEX = re.compile(r"CSV column #(\d+)")
 
 Progress = Callable[[str, float], None]
@@ -115,13 +116,15 @@ def read_csv_table(source: str | os.PathLike[str] | bytes, *, name: str | None =
 
     with _Source.open(source, name) as src:
         header = _read_header(src)
-        scan = _scan(src, header.body_offset, None)
+        scan = _scan(src, header.body_offset, header.sep, None)
         if not scan.has_body:
             _no_rows(src.display)
+        if scan.odd_quotes:
+            _check_quotes_closed(src, header)
         internal = [f"c{i}" for i in range(len(header.names))]
         types = {c: pa.string() for c in internal}
         columns: dict[str, list[Any]] = {c: [] for c in internal}
-        for batch, _ in _batches(src, header, internal, types, internal):
+        for batch in _batches(src, header, internal, types, internal):
             for c in internal:
                 columns[c].append(batch.column(c).to_numpy(zero_copy_only=False))
         frame = pd.DataFrame({n: np.concatenate(columns[c]) for n, c in zip(header.names, internal, strict=True)},
@@ -263,7 +266,8 @@ class _Source:
         except OSError as e:
             raise InputError(f"CSV file {self.display} cannot be read: {e.strerror or e}") from e
 
-    def chunks(self, offset: int = 0, size: int = _CHUNK) -> Iterator[tuple[int, bytes | memoryview]]:
+    def chunks(self, offset: int = 0, size: int | None = None) -> Iterator[tuple[int, bytes | memoryview]]:
+        size = size or _CHUNK
         while offset < self.size:
             piece = self.read(offset, size)
             if not len(piece):
@@ -271,18 +275,18 @@ class _Source:
             yield offset, piece
             offset += len(piece)
 
-    def arrow_input(self, offset: int) -> tuple[Any, int]:
-        """A pyarrow stream positioned at ``offset``, and the base to add to its tell()."""
+    def arrow_input(self, offset: int) -> Any:
+        """A pyarrow stream positioned at ``offset``."""
         import pyarrow as pa
 
         if self.data is not None:
-            return pa.BufferReader(pa.py_buffer(self.data[offset:])), offset
+            return pa.BufferReader(pa.py_buffer(self.data[offset:]))
         try:
             stream = pa.OSFile(str(self.path), "r")
         except OSError as e:
             raise InputError(f"CSV file {self.display} cannot be read: {_first_line(e)}") from e
         stream.seek(offset)
-        return stream, 0
+        return stream
 
     def text_lines(self, offset: int) -> io.TextIOBase:
         """Text from ``offset`` on, for diagnosing a problem (newlines kept as in the file)."""
@@ -307,6 +311,7 @@ class _Scan:
     sha256: str
     max_rows: int  # upper bound of data rows (line breaks after the header + 1)
     has_body: bool
+    odd_quotes: bool  # an odd number of '"' after the header: maybe a quote left open
 
 
 def _from_csv(src: _Source, model: LoadedModel, *, target: str | None, y: Any, progress: Progress | None) -> Dataset:
@@ -315,18 +320,26 @@ def _from_csv(src: _Source, model: LoadedModel, *, target: str | None, y: Any, p
     report = _ProgressReporter(progress, src.size)
     report(0.0)
     header = _read_header(src)
-    scan = _scan(src, header.body_offset, report)
+    scan = _scan(src, header.body_offset, header.sep, report)
     if not scan.has_body:
         _no_rows(src.display)
+    if scan.odd_quotes:
+        _check_quotes_closed(src, header)
     names = list(header.names)
     if target is not None and target not in names:
         raise InputError(
             f"target column {target!r} is not in {src.display} (columns: {_listing(names)}): "
             "check the spelling or drop --target"
         )
-    selected, mapping, ignored = _align([c for c in names if c != target], model, src.display)
-
     internal = [f"c{i}" for i in range(len(names))]
+    try:
+        selected, mapping, ignored = _align([c for c in names if c != target], model, src.display)
+    except InputError:
+        # A malformed file is the more basic problem: name it first (as reading whole files did).
+        for _ in _batches(src, header, internal, {internal[0]: pa.string()}, internal[:1]):
+            pass
+        raise
+
     feature_cols = [internal[names.index(c)] for c in selected]
     target_col = internal[names.index(target)] if target is not None else None
     include = feature_cols + ([target_col] if target_col else [])
@@ -347,6 +360,8 @@ def _from_csv(src: _Source, model: LoadedModel, *, target: str | None, y: Any, p
             tolerant |= {failure.column} if not tolerant else set(feature_cols)
     if X.shape[0] == 0:
         _no_rows(src.display)
+    if target_values is None and y is not None:
+        target_values = np.asarray(y, dtype=object)
     report(1.0)
     return _dataset(X, selected, mapping, ignored, target, target_values, src.display, scan.sha256)
 
@@ -366,7 +381,7 @@ def _read_body(src: _Source, header: _Header, internal: list[str], types: dict[s
     X = np.empty((max_rows, len(feature_cols)), dtype=np.float64)
     targets: list[np.ndarray] = []
     row = 0
-    for batch, consumed in _batches(src, header, internal, types, include):
+    for batch in _batches(src, header, internal, types, include):
         n = batch.num_rows
         if row + n > X.shape[0]:  # the row estimate is an upper bound; this is only a safety net
             X = _grow(X, max(row + n, 2 * X.shape[0]))
@@ -379,9 +394,9 @@ def _read_body(src: _Source, header: _Header, internal: list[str], types: dict[s
                 block[:, j] = column.to_numpy(zero_copy_only=False)
         _check_finite(block, row, tuple(selected), src.display)
         if target_col:
-            targets.append(_clean_target(batch.column(target_col).to_numpy(zero_copy_only=False)))
+            targets.append(_clean_target_text(batch.column(target_col)))
         row += n
-        report(0.4 + 0.6 * consumed / max(src.size, 1))
+        report(0.4 + 0.6 * min(row / max_rows, 1.0))  # rows over the line count: smooth, unlike read-ahead
     if row < X.shape[0]:
         X = _shrink(X, row)
     y = (np.concatenate(targets) if targets else np.empty(0, dtype=object)) if target_col else None
@@ -389,24 +404,27 @@ def _read_body(src: _Source, header: _Header, internal: list[str], types: dict[s
 
 
 def _batches(src: _Source, header: _Header, internal: list[str], types: dict[str, Any],
-             include: list[str]) -> Iterator[tuple[Any, int]]:
-    """pyarrow record batches of the body, with the bytes consumed so far; InputError on a bad row."""
+             include: list[str]) -> Iterator[Any]:
+    """pyarrow record batches of the body; InputError on a malformed row, _ConversionFailed on a cell
+    that pyarrow cannot read as a number."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     block = _BLOCK
     invalid: list[Any] = []
+    blank = _SPACES.replace(header.sep, "")  # with tabs as separator, a tab is a (empty) cell
 
     def on_invalid(row: Any) -> str:
-        if row.text is not None and not row.text.strip():
+        if row.text is not None and not row.text.strip(blank):
             return "skip"  # a line of spaces is a blank line
         invalid.append(row)
         return "error"
 
+    emitted = 0  # rows already handed out: after a restart with bigger blocks, they are skipped
     while True:
         invalid.clear()
-        stream, base = src.arrow_input(header.body_offset)
-        emitted = 0
+        stream = src.arrow_input(header.body_offset)
+        skip = emitted
         try:
             reader = pacsv.open_csv(
                 stream,
@@ -419,13 +437,18 @@ def _batches(src: _Source, header: _Header, internal: list[str], types: dict[str
                                                      quoted_strings_can_be_null=True, check_utf8=False),
             )
             for batch in reader:
-                emitted += 1
-                yield batch, base + stream.tell()
+                if skip:
+                    if batch.num_rows <= skip:
+                        skip -= batch.num_rows
+                        continue
+                    batch, skip = batch.slice(skip), 0
+                emitted += batch.num_rows
+                yield batch
             return
         except pa.ArrowException as e:
             message = _first_line(e)
-            if "straddling" in message and block < _MAX_BLOCK and emitted == 0:
-                block *= 8  # a row longer than one block: read bigger blocks
+            if "straddling" in message and block < _MAX_BLOCK:
+                block *= 8  # a row longer than one block: read again with bigger blocks
                 continue
             if invalid or ("Expected" in message and "columns" in message):
                 _raise_ragged(src, header, invalid[0] if invalid else None, message)
@@ -455,16 +478,33 @@ def _raise_ragged(src: _Source, header: _Header, row: Any, message: str) -> None
     )
 
 
+def _check_quotes_closed(src: _Source, header: _Header) -> None:
+    """A quote opened and never closed swallows every later row into one cell (pyarrow accepts that
+    at the end of the file): find the row that opens it. Only run when the quote count is odd."""
+    with src.text_lines(header.body_offset) as text:
+        reader = csv.reader(text, delimiter=header.sep, skipinitialspace=True, strict=True)
+        previous = 0
+        try:
+            for _ in reader:
+                previous = reader.line_num
+        except csv.Error as e:
+            if "unexpected end of data" in str(e):
+                raise InputError(f"{src.display} is not a well-formed CSV: line {header.body_line + previous + 1} "
+                                 'opens a quoted value that is never closed: check for a stray " in that row') from None
+            return  # another oddity (a quote inside a cell): pyarrow reads it like pandas does
+
+
 def _find_ragged_line(src: _Source, header: _Header) -> tuple[int | None, int, bool]:
     """(physical line, field count, whether a quote is left open) of the first row whose field count
     differs from the header's."""
     expected = len(header.names)
+    blank = _SPACES.replace(header.sep, "")
     with src.text_lines(header.body_offset) as text:
         reader = csv.reader(text, delimiter=header.sep, skipinitialspace=True)
         previous = 0
         try:
             for fields in reader:
-                if fields and not (len(fields) == 1 and not fields[0].strip()) and len(fields) != expected:
+                if fields and not (len(fields) == 1 and not fields[0].strip(blank)) and len(fields) != expected:
                     multiline = reader.line_num > previous + 1 or any("\n" in f or "\r" in f for f in fields)
                     unclosed = multiline and next(reader, None) is None  # the quote ran to the end of the file
                     return header.body_line + previous + 1, len(fields), unclosed
@@ -522,14 +562,16 @@ def _decode_head(head: bytes, start: int, src: _Source) -> tuple[str, bool]:
 
 def _count_lines(data: bytes) -> int:
     """Line breaks in ``data`` (\\n, \\r or \\r\\n each count once)."""
-    return data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+    returns = data.count(b"\r")
+    return data.count(b"\n") + (returns - data.count(b"\r\n") if returns else 0)
 
 
-def _scan(src: _Source, body_offset: int, report: _ProgressReporter | None) -> _Scan:
+def _scan(src: _Source, body_offset: int, sep: str, report: _ProgressReporter | None) -> _Scan:
     """One pass over the bytes: sha256, strict UTF-8, line breaks after the header, any data at all."""
+    non_blank = re.compile(b"[^" + re.escape(_SPACES.replace(sep, "").encode()) + b"]")
     digest = hashlib.sha256()
     carry = b""  # the start of a multi-byte character cut by the chunk boundary
-    breaks = 0
+    breaks = quotes = 0
     has_body = False
     previous_cr = False
     for offset, piece in src.chunks():
@@ -545,12 +587,13 @@ def _scan(src: _Source, body_offset: int, report: _ProgressReporter | None) -> _
             body = bytes(body) if isinstance(body, memoryview) else body
             breaks += _count_lines(body) - (1 if previous_cr and body[:1] == b"\n" else 0)
             previous_cr = body[-1:] == b"\r"
-            has_body = has_body or _NON_SPACE.search(body) is not None
+            has_body = has_body or non_blank.search(body) is not None
+            quotes += body.count(b'"')
         if report is not None:
             report(0.4 * (offset + len(piece)) / max(src.size, 1))
     if carry:
         raise _not_utf8(src.display, src.size - len(carry))
-    return _Scan(digest.hexdigest(), breaks + 1, has_body)
+    return _Scan(digest.hexdigest(), breaks + 1, has_body, quotes % 2 == 1)
 
 
 def _not_utf8(display: str, offset: int) -> InputError:
@@ -663,6 +706,31 @@ def _clean_target(values: np.ndarray) -> np.ndarray:
                 out[i] = v
         else:
             out[i] = v
+    return out
+
+
+def _clean_target_text(column: Any) -> np.ndarray:
+    """``_clean_target`` for a pyarrow string column, vectorised when every value is a number or missing."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pc.utf8_trim_whitespace(column)
+    missing = pc.or_(pc.equal(text, ""), pc.is_in(pc.utf8_lower(text), value_set=pa.array(_TARGET_NULLS)))
+    try:
+        numbers = pc.cast(pc.if_else(missing, pa.scalar(None, pa.string()), text), pa.float64())
+    except pa.ArrowException:
+        return _clean_target(column.to_numpy(zero_copy_only=False))
+    values = numbers.to_numpy(zero_copy_only=False)
+    absent = missing.to_numpy(zero_copy_only=False)
+    finite = np.isfinite(values)
+    with np.errstate(invalid="ignore"):
+        whole = finite & (np.mod(values, 1.0) == 0) & (np.abs(values) < 2.0**53)
+    if (finite & (np.abs(values) >= 2.0**53)).any():
+        return _clean_target(column.to_numpy(zero_copy_only=False))  # huge integers: exact Python ints
+    out = values.astype(object)
+    if whole.any():
+        out[whole] = values[whole].astype(np.int64).astype(object)
+    out[absent] = None
     return out
 
 

@@ -112,3 +112,120 @@ def test_guess_target():
     assert guess_target(["f1", "Label"]) == "Label"
     assert guess_target(["f1", "y"]) == "y"
     assert guess_target(["f1", "f2"]) is None
+
+
+# --------------------------------------------------------------------------- streaming reader (issue 7)
+
+
+def test_ragged_rows_name_the_line(tmp_path):
+    with pytest.raises(InputError, match=r"line 4 has 2 fields but the header has 3") as err:
+        load_dataset(_csv(tmp_path, "a,b,c\n1,2,3\n\n7,8\n4,5,6\n"), _model())
+    assert "\n" not in str(err.value)
+    with pytest.raises(InputError, match=r"line 3 has 4 fields"):
+        load_dataset(_csv(tmp_path, "a,b,c\r\n1,2,3\r\n4,5,6,\r\n"), _model())
+    with pytest.raises(InputError, match=r"line 3 opens a quoted value that is never closed"):
+        load_dataset(_csv(tmp_path, 'a,b,c\n1,2,3\n4,"5,6\n7,8,9\n'), _model())
+
+
+def test_line_endings_blank_lines_and_spaces(tmp_path):
+    for text in ("a,b,c\r1,2,3\r4,5,6\r", "a,b,c\r\n1,2,3\r\n\r\n4,5,6", "\n\n a , b , c\n 1 , 2 , 3\n   \n4,5,6\n"):
+        if text.startswith("\n"):
+            text = text.replace(" a , b , c", "a,b,c")
+        np.testing.assert_array_equal(load_dataset(text.encode(), _model()).X, [[1, 2, 3], [4, 5, 6]])
+
+
+def test_tab_separated_row_of_empty_cells_is_a_row(tmp_path):
+    ds = load_dataset(b"a\tb\tc\n\t\t\n1\t2\t3\n", _model())
+    assert ds.rows == 2 and np.isnan(ds.X[0]).all()
+
+
+def test_odd_cells_are_converted_or_named(tmp_path):
+    ds = load_dataset(b'a,b,c\n"1",  ,N/A\n" 2 ",?,null\n', _model())
+    np.testing.assert_array_equal(np.isnan(ds.X), [[False, True, True], [False, True, True]])
+    assert list(ds.X[:, 0]) == [1, 2]
+    with pytest.raises(InputError, match="column 'c' has a non-numeric value '0x10' at data row 2"):
+        load_dataset(b"a,b,c\n1,2,3\n4,5,0x10\n", _model())
+
+
+def test_duplicate_check_is_exact(tmp_path):
+    ds = load_dataset(b"a,b,c,a.1\n1,2,3,4\n", _model())
+    assert ds.ignored_columns == ("a.1",)
+
+
+def _big_csv(rows: int, *, bad_row: int | None = None, cell: str = "oops") -> bytes:
+    lines = ["a,b,c,label"]
+    for i in range(rows):
+        b = cell if i == bad_row else f"{i % 97}.25"
+        lines.append(f"{i},{b},{'' if i % 10 == 0 else -i},{i % 2}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_large_file_streams_in_many_blocks(tmp_path, monkeypatch):
+    import optimizer_core.data as data
+
+    monkeypatch.setattr(data, "_BLOCK", 1 << 14)  # many record batches
+    monkeypatch.setattr(data, "_CHUNK", 4099)  # many checking-pass chunks, at odd boundaries
+    monkeypatch.setattr(data, "_PROGRESS_MIN_BYTES", 0)
+    path = _csv(tmp_path, _big_csv(30_000))
+    calls = []
+    ds = load_dataset(path, _model(), target="label", progress=lambda stage, f: calls.append((stage, f)))
+    assert ds.X.shape == (30_000, 3) and ds.X.flags.c_contiguous and ds.X.dtype == np.float64
+    np.testing.assert_array_equal(ds.X[:, 0], np.arange(30_000))
+    assert np.isnan(ds.X[::10, 2]).all() and ds.X[1, 2] == -1
+    assert list(ds.y[:4]) == [0, 1, 0, 1]
+    fractions = [f for _, f in calls]
+    assert fractions[0] == 0.0 and fractions[-1] == 1.0 and fractions == sorted(fractions) and len(calls) > 10
+    import hashlib
+
+    assert ds.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    same = load_dataset(path.read_bytes(), _model(), target="label")
+    np.testing.assert_array_equal(np.nan_to_num(same.X), np.nan_to_num(ds.X))
+
+
+def test_bad_value_deep_in_a_large_file_names_its_row(tmp_path, monkeypatch):
+    import optimizer_core.data as data
+
+    monkeypatch.setattr(data, "_BLOCK", 1 << 14)
+    with pytest.raises(InputError, match="column 'b' has a non-numeric value 'oops' at data row 25001"):
+        load_dataset(_csv(tmp_path, _big_csv(30_000, bad_row=25_000)), _model())
+    with pytest.raises(InputError, match="column 'b' has an infinite value at data row 20001"):
+        load_dataset(_csv(tmp_path, _big_csv(30_000, bad_row=20_000, cell="-inf")), _model())
+
+
+def test_cell_longer_than_a_block(tmp_path, monkeypatch):
+    import optimizer_core.data as data
+
+    monkeypatch.setattr(data, "_BLOCK", 1 << 12)
+    text = "a,b,c,notes\n1,2,3," + "x" * 50_000 + "\n4,5,6,short\n"
+    np.testing.assert_array_equal(load_dataset(text.encode(), _model()).X, [[1, 2, 3], [4, 5, 6]])
+
+
+def test_non_utf8_offset_and_split_characters(tmp_path, monkeypatch):
+    import optimizer_core.data as data
+
+    monkeypatch.setattr(data, "_CHUNK", 5)  # multi-byte characters cut by every chunk boundary
+    text = "a,b,c,é€😀\n1,2,3,é€😀é€😀\n"
+    assert load_dataset(text.encode(), _model()).rows == 1
+    bad = text.encode() + b"4,5,6,\xc3(\n"
+    with pytest.raises(InputError, match=f"not UTF-8 text \\(byte {len(text.encode()) + 6} cannot"):
+        load_dataset(bad, _model())
+    with pytest.raises(InputError, match="not UTF-8"):
+        load_dataset(text.encode() + b"4,5,6,\xe2\x82", _model())  # cut at the end of the file
+
+
+def test_read_csv_table_keeps_raw_strings():
+    from optimizer_core.data import read_csv_table
+
+    frame, display, digest = read_csv_table(b"a;b\n1; x\n;2\n", name="t.csv")
+    assert list(frame.columns) == ["a", "b"] and display == "t.csv" and len(digest) == 64
+    assert frame["b"].tolist() == [" x", "2"] and frame["a"].tolist() == ["1", ""]
+
+
+def test_long_cell_deep_in_the_file(monkeypatch):
+    import optimizer_core.data as data
+
+    monkeypatch.setattr(data, "_BLOCK", 1 << 12)
+    rows = [f"{i},{i},{i},n" for i in range(2_000)]
+    rows[1_500] = "1500,1500,1500," + "x" * 40_000
+    ds = load_dataset(("a,b,c,notes\n" + "\n".join(rows) + "\n").encode(), _model())
+    np.testing.assert_array_equal(ds.X[:, 0], np.arange(2_000))

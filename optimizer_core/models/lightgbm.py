@@ -1,0 +1,289 @@
+"""LightGBM: text model files, live Boosters and scikit-learn wrappers (LGBMClassifier, LGBMRegressor).
+
+Native prediction follows the output contract: class probabilities ``[N, C]`` for classifiers (binary
+too), predictions on the response scale for regressors. NaN is missing, as in LightGBM itself.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from optimizer_core.errors import ModelLoadError, UnsupportedModelError
+from optimizer_core.models.base import LoadedModel, Task
+
+if TYPE_CHECKING:
+    from optimizer_core.models import SourceInfo
+
+FORMATS = ("lightgbm-text",)
+
+BINARY_OBJECTIVES = frozenset({"binary"})
+MULTICLASS_OBJECTIVES = frozenset({"multiclass", "multiclassova"})
+IDENTITY_REGRESSION_OBJECTIVES = frozenset({"regression", "regression_l1", "huber", "fair", "quantile", "mape"})
+LOG_LINK_REGRESSION_OBJECTIVES = frozenset({"poisson", "gamma", "tweedie"})
+# cross_entropy predicts sigmoid(score) in [0, 1]; cross_entropy_lambda log(1 + exp(score)).
+REGRESSION_OBJECTIVES = (
+    IDENTITY_REGRESSION_OBJECTIVES | LOG_LINK_REGRESSION_OBJECTIVES | {"cross_entropy", "cross_entropy_lambda"}
+)
+_RANKING_OBJECTIVES = frozenset({"lambdarank", "rank_xendcg"})
+
+_AUTO_NAME = re.compile(r"Column_(\d+)")
+
+# Parses a model with lib_lightgbm alone (no Python package import: ~50 ms) in a throw-away process.
+_PARSE_PROBE = """
+import ctypes, sys
+lib = ctypes.CDLL(sys.argv[1])
+handle, iterations = ctypes.c_void_p(), ctypes.c_int()
+text = ctypes.c_char_p(sys.stdin.buffer.read())
+sys.exit(3 if lib.LGBM_BoosterLoadModelFromString(text, ctypes.byref(iterations), ctypes.byref(handle)) else 0)
+"""
+_PROBE_TIMEOUT_S = 300
+
+
+@dataclass(frozen=True)
+class ModelHeader:
+    """The key=value lines LightGBM writes before the first tree."""
+
+    objective: str | None  # None: trained with a custom objective function
+    objective_params: dict[str, str] = field(default_factory=dict)  # e.g. sigmoid:1, num_class:3
+    objective_flags: frozenset[str] = frozenset()  # e.g. "sqrt" (regression with reg_sqrt)
+    num_class: int = 1
+    average_output: bool = False  # random-forest boosting averages its trees
+    feature_names: tuple[str, ...] = ()
+    categorical_features: tuple[int, ...] = ()  # indices of features split by category
+
+
+def matches(obj: Any) -> bool:
+    """True for a LightGBM Booster or scikit-learn wrapper (without importing lightgbm)."""
+    if not any(cls.__module__.split(".")[0] == "lightgbm" for cls in type(obj).__mro__):
+        return False
+    import lightgbm
+
+    return isinstance(obj, lightgbm.Booster | lightgbm.LGBMModel)
+
+
+def load(data: bytes, fmt: str, source: SourceInfo) -> LoadedModel:
+    """Read a LightGBM text model (the bytes, whatever the file is named)."""
+    import lightgbm
+
+    if fmt not in FORMATS:
+        raise ModelLoadError(f"{source.name or 'the model'} is {fmt}, not a LightGBM text model")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ModelLoadError(
+            f"{source.name or 'the model'} starts like a LightGBM text model but is not UTF-8 text: "
+            "save it again with booster.save_model('model.txt')"
+        ) from e
+    _require_complete(text, source)
+    _refuse_if_parser_crashes(data, source.name or "the model")
+    return _build(lightgbm.Booster(model_str=text), source=source, fmt=fmt)
+
+
+def from_object(obj: Any, *, source: SourceInfo, fmt: str) -> LoadedModel:
+    """Wrap a live, fitted LightGBM Booster or scikit-learn wrapper."""
+    import lightgbm
+
+    if isinstance(obj, lightgbm.LGBMModel) and not obj.__sklearn_is_fitted__():
+        raise UnsupportedModelError(f"{type(obj).__name__} is not fitted: call fit() before passing it")
+    return _build(obj, source=source, fmt=fmt)
+
+
+def booster_of(native: Any) -> Any:
+    """The lightgbm.Booster behind a Booster or a scikit-learn wrapper."""
+    import lightgbm
+
+    return native.booster_ if isinstance(native, lightgbm.LGBMModel) else native
+
+
+def model_text(native: Any) -> str:
+    """The model as LightGBM text, cut at the best iteration when there is one (as predict does)."""
+    return booster_of(native).model_to_string()
+
+
+def read_header(text: str) -> ModelHeader:
+    """Parse the header lines of a LightGBM text model."""
+    values: dict[str, str] = {}
+    flags: set[str] = set()
+    for line in text.split("\nTree=", 1)[0].splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep:
+            values[key] = value
+        elif key:
+            flags.add(key)
+    objective_tokens = values.get("objective", "").split()
+    params = dict(t.split(":", 1) for t in objective_tokens[1:] if ":" in t)
+    return ModelHeader(
+        objective=objective_tokens[0] if objective_tokens else None,
+        objective_params=params,
+        objective_flags=frozenset(t for t in objective_tokens[1:] if ":" not in t),
+        num_class=int(values.get("num_class", "1")),
+        average_output="average_output" in flags,
+        feature_names=tuple(values.get("feature_names", "").split()),
+        categorical_features=tuple(
+            i for i, info in enumerate(values.get("feature_infos", "").split())
+            if not info.startswith("[") and info != "none"  # numerical: [min:max]; categorical: 1:5:2
+        ),
+    )
+
+
+def header_of(native: Any) -> ModelHeader:
+    # The header is the same for any number of trees: dump one iteration only.
+    return read_header(booster_of(native).model_to_string(num_iteration=1))
+
+
+def task_of(header: ModelHeader, estimator: str) -> Task:
+    """Classify the objective, or refuse it with what to do instead."""
+    objective = header.objective
+    if objective is None:
+        raise UnsupportedModelError(
+            f"{estimator} was trained with a custom objective function, so its predictions are raw "
+            "scores of unknown meaning: retrain with a built-in objective (binary, multiclass, regression...)"
+        )
+    if objective in BINARY_OBJECTIVES:
+        return "binary"
+    if objective in MULTICLASS_OBJECTIVES:
+        return "multiclass"
+    if objective in REGRESSION_OBJECTIVES:
+        return "regression"
+    if objective in _RANKING_OBJECTIVES:
+        raise UnsupportedModelError(
+            f"{estimator} uses the ranking objective {objective!r}: ranking models are not supported "
+            "(this tool handles classifiers and regressors)"
+        )
+    raise UnsupportedModelError(f"{estimator} uses objective {objective!r}, which is not supported")
+
+
+def _require_complete(text: str, source: SourceInfo) -> None:
+    """Refuse a truncated or altered model before LightGBM parses it.
+
+    LightGBM's parser aborts or segfaults the whole process (instead of raising) on many damaged
+    files, e.g. one cut inside a tree or inside the trailing parameters section.
+    """
+    name = source.name or "the model"
+    header, has_trees, _ = text.partition("\nTree=")
+    trees_end = text.find("\nend of trees")
+    tail = text[trees_end:] if trees_end >= 0 else ""
+    if not has_trees or trees_end < 0 or ("\nparameters:" in tail and "\nend of parameters" not in tail):
+        raise ModelLoadError(
+            f"{name} is an incomplete LightGBM model (it stops before the end of its trees or parameters): "
+            "the file is truncated; save it again with booster.save_model('model.txt')"
+        )
+    sizes = re.search(r"^tree_sizes=([\d ]*)$", header, re.MULTILINE)
+    trees = text[len(header) + 1 : trees_end + 1]
+    if sizes and sum(int(n) for n in sizes.group(1).split()) != len(trees.encode("utf-8")):
+        raise ModelLoadError(
+            f"{name} is a damaged LightGBM model (its trees do not add up to the sizes in its header; "
+            "an editor may have changed line endings): save it again with booster.save_model('model.txt')"
+        )
+
+
+def _refuse_if_parser_crashes(data: bytes, name: str) -> None:
+    """Parse the model in a child process first: LightGBM aborts or segfaults on many damaged files.
+
+    A parse error in the child is left for the in-process load to report; only a crash is refused here.
+    """
+    import lightgbm
+
+    lib_path = getattr(lightgbm.basic._LIB, "_name", None)
+    if not lib_path:
+        return
+    try:
+        child = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", _PARSE_PROBE, lib_path],
+            input=data, capture_output=True, timeout=_PROBE_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired as e:
+        raise ModelLoadError(
+            f"{name}: LightGBM did not finish reading the model in {_PROBE_TIMEOUT_S} s; the file may be damaged"
+        ) from e
+    except OSError:  # cannot start a child here: load in-process as before
+        return
+    if child.returncode not in (0, 3):
+        raise ModelLoadError(
+            f"{name} is a damaged LightGBM model (LightGBM crashes reading it): "
+            "save it again with booster.save_model('model.txt')"
+        )
+
+
+def _build(native: Any, *, source: SourceInfo, fmt: str) -> LoadedModel:
+    import lightgbm
+
+    booster = booster_of(native)
+    header = header_of(native)
+    is_wrapper = isinstance(native, lightgbm.LGBMModel)
+    estimator = type(native).__name__ if is_wrapper else f"Booster({header.objective or 'custom'})"
+    task = task_of(header, estimator)
+    _check_wrapper_task(native, task, header.objective or "custom")
+    notes: list[str] = []
+    if header.objective == "multiclassova":
+        notes.append("multiclassova scores each class with its own sigmoid: the columns do not sum to 1")
+    if header.categorical_features:
+        notes.append("categorical features must be given as their integer category codes")
+    return LoadedModel(
+        family="lightgbm",
+        estimator=estimator,
+        task=task,
+        n_features=booster.num_feature(),
+        feature_names=_feature_names(header.feature_names),
+        classes=_classes(native, task, header),
+        format=fmt,
+        source_bytes=source.size,
+        source_sha256=source.sha256,
+        native=native,
+        predictor=_predictor(native, task),
+        notes=tuple(notes),
+    )
+
+
+def _feature_names(names: tuple[str, ...]) -> tuple[str, ...] | None:
+    """Real feature names, or None when LightGBM made up Column_0, Column_1... (numpy training data)."""
+    if not names:
+        return None
+    auto = all((m := _AUTO_NAME.fullmatch(n)) and int(m.group(1)) == i for i, n in enumerate(names))
+    return None if auto else names
+
+
+def _check_wrapper_task(native: Any, task: Task, objective: str) -> None:
+    import lightgbm
+
+    name = type(native).__name__
+    if isinstance(native, lightgbm.LGBMClassifier) and task == "regression":
+        raise UnsupportedModelError(
+            f"{name} was trained with the regression objective {objective!r}: use LGBMRegressor for it"
+        )
+    if isinstance(native, lightgbm.LGBMRegressor) and task != "regression":
+        raise UnsupportedModelError(
+            f"{name} was trained with the classification objective {objective!r}: use LGBMClassifier for it"
+        )
+
+
+def _classes(native: Any, task: Task, header: ModelHeader) -> tuple[Any, ...] | None:
+    import lightgbm
+
+    if task == "regression":
+        return None
+    if isinstance(native, lightgbm.LGBMClassifier):
+        return tuple(c.item() if hasattr(c, "item") else c for c in native.classes_)
+    return (0, 1) if task == "binary" else tuple(range(header.num_class))
+
+
+def _predictor(native: Any, task: Task) -> Callable[[np.ndarray], np.ndarray]:
+    import lightgbm
+
+    if isinstance(native, lightgbm.LGBMModel):  # the user's own production call
+        return native.predict if task == "regression" else native.predict_proba
+    if task == "binary":
+        return lambda X: _two_columns(native.predict(X))
+    return native.predict
+
+
+def _two_columns(p: np.ndarray) -> np.ndarray:
+    p = np.asarray(p, dtype=np.float64).reshape(-1)
+    return np.column_stack([1.0 - p, p])

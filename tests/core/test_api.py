@@ -1,0 +1,235 @@
+"""The public Python API with in-memory inputs (one per family) and the InferenceOptimizer facade."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import onnx
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+
+import optimizer_core
+from optimizer_core import InputError, OptimizeConfig, Report, optimize
+from optimizer_core.compat import InferenceOptimizer
+
+FAST = OptimizeConfig(precisions=("fp32",), batch_sizes=(1, 8), budget_s=1.0)
+FP32_TOLERANCE = 1e-5
+CPU = "CPUExecutionProvider"
+
+
+# --------------------------------------------------------------------------- data and models
+
+
+@pytest.fixture(scope="module")
+def cancer() -> tuple[pd.DataFrame, pd.Series]:
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    return X.iloc[:300], y.iloc[:300]
+
+
+@pytest.fixture(scope="module")
+def xgb_classifier(cancer):
+    xgboost = pytest.importorskip("xgboost")
+    X, y = cancer
+    return xgboost.XGBClassifier(n_estimators=12, max_depth=3, random_state=0).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def lgbm_regressor():
+    lightgbm = pytest.importorskip("lightgbm")
+    X, y = load_diabetes(return_X_y=True)
+    model = lightgbm.LGBMRegressor(n_estimators=15, num_leaves=8, random_state=0, verbose=-1).fit(X, y)
+    return model, X[:200], y[:200]
+
+
+@pytest.fixture(scope="module")
+def sklearn_pipeline():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    model = Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression(max_iter=500))]).fit(X, y)
+    return model, X, y
+
+
+@pytest.fixture(scope="module")
+def onnx_proto():
+    """A skl2onnx export as users make them: ZipMap probabilities after the label."""
+    from skl2onnx import to_onnx
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = load_iris(return_X_y=True)
+    tree = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y)
+    proto = to_onnx(tree, X[:1].astype(np.float32), target_opset={"": 17, "ai.onnx.ml": 3})
+    return proto, X.astype(np.float32)
+
+
+def _check_report(report: Report) -> None:
+    assert isinstance(report, Report)
+    names = [v.name for v in report.variants]
+    assert names[:1] == ["native"] and "fp32" in names
+    fp32 = report.variant("fp32")
+    assert fp32.applicable and fp32.drift is not None
+    assert fp32.drift.max_abs <= FP32_TOLERANCE, fp32.notes
+    for v in (report.native, fp32):
+        assert [row.batch_size for row in v.latency] == [1, 8]
+    assert fp32.artifact in report.artifacts
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def test_public_names_are_lazy_and_complete():
+    for name in ("optimize", "OptimizeConfig", "Report", "load_model", "model_from_object", "load_dataset",
+                 "convert", "OptimizerError", "InputError"):
+        assert name in dir(optimizer_core)
+        assert getattr(optimizer_core, name) is not None
+    with pytest.raises(AttributeError):
+        optimizer_core.not_a_name  # noqa: B018
+
+
+def test_optimize_xgboost_classifier_with_dataframe(xgb_classifier, cancer):
+    X, y = cancer
+    report = optimize(xgb_classifier, X, FAST, y=y)
+    _check_report(report)
+    assert report.model["family"] == "xgboost" and report.model["task"] == "binary"
+    assert report.native.metrics and "accuracy" in report.native.metrics
+    scores = report.variant("fp32")
+    assert scores.metrics["accuracy"] == pytest.approx(report.native.metrics["accuracy"])
+
+
+def test_optimize_lightgbm_regressor_with_numpy(lgbm_regressor):
+    model, X, y = lgbm_regressor
+    report = optimize(model, X, FAST, y=y)
+    _check_report(report)
+    assert report.model["family"] == "lightgbm" and report.model["task"] == "regression"
+    assert report.variant("fp32").drift.label_flips is None
+
+
+def test_optimize_sklearn_pipeline_with_dataframe(sklearn_pipeline):
+    model, X, y = sklearn_pipeline
+    report = optimize(model, X, FAST, y=y)
+    _check_report(report)
+    assert report.model["family"] == "sklearn" and report.model["task"] == "multiclass"
+    assert report.variant("fp32").drift.label_flips == 0
+
+
+def test_optimize_onnx_model_proto(onnx_proto):
+    proto, X = onnx_proto
+    report = optimize(proto, X, FAST)
+    _check_report(report)
+    assert report.model["family"] == "onnx"
+
+
+def test_optimize_reports_progress(sklearn_pipeline):
+    model, X, y = sklearn_pipeline
+    seen: list[tuple[str, float]] = []
+    optimize(model, X, FAST, lambda stage, fraction: seen.append((stage, fraction)))
+    fractions = [f for _, f in seen]
+    assert fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert all(0.0 <= f <= 1.0 for f in fractions)
+
+
+# --------------------------------------------------------------------------- the facade
+
+
+@pytest.fixture(scope="module")
+def facade(xgb_classifier, tmp_path_factory):
+    opt = InferenceOptimizer(xgb_classifier)
+    path = tmp_path_factory.mktemp("facade") / "model.onnx"
+    proto = opt.convert_to_onnx(output_path=path)
+    assert path.read_bytes() == proto.SerializeToString()
+    opt.load_onnx_model(path)
+    return opt, proto
+
+
+def test_convert_to_onnx_follows_the_output_contract(facade):
+    _, proto = facade
+    assert isinstance(proto, onnx.ModelProto)
+    assert [i.name for i in proto.graph.input] == ["input"]
+    assert proto.graph.output[0].name == "scores"
+    assert not any(n.op_type == "ZipMap" for n in proto.graph.node)
+
+
+def test_predict_with_onnx_matches_predict_proba(facade, xgb_classifier, cancer):
+    opt, _ = facade
+    X, _ = cancer
+    assert opt.provider_used == CPU
+    scores = opt.predict_with_onnx(X)
+    assert scores.shape == (len(X), 2)
+    np.testing.assert_allclose(scores, xgb_classifier.predict_proba(X), atol=FP32_TOLERANCE)
+    # columns are matched by name: a shuffled DataFrame gives the same scores
+    shuffled = X[list(reversed(X.columns))]
+    np.testing.assert_allclose(opt.predict_with_onnx(shuffled), scores, atol=0)
+    # a 1-D array is one row
+    assert opt.predict_with_onnx(X.to_numpy()[0]).shape == (1, 2)
+
+
+def test_quantize_tree_ensemble_returns_unchanged_model_with_warning(facade):
+    opt, proto = facade
+    with pytest.warns(UserWarning, match=r"(?i)int8.*unchanged"):
+        out = opt.quantize_model(proto, precision="int8")
+    assert out.SerializeToString() == proto.SerializeToString()
+
+
+def test_load_onnx_model_on_gpu_request_reports_the_provider_used(facade):
+    opt, proto = facade
+    # on this CPU-only install CUDA is missing; with onnxruntime-gpu the tree nodes still have no CUDA
+    # kernel: either way the model runs on the CPU, and the facade says so
+    other = InferenceOptimizer()
+    with pytest.warns(UserWarning, match="use_gpu=True"):
+        other.load_onnx_model(proto, use_gpu=True)
+    assert other.provider_used == CPU
+    assert other.session_info.provider_requested == "cuda"
+    assert other.session_info.notes
+
+
+def test_load_onnx_model_on_cpu_does_not_warn(facade):
+    _, proto = facade
+    other = InferenceOptimizer()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        other.load_onnx_model(proto)
+    assert other.provider_used == CPU
+
+
+def test_benchmark_inference_ms_and_us(facade, cancer):
+    opt, _ = facade
+    X, _ = cancer
+    stats = opt.benchmark_inference(X, n_runs=50, batch_size=1)
+    assert stats["calls"] == 50 and stats["batch_size"] == 1
+    for key in ("mean", "p50", "p90", "p95"):
+        assert stats[f"{key}_us"] > 0
+        assert stats[f"{key}_ms"] == pytest.approx(stats[f"{key}_us"] / 1000)
+    assert stats["p99_ms"] is None and stats["p99_us"] is None
+    assert any("p99" in n and "insufficient samples" in n for n in stats["notes"])
+    assert stats["throughput_rows_per_s"] > 0
+    assert stats["provider_used"] == CPU
+
+
+def test_benchmark_with_percentiles(facade, cancer):
+    opt, _ = facade
+    X, _ = cancer
+    result = opt.benchmark_with_percentiles(X, n_runs=500, batch_sizes=(1, 4))
+    assert sorted(result) == [1, 4]
+    for b, stats in result.items():
+        assert stats["batch_size"] == b and stats["calls"] == 500
+        assert stats["p50_us"] <= stats["p90_us"] <= stats["p95_us"] <= stats["p99_us"]
+        assert stats["p99_ms"] == pytest.approx(stats["p99_us"] / 1000)
+        assert not any("p99 not reported" in n for n in stats["notes"])
+
+
+def test_facade_needs_a_session_first(xgb_classifier, cancer):
+    opt = InferenceOptimizer(xgb_classifier)
+    with pytest.raises(InputError, match="load_onnx_model"):
+        opt.predict_with_onnx(cancer[0])
+    with pytest.raises(InputError, match="no model"):
+        InferenceOptimizer().convert_to_onnx()
+
+
+def test_facade_optimize_is_the_core_pipeline(sklearn_pipeline):
+    model, X, y = sklearn_pipeline
+    report = InferenceOptimizer(model).optimize(X, y=y, config=FAST, progress=False)
+    _check_report(report)

@@ -1,0 +1,108 @@
+"""The History page through AppTest: list, open read-only by ?run=ID, compare two runs, delete with
+confirmation. Runs are stored directly (synthetic reports), so no job has to run."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from optimizer_core.history import HistoryStore
+from tests.core.report_factory import make_report
+from tests.dashboard.conftest import assert_clean, new_app, texts
+
+HISTORY = "views/history.py"
+
+
+@pytest.fixture
+def stored(history_db):
+    store = HistoryStore(history_db)
+    a = dataclasses.replace(make_report("binary"), run_id="run-a", created_at="2025-01-01T10:00:00+00:00",
+                            artifacts={"model.fp32.onnx": b"a", "drift.csv": b"row\n0\n"})
+    b = dataclasses.replace(make_report("regression", batch_sizes=(1, 64)), run_id="run-b",
+                            created_at="2025-01-02T10:00:00+00:00", artifacts={"model.fp32.onnx": b"b"})
+    store.save(a, model_name="churn.json")
+    store.save(b, model_name="price.txt")
+    return store
+
+
+def _history(query: dict[str, str] | None = None):
+    at = new_app()
+    at.run()
+    at.switch_page(HISTORY)
+    at.query_params.update(query or {})
+    at.run()
+    assert_clean(at)
+    return at
+
+
+def test_empty_history_says_how_to_fill_it(history_db):
+    at = _history()
+    assert any("No runs yet" in i for i in texts(at.info))
+
+
+def test_lists_runs_newest_first_with_links(stored):
+    at = _history()
+    table = at.dataframe[0].value
+    assert list(table["run id"]) == ["run-b", "run-a"]
+    assert list(table["model"]) == ["price.txt", "churn.json"]
+    assert list(table["open"]) == ["./history?run=run-b", "./history?run=run-a"]
+    assert table["Speedup at batch 1"].iloc[1].endswith("vs native)")
+
+
+def test_opens_a_stored_run_read_only_from_the_query_parameter(stored):
+    at = _history({"run": "run-a"})
+    assert at.title[0].value == "Run run-a"
+    assert [m.label for m in at.metric][:2] == ["Speedup at batch 1", "Best throughput"]
+    downloads = [b.label for b in at.get("download_button")]
+    assert {"report.html", "report.json", "drift.csv", "model.fp32.onnx"} <= set(downloads)
+    assert not [b for b in at.button if b.key in ("run", "delete")]  # nothing to change here
+
+
+def test_a_shared_link_to_the_root_opens_the_run(stored):
+    at = new_app()
+    at.query_params["run"] = "run-b"
+    at.run()
+    assert_clean(at)
+    assert at.title[0].value == "Run run-b"
+    assert [m.value for m in at.metric][4] == "n/a"  # regression: no label flips
+
+
+def test_unknown_run_is_an_error_not_an_exception(stored):
+    at = _history({"run": "nope"})
+    errors = texts(at.error)
+    assert len(errors) == 1 and "nope" in errors[0]
+
+
+def test_compare_two_runs_side_by_side(stored):
+    at = _history()
+    assert at.selectbox(key="compare-a").value == "run-a"
+    assert at.selectbox(key="compare-b").value == "run-b"
+    assert len(at.metric) == 10  # five headline metrics for each run
+    frames = {tuple(df.value.columns): df.value for df in at.dataframe}
+    p50 = frames[("batch size", "variant", "run A", "run B")]
+    row = p50[(p50["batch size"] == 1024) & (p50["variant"] == "native")].iloc[0]
+    assert row["run A"].endswith("s") and row["run B"] == "—"  # run B did not measure batch 1024
+    drift = frames[("variant", "run A max |diff|", "run B max |diff|", "run A label flips", "run B label flips")]
+    assert set(drift["variant"]) == {"fp32", "int8"}
+    assert (drift["run B label flips"] == "n/a").all()  # regression
+    at.selectbox(key="compare-a").set_value("run-b").run()
+    assert_clean(at)
+    assert any("Pick two different runs" in i for i in texts(at.info))
+
+
+def test_delete_asks_for_confirmation(stored):
+    at = _history()
+    at.selectbox(key="delete-which").set_value("run-a")
+    at.button(key="delete").click().run()
+    assert_clean(at)
+    assert any("cannot be undone" in w for w in texts(at.warning))
+    at.button(key="delete-cancel").click().run()
+    assert [r.run_id for r in stored.list_runs()] == ["run-b", "run-a"]
+
+    at.selectbox(key="delete-which").set_value("run-a")
+    at.button(key="delete").click().run()
+    at.button(key="delete-confirm").click().run()
+    assert_clean(at)
+    assert [r.run_id for r in stored.list_runs()] == ["run-b"]
+    assert list(at.dataframe[0].value["run id"]) == ["run-b"]

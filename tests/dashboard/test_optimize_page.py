@@ -1,0 +1,178 @@
+"""The Optimize page through Streamlit's AppTest: demo and uploads run end to end in the job worker,
+mistakes are one-line st.error messages, never exceptions."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from optimizer_core import jobs
+from optimizer_core.history import HistoryStore
+from tests.dashboard.conftest import (
+    JOB_TIMEOUT_S,
+    assert_clean,
+    new_app,
+    start_run,
+    texts,
+    upload,
+    wait_for_job,
+    widget,
+)
+
+HEADLINE = ["Speedup at batch 1", "Best throughput", "Size reduction", "Largest drift", "Label flips"]
+TABS = ["Latency", "Throughput", "Size", "Drift", "Trade-offs", "Details"]
+
+
+def _poll_until_done(at, job_id: str, timeout_s: float = JOB_TIMEOUT_S):
+    """Rerun the page while the worker runs, as the st.fragment poller does in a browser."""
+    deadline = time.monotonic() + timeout_s
+    saw_progress = False
+    while time.monotonic() < deadline:
+        status = jobs.get_manager().get(job_id)
+        if status.state in ("done", "failed"):
+            return wait_for_job(at, job_id), saw_progress
+        at.run()
+        assert_clean(at)
+        labels = [s.label for s in at.get("status")]
+        saw_progress |= any(label.startswith(("Running", "Waiting")) for label in labels)
+        time.sleep(1.0)
+    pytest.fail(f"job {job_id} did not finish within {timeout_s} s")
+
+
+def _assert_results(at, variants: list[str]):
+    assert [m.label for m in at.metric] == HEADLINE
+    assert all(m.value for m in at.metric)
+    assert [t.label for t in at.tabs] == TABS
+    downloads = [b.label for b in at.get("download_button")]
+    assert {"report.html", "report.json", "drift.csv"} <= set(downloads), downloads
+    for name in variants:
+        assert f"{name}.onnx" in downloads, downloads
+    # The variant table lists every variant with its notes
+    frames = [df.value for df in at.dataframe]
+    table = next(f for f in frames if "precision" in f.columns and "notes" in f.columns)
+    assert list(table["variant"]) == ["native", *variants]
+
+
+def test_opens_ready_to_run_the_demo(history_db):
+    at = new_app().run()
+    assert_clean(at)
+    assert not at.error, texts(at.error)
+    assert any("Demo ready" in s for s in texts(at.success))
+    run = at.button(key="run")
+    assert run.label == "Run" and not run.disabled
+    assert widget(at.selectbox, "Target column").value == "target"
+    assert any("Pickle/joblib files are refused" in c for c in texts(at.caption))
+    # precision applicability is explained before the run, for this model
+    assert any(c.startswith("Applies to this model: **fp32**") for c in texts(at.caption))
+    not_applicable = [e for e in at.expander if e.label.startswith("Not applicable to this model")]
+    assert not_applicable and "int8" in not_applicable[0].label
+    assert "- **int8**: not applicable — " in "\n".join(texts(not_applicable[0].markdown))
+
+
+def test_demo_runs_end_to_end_and_is_saved_to_history(history_db):
+    at = new_app().run()
+    job_id = start_run(at)
+    status, saw_progress = _poll_until_done(at, job_id)
+    assert status.state == "done", status.message
+    assert saw_progress
+    applicable = [v.name for v in status.report.variants if v.applicable and v.precision != "native"]
+    _assert_results(at, applicable)
+    assert any("Recommendation" in m for m in texts(at.markdown))
+    runs = HistoryStore(history_db).list_runs()
+    assert [r.run_id for r in runs] == [status.report.run_id]
+    assert runs[0].model_name.startswith("xgboost-breast-cancer")
+    # a widget click afterwards keeps the results on the page (they live in session state)
+    at.selectbox(key=f"job-{job_id}-lat-batch").set_value(16)
+    at.run()
+    assert_clean(at)
+    assert [m.label for m in at.metric] == HEADLINE
+    assert len(HistoryStore(history_db).list_runs()) == 1  # saved once
+
+
+def test_demo_button_switches_demo(history_db):
+    at = new_app().run()
+    at.button(key="demo-mlp").click()
+    at.run()
+    assert_clean(at)
+    assert any("MLP" in s for s in texts(at.success))
+
+
+@pytest.mark.parametrize("family", ["xgboost", "lightgbm", "sklearn", "onnx"])
+def test_upload_runs_each_model_family(family, model_files, csv_bytes, history_db):
+    at = upload(new_app().run(), model_files[family], ("test.csv", csv_bytes))
+    assert_clean(at)
+    assert not at.error, texts(at.error)
+    assert not any("Demo ready" in s for s in texts(at.success))
+    assert widget(at.selectbox, "Target column").value == "label"
+    job_id = start_run(at, precisions=["fp32"])
+    status = wait_for_job(at, job_id)
+    assert status.state == "done", status.message
+    assert status.report.model["family"] == family
+    _assert_results(at, ["fp32"])
+    assert status.report.variant("fp32").drift.max_abs <= 1e-4
+
+
+def test_bad_model_file_is_one_line_error(csv_bytes, history_db):
+    at = upload(new_app().run(), ("model.json", b"this is not a model"), ("test.csv", csv_bytes))
+    assert_clean(at)
+    errors = texts(at.error)
+    assert len(errors) == 1 and "not a recognised format" in errors[0], errors
+    assert "\n" not in errors[0]
+    assert not [b for b in at.button if b.key == "run"]
+
+
+def test_bad_csv_is_one_line_error(model_files, history_db):
+    at = upload(new_app().run(), model_files["xgboost"], ("test.csv", b""))
+    assert_clean(at)
+    errors = texts(at.error)
+    assert len(errors) == 1 and "empty" in errors[0], errors
+
+
+def test_csv_that_does_not_fit_the_model_fails_in_the_worker_with_one_line(model_files, breast_cancer, history_db):
+    X, _ = breast_cancer
+    wrong = X.iloc[:20, :3].to_csv(index=False).encode()  # three of the model's six features
+    at = upload(new_app().run(), model_files["xgboost"], ("few-columns.csv", wrong))
+    job_id = start_run(at, precisions=["fp32"])
+    status = wait_for_job(at, job_id)
+    assert status.state == "failed"
+    errors = texts(at.error)
+    assert len(errors) == 1 and errors[0].startswith("The run failed:"), errors
+    assert "\n" not in errors[0]
+    assert HistoryStore(history_db).list_runs() == []
+
+
+def test_pickle_is_refused_unless_the_server_allows_it(model_files, csv_bytes, history_db, monkeypatch):
+    at = upload(new_app().run(), model_files["pickle"], ("test.csv", csv_bytes))
+    assert_clean(at)
+    errors = texts(at.error)
+    assert len(errors) == 1 and "--allow-pickle" in errors[0], errors
+
+    monkeypatch.setenv("INFERENCE_OPTIMIZER_ALLOW_PICKLE", "1")
+    at = upload(new_app().run(), model_files["pickle"], ("test.csv", csv_bytes))
+    assert_clean(at)
+    assert not at.error, texts(at.error)
+    assert any("started with --allow-pickle" in c for c in texts(at.caption))
+    assert any("isolated worker" in c for c in texts(at.caption))
+    assert not at.button(key="run").disabled
+
+
+def test_unavailable_providers_are_listed_with_their_reason(history_db):
+    at = new_app().run()
+    assert_clean(at)
+    providers = widget(at.multiselect, "Execution providers")
+    assert "cuda" not in providers.options
+    assert providers.value == ["auto"]
+    listed = "\n".join(texts(at.markdown))
+    assert "**cuda**: not in this onnxruntime build" in listed
+    expanders = [e.label for e in at.expander]
+    assert any(label.startswith("Not available in this install") for label in expanders)
+
+
+def test_config_error_is_shown_not_raised(history_db):
+    at = new_app().run()
+    at.multiselect(key="batch-sizes").set_value([1, "lots"])
+    at.button(key="run").click()
+    at.run()
+    assert_clean(at)
+    assert texts(at.error) == ["Batch sizes must be whole numbers, for example 1, 64, 1024."]
