@@ -119,7 +119,7 @@ def _child(step: str, model_path: str, csv_path: str) -> dict:
     else:
         raise SystemExit(f"unknown step {step}")
     return {"step": step, "wall_s": time.perf_counter() - started, "peak_rss_mb": _peak_rss_mb(),
-            "rss_after_imports_mb": start_rss, **info}
+            "rss_at_start_mb": round(start_rss), **info}
 
 
 def measure(step: str, model_path: Path, csv_path: Path) -> dict:

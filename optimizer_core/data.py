@@ -38,7 +38,7 @@ _BINARY_WINDOW = 1 << 16  # a NUL byte in the first 64 KiB means a binary file
 _CHUNK = 1 << 22  # bytes per read in the checking pass
 _HEAD = 1 << 20  # first read when looking for the header row
 _MAX_HEADER = 1 << 24  # a header row longer than this is refused
-_BLOCK = 1 << 20  # pyarrow block size: ~40 blocks are in flight at once, so keep it small
+_BLOCK = 1 << 20  # pyarrow block size; its streaming reader holds a few dozen blocks (~40 MB here) at once
 _MAX_BLOCK = 1 << 30
 _PROGRESS_MIN_BYTES = 1 << 24  # files smaller than this report only start and end
 _NON_SPACE = re.compile(rb"[^ \t\r\n\x0b\x0c]")
@@ -116,7 +116,7 @@ def read_csv_table(source: str | os.PathLike[str] | bytes, *, name: str | None =
 
     with _Source.open(source, name) as src:
         header = _read_header(src)
-        scan = _scan(src, header.body_offset, header.sep, None)
+        scan = _scan(src, header.body_offset, header.sep, len(header.names), None)
         if not scan.has_body:
             _no_rows(src.display)
         if scan.odd_quotes:
@@ -291,11 +291,28 @@ class _Source:
     def text_lines(self, offset: int) -> io.TextIOBase:
         """Text from ``offset`` on, for diagnosing a problem (newlines kept as in the file)."""
         if self.data is not None:
-            raw: Any = io.BytesIO(self.data[offset:])
+            raw: Any = io.BufferedReader(_ViewReader(self.data[offset:]))
         else:
             raw = open(self.path, "rb")  # noqa: SIM115 - owned by the wrapper
             raw.seek(offset)
         return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+
+
+class _ViewReader(io.RawIOBase):
+    """A file over a memoryview, without copying it (io.BytesIO would)."""
+
+    def __init__(self, view: memoryview):
+        self.view = view
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = min(len(buffer), self.view.nbytes - self.pos)
+        buffer[:n] = self.view[self.pos:self.pos + n]
+        self.pos += n
+        return n
 
 
 @dataclass(frozen=True)
@@ -320,7 +337,7 @@ def _from_csv(src: _Source, model: LoadedModel, *, target: str | None, y: Any, p
     report = _ProgressReporter(progress, src.size)
     report(0.0)
     header = _read_header(src)
-    scan = _scan(src, header.body_offset, header.sep, report)
+    scan = _scan(src, header.body_offset, header.sep, len(header.names), report)
     if not scan.has_body:
         _no_rows(src.display)
     if scan.odd_quotes:
@@ -397,6 +414,7 @@ def _read_body(src: _Source, header: _Header, internal: list[str], types: dict[s
             targets.append(_clean_target_text(batch.column(target_col)))
         row += n
         report(0.4 + 0.6 * min(row / max_rows, 1.0))  # rows over the line count: smooth, unlike read-ahead
+        del block
     if row < X.shape[0]:
         X = _shrink(X, row)
     y = (np.concatenate(targets) if targets else np.empty(0, dtype=object)) if target_col else None
@@ -566,7 +584,7 @@ def _count_lines(data: bytes) -> int:
     return data.count(b"\n") + (returns - data.count(b"\r\n") if returns else 0)
 
 
-def _scan(src: _Source, body_offset: int, sep: str, report: _ProgressReporter | None) -> _Scan:
+def _scan(src: _Source, body_offset: int, sep: str, columns: int, report: _ProgressReporter | None) -> _Scan:
     """One pass over the bytes: sha256, strict UTF-8, line breaks after the header, any data at all."""
     non_blank = re.compile(b"[^" + re.escape(_SPACES.replace(sep, "").encode()) + b"]")
     digest = hashlib.sha256()
@@ -593,7 +611,10 @@ def _scan(src: _Source, body_offset: int, sep: str, report: _ProgressReporter | 
             report(0.4 * (offset + len(piece)) / max(src.size, 1))
     if carry:
         raise _not_utf8(src.display, src.size - len(carry))
-    return _Scan(digest.hexdigest(), breaks + 1, has_body, quotes % 2 == 1)
+    # A data row has at least one byte per column (separators and its line break), so the byte count
+    # bounds the rows too: that keeps a file of mostly blank lines from reserving a huge matrix.
+    by_bytes = max(src.size - body_offset, 0) // columns + 1
+    return _Scan(digest.hexdigest(), min(breaks + 1, by_bytes), has_body, quotes % 2 == 1)
 
 
 def _not_utf8(display: str, offset: int) -> InputError:

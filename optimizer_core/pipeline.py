@@ -34,7 +34,7 @@ PREDICT_CHUNK_ROWS = 65_536
 FP32_VERIFY_TOLERANCE = 1e-5
 
 # share of the run's progress bar per stage (the benchmark dominates the wall time)
-_STAGES = {"load": (0.0, 0.03), "convert": (0.03, 0.08), "variants": (0.08, 0.15), "sessions": (0.15, 0.2),
+_STAGES = {"load": (0.0, 0.08), "convert": (0.08, 0.1), "variants": (0.1, 0.15), "sessions": (0.15, 0.2),
            "drift": (0.2, 0.3), "benchmark": (0.3, 0.97), "report": (0.97, 1.0)}
 
 
@@ -88,7 +88,10 @@ def optimize(
     loaded = _as_loaded(model, allow_pickle=allow_pickle, name=model_name)
     load_ms = (time.perf_counter() - load_started) * 1e3
     _stage(progress, "load", 0.5, "reading data")
-    dataset = data if isinstance(data, Dataset) else load_dataset(data, loaded, target=target, y=y, name=data_name)
+    dataset = data if isinstance(data, Dataset) else load_dataset(
+        data, loaded, target=target, y=y, name=data_name,
+        progress=lambda stage, fraction: _stage(progress, "load", 0.1 + 0.9 * fraction, f"reading data {fraction:.0%}"),
+    )
     notes: list[str] = list(loaded.notes) + list(dataset.notes)
 
     _stage(progress, "convert", 0.0, "converting to ONNX")
@@ -179,7 +182,8 @@ def _build_variants(loaded: LoadedModel, fp32_model: Any, dataset: Dataset, conf
     for i, precision in enumerate(config.precisions):
         _stage(progress, "variants", i / len(config.precisions), f"building {precision}")
         try:
-            built.append(build_variant(precision, fp32_model, loaded=loaded, calibration=dataset.X32,
+            calibration = dataset.X if precision == "int8-static" else None  # only it calibrates
+            built.append(build_variant(precision, fp32_model, loaded=loaded, calibration=calibration,
                                        calibration_rows=config.calibration_rows, seed=config.seed))
         except OptimizerError as e:
             built.append(PrecisionVariant(precision=precision, applicable=False, model=None,

@@ -507,21 +507,21 @@ def _calibration_rows(calibration: np.ndarray | None, n_features: int, rows: int
     """Rows sampled reproducibly for calibration, a sentence about them, and their config."""
     if calibration is None:
         return None, "int8-static needs calibration rows (the CSV's feature rows) and none were given", {}
-    X = np.asarray(calibration, dtype=np.float32)
+    X = np.asarray(calibration)
     if X.ndim != 2 or X.shape[1] != n_features:
         return None, (f"calibration data has shape {X.shape}, but the model takes {n_features} features per row"), {}
-    finite = np.isfinite(X).all(axis=1)
-    dropped = int(X.shape[0] - finite.sum())
-    X = X[finite]
-    if X.shape[0] == 0:
+    # Index the finite rows instead of copying them: the CSV can have millions of rows.
+    pool = np.flatnonzero(np.isfinite(X).all(axis=1))
+    dropped = int(X.shape[0] - pool.size)
+    if pool.size == 0:
         return None, "every calibration row has a missing or infinite value, so int8-static cannot calibrate", {}
-    take = min(rows, X.shape[0])
-    idx = np.sort(np.random.default_rng(seed).choice(X.shape[0], size=take, replace=False))
-    sample = np.ascontiguousarray(X[idx])
-    sentence = f"calibrated on {take:,} of {X.shape[0]:,} rows sampled without replacement (seed {seed})"
+    take = min(rows, pool.size)
+    idx = pool[np.sort(np.random.default_rng(seed).choice(pool.size, size=take, replace=False))]
+    sample = np.ascontiguousarray(X[idx], dtype=np.float32)
+    sentence = f"calibrated on {take:,} of {pool.size:,} rows sampled without replacement (seed {seed})"
     if dropped:
         sentence += f"; {dropped:,} row(s) with missing or infinite values were left out"
-    config = {"calibration_rows": take, "calibration_rows_requested": rows, "calibration_pool_rows": int(X.shape[0]),
+    config = {"calibration_rows": take, "calibration_rows_requested": rows, "calibration_pool_rows": int(pool.size),
               "rows_dropped_non_finite": dropped, "seed": seed}
     return sample, sentence, config
 

@@ -42,61 +42,29 @@ def _frame(prefix: str, features: int, rows: int, seed: int) -> tuple[pd.DataFra
 def _onnx_model(estimator, X: pd.DataFrame) -> bytes:
     from skl2onnx import to_onnx
 
-    options = {id(estimator): {"zipmap": False}} if hasattr(estimator, "predict_proba") else None
+    options = {id(estimator): {"zipmap": False}}
     return to_onnx(estimator, X.to_numpy(dtype=np.float32)[:1], options=options).SerializeToString()
-
-
-def _converts(family: str) -> bool:
-    """Whether this checkout converts ``family`` yet (the family converters land separately)."""
-    from optimizer_core.convert import convert
-    from optimizer_core.models import model_from_object
-
-    X, y = _frame("p", 3, 40, 0)
-    try:
-        if family == "xgboost":
-            import xgboost as xgb
-
-            estimator = xgb.XGBClassifier(n_estimators=2, max_depth=2, n_jobs=1).fit(X, y)
-        else:
-            import lightgbm as lgb
-
-            estimator = lgb.LGBMRegressor(n_estimators=2, verbose=-1).fit(X, y.astype(float))
-        convert(model_from_object(estimator))
-    except Exception:
-        return False
-    return True
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, dict]:
-    """Three different models and CSVs: 4 features/30 rows, 6 features/50 rows, 5 features/70 rows."""
+    """Three families, feature counts and row counts: XGBoost classifier 4 features/30 rows, LightGBM
+    regressor 6/50, ONNX logistic regression (skl2onnx) 5/70."""
+    import lightgbm as lgb
+    import xgboost as xgb
     from sklearn.linear_model import LogisticRegression
-    from sklearn.tree import DecisionTreeRegressor
 
     folder = tmp_path_factory.mktemp("concurrency")
     specs = {}
     X, y = _frame("a", 4, 30, 1)
-    if _converts("xgboost"):
-        import xgboost as xgb
-
-        xgb.XGBClassifier(n_estimators=3, max_depth=2, n_jobs=1).fit(X, y).save_model(folder / "a.json")
-        specs["a"] = {"model": folder / "a.json", "family": "xgboost"}
-    else:
-        (folder / "a.onnx").write_bytes(_onnx_model(LogisticRegression().fit(X, y), X))
-        specs["a"] = {"model": folder / "a.onnx", "family": "onnx"}
-    specs["a"] |= {"features": 4, "rows": 30, "csv": X.assign(label=y).to_csv(index=False).encode()}
+    xgb.XGBClassifier(n_estimators=3, max_depth=2, n_jobs=1).fit(X, y).save_model(folder / "a.json")
+    specs["a"] = {"model": folder / "a.json", "family": "xgboost", "features": 4, "rows": 30,
+                  "csv": X.assign(label=y).to_csv(index=False).encode()}
 
     X, y = _frame("b", 6, 50, 2)
-    if _converts("lightgbm"):
-        import lightgbm as lgb
-
-        lgb.LGBMRegressor(n_estimators=3, verbose=-1).fit(X, y.astype(float)).booster_.save_model(
-            str(folder / "b.txt"))
-        specs["b"] = {"model": folder / "b.txt", "family": "lightgbm"}
-    else:
-        (folder / "b.onnx").write_bytes(_onnx_model(DecisionTreeRegressor(max_depth=3).fit(X, y.astype(float)), X))
-        specs["b"] = {"model": folder / "b.onnx", "family": "onnx"}
-    specs["b"] |= {"features": 6, "rows": 50, "csv": X.assign(label=y).to_csv(index=False).encode()}
+    lgb.LGBMRegressor(n_estimators=3, verbose=-1).fit(X, y.astype(float)).booster_.save_model(str(folder / "b.txt"))
+    specs["b"] = {"model": folder / "b.txt", "family": "lightgbm", "features": 6, "rows": 50,
+                  "csv": X.assign(label=y).to_csv(index=False).encode()}
 
     X, y = _frame("c", 5, 70, 3)
     (folder / "c.onnx").write_bytes(_onnx_model(LogisticRegression().fit(X, y), X))
@@ -118,7 +86,7 @@ def _check_report(report: dict, spec: dict) -> None:
     assert [v["name"] for v in report["variants"]] == ["native", "fp32"]
     fp32 = report["variants"][1]
     assert fp32["drift"]["rows"] == spec["rows"]
-    assert fp32["drift"]["max_abs"] <= 1e-4
+    assert fp32["drift"]["max_abs"] <= 1e-3  # its own native model, not another run's
 
 
 def test_two_jobs_and_a_cli_run_at_once(runs, tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -142,6 +143,36 @@ def test_structured_csv_damaged(doc, cut, junk):
     data, _ = doc
     cut = min(cut, len(data))
     _check(data[:cut] + junk + data[cut:], _model())
+
+
+def _outcome(data: bytes, model: LoadedModel) -> tuple:
+    try:
+        ds = load_dataset(data, model, target=None, name="fuzz.csv")
+    except InputError as e:
+        return ("error", str(e))
+    return ("ok", ds.X.shape, np.isnan(ds.X).tobytes(), np.nan_to_num(ds.X).tobytes(), ds.sha256)
+
+
+@FUZZ
+@given(doc=_csv_documents(), repeat=st.integers(1, 6), block=st.sampled_from([64, 256, 4096]),
+       chunk=st.integers(1, 64))
+def test_block_and_chunk_boundaries_do_not_change_the_result(doc, repeat, block, chunk):
+    """Tiny pyarrow blocks and checking-pass chunks cut rows, \r\n pairs and UTF-8 characters."""
+    import optimizer_core.data as data_module
+
+    data, header = doc
+    head, _, body = data.partition(b"\n")
+    if body:
+        body = body if body.endswith((b"\n", b"\r")) else body + b"\n"
+        data = head + b"\n" + body * repeat
+    model = _model()
+    expected = _outcome(data, model)
+    with mock.patch.object(data_module, "_BLOCK", block), mock.patch.object(data_module, "_CHUNK", chunk), \
+            mock.patch.object(data_module, "_HEAD", max(chunk, 16)):
+        got = _outcome(data, model)
+    if expected[0] == got[0] == "error":
+        return  # which of two problems is reported first may depend on where a block ends
+    assert got == expected
 
 
 # --------------------------------------------------------------------------- round trip
