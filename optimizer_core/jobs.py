@@ -252,6 +252,47 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
+INSPECT_TIMEOUT_S = 120.0
+
+
+def inspect_model(model_bytes: bytes, model_name: str, *, allow_pickle: bool = False,
+                  limits: Limits | None = None, timeout_s: float = INSPECT_TIMEOUT_S) -> dict:
+    """Load and convert an uploaded model in an isolated worker and return what applies to it.
+
+    Returns ``{"model": LoadedModel.describe(), "applicability": [[precision, applies, reason], ...]}``;
+    raises ``OptimizerError`` with a one-line message when the file is bad, crashes its parser or hangs.
+    """
+    limits = limits or Limits.from_env()
+    limits.check_sizes(model_bytes=len(model_bytes), csv_bytes=0)
+    job_dir = Path(tempfile.mkdtemp(prefix="inference-optimizer-job-inspect-"))
+    try:
+        (job_dir / "cwd").mkdir()
+        (job_dir / "model.bin").write_bytes(model_bytes)
+        payload = {"model_file": str(job_dir / "model.bin"), "model_name": model_name, "allow_pickle": allow_pickle,
+                   "limits": {"memory_bytes": int(limits.worker_memory_mb * 2**20),
+                              "cpu_seconds": int(timeout_s * (os.cpu_count() or 1)) + 10,
+                              "file_bytes": int(limits.worker_file_mb * 2**20)}}
+        (job_dir / "request.json").write_text(json.dumps(payload), encoding="utf-8")
+        try:
+            proc = subprocess.run([sys.executable, "-I", "-m", "optimizer_core.worker", "--inspect", str(job_dir)],
+                                  cwd=job_dir / "cwd", env=_worker_env(job_dir), capture_output=True, text=True,
+                                  stdin=subprocess.DEVNULL, timeout=timeout_s)
+        except subprocess.TimeoutExpired as e:
+            raise OptimizerError(f"{model_name}: reading and converting the model exceeded {timeout_s:.0f} s and was "
+                                 "stopped; the file may be damaged or too large") from e
+        if proc.returncode == 0:
+            return json.loads((job_dir / "inspect.json").read_text(encoding="utf-8"))
+        error_file = job_dir / "error.json"
+        if error_file.exists():
+            raise OptimizerError(" ".join(json.loads(error_file.read_text(encoding="utf-8"))["message"].split()))
+        if proc.returncode < 0:
+            raise OptimizerError(f"{model_name} crashed the model parser ({_signal_name(-proc.returncode)}): the file "
+                                 "is malformed or hostile")
+        raise OptimizerError(f"{model_name} could not be inspected (worker exit {proc.returncode})")
+    finally:
+        shutil.rmtree(job_dir, ignore_errors=True)
+
+
 _MANAGER: JobManager | None = None
 _MANAGER_LOCK = threading.Lock()
 

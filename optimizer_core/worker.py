@@ -53,7 +53,43 @@ def _inject_test_fault(fault: str | None) -> None:
         os.kill(os.getpid(), signal.SIGSEGV)
 
 
+def inspect(job_dir: Path, request: dict) -> int:
+    """Load and convert the model only, and say which precisions apply: the dashboard's preview."""
+    from optimizer_core.config import PRECISIONS
+    from optimizer_core.convert import convert
+    from optimizer_core.errors import OptimizerError
+    from optimizer_core.models import load_model
+    from optimizer_core.precision import applicability
+
+    try:
+        loaded = load_model(request["model_file"], allow_pickle=bool(request.get("allow_pickle")),
+                            name=request.get("model_name"))
+        fp32 = convert(loaded)
+        rows = []
+        for precision in PRECISIONS:
+            try:
+                applies, reason = applicability(precision, fp32, loaded)
+            except OptimizerError as e:
+                applies, reason = False, str(e)
+            rows.append([precision, bool(applies), str(reason)])
+    except OptimizerError as e:
+        _write_error(job_dir, type(e).__name__, str(e))
+        return 2
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [""])[0][:300]
+        _write_error(job_dir, type(e).__name__, f"could not be inspected: {type(e).__name__}: {first}")
+        return 4
+    result = {"model": loaded.describe(), "applicability": rows}
+    (job_dir / "inspect.json").write_text(json.dumps(result, default=str), encoding="utf-8")
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv and argv[0] == "--inspect":
+        job_dir = Path(argv[1])
+        request = json.loads((job_dir / "request.json").read_text(encoding="utf-8"))
+        _set_limits(request)
+        return inspect(job_dir, request)
     job_dir = Path(argv[0])
     request = json.loads((job_dir / "request.json").read_text(encoding="utf-8"))
     _set_limits(request)

@@ -100,3 +100,17 @@ def test_worker_environment_has_no_secrets(monkeypatch, tmp_path):
     env = _worker_env(tmp_path)
     assert "AWS_SECRET_ACCESS_KEY" not in env
     assert env["HOME"].startswith(str(tmp_path))
+
+
+def test_inspect_model_in_a_worker(files):
+    from optimizer_core.errors import OptimizerError
+    from optimizer_core.jobs import inspect_model
+
+    preview = inspect_model(files["xgb"], "m.json")
+    assert preview["model"]["family"] == "xgboost"
+    rows = {p: (applies, reason) for p, applies, reason in preview["applicability"]}
+    assert rows["fp32"][0] is True
+    assert rows["int8"][0] is False and "TreeEnsemble" in rows["int8"][1]
+    with pytest.raises(OptimizerError, match="pickle"):
+        inspect_model(b"\x80\x04junk.", "evil.pkl")
+    assert not _leftover_job_dirs()
