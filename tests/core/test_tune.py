@@ -1,0 +1,98 @@
+import time
+
+import numpy as np
+import pytest
+
+from optimizer_core.config import OptimizeConfig
+from optimizer_core.pipeline import optimize
+from optimizer_core.report import DriftStats, VariantResult
+from optimizer_core.tune import candidate_grid, deployment_snippet, pareto_front, recommend_from_candidates
+
+
+def _variant(name, precision, max_abs=None, flips=None):
+    drift = None
+    if max_abs is not None:
+        drift = DriftStats(rows=100, max_abs=max_abs, mean_abs=max_abs / 2, p99_abs=max_abs, max_rel=max_abs,
+                           label_flips=flips, label_flip_rate=None if flips is None else flips / 100)
+    return VariantResult(name=name, precision=precision, provider_requested="cpu", provider_used="CPU",
+                         applicable=True, drift=drift, artifact=f"{name}.onnx", size_bytes=1000)
+
+
+def _row(name, variant, precision, batch, p50, max_abs):
+    return {"name": name, "variant": variant, "precision": precision, "batch_size": batch, "p50_us": p50,
+            "max_abs": max_abs}
+
+
+def test_pareto_front_keeps_only_non_dominated_points():
+    rows = [
+        {"p50_us": 10, "p99_us": 20, "max_abs": 0.0, "size_bytes": 100},  # native-like: exact, slow
+        {"p50_us": 5, "p99_us": 9, "max_abs": 1e-6, "size_bytes": 100},  # faster, tiny drift
+        {"p50_us": 6, "p99_us": 10, "max_abs": 1e-6, "size_bytes": 100},  # dominated by the one above
+        {"p50_us": 4, "p99_us": None, "max_abs": 1e-2, "size_bytes": 30},  # fastest and smallest, drifts
+    ]
+    assert pareto_front(rows) == [0, 1, 3]
+
+
+def test_recommendation_is_never_slower_than_native_and_respects_tolerance():
+    variants = [_variant("native", "native"), _variant("fp32", "fp32", 1e-7), _variant("int8", "int8", 0.03, 4)]
+    rows = [
+        _row("native", "native", "native", 1, 100.0, 0.0),
+        _row("fp32 t1", "fp32", "fp32", 1, 8.0, 1e-7),
+        _row("int8 t1", "int8", "int8", 1, 6.0, 0.03),
+        _row("native", "native", "native", 4096, 900.0, 0.0),
+        _row("fp32 t1", "fp32", "fp32", 4096, 2000.0, 1e-7),
+        _row("int8 t1", "int8", "int8", 4096, 1500.0, 0.03),
+    ]
+    rec = recommend_from_candidates(rows, variants, tolerance=1e-4)
+    assert rec.by_batch_size == {"1": "fp32 t1", "4096": "native"}
+    assert "int8 would be faster" in rec.details["1"] and "flips 4.00% of labels" in rec.details["1"]
+    assert "no ONNX configuration within tolerance is faster than the native model" in rec.details["4096"]
+    loose = recommend_from_candidates(rows, variants, tolerance=0.1)
+    assert loose.by_batch_size["1"] == "int8 t1"
+
+
+def test_unmeasured_drift_is_never_recommended():
+    variants = [_variant("native", "native"), _variant("fp16", "fp16")]
+    rows = [_row("native", "native", "native", 1, 50.0, 0.0), _row("fp16", "fp16", "fp16", 1, 5.0, None)]
+    assert recommend_from_candidates(rows, variants, tolerance=1.0).by_batch_size == {"1": "native"}
+
+
+def test_grid_has_defaults_threads_spinning_and_split():
+    grid = candidate_grid([_variant("fp32", "fp32", 0.0)], cores=2, provider="cpu", batch_sizes=(1, 4096))
+    names = [c.name for c in grid]
+    assert "fp32 ORT defaults" in names and any(c.split_workers == 2 for c in grid)
+    assert {c.settings["intra_op_threads"] for c in grid} == {1, 2}
+    assert {c.settings["allow_spinning"] for c in grid} == {True, False}
+    assert len(names) == len(set(names))
+
+
+def test_snippet_recreates_the_session():
+    grid = candidate_grid([_variant("fp32", "fp32", 0.0)], cores=2, provider="cpu", batch_sizes=(1, 4096))
+    split = next(c for c in grid if c.split_workers == 2)
+    code = deployment_snippet(split, {"fp32": _variant("fp32", "fp32", 0.0)})
+    assert 'ort.InferenceSession("fp32.onnx"' in code and "ThreadPoolExecutor(2)" in code
+    compile(code, "snippet", "exec")
+
+
+@pytest.mark.slow
+def test_tuned_run_completes_within_its_budget():
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_breast_cancer(return_X_y=True)
+    model = LogisticRegression(max_iter=3000).fit(X, y)
+    budget = 4.0
+    started = time.perf_counter()
+    report = optimize(model, X, OptimizeConfig(precisions=("fp32",), batch_sizes=(1, 64), budget_s=budget,
+                                               tune=True), y=y)
+    elapsed = time.perf_counter() - started
+    assert report.tuning and report.tuning["candidates"]
+    assert report.benchmark["wall_s"] <= budget
+    assert elapsed < budget * 1.5 + 15  # timing within budget; the rest is load, convert and session set-up
+    rec = report.recommendation
+    assert set(rec.by_batch_size) == {"1", "64"}
+    finals = [r for r in report.tuning["candidates"] if r["final"] and r["batch_size"] == 1]
+    native = next(r for r in finals if r["precision"] == "native")
+    chosen = next(r for r in finals if r["name"] == rec.by_batch_size["1"])
+    assert chosen["p50_us"] <= native["p50_us"]
+    assert np.isfinite(chosen["p50_us"])
