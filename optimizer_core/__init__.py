@@ -17,6 +17,7 @@ from typing import Any
 
 _EXPORTS = {
     "optimize": "optimizer_core.pipeline",
+    "InferenceOptimizer": "optimizer_core.compat",
     "OptimizeConfig": "optimizer_core.config",
     "PRECISIONS": "optimizer_core.config",
     "Report": "optimizer_core.report",

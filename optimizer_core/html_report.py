@@ -252,7 +252,7 @@ def _provider(v: VariantResult) -> str:
     req, used = v.provider_requested, v.provider_used
     if v.precision == "native":
         return "native runtime"
-    if req and used and req != used:
+    if v.fell_back:
         return f'{e(req)} → {e(used)} <span class="badge warn" title="provider fell back">fallback</span>'
     if used:
         return e(used)

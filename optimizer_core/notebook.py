@@ -115,15 +115,11 @@ def _provider(v: VariantResult) -> str:
     req, used = v.provider_requested, v.provider_used
     if used is None:
         return e(f"{req} (not run)" if req else "n/a")
-    if req and _short(req) not in ("auto", "cpu") and _short(used) == "cpu":
+    if v.fell_back:
         warn = f'<span class="io-warn" title="{e(req)} was requested">(fell back from {e(req)})</span>'
         return f"{e(used)} {warn}"
     return e(used)
 
-
-def _short(provider: str) -> str:
-    """"CUDAExecutionProvider" -> "cuda"; "cuda" stays "cuda"."""
-    return provider.lower().removesuffix("executionprovider")
 
 
 def _p50(row: LatencyStats | None) -> str:

@@ -105,6 +105,14 @@ class VariantResult:
     def latency_at(self, batch_size: int) -> LatencyStats | None:
         return next((row for row in self.latency if row.batch_size == batch_size), None)
 
+    @property
+    def fell_back(self) -> bool:
+        """The session ran on another provider than the one the request resolved to (e.g. CUDA -> CPU)."""
+        if self.precision == "native" or not self.provider_used or not self.session_settings:
+            return False
+        resolved = self.session_settings.get("provider_resolved")
+        return bool(resolved) and resolved != self.provider_used
+
 
 @dataclass(frozen=True)
 class FloorRow:

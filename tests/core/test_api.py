@@ -72,7 +72,13 @@ def _check_report(report: Report) -> None:
     assert names[:1] == ["native"] and "fp32" in names
     fp32 = report.variant("fp32")
     assert fp32.applicable and fp32.drift is not None
-    assert fp32.drift.max_abs <= FP32_TOLERANCE, fp32.notes
+    # float32 carries ~7 significant digits: regressors are held to a relative bound (a prediction of 150
+    # is only representable to ~1e-5 in float32), classifiers' probabilities to an absolute one. This is
+    # the pipeline's own verification rule.
+    regression = report.model["task"] == "regression"
+    drift = fp32.drift.max_rel if regression else fp32.drift.max_abs
+    assert drift <= FP32_TOLERANCE, (drift, fp32.notes)
+    assert any(n.startswith("verification: fp32 matches") for n in report.notes), report.notes
     for v in (report.native, fp32):
         assert [row.batch_size for row in v.latency] == [1, 8]
     assert fp32.artifact in report.artifacts

@@ -36,6 +36,14 @@ def _request(files, model="xgb", **kw):
                       csv_name="test.csv", config=kw.pop("config", CONFIG), target="label", **kw)
 
 
+@pytest.fixture(autouse=True)
+def _private_tempdir(tmp_path, monkeypatch):
+    """Job folders go to this test's own temp dir, so other processes' jobs cannot be mistaken for leftovers."""
+    job_tmp = tmp_path / "tmp"
+    job_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(job_tmp))
+
+
 def _leftover_job_dirs():
     return glob.glob(os.path.join(tempfile.gettempdir(), "inference-optimizer-job-*"))
 
