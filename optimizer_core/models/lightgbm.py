@@ -25,23 +25,32 @@ FORMATS = ("lightgbm-text",)
 
 BINARY_OBJECTIVES = frozenset({"binary"})
 MULTICLASS_OBJECTIVES = frozenset({"multiclass", "multiclassova"})
-IDENTITY_REGRESSION_OBJECTIVES = frozenset({"regression", "regression_l1", "huber", "fair", "quantile", "mape"})
+IDENTITY_REGRESSION_OBJECTIVES = frozenset(
+    {"regression", "regression_l1", "huber", "fair", "quantile", "mape"}
+)
 LOG_LINK_REGRESSION_OBJECTIVES = frozenset({"poisson", "gamma", "tweedie"})
 # cross_entropy predicts sigmoid(score) in [0, 1]; cross_entropy_lambda log(1 + exp(score)).
+CROSS_ENTROPY_OBJECTIVES = frozenset({"cross_entropy", "cross_entropy_lambda"})
 REGRESSION_OBJECTIVES = (
-    IDENTITY_REGRESSION_OBJECTIVES | LOG_LINK_REGRESSION_OBJECTIVES | {"cross_entropy", "cross_entropy_lambda"}
+    IDENTITY_REGRESSION_OBJECTIVES | LOG_LINK_REGRESSION_OBJECTIVES | CROSS_ENTROPY_OBJECTIVES
 )
 _RANKING_OBJECTIVES = frozenset({"lambdarank", "rank_xendcg"})
 
 _AUTO_NAME = re.compile(r"Column_(\d+)")
+_PARAM_LINE = re.compile(r"\[[^\]\[:\n]+: [^\n]*\]")
 
-# Parses a model with lib_lightgbm alone (no Python package import: ~50 ms) in a throw-away process.
+# Parses a model and its parameters, as lightgbm.Booster does, in a throw-away process that loads
+# lib_lightgbm alone (no Python package import: ~50 ms).
 _PARSE_PROBE = """
 import ctypes, sys
 lib = ctypes.CDLL(sys.argv[1])
-handle, iterations = ctypes.c_void_p(), ctypes.c_int()
+handle, iterations, size = ctypes.c_void_p(), ctypes.c_int(), ctypes.c_int64()
 text = ctypes.c_char_p(sys.stdin.buffer.read())
-sys.exit(3 if lib.LGBM_BoosterLoadModelFromString(text, ctypes.byref(iterations), ctypes.byref(handle)) else 0)
+if lib.LGBM_BoosterLoadModelFromString(text, ctypes.byref(iterations), ctypes.byref(handle)):
+    sys.exit(3)
+params = ctypes.create_string_buffer(1 << 20)
+status = lib.LGBM_BoosterGetLoadedParam(handle, ctypes.c_int64(1 << 20), ctypes.byref(size), params)
+sys.exit(3 if status else 0)
 """
 _PROBE_TIMEOUT_S = 300
 
@@ -164,7 +173,7 @@ def _require_complete(text: str, source: SourceInfo) -> None:
     """Refuse a truncated or altered model before LightGBM parses it.
 
     LightGBM's parser aborts or segfaults the whole process (instead of raising) on many damaged
-    files, e.g. one cut inside a tree or inside the trailing parameters section.
+    files: one cut inside a tree or the parameters section, a parameter line without ': '.
     """
     name = source.name or "the model"
     header, has_trees, _ = text.partition("\nTree=")
@@ -178,10 +187,16 @@ def _require_complete(text: str, source: SourceInfo) -> None:
     sizes = re.search(r"^tree_sizes=([\d ]*)$", header, re.MULTILINE)
     trees = text[len(header) + 1 : trees_end + 1]
     if sizes and sum(int(n) for n in sizes.group(1).split()) != len(trees.encode("utf-8")):
-        raise ModelLoadError(
-            f"{name} is a damaged LightGBM model (its trees do not add up to the sizes in its header; "
-            "an editor may have changed line endings): save it again with booster.save_model('model.txt')"
-        )
+        raise _damaged(name, "its trees do not add up to the sizes in its header; an editor may have "
+                       "changed line endings")
+    params = tail.partition("\nparameters:\n")[2].partition("\nend of parameters")[0]
+    if any(not _PARAM_LINE.fullmatch(line) for line in params.splitlines()):
+        raise _damaged(name, "a line of its parameters section is not '[name: value]'")
+
+
+def _damaged(name: str, why: str) -> ModelLoadError:
+    return ModelLoadError(f"{name} is a damaged LightGBM model ({why}): save it again with "
+                          "booster.save_model('model.txt')")
 
 
 def _refuse_if_parser_crashes(data: bytes, name: str) -> None:
@@ -201,15 +216,13 @@ def _refuse_if_parser_crashes(data: bytes, name: str) -> None:
         )
     except subprocess.TimeoutExpired as e:
         raise ModelLoadError(
-            f"{name}: LightGBM did not finish reading the model in {_PROBE_TIMEOUT_S} s; the file may be damaged"
+            f"{name}: LightGBM did not finish reading the model in {_PROBE_TIMEOUT_S} s; "
+            "the file may be damaged"
         ) from e
     except OSError:  # cannot start a child here: load in-process as before
         return
     if child.returncode not in (0, 3):
-        raise ModelLoadError(
-            f"{name} is a damaged LightGBM model (LightGBM crashes reading it): "
-            "save it again with booster.save_model('model.txt')"
-        )
+        raise _damaged(name, "LightGBM crashes reading it")
 
 
 def _build(native: Any, *, source: SourceInfo, fmt: str) -> LoadedModel:

@@ -36,7 +36,8 @@ REGRESSION_OBJECTIVES = IDENTITY_REGRESSION_OBJECTIVES | LOG_LINK_REGRESSION_OBJ
 _REFUSED_OBJECTIVES = {
     "binary:logitraw": "it predicts raw margins, not probabilities: call "
     "booster.set_param({'objective': 'binary:logistic'}) and save the model again",
-    "binary:hinge": "it predicts hard 0/1 labels, not probabilities: retrain with objective='binary:logistic'",
+    "binary:hinge": "it predicts hard 0/1 labels, not probabilities: "
+    "retrain with objective='binary:logistic'",
 }
 _REFUSED_PREFIXES = {
     "rank:": "ranking models are not supported (this tool handles classifiers and regressors)",
@@ -151,11 +152,6 @@ def task_of(objective: str, estimator: str) -> Task:
 
 def _require_complete_ubj(data: bytes, name: str) -> None:
     # XGBoost reads past the end of a truncated UBJ buffer (a segfault, not an error): check it first.
-    if data.lstrip()[:2] == b'{"':  # JSON that the sniffer could not parse, so not valid JSON
-        raise ModelLoadError(
-            f"{name} is an incomplete or invalid XGBoost JSON model: the file may be truncated; "
-            "save it again with save_model('model.json')"
-        )
     try:
         complete = _ubj_skip_value(data, 0) == len(data)
     except (_UbjError, RecursionError):
