@@ -146,3 +146,20 @@ def test_partial_reports_render(kwargs):
         assert v.name in page
     if not kwargs.get("with_recommendation", True) or not kwargs.get("with_latency", True):
         assert "No recommendation" in page
+
+
+def test_no_false_fallback_badge_when_auto_resolves_to_cpu():
+    import dataclasses
+
+    from optimizer_core.html_report import render_html
+
+    report = make_report()
+    settings = {"provider_resolved": "CPUExecutionProvider"}
+    auto = tuple(dataclasses.replace(v, provider_requested="auto", provider_used="CPUExecutionProvider",
+                                     session_settings=settings) if v.precision == "fp32" else v
+                 for v in report.variants)
+    assert 'title="provider fell back"' not in render_html(dataclasses.replace(report, variants=auto))
+    cuda = tuple(dataclasses.replace(v, provider_requested="cuda", provider_used="CPUExecutionProvider",
+                                     session_settings={"provider_resolved": "CUDAExecutionProvider"})
+                 if v.precision == "fp32" else v for v in report.variants)
+    assert 'title="provider fell back"' in render_html(dataclasses.replace(report, variants=cuda))

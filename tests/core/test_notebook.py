@@ -72,7 +72,8 @@ def test_repr_html_escapes_report_strings():
 
 def test_repr_html_marks_gpu_fallback(report):
     fp32 = dataclasses.replace(report.variant("fp32"), provider_requested="cuda",
-                               provider_used="CPUExecutionProvider")
+                               provider_used="CPUExecutionProvider",
+                               session_settings={"provider_resolved": "CUDAExecutionProvider"})
     r = dataclasses.replace(report, variants=tuple(fp32 if v.name == "fp32" else v for v in report.variants))
     assert "fell back from cuda" in report_html(r, figures=False)
     assert "fell back" not in report_html(report, figures=False)  # cpu requested, cpu used
