@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="folder for report.json, report.html and one .onnx per variant")
     run.add_argument("--demo", nargs="?", const="xgboost", choices=("xgboost", "mlp"),
                      help="use the bundled demo model and CSV (xgboost or mlp)")
+    run.add_argument("--save-ort-optimized", action="store_true",
+                     help="also write ONNX Runtime's graph-optimized model per variant (*.ort-optimized.onnx)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
 
     conv = sub.add_parser("convert", help="convert a model to ONNX (output contract of design.md)")
@@ -117,6 +119,7 @@ def _run(args: argparse.Namespace) -> int:
         budget_s=args.budget_s,
         max_drift=args.max_drift,
         tune=args.tune,
+        save_ort_optimized=args.save_ort_optimized,
     )
     from optimizer_core.runtime import resolve_provider
 

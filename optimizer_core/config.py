@@ -28,6 +28,7 @@ class OptimizeConfig:
     tune: bool = False
     seed: int = 0
     bench_rows: int = 20_000  # rows sampled for timing on large inputs
+    save_ort_optimized: bool = False  # also keep ONNX Runtime's graph-optimized model per variant
 
     def __post_init__(self) -> None:
         unknown = [p for p in self.precisions if p not in PRECISIONS]

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -49,7 +52,7 @@ class _Prepared:
     session: Any = None
     input_dtype: Any = np.float32
     scores: np.ndarray | None = None
-    extra_notes: list[str] = field(default_factory=list)
+    ort_optimized: bytes | None = None  # ONNX Runtime's graph-optimized model, when asked for
 
 
 def _noop(stage: str, fraction: float) -> None:
@@ -205,15 +208,20 @@ def _prepare_sessions(built: list[PrecisionVariant], config: OptimizeConfig, thr
                 prepared.append(_Prepared(name, variant, provider, base))
                 continue
             blob = variant.model.SerializeToString()
-            settings = SessionSettings(provider=provider, intra_op_threads=threads,
-                                       graph_optimization=config.graph_optimization, allow_spinning=False)
-            session, info = create_session(blob, settings)
+            artifact = f"{name.replace('@', '-')}.onnx"
+            with tempfile.TemporaryDirectory(prefix="inference-optimizer-ort-") as scratch:
+                optimized_path = os.path.join(scratch, "optimized.onnx") if config.save_ort_optimized else None
+                settings = SessionSettings(provider=provider, intra_op_threads=threads,
+                                           graph_optimization=config.graph_optimization, allow_spinning=False,
+                                           optimized_model_path=optimized_path)
+                session, info = create_session(blob, settings)
+                optimized = Path(optimized_path).read_bytes() if optimized_path and os.path.exists(optimized_path) else None
             input_type = session.get_inputs()[0].type
             result = replace(
                 base,
                 provider_used=info.provider_used,
                 notes=tuple(variant.notes) + tuple(info.notes),
-                artifact=f"{name.replace('@', '-')}.onnx",
+                artifact=artifact,
                 size_bytes=len(blob),
                 artifact_sha256=hashlib.sha256(blob).hexdigest(),
                 node_placement=info.node_placement,
@@ -222,7 +230,7 @@ def _prepare_sessions(built: list[PrecisionVariant], config: OptimizeConfig, thr
                 rss_delta_mb=info.rss_delta_mb,
             )
             prepared.append(_Prepared(name, variant, provider, result, session,
-                                      np.float64 if "double" in input_type else np.float32))
+                                      np.float64 if "double" in input_type else np.float32, ort_optimized=optimized))
     return prepared
 
 
@@ -335,6 +343,8 @@ def _artifacts(prepared: list[_Prepared], native_scores: np.ndarray, dataset: Da
     for item in prepared:
         if item.result.artifact and item.variant.model is not None:
             artifacts[item.result.artifact] = item.variant.model.SerializeToString()
+        if item.ort_optimized is not None and item.result.artifact:
+            artifacts[item.result.artifact.replace(".onnx", ".ort-optimized.onnx")] = item.ort_optimized
     with_scores = [p for p in prepared if p.scores is not None]
     if with_scores:
         artifacts["drift.csv"] = per_sample_drift_csv(native_scores, with_scores)

@@ -51,7 +51,7 @@ def _assert_one_line_error(err: str, fragment: str):
 def test_run_writes_report_and_artifacts(xgb_files, tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["run", str(xgb_files["model"]), str(xgb_files["csv"]), "--target", "label",
-                 "--precision", "fp32,int8", "--out", str(out), *FAST])
+                 "--precision", "fp32,int8", "--out", str(out), "--save-ort-optimized", *FAST])
     assert code == 0
     report = json.loads((out / "report.json").read_text())
     names = [v["name"] for v in report["variants"]]
@@ -64,6 +64,9 @@ def test_run_writes_report_and_artifacts(xgb_files, tmp_path, capsys):
     assert int8["applicable"] is False and int8["artifact"] is None
     assert (out / "fp32.onnx").is_file() and (out / "report.html").is_file()
     assert not (out / "int8.onnx").exists()
+    import onnx
+
+    onnx.checker.check_model(onnx.load(out / "fp32.ort-optimized.onnx"))  # ONNX Runtime's optimized graph
     assert "fp32" in capsys.readouterr().out
 
 
