@@ -12,9 +12,15 @@ st.set_page_config(page_title="inference-optimizer", page_icon=":material/speed:
 
 shared_run = "run" in st.query_params  # a shared link (/?run=ID) lands on the stored run
 pages = [
-    st.Page("views/optimize.py", title="Optimize", icon=":material/speed:", url_path="optimize",
-            default=not shared_run),
-    st.Page("views/history.py", title="History", icon=":material/history:", url_path="history",
-            default=shared_run),
+    st.Page(
+        "views/optimize.py",
+        title="Optimize",
+        icon=":material/speed:",
+        url_path="optimize",
+        default=not shared_run,
+    ),
+    st.Page(
+        "views/history.py", title="History", icon=":material/history:", url_path="history", default=shared_run
+    ),
 ]
 st.navigation(pages, position="top").run()

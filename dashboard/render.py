@@ -31,11 +31,15 @@ def run_caption(report: Report, model_name: str | None = None) -> str:
     m, d = report.model, report.data
     what = " · ".join(str(x) for x in (m.get("estimator"), m.get("family"), m.get("task")) if x)
     rows = d.get("rows")
-    parts = [f"**{model_name}**" if model_name else None, what,
-             f"{rows:,} rows" if isinstance(rows, int) else None,
-             f"target `{d['target']}`" if d.get("target") else "no target column (drift only)",
-             f"run `{report.run_id}`", report.created_at.replace("T", " ")[:19] + " UTC",
-             f"took {report.wall_s:,.1f} s" if report.wall_s is not None else None]
+    parts = [
+        f"**{model_name}**" if model_name else None,
+        what,
+        f"{rows:,} rows" if isinstance(rows, int) else None,
+        f"target `{d['target']}`" if d.get("target") else "no target column (drift only)",
+        f"run `{report.run_id}`",
+        report.created_at.replace("T", " ")[:19] + " UTC",
+        f"took {report.wall_s:,.1f} s" if report.wall_s is not None else None,
+    ]
     return " · ".join(p for p in parts if p)
 
 
@@ -46,8 +50,9 @@ def headline_metrics(report: Report, *, columns: int = 5) -> None:
     cols = st.columns(columns)
     for i, (label, value, detail, help_text) in enumerate(cards):
         with cols[i % columns]:
-            st.metric(label, value, delta=detail, delta_color="off", delta_arrow="off", help=help_text,
-                      border=True)
+            st.metric(
+                label, value, delta=detail, delta_color="off", delta_arrow="off", help=help_text, border=True
+            )
 
 
 def _headline_cards(report: Report, h: dict[str, Any]) -> list[tuple[str, str, str | None, str]]:
@@ -56,38 +61,94 @@ def _headline_cards(report: Report, h: dict[str, Any]) -> list[tuple[str, str, s
     if h["speedup_batch1"] is not None:
         x = h["speedup_batch1"]
         detail = f"{h['speedup_variant']} vs native" + (" · native is faster" if x < 1 else "")
-        cards.append((L["speedup"], f"{x:.2f}×", detail,
-                      "p50 latency of the native model at batch 1 divided by the fastest ONNX variant's"))
+        if _noisy(report, "native", 1) or _noisy(report, h["speedup_variant"], 1):
+            detail += " · noisy"
+        cards.append(
+            (
+                L["speedup"],
+                f"{x:.2f}×",
+                detail,
+                "p50 latency of the native model at batch 1 divided by the fastest ONNX variant's. "
+                "'noisy': the calls varied a lot on this machine (see the Latency tab)",
+            )
+        )
     else:
         cards.append((L["speedup"], "n/a", "batch 1 not measured", "measure batch size 1 to see it"))
     if h["best_rows_per_s"] is not None:
-        cards.append((L["throughput"], F.fmt_rows_per_s(h["best_rows_per_s"]),
-                      f"{h['best_throughput_variant']} at batch {h['best_throughput_batch']:,}",
-                      "highest rows per second over every variant and batch size (p50 latency)"))
+        cards.append(
+            (
+                L["throughput"],
+                _compact_rate(h["best_rows_per_s"]),
+                f"{h['best_throughput_variant']} at batch {h['best_throughput_batch']:,}"
+                + (
+                    " · noisy"
+                    if _noisy(report, h["best_throughput_variant"], h["best_throughput_batch"])
+                    else ""
+                ),
+                "highest sustained rows per second (batch size ÷ mean time per call) over every variant "
+                "and batch size",
+            )
+        )
     else:
         cards.append((L["throughput"], "n/a", "no latency measured", "no variant was timed"))
     if h["size_reduction"] is not None:
-        cards.append((L["size"], f"{h['size_reduction']:.2f}×",
-                      f"{h['size_variant']} {F.fmt_mb(h['size_bytes'])} vs {h['size_baseline']} "
-                      f"{F.fmt_mb(h['size_baseline_bytes'])}",
-                      "smallest variant's file size compared with the fp32 ONNX model (or the native file)"))
+        cards.append(
+            (
+                L["size"],
+                f"{h['size_reduction']:.2f}×",
+                f"{h['size_variant']} {F.fmt_mb(h['size_bytes'])} vs {h['size_baseline']} "
+                f"{F.fmt_mb(h['size_baseline_bytes'])}",
+                "smallest variant's file size compared with the fp32 ONNX model (or the native file)",
+            )
+        )
     else:
         cards.append((L["size"], "n/a", "one size only", "needs at least two variants with a size"))
     if h["max_drift"] is not None:
-        cards.append((L["drift"], F.fmt_diff(h["max_drift"]), f"max |score diff| · {h['max_drift_variant']}",
-                      "largest absolute difference between a variant's scores and the native model's, "
-                      "over every row of the CSV"))
+        cards.append(
+            (
+                L["drift"],
+                F.fmt_diff(h["max_drift"]),
+                f"max |score diff| · {h['max_drift_variant']}",
+                "largest absolute difference between a variant's scores and the native model's, "
+                "over every row of the CSV",
+            )
+        )
     else:
         cards.append((L["drift"], "n/a", "no ONNX variant ran", "no drift was measured"))
     if h["label_flips"] is not None:
-        cards.append((L["flips"], f"{h['label_flips']:,}",
-                      f"{F.fmt_pct(h['label_flip_rate'])} of rows · {h['label_flip_variant']}",
-                      "rows whose predicted class differs from the native model's (worst variant)"))
+        cards.append(
+            (
+                L["flips"],
+                f"{h['label_flips']:,}",
+                f"{F.fmt_pct(h['label_flip_rate'])} of rows · {h['label_flip_variant']}",
+                "rows whose predicted class differs from the native model's (worst variant)",
+            )
+        )
     else:
         task = report.model.get("task")
-        cards.append((L["flips"], "n/a", "regression model" if task == "regression" else "not measured",
-                      "label flips apply to classifiers only"))
+        cards.append(
+            (
+                L["flips"],
+                "n/a",
+                "regression model" if task == "regression" else "not measured",
+                "label flips apply to classifiers only",
+            )
+        )
     return cards
+
+
+def _noisy(report: Report, variant: str, batch_size: int) -> bool:
+    v = report.variant(variant)
+    row = v.latency_at(batch_size) if v is not None else None
+    return bool(row is not None and row.noisy)
+
+
+def _compact_rate(rate: float) -> str:
+    """Rows per second with three significant digits, short enough for a metric card."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if rate >= scale:
+            return f"{rate / scale:.3g}{suffix} rows/s"
+    return f"{rate:.3g} rows/s"
 
 
 def recommendation(report: Report) -> None:
@@ -96,14 +157,17 @@ def recommendation(report: Report) -> None:
         st.info("No recommendation: no variant was timed.", icon=":material/info:")
         return
     picks = sorted(rec.by_batch_size.items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else 1 << 62)
-    text = " · ".join(f"batch **{int(b):,}** → **{name}**" if b.isdigit() else f"{b} → **{name}**"
-                      for b, name in picks)
+    text = " · ".join(
+        f"batch **{int(b):,}** → **{name}**" if b.isdigit() else f"{b} → **{name}**" for b, name in picks
+    )
     with st.container(border=True):
         st.markdown(f":material/recommend: **Recommendation:** {text}")
         st.caption(rec.reason)
         if rec.details or rec.snippet:
             with st.expander("Why, and how to use it"):
-                for b, why in sorted(rec.details.items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else 0):
+                for b, why in sorted(
+                    rec.details.items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else 0
+                ):
                     st.markdown(f"- batch {b}: {why}")
                 if rec.snippet:
                     st.code(rec.snippet, language="python")
@@ -119,40 +183,63 @@ def _latency_tab(report: Report, key: str) -> None:
         return
     left, right, _ = st.columns([1, 1, 2])
     with left:
-        kind = st.segmented_control("Distribution", list(_KINDS), format_func=_KINDS.__getitem__, default="violin",
-                                    required=True, key=f"{key}-kind")
+        kind = st.segmented_control(
+            "Distribution",
+            list(_KINDS),
+            format_func=_KINDS.__getitem__,
+            default="violin",
+            required=True,
+            key=f"{key}-kind",
+        )
     with right:
-        batch = st.selectbox("Batch size (rows per call)", sizes, format_func=lambda b: f"{b:,}",
-                             key=f"{key}-lat-batch")
+        batch = st.selectbox(
+            "Batch size (rows per call)", sizes, format_func=lambda b: f"{b:,}", key=f"{key}-lat-batch"
+        )
     chart(F.latency_distribution(report, batch_size=batch, kind=kind or "violin"), key=f"{key}-lat-dist")
     chart(F.latency_vs_batch(report), key=f"{key}-lat-batch-fig")
-    st.caption("Each call runs one batch; latency is wall time per call. Error bars: 95% confidence interval "
-               "of the p50. The dashed line is ONNX Runtime's floor: a trivial graph with the same input "
-               "shape, the least any ONNX variant can cost.")
-    st.dataframe(latency_table(report), hide_index=True, key=f"{key}-lat-table",
-                 column_config={"batch size": st.column_config.NumberColumn(format="localized"),
-                                "calls": st.column_config.NumberColumn(format="localized"),
-                                "noisy": st.column_config.CheckboxColumn(
-                                    help="the timings of this row vary a lot: compare with care")})
+    st.caption(
+        "Each call runs one batch; latency is wall time per call. Error bars: 95% confidence interval "
+        "of the p50. The dashed line is ONNX Runtime's floor: a trivial graph with the same input "
+        "shape, the least any ONNX variant can cost."
+    )
+    st.dataframe(
+        latency_table(report),
+        hide_index=True,
+        key=f"{key}-lat-table",
+        column_config={
+            "batch size": st.column_config.NumberColumn(format="localized"),
+            "calls": st.column_config.NumberColumn(format="localized"),
+            "noisy": st.column_config.CheckboxColumn(
+                help="the timings of this row vary a lot: compare with care"
+            ),
+        },
+    )
     noisy = _noise_notes(report)
     if noisy:
         with st.expander(f"Why {len(noisy)} measurement{'s are' if len(noisy) > 1 else ' is'} flagged noisy"):
             st.markdown("\n".join(noisy))
-            st.caption("Other processes on this machine, CPU frequency changes or a short budget make timings "
-                       "noisy; a longer budget on a quiet machine narrows them.")
+            st.caption(
+                "Other processes on this machine, CPU frequency changes or a short budget make timings "
+                "noisy; a longer budget on a quiet machine narrows them."
+            )
 
 
 def latency_table(report: Report) -> pd.DataFrame:
     records = []
     for v in F.measured_variants(report):
         for r in sorted(v.latency, key=lambda r: r.batch_size):
-            records.append({
-                "variant": v.name, "batch size": r.batch_size, "calls": r.calls,
-                "p50": F.fmt_us(r.p50_us), "p90": F.fmt_us(r.p90_us),
-                "p99": F.fmt_us(r.p99_us) if r.p99_us is not None else f"n/a ({r.calls} calls)",
-                "throughput": F.fmt_rows_per_s(r.rows_per_s),
-                "noisy": bool(r.noisy),
-            })
+            records.append(
+                {
+                    "variant": v.name,
+                    "batch size": r.batch_size,
+                    "calls": r.calls,
+                    "p50": F.fmt_us(r.p50_us),
+                    "p90": F.fmt_us(r.p90_us),
+                    "p99": F.fmt_us(r.p99_us) if r.p99_us is not None else f"n/a ({r.calls} calls)",
+                    "throughput": F.fmt_rows_per_s(r.rows_per_s),
+                    "noisy": bool(r.noisy),
+                }
+            )
     return pd.DataFrame.from_records(records)
 
 
@@ -172,24 +259,39 @@ def _drift_tab(report: Report, key: str) -> None:
     if names:
         narrow, _ = st.columns([1, 3])
         with narrow:
-            variant = st.selectbox("Variant to inspect", names, key=f"{key}-drift-variant",
-                                   help="ordered from the largest drift to the smallest")
+            variant = st.selectbox(
+                "Variant to inspect",
+                names,
+                key=f"{key}-drift-variant",
+                help="ordered from the largest drift to the smallest",
+            )
         chart(F.drift_scatter(report, variant), key=f"{key}-drift-scatter")
         st.markdown(f"**Rows where {variant} drifts most** (feature values as read from the CSV)")
         worst = F.worst_samples_table(report, variant, report.model.get("feature_names"))
         if worst.empty:
             st.caption("No rows recorded.")
         else:
-            st.dataframe(worst, hide_index=True, key=f"{key}-worst",
-                         column_config={"abs diff": st.column_config.NumberColumn(format="%.3e")})
+            st.dataframe(
+                worst,
+                hide_index=True,
+                key=f"{key}-worst",
+                column_config={"abs diff": st.column_config.NumberColumn(format="%.3e")},
+            )
     deltas = F.metric_deltas(report)
     st.markdown("**Metrics vs the target column** (Δ: change vs native)")
     if deltas.empty:
         st.caption("No target column was given, so only drift against the native model is measured.")
     else:
-        st.dataframe(deltas, hide_index=True, key=f"{key}-metrics",
-                     column_config={c: st.column_config.NumberColumn(format="%+.4g" if c.startswith("Δ") else "%.4f")
-                                    for c in deltas.columns if c != "variant"})
+        st.dataframe(
+            deltas,
+            hide_index=True,
+            key=f"{key}-metrics",
+            column_config={
+                c: st.column_config.NumberColumn(format="%+.4g" if c.startswith("Δ") else "%.4f")
+                for c in deltas.columns
+                if c != "variant"
+            },
+        )
 
 
 def _tradeoffs_tab(report: Report, key: str) -> None:
@@ -199,24 +301,39 @@ def _tradeoffs_tab(report: Report, key: str) -> None:
         return
     narrow, _ = st.columns([1, 3])
     with narrow:
-        batch = st.selectbox("Batch size (rows per call)", sizes, format_func=lambda b: f"{b:,}",
-                             index=sizes.index(1) if 1 in sizes else 0, key=f"{key}-pareto-batch")
+        batch = st.selectbox(
+            "Batch size (rows per call)",
+            sizes,
+            format_func=lambda b: f"{b:,}",
+            index=sizes.index(1) if 1 in sizes else 0,
+            key=f"{key}-pareto-batch",
+        )
     chart(F.pareto(report, batch), key=f"{key}-pareto")
-    st.caption("Marker area is proportional to model size. Points on the dotted Pareto front are not beaten on "
-               "both latency and drift by any other variant.")
+    st.caption(
+        "Marker area is proportional to model size. Points on the dotted Pareto front are not beaten on "
+        "both latency and drift by any other variant."
+    )
 
 
 def variant_table(report: Report) -> pd.DataFrame:
     records = []
     for v in report.variants:
-        records.append({
-            "variant": v.name, "precision": v.precision, "applies": v.applicable,
-            "provider": _provider_text(v), "size": F.fmt_mb(v.size_bytes),
-            "session init": f"{v.session_init_ms:,.1f} ms" if v.session_init_ms is not None else "—",
-            "max |diff|": "reference" if v.precision == "native" else F.fmt_diff(v.drift.max_abs) if v.drift else "—",
-            "within tolerance": _passed_text(v),
-            "notes": " · ".join(v.notes),
-        })
+        records.append(
+            {
+                "variant": v.name,
+                "precision": v.precision,
+                "applies": v.applicable,
+                "provider": _provider_text(v),
+                "size": F.fmt_mb(v.size_bytes),
+                "session init": f"{v.session_init_ms:,.1f} ms" if v.session_init_ms is not None else "—",
+                "max |diff|": "reference"
+                if v.precision == "native"
+                else F.fmt_diff(v.drift.max_abs)
+                if v.drift
+                else "—",
+                "within tolerance": _passed_text(v),
+            }
+        )
     return pd.DataFrame.from_records(records)
 
 
@@ -236,30 +353,62 @@ def _passed_text(v: VariantResult) -> str:
 
 
 def _details_tab(report: Report, key: str) -> None:
-    st.dataframe(variant_table(report), hide_index=True, key=f"{key}-variants",
-                 column_config={"notes": st.column_config.TextColumn(width="large")})
+    st.dataframe(
+        variant_table(report),
+        hide_index=True,
+        key=f"{key}-variants",
+        column_config={
+            "applies": st.column_config.CheckboxColumn(help="whether the precision changes this model at all")
+        },
+    )
+    noted = [v for v in report.variants if v.notes]
+    if noted:
+        st.markdown("**What each variant is** (and why one does not apply)")
+        st.markdown("\n".join(f"- **{v.name}**: " + "; ".join(v.notes) for v in noted))
     if report.explanations:
-        st.markdown("**Why some variants are slower**")
+        st.markdown("**Where each variant wins, and why**")
         st.markdown("\n".join(f"- {x}" for x in report.explanations))
     if report.runtime_floor:
-        st.markdown("**Runtime floor** — ONNX Runtime on a trivial graph with the same input shape")
-        st.dataframe(pd.DataFrame([{"batch size": r.batch_size, "p50": F.fmt_us(r.p50_us), "calls": r.calls}
-                                   for r in report.runtime_floor]), hide_index=True, key=f"{key}-floor",
-                     width="content")
+        st.markdown(
+            "**Runtime floor**: ONNX Runtime on a trivial graph with the same input shape, the least any "
+            "ONNX variant can cost per call"
+        )
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {"batch size": r.batch_size, "p50": F.fmt_us(r.p50_us), "calls": r.calls}
+                    for r in report.runtime_floor
+                ]
+            ),
+            hide_index=True,
+            key=f"{key}-floor",
+            width="content",
+        )
     if report.notes:
-        st.markdown("**Notes**")
+        st.markdown("**Notes on this run**")
         st.markdown("\n".join(f"- {n}" for n in report.notes))
     left, right = st.columns(2)
     with left:
         st.markdown("**Environment**")
         env = report.environment
-        libs = env.get("libraries") or {}
-        st.markdown("\n".join(f"- {k}: `{v}`" for k, v in (
-            ("onnxruntime", env.get("onnxruntime")), ("CPU", env.get("cpu")),
-            ("cores", f"{env.get('cores')} physical, {env.get('logical_cores')} logical"),
-            ("providers", ", ".join(env.get("available_providers") or [])), ("python", env.get("python")),
+        rows = [
+            ("ONNX Runtime", env.get("onnxruntime")),
+            ("CPU", env.get("cpu")),
+            (
+                "cores",
+                f"{env.get('cores')} physical, {env.get('logical_cores')} logical"
+                if env.get("cores")
+                else None,
+            ),
+            ("providers", ", ".join(env.get("available_providers") or [])),
+            ("Python", env.get("python")),
             ("platform", env.get("platform")),
-        ) if v) + ("\n" + "\n".join(f"- {k} `{v}`" for k, v in libs.items()) if libs else ""))
+        ]
+        lines = [f"- {k}: `{v}`" for k, v in rows if v]
+        libs = env.get("libraries") or {}
+        if libs:
+            lines.append("- libraries: " + " · ".join(f"{k} `{v}`" for k, v in libs.items()))
+        st.markdown("\n".join(lines))
     with right:
         st.markdown("**Run configuration**")
         st.json({"config": report.config, "benchmark": report.benchmark}, expanded=False)
@@ -273,22 +422,54 @@ def downloads(report: Report, key: str) -> None:
     button is clicked (callables), so large models are not copied on every rerun."""
     stem = f"inference-report-{report.run_id}"
     items: list[tuple[str, Any, str, str, str]] = [
-        ("report.html", lambda: state.html_report(report.run_id, report), f"{stem}.html", "text/html",
-         "one self-contained page with every chart (works offline)"),
-        ("report.json", report.to_json, f"{stem}.json", "application/json",
-         "every measurement, machine-readable (the schema the CLI writes)"),
+        (
+            "report.html",
+            lambda: state.html_report(report.run_id, report),
+            f"{stem}.html",
+            "text/html",
+            "one self-contained page with every chart (works offline)",
+        ),
+        (
+            "report.json",
+            report.to_json,
+            f"{stem}.json",
+            "application/json",
+            "every measurement, machine-readable (the schema the CLI writes)",
+        ),
     ]
     if "drift.csv" in report.artifacts:
-        items.append(("drift.csv", _artifact(report, "drift.csv"), f"drift-{report.run_id}.csv", "text/csv",
-                      "per-row absolute score difference of each variant vs the native model"))
+        items.append(
+            (
+                "drift.csv",
+                _artifact(report, "drift.csv"),
+                f"drift-{report.run_id}.csv",
+                "text/csv",
+                "per-row absolute score difference of each variant vs the native model",
+            )
+        )
     for v in report.variants:
         if v.artifact and v.artifact in report.artifacts:
-            items.append((v.artifact, _artifact(report, v.artifact), v.artifact, "application/octet-stream",
-                          f"the {v.name} ONNX model ({F.fmt_mb(v.size_bytes)})"))
+            items.append(
+                (
+                    v.artifact,
+                    _artifact(report, v.artifact),
+                    v.artifact,
+                    "application/octet-stream",
+                    f"the {v.name} ONNX model ({F.fmt_mb(v.size_bytes)})",
+                )
+            )
     with st.container(horizontal=True):
         for label, data, file_name, mime, help_text in items:
-            st.download_button(label, data, file_name=file_name, mime=mime, on_click="ignore", help=help_text,
-                               icon=":material/download:", key=f"{key}-dl-{label}")
+            st.download_button(
+                label,
+                data,
+                file_name=file_name,
+                mime=mime,
+                on_click="ignore",
+                help=help_text,
+                icon=":material/download:",
+                key=f"{key}-dl-{label}",
+            )
     if not any(v.artifact in report.artifacts for v in report.variants if v.artifact):
         st.caption("No ONNX files are stored with this run.")
 
@@ -310,8 +491,11 @@ def render_report(report: Report, *, key: str, model_name: str | None = None) ->
         _latency_tab(report, key)
     with tabs[1]:
         chart(F.throughput_vs_batch(report), key=f"{key}-throughput")
-        st.caption("Rows per second at the p50 latency, log-log. Where the lines cross, the faster option "
-                   "changes with the batch size.")
+        st.caption(
+            "Sustained throughput: batch size ÷ mean time per call, so slow outliers count. Log-log; "
+            "where the lines cross, the faster option "
+            "changes with the batch size."
+        )
     with tabs[2]:
         chart(F.model_size(report), key=f"{key}-size")
     with tabs[3]:

@@ -34,6 +34,11 @@ _PENDING_DELETE = "io_pending_delete"  # history run id awaiting confirmation
 # --------------------------------------------------------------------------- settings
 
 
+def one_line(error: BaseException | str) -> str:
+    """An error as the one line the pages show (st.error), whatever whitespace the message had."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 def pickle_allowed() -> bool:
     """The server's opt-in (``inference-optimizer dashboard --allow-pickle``); never a UI toggle."""
     return os.environ.get(ALLOW_PICKLE_ENV, "0").strip().lower() in ("1", "true", "yes")
@@ -139,10 +144,12 @@ class HistorySaver:
                 return None
             model_name, path = self._jobs[job_id]
             try:
-                outcome: tuple[str | None, str | None] = (HistoryStore(path).save(report, model_name=model_name),
-                                                          None)
+                outcome: tuple[str | None, str | None] = (
+                    HistoryStore(path).save(report, model_name=model_name),
+                    None,
+                )
             except OptimizerError as e:
-                outcome = (None, str(e))
+                outcome = (None, one_line(e))
             self._saved[job_id] = outcome
             return outcome
 
@@ -240,14 +247,27 @@ def _demo_bytes(kind: str) -> tuple[str, bytes, str, bytes, str, str]:
     from optimizer_core.demo import demo_files
 
     files = demo_files(kind)
-    return (files.model_path.name, Path(files.model_path).read_bytes(), files.csv_path.name,
-            Path(files.csv_path).read_bytes(), files.target, files.description)
+    return (
+        files.model_path.name,
+        Path(files.model_path).read_bytes(),
+        files.csv_path.name,
+        Path(files.csv_path).read_bytes(),
+        files.target,
+        files.description,
+    )
 
 
 def demo_inputs(kind: str) -> Inputs:
     model_name, model_bytes, csv_name, csv_bytes, target, description = _demo_bytes(kind)
-    return Inputs(model_name, model_bytes, csv_name, csv_bytes, demo=kind, description=description,
-                  default_target=target)
+    return Inputs(
+        model_name,
+        model_bytes,
+        csv_name,
+        csv_bytes,
+        demo=kind,
+        description=description,
+        default_target=target,
+    )
 
 
 # --------------------------------------------------------------------------- cached core calls
@@ -272,7 +292,7 @@ def csv_preview(sha256: str, _data: bytes, name: str) -> CsvPreview:
     try:
         frame, _, _ = read_csv_table(head or _data, name=name)
     except OptimizerError as e:
-        return CsvPreview(error=str(e))
+        return CsvPreview(error=one_line(e))
     columns = tuple(str(c) for c in frame.columns)
     return CsvPreview(columns, guess_target(list(columns)), len(frame), complete)
 
@@ -288,42 +308,50 @@ class ModelCheck:
     deferred: str | None = None  # why the check is left to the isolated worker
 
 
-@st.cache_resource(show_spinner="Inspecting the model…", max_entries=16)
-def model_check(sha256: str, _data: bytes, name: str, allow_pickle: bool) -> ModelCheck:
-    """Load and convert the model once per file hash, then ask each precision whether it applies."""
-    from optimizer_core.config import PRECISIONS
-    from optimizer_core.convert import convert
-    from optimizer_core.models import PICKLE_ADVICE, load_model, sniff_format
+@st.cache_resource(show_spinner=False)
+def _inspections() -> tuple[dict[tuple[str, str, bool], ModelCheck], threading.Lock]:
+    """Process-wide results of model inspections, by (file hash, name, pickle allowed), and their lock."""
+    return {}, threading.Lock()
 
+
+def model_check(sha256: str, data: bytes, name: str, allow_pickle: bool) -> ModelCheck:
+    """Load and convert the model once per file hash (in a child process), then ask each precision
+    whether it applies. Only the format is sniffed here, from the bytes. Results are kept for the
+    server's lifetime, except failures that may pass (a timeout on a busy server)."""
+    from optimizer_core.models import PICKLE_ADVICE, sniff_format
+
+    cache, lock = _inspections()
+    key = (sha256, name, allow_pickle)
+    with lock:
+        if key in cache:
+            return cache[key]
     try:
-        fmt = sniff_format(_data)
+        fmt = sniff_format(data)
     except OptimizerError as e:
-        return ModelCheck(error=str(e))
+        return ModelCheck(error=one_line(e))
     if fmt == "pickle":
         if not allow_pickle:
             return ModelCheck(format=fmt, error=f"{name} is a pickle/joblib file: {PICKLE_ADVICE}")
-        return ModelCheck(format=fmt, deferred="pickle files are only ever loaded inside the isolated worker, "
-                                               "so which precisions apply is reported with the results")
-    try:
-        loaded = load_model(_data, name=name)
-        fp32 = convert(loaded)
-        from optimizer_core.precision import applicability
+        return ModelCheck(
+            format=fmt,
+            deferred="pickle files are only ever loaded inside the isolated worker, "
+            "so which precisions apply is reported with the results",
+        )
+    from dashboard.model_check import inspect_isolated
 
-        rows = []
-        for precision in PRECISIONS:
-            try:
-                applies, reason = applicability(precision, fp32, loaded)
-            except OptimizerError as e:
-                applies, reason = False, str(e)
-            rows.append((precision, bool(applies), str(reason)))
-    except OptimizerError as e:
-        return ModelCheck(format=fmt, error=str(e))
-    except Exception as e:  # a library failure: still one line for the user
-        first = (str(e).strip().splitlines() or [""])[0][:300]
-        return ModelCheck(format=fmt, error=f"{name} could not be inspected: {type(e).__name__}: {first}")
-    classes = f", {loaded.n_classes} classes" if loaded.task == "multiclass" and loaded.n_classes else ""
-    summary = f"{loaded.estimator} ({loaded.family}), {loaded.task}{classes}, {loaded.n_features} features"
-    return ModelCheck(format=fmt, summary=summary, applicability=tuple(rows))
+    with st.spinner("Inspecting the model…"):
+        found = inspect_isolated(data, name)  # a child process: a crashing parser cannot take the server down
+    if found.get("error"):
+        check = ModelCheck(format=fmt, error=str(found["error"]))
+    else:
+        rows = tuple((str(p), bool(ok), str(reason)) for p, ok, reason in found.get("applicability", ()))
+        check = ModelCheck(format=fmt, summary=found.get("summary"), applicability=rows)
+    if not found.get("transient"):
+        with lock:
+            if len(cache) >= 64:
+                cache.pop(next(iter(cache)))
+            cache[key] = check
+    return check
 
 
 # ONNX Runtime lists Azure as available in every build, but it calls remote endpoints: it does not run a

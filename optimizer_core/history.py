@@ -130,8 +130,10 @@ class HistoryStore:
             with self._connect() as conn:
                 conn.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as e:
-            raise HistoryError(f"the run history at {self.path} cannot be opened ({e}): check that the folder "
-                               f"is writable, or set {HISTORY_DB_ENV} to another file") from e
+            raise HistoryError(
+                f"the run history at {self.path} cannot be opened ({e}): check that the folder "
+                f"is writable, or set {HISTORY_DB_ENV} to another file"
+            ) from e
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -160,9 +162,17 @@ class HistoryStore:
                 conn.execute(
                     "INSERT INTO runs (id, created_at, model_name, family, estimator, task, rows, summary, "
                     "report_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (report.run_id, report.created_at, model_name, model.get("family"), model.get("estimator"),
-                     model.get("task"), int(rows) if rows is not None else None,
-                     json.dumps(summary, allow_nan=False, default=str), report_json),
+                    (
+                        report.run_id,
+                        report.created_at,
+                        model_name,
+                        model.get("family"),
+                        model.get("estimator"),
+                        model.get("task"),
+                        int(rows) if rows is not None else None,
+                        json.dumps(summary, allow_nan=False, default=str),
+                        report_json,
+                    ),
                 )
                 conn.executemany(
                     "INSERT INTO artifacts (run_id, name, blob) VALUES (?, ?, ?)",
@@ -187,8 +197,10 @@ class HistoryStore:
 
     def list_runs(self, limit: int | None = None) -> list[RunSummary]:
         """Stored runs, newest first."""
-        sql = ("SELECT id, created_at, model_name, family, estimator, task, rows, summary FROM runs "
-               "ORDER BY created_at DESC, rowid DESC")
+        sql = (
+            "SELECT id, created_at, model_name, family, estimator, task, rows, summary FROM runs "
+            "ORDER BY created_at DESC, rowid DESC"
+        )
         params: tuple[Any, ...] = ()
         if limit is not None:
             sql += " LIMIT ?"
@@ -198,8 +210,11 @@ class HistoryStore:
 
     def summary(self, run_id: str) -> RunSummary:
         with self._reading() as conn:
-            row = conn.execute("SELECT id, created_at, model_name, family, estimator, task, rows, summary FROM runs "
-                               "WHERE id = ?", (run_id,)).fetchone()
+            row = conn.execute(
+                "SELECT id, created_at, model_name, family, estimator, task, rows, summary FROM runs "
+                "WHERE id = ?",
+                (run_id,),
+            ).fetchone()
         if row is None:
             raise RunNotFoundError(f"no stored run has the id {run_id!r}: it may have been deleted")
         return _summary_from_row(row)
@@ -210,8 +225,12 @@ class HistoryStore:
             row = conn.execute("SELECT report_json FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
                 raise RunNotFoundError(f"no stored run has the id {run_id!r}: it may have been deleted")
-            artifacts = {name: bytes(blob) for name, blob in
-                         conn.execute("SELECT name, blob FROM artifacts WHERE run_id = ? ORDER BY name", (run_id,))}
+            artifacts = {
+                name: bytes(blob)
+                for name, blob in conn.execute(
+                    "SELECT name, blob FROM artifacts WHERE run_id = ? ORDER BY name", (run_id,)
+                )
+            }
         try:
             report = Report.from_json(row[0])
         except (ValueError, TypeError, KeyError) as e:
@@ -283,12 +302,29 @@ def _summary_from_row(row: tuple[Any, ...]) -> RunSummary:
     except json.JSONDecodeError:
         summary = {}
     return RunSummary(
-        run_id=run_id, created_at=created_at, model_name=model_name, family=family, estimator=estimator, task=task,
-        rows=rows, variants=tuple(summary.get("variants") or ()), headline=dict(summary.get("headline") or {}),
-        recommended_batch1=summary.get("recommended_batch1"), data_name=summary.get("data_name"),
+        run_id=run_id,
+        created_at=created_at,
+        model_name=model_name,
+        family=family,
+        estimator=estimator,
+        task=task,
+        rows=rows,
+        variants=tuple(summary.get("variants") or ()),
+        headline=dict(summary.get("headline") or {}),
+        recommended_batch1=summary.get("recommended_batch1"),
+        data_name=summary.get("data_name"),
         wall_s=summary.get("wall_s"),
     )
 
 
-__all__ = ["HistoryStore", "RunSummary", "Comparison", "ComparedValue", "HistoryError", "RunNotFoundError",
-           "default_path", "summarize", "compare_reports"]
+__all__ = [
+    "HistoryStore",
+    "RunSummary",
+    "Comparison",
+    "ComparedValue",
+    "HistoryError",
+    "RunNotFoundError",
+    "default_path",
+    "summarize",
+    "compare_reports",
+]

@@ -17,7 +17,7 @@ def _store():
     try:
         return state.history_store()
     except OptimizerError as e:
-        st.error(str(e), icon=":material/error:")
+        st.error(state.one_line(e), icon=":material/error:")
         st.stop()
 
 
@@ -27,7 +27,7 @@ def _open_run(run_id: str) -> None:
         report = store.load(run_id)
         summary = store.summary(run_id)
     except OptimizerError as e:
-        st.error(str(e), icon=":material/error:")
+        st.error(state.one_line(e), icon=":material/error:")
         st.page_link(HISTORY_PAGE, label="All runs", icon=":material/arrow_back:", query_params={})
         return
     st.page_link(HISTORY_PAGE, label="All runs", icon=":material/arrow_back:", query_params={})
@@ -41,23 +41,30 @@ def _watch_running() -> None:
     """Runs started on the Optimize page are saved when they finish; refresh the list when one does."""
     if not state.unfinished_jobs():
         st.rerun()
-    st.info("A run from this session is still in progress; it will be listed here when it finishes.",
-            icon=":material/hourglass_top:")
+    st.info(
+        "A run from this session is still in progress; it will be listed here when it finishes.",
+        icon=":material/hourglass_top:",
+    )
 
 
 def _runs_table(runs) -> pd.DataFrame:
-    return pd.DataFrame([{
-        "open": f"./history?run={r.run_id}",
-        "created (UTC)": r.created_at.replace("T", " ")[:19],
-        "model": r.model_name,
-        "estimator": r.estimator,
-        "task": r.task,
-        "rows": r.rows,
-        F.HEADLINE_LABELS["speedup"]: r.headline.get(F.HEADLINE_LABELS["speedup"]),
-        F.HEADLINE_LABELS["drift"]: r.headline.get(F.HEADLINE_LABELS["drift"]),
-        "recommended at batch 1": r.recommended_batch1,
-        "run id": r.run_id,
-    } for r in runs])
+    return pd.DataFrame(
+        [
+            {
+                "open": f"./history?run={r.run_id}",
+                "created (UTC)": r.created_at.replace("T", " ")[:19],
+                "model": r.model_name,
+                "estimator": r.estimator,
+                "task": r.task,
+                "rows": r.rows,
+                F.HEADLINE_LABELS["speedup"]: r.headline.get(F.HEADLINE_LABELS["speedup"]),
+                F.HEADLINE_LABELS["drift"]: r.headline.get(F.HEADLINE_LABELS["drift"]),
+                "recommended at batch 1": r.recommended_batch1,
+                "run id": r.run_id,
+            }
+            for r in runs
+        ]
+    )
 
 
 def _label(r) -> str:
@@ -80,25 +87,50 @@ def _compare(store, runs) -> None:
         comparison = store.compare(a, b)
         reports = store.load(a), store.load(b)
     except OptimizerError as e:
-        st.error(str(e), icon=":material/error:")
+        st.error(state.one_line(e), icon=":material/error:")
         return
     cols = st.columns(2)
-    for col, name, summary, report in zip(cols, ("A", "B"), (comparison.a, comparison.b), reports, strict=True):
+    for col, name, summary, report in zip(
+        cols, ("A", "B"), (comparison.a, comparison.b), reports, strict=True
+    ):
         with col, st.container(border=True):
             st.markdown(f"**Run {name}** · [open](./history?run={summary.run_id})")
             st.caption(render.run_caption(report, summary.model_name))
             render.headline_metrics(report, columns=2)
             render.chart(F.throughput_vs_batch(report), key=f"compare-{name}-throughput")
     st.markdown("**p50 latency per call** (same variant and batch size in both runs)")
-    st.dataframe(pd.DataFrame([{"batch size": size, "variant": name, "run A": F.fmt_us(pa) if pa else "—",
-                                "run B": F.fmt_us(pb) if pb else "—"}
-                               for size, name, pa, pb in comparison.p50_us]),
-                 hide_index=True, key="compare-p50")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "batch size": size,
+                    "variant": name,
+                    "run A": F.fmt_us(pa) if pa else "—",
+                    "run B": F.fmt_us(pb) if pb else "—",
+                }
+                for size, name, pa, pb in comparison.p50_us
+            ]
+        ),
+        hide_index=True,
+        key="compare-p50",
+    )
     st.markdown("**Drift vs each run's native model**")
-    st.dataframe(pd.DataFrame([{"variant": name, "run A max |diff|": F.fmt_diff(da), "run B max |diff|": F.fmt_diff(db),
-                                "run A label flips": F.fmt_pct(fa), "run B label flips": F.fmt_pct(fb)}
-                               for name, da, db, fa, fb in comparison.drift]),
-                 hide_index=True, key="compare-drift")
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "variant": name,
+                    "run A max |diff|": F.fmt_diff(da),
+                    "run B max |diff|": F.fmt_diff(db),
+                    "run A label flips": F.fmt_pct(fa),
+                    "run B label flips": F.fmt_pct(fb),
+                }
+                for name, da, db, fa, fb in comparison.drift
+            ]
+        ),
+        hide_index=True,
+        key="compare-drift",
+    )
 
 
 def _delete(store, runs) -> None:
@@ -106,14 +138,17 @@ def _delete(store, runs) -> None:
     by_id = {r.run_id: r for r in runs}
     pending = state.pending_delete()
     if pending and pending in by_id:
-        st.warning(f"Delete run **{pending}** ({by_id[pending].model_name}) and its ONNX files? This cannot be "
-                   "undone.", icon=":material/warning:")
+        st.warning(
+            f"Delete run **{pending}** ({by_id[pending].model_name}) and its ONNX files? This cannot be "
+            "undone.",
+            icon=":material/warning:",
+        )
         with st.container(horizontal=True):
             if st.button("Yes, delete", type="primary", key="delete-confirm"):
                 try:
                     store.delete(pending)
                 except OptimizerError as e:
-                    st.error(str(e), icon=":material/error:")
+                    st.error(state.one_line(e), icon=":material/error:")
                 state.set_pending_delete(None)
                 st.rerun()
             if st.button("Cancel", key="delete-cancel"):
@@ -139,15 +174,22 @@ if state.session_jobs() and state.unfinished_jobs():
     _watch_running()
 runs = store.list_runs()
 if not runs:
-    st.info("No runs yet. Runs finished on the Optimize page are saved here automatically.",
-            icon=":material/history:")
+    st.info(
+        "No runs yet. Runs finished on the Optimize page are saved here automatically.",
+        icon=":material/history:",
+    )
     st.page_link(OPTIMIZE_PAGE, label="Go to Optimize", icon=":material/speed:")
     st.stop()
 
-st.dataframe(_runs_table(runs), hide_index=True, key="runs", column_config={
-    "open": st.column_config.LinkColumn("open", display_text="open", width="small"),
-    "rows": st.column_config.NumberColumn(format="localized"),
-})
+st.dataframe(
+    _runs_table(runs),
+    hide_index=True,
+    key="runs",
+    column_config={
+        "open": st.column_config.LinkColumn("open", display_text="open", width="small"),
+        "rows": st.column_config.NumberColumn(format="localized"),
+    },
+)
 st.caption("Open a run to see all its charts and downloads; its address can be shared.")
 if len(runs) >= 2:
     _compare(store, runs)

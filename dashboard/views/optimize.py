@@ -27,41 +27,59 @@ def choose_inputs() -> state.Inputs | None:
         nonce = state.upload_nonce()
         left, right = st.columns(2)
         with left:
-            model_file = st.file_uploader("Model file", key=f"model-upload-{nonce}",
-                                          help=f"{FORMATS}. The format is recognised from the content, not the "
-                                               "file name.")
+            model_file = st.file_uploader(
+                "Model file",
+                key=f"model-upload-{nonce}",
+                help=f"{FORMATS}. The format is recognised from the content, not the file name.",
+            )
             if state.pickle_allowed():
-                st.caption(f":material/warning: Accepted: {FORMATS}, and pickle/joblib, because this server was "
-                           "started with --allow-pickle (loading one runs its code; it is only loaded inside an "
-                           "isolated worker).")
+                st.caption(
+                    f":material/warning: Accepted: {FORMATS}, and pickle/joblib, because this server was "
+                    "started with --allow-pickle (loading one runs its code; it is only loaded inside an "
+                    "isolated worker)."
+                )
             else:
-                st.caption(f"Accepted: {FORMATS}. Pickle/joblib files are refused because loading one runs "
-                           "arbitrary code; the server administrator can allow them with --allow-pickle.")
+                st.caption(
+                    f"Accepted: {FORMATS}. Pickle/joblib files are refused because loading one runs "
+                    "arbitrary code; the server administrator can allow them with --allow-pickle."
+                )
         with right:
-            csv_file = st.file_uploader("Test data (CSV with a header row)", type=["csv", "tsv", "txt"],
-                                        key=f"csv-upload-{nonce}",
-                                        help="Columns are matched to the model's features by name; extra "
-                                             "columns are ignored. Optionally one target column for metrics.")
+            csv_file = st.file_uploader(
+                "Test data (CSV with a header row)",
+                type=["csv", "tsv", "txt"],
+                key=f"csv-upload-{nonce}",
+                help="Columns are matched to the model's features by name; extra "
+                "columns are ignored. Optionally one target column for metrics.",
+            )
             st.caption("Every row is used to measure drift; timing samples at most 20,000 rows.")
         with st.container(horizontal=True, vertical_alignment="center"):
             for kind, title in state.DEMO_KINDS.items():
-                st.button(f"Load demo ({title})", key=f"demo-{kind}", on_click=state.choose_demo, args=(kind,),
-                          icon=":material/science:")
+                st.button(
+                    f"Load demo ({title})",
+                    key=f"demo-{kind}",
+                    on_click=state.choose_demo,
+                    args=(kind,),
+                    icon=":material/science:",
+                )
 
         if model_file is not None and csv_file is not None:
             return state.Inputs(model_file.name, model_file.getvalue(), csv_file.name, csv_file.getvalue())
         if model_file is not None or csv_file is not None:
             missing = "test CSV" if model_file is not None else "model file"
-            st.info(f"Upload the {missing} as well, or press a demo button to run the bundled demo.",
-                    icon=":material/upload_file:")
+            st.info(
+                f"Upload the {missing} as well, or press a demo button to run the bundled demo.",
+                icon=":material/upload_file:",
+            )
             return None
         try:
             inputs = state.demo_inputs(state.demo_kind())
         except (OptimizerError, OSError, ValueError) as e:
             st.error(f"The demo could not be prepared: {e}", icon=":material/error:")
             return None
-        st.success(f"**Demo ready:** {inputs.description}. Press **Run** below, or upload your own model and "
-                   "CSV.", icon=":material/check_circle:")
+        st.success(
+            f"**Demo ready:** {inputs.description}. Press **Run** below, or upload your own model and CSV.",
+            icon=":material/check_circle:",
+        )
         return inputs
 
 
@@ -70,7 +88,9 @@ def choose_inputs() -> state.Inputs | None:
 
 def settings(inputs: state.Inputs, busy: bool) -> None:
     """The run's settings and the Run button; a click submits a job to the worker pool."""
-    check = state.model_check(inputs.model_sha256, inputs.model_bytes, inputs.model_name, state.pickle_allowed())
+    check = state.model_check(
+        inputs.model_sha256, inputs.model_bytes, inputs.model_name, state.pickle_allowed()
+    )
     preview = state.csv_preview(inputs.csv_sha256, inputs.csv_bytes, inputs.csv_name)
     for problem in (check.error, preview.error):
         if problem:
@@ -81,16 +101,22 @@ def settings(inputs: state.Inputs, busy: bool) -> None:
     with st.container(border=True):
         st.subheader("2 · What to measure")
         if check.summary:
-            st.markdown(f"**Model:** {check.summary} · **data:** `{inputs.csv_name}`"
-                        + ("" if preview.complete else " (columns read from its first MiB)"))
+            st.markdown(
+                f"**Model:** {check.summary} · **data:** `{inputs.csv_name}`"
+                + ("" if preview.complete else " (columns read from its first MiB)")
+            )
         c1, c2, c3 = st.columns(3)
         with c1:
             columns = [NO_TARGET, *preview.columns]
             guess = inputs.default_target or preview.guessed_target
-            target = st.selectbox("Target column", columns, index=columns.index(guess) if guess in columns else 0,
-                                  key=f"target-{inputs.csv_sha256[:12]}",
-                                  help="Optional: the true labels or values, for accuracy metrics. Without it "
-                                       "only drift against the native model is measured.")
+            target = st.selectbox(
+                "Target column",
+                columns,
+                index=columns.index(guess) if guess in columns else 0,
+                key=f"target-{inputs.csv_sha256[:12]}",
+                help="Optional: the true labels or values, for accuracy metrics. Without it "
+                "only drift against the native model is measured.",
+            )
         with c2:
             precisions = _precisions(inputs, check)
         with c3:
@@ -98,27 +124,49 @@ def settings(inputs: state.Inputs, busy: bool) -> None:
         d1, d2, d3 = st.columns(3)
         with d1:
             batch_sizes = st.multiselect(
-                "Batch sizes (rows per call)", BATCH_CHOICES, default=list(DEFAULT_BATCH_SIZES), key="batch-sizes",
-                accept_new_options=True, format_func=lambda b: f"{int(b):,}" if str(b).isdigit() else str(b),
-                help="Each variant is timed at each batch size; type a number to add another.")
+                "Batch sizes (rows per call)",
+                BATCH_CHOICES,
+                default=list(DEFAULT_BATCH_SIZES),
+                key="batch-sizes",
+                accept_new_options=True,
+                format_func=lambda b: f"{int(b):,}" if str(b).isdigit() else str(b),
+                help="Each variant is timed at each batch size; type a number to add another.",
+            )
         with d2:
             cores = os.cpu_count() or 1
             choices = [0, *sorted({1, 2, 4, 8, 16, 32, cores} & set(range(1, cores + 1)))]
-            threads = st.selectbox("ONNX Runtime threads", choices, key="threads",
-                                   format_func=lambda n: "auto (one per physical core)" if n == 0 else f"{n}",
-                                   help="Intra-op threads for each ONNX Runtime session.")
+            threads = st.selectbox(
+                "ONNX Runtime threads",
+                choices,
+                key="threads",
+                format_func=lambda n: "auto (one per physical core)" if n == 0 else f"{n}",
+                help="Intra-op threads for each ONNX Runtime session.",
+            )
         with d3:
-            budget = st.slider("Timing budget (seconds)", min_value=5, max_value=300, value=30, step=5,
-                               key="budget", help="Wall-clock time for the benchmark; a longer budget gives "
-                                                  "tighter confidence intervals.")
+            budget = st.slider(
+                "Timing budget (seconds)",
+                min_value=5,
+                max_value=300,
+                value=30,
+                step=5,
+                key="budget",
+                help="Wall-clock time for the benchmark; a longer budget gives tighter confidence intervals.",
+            )
         with st.container(horizontal=True, vertical_alignment="center"):
-            clicked = st.button("Run", type="primary", icon=":material/play_arrow:", key="run",
-                                disabled=busy or not precisions or not providers or not batch_sizes)
+            clicked = st.button(
+                "Run",
+                type="primary",
+                icon=":material/play_arrow:",
+                key="run",
+                disabled=busy or not precisions or not providers or not batch_sizes,
+            )
             if busy:
                 st.caption("A run is in progress: wait for it or cancel it below.")
             else:
-                st.caption(f"Takes about {budget} s of timing plus conversion; the run continues if you switch "
-                           "pages.")
+                st.caption(
+                    f"Takes about {budget} s of timing plus conversion; the run continues if you switch "
+                    "pages."
+                )
     if clicked:
         _submit(inputs, precisions, providers, batch_sizes, threads, budget, target)
 
@@ -126,11 +174,14 @@ def settings(inputs: state.Inputs, busy: bool) -> None:
 def _precisions(inputs: state.Inputs, check: state.ModelCheck) -> list[str]:
     applies = {p: ok for p, ok, _ in check.applicability}
     chosen = st.multiselect(
-        "Precisions", PRECISIONS, default=[p for p in PRECISIONS if applies.get(p, True)],
+        "Precisions",
+        PRECISIONS,
+        default=[p for p in PRECISIONS if applies.get(p, True)],
         key=f"precisions-{inputs.model_sha256[:12]}",
         format_func=lambda p: p if applies.get(p, True) else f"{p} (not applicable)",
         help="fp32 is the faithful conversion; fp64 keeps double precision; fp16, int8 (dynamic) and "
-             "int8-static (calibrated on the CSV) trade accuracy for size or speed.")
+        "int8-static (calibrated on the CSV) trade accuracy for size or speed.",
+    )
     if check.deferred:
         st.caption(f"Applicability: {check.deferred}.")
     usable = [(p, reason) for p, ok, reason in check.applicability if ok]
@@ -148,10 +199,14 @@ def _providers() -> list[str]:
     options = ["auto", *[p.short for p in table if p.available]]
     auto_means = state.auto_provider()
     chosen = st.multiselect(
-        "Execution providers", options, default=["auto"], key="providers",
+        "Execution providers",
+        options,
+        default=["auto"],
+        key="providers",
         format_func=lambda s: f"auto ({auto_means})" if s == "auto" else s,
-        help="Each precision runs on each chosen provider. 'auto' is the best available accelerator, else the "
-             "CPU.")
+        help="Each precision runs on each chosen provider. 'auto' is the best available accelerator, "
+        "else the CPU.",
+    )
     missing = [p for p in table if not p.available]
     if missing:
         with st.expander(f"Not available in this install ({len(missing)})"):
@@ -159,24 +214,40 @@ def _providers() -> list[str]:
     return chosen
 
 
-def _submit(inputs: state.Inputs, precisions: list[str], providers: list[str], batch_sizes: list, threads: int,
-            budget: int, target: str) -> None:
+def _submit(
+    inputs: state.Inputs,
+    precisions: list[str],
+    providers: list[str],
+    batch_sizes: list,
+    threads: int,
+    budget: int,
+    target: str,
+) -> None:
     try:
         sizes = tuple(sorted({int(str(b).replace(",", "").replace("_", "")) for b in batch_sizes}))
     except ValueError:
         st.error("Batch sizes must be whole numbers, for example 1, 64, 1024.", icon=":material/error:")
         return
     try:
-        config = OptimizeConfig(precisions=tuple(p for p in PRECISIONS if p in precisions),
-                                providers=tuple(providers), batch_sizes=sizes,
-                                threads=int(threads) or None, budget_s=float(budget))
-        request = jobs.JobRequest(model_bytes=inputs.model_bytes, model_name=inputs.model_name,
-                                  csv_bytes=inputs.csv_bytes, csv_name=inputs.csv_name, config=config,
-                                  target=None if target == NO_TARGET else target,
-                                  allow_pickle=state.pickle_allowed())
+        config = OptimizeConfig(
+            precisions=tuple(p for p in PRECISIONS if p in precisions),
+            providers=tuple(providers),
+            batch_sizes=sizes,
+            threads=int(threads) or None,
+            budget_s=float(budget),
+        )
+        request = jobs.JobRequest(
+            model_bytes=inputs.model_bytes,
+            model_name=inputs.model_name,
+            csv_bytes=inputs.csv_bytes,
+            csv_name=inputs.csv_name,
+            config=config,
+            target=None if target == NO_TARGET else target,
+            allow_pickle=state.pickle_allowed(),
+        )
         state.submit(request, inputs.model_name, inputs.csv_name, inputs.demo)
     except OptimizerError as e:
-        st.error(str(e), icon=":material/error:")
+        st.error(state.one_line(e), icon=":material/error:")
         return
     st.rerun()  # redraw with the Run button disabled and the progress shown
 
@@ -194,10 +265,17 @@ def progress(job_id: str) -> None:
     box = st.status(label, state="running", expanded=True)  # not `with`: leaving it would mark it complete
     box.progress(min(max(status.fraction, 0.0), 1.0), text=f"{status.fraction:.0%} · {status.stage}")
     if status.started_at is not None:
-        box.caption(f"{time.time() - status.started_at:,.0f} s elapsed. The run continues if you change settings "
-                    "or switch pages, and is saved to History when it finishes.")
-    box.button("Cancel run", key=f"cancel-{job_id}", on_click=jobs.get_manager().cancel, args=(job_id,),
-               icon=":material/stop:")
+        box.caption(
+            f"{time.time() - status.started_at:,.0f} s elapsed. The run continues if you change settings "
+            "or switch pages, and is saved to History when it finishes."
+        )
+    box.button(
+        "Cancel run",
+        key=f"cancel-{job_id}",
+        on_click=jobs.get_manager().cancel,
+        args=(job_id,),
+        icon=":material/stop:",
+    )
 
 
 def results(job_id: str, outcome: state.Outcome) -> None:
@@ -213,18 +291,26 @@ def results(job_id: str, outcome: state.Outcome) -> None:
         meta = state.job_meta(job_id)
         st.header("Results", divider="gray")
         if outcome.saved_run_id:
-            st.caption(f"Saved to History as run `{outcome.saved_run_id}` · "
-                       f"[shareable link](./history?run={outcome.saved_run_id})")
+            st.caption(
+                f"Saved to History as run `{outcome.saved_run_id}` · "
+                f"[shareable link](./history?run={outcome.saved_run_id})"
+            )
         elif outcome.save_error:
-            st.warning(f"The run could not be saved to History: {outcome.save_error}", icon=":material/warning:")
-        render.render_report(outcome.report, key=f"job-{job_id}", model_name=meta.model_name if meta else None)
+            st.warning(
+                f"The run could not be saved to History: {outcome.save_error}", icon=":material/warning:"
+            )
+        render.render_report(
+            outcome.report, key=f"job-{job_id}", model_name=meta.model_name if meta else None
+        )
 
 
 # --------------------------------------------------------------------------- the page
 
 st.title("Optimize a model for ONNX Runtime")
-st.caption("Converts a trained model to ONNX, builds precision variants and measures each one against the native "
-           "model on this machine: latency, throughput, size and how far the predictions drift.")
+st.caption(
+    "Converts a trained model to ONNX, builds precision variants and measures each one against the native "
+    "model on this machine: latency, throughput, size and how far the predictions drift."
+)
 
 active = state.active_job()
 outcome = state.collect(active) if active else None

@@ -9,7 +9,11 @@ import pytest
 from optimizer_core.history import HistoryError, HistoryStore, RunNotFoundError, default_path
 from tests.core.report_factory import make_report
 
-ARTIFACTS = {"fp32.onnx": b"\x08\x07onnx-bytes", "int8.onnx": b"\x08\x07smaller", "drift.csv": b"row,abs_diff\n0,0\n"}
+ARTIFACTS = {
+    "fp32.onnx": b"\x08\x07onnx-bytes",
+    "int8.onnx": b"\x08\x07smaller",
+    "drift.csv": b"row,abs_diff\n0,0\n",
+}
 
 
 def _report(run_id: str, **kw):
@@ -28,8 +32,12 @@ def test_save_list_load_delete_roundtrip(store):
     assert [r.run_id for r in runs] == ["run-a"]
     summary = runs[0]
     assert summary.model_name == "model.json"
-    assert (summary.family, summary.estimator, summary.task, summary.rows) == ("xgboost", "XGBClassifier",
-                                                                               "binary", 400)
+    assert (summary.family, summary.estimator, summary.task, summary.rows) == (
+        "xgboost",
+        "XGBClassifier",
+        "binary",
+        400,
+    )
     assert summary.variants == ("native", "fp32", "fp16", "int8")
     assert summary.headline["Speedup at batch 1"].endswith("vs native)")
     loaded = store.load("run-a")
@@ -104,7 +112,7 @@ def test_compare_two_runs(store):
     rows = {(size, name): (pa, pb) for size, name, pa, pb in c.p50_us}
     assert rows[(1, "native")][0] > 0 and rows[(1, "native")][1] > 0
     assert rows[(1024, "fp32")][1] is None  # run b did not measure batch 1024
-    assert ("fp16" not in {name for _, name, _, _ in c.p50_us})  # not applicable: never timed
+    assert "fp16" not in {name for _, name, _, _ in c.p50_us}  # not applicable: never timed
     drift = {row[0]: row[1:] for row in c.drift}
     assert set(drift) == {"fp32", "int8"} and drift["int8"][0] > drift["fp32"][0]
 

@@ -43,10 +43,14 @@ def model_files(breast_cancer, tmp_path_factory) -> dict[str, tuple[str, bytes]]
     folder = tmp_path_factory.mktemp("dashboard-models")
     files: dict[str, tuple[str, bytes]] = {}
 
-    xgb.XGBClassifier(n_estimators=5, max_depth=2, n_jobs=1, random_state=0).fit(X, y).save_model(folder / "m.json")
+    xgb.XGBClassifier(n_estimators=5, max_depth=2, n_jobs=1, random_state=0).fit(X, y).save_model(
+        folder / "m.json"
+    )
     files["xgboost"] = ("model.json", (folder / "m.json").read_bytes())
 
-    booster = lgb.LGBMRegressor(n_estimators=5, num_leaves=4, verbose=-1, random_state=0).fit(X, y.astype(float))
+    booster = lgb.LGBMRegressor(n_estimators=5, num_leaves=4, verbose=-1, random_state=0).fit(
+        X, y.astype(float)
+    )
     booster.booster_.save_model(str(folder / "m.txt"))
     files["lightgbm"] = ("model.txt", (folder / "m.txt").read_bytes())
 
@@ -104,8 +108,13 @@ def upload(at, model: tuple[str, bytes] | None, csv: tuple[str, bytes] | None):
     return at.run()
 
 
-def start_run(at, *, precisions: list[str] | None = None, budget: int = FAST["budget"],
-              batch_sizes: list[int] = FAST["batch_sizes"]) -> str:
+def start_run(
+    at,
+    *,
+    precisions: list[str] | None = None,
+    budget: int = FAST["budget"],
+    batch_sizes: list[int] = FAST["batch_sizes"],
+) -> str:
     """Set a small run up, press Run, and return the job id the page submitted."""
     if precisions is not None:
         widget(at.multiselect, "Precisions").set_value(precisions)

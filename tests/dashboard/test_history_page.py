@@ -17,10 +17,18 @@ HISTORY = "views/history.py"
 @pytest.fixture
 def stored(history_db):
     store = HistoryStore(history_db)
-    a = dataclasses.replace(make_report("binary"), run_id="run-a", created_at="2025-01-01T10:00:00+00:00",
-                            artifacts={"model.fp32.onnx": b"a", "drift.csv": b"row\n0\n"})
-    b = dataclasses.replace(make_report("regression", batch_sizes=(1, 64)), run_id="run-b",
-                            created_at="2025-01-02T10:00:00+00:00", artifacts={"model.fp32.onnx": b"b"})
+    a = dataclasses.replace(
+        make_report("binary"),
+        run_id="run-a",
+        created_at="2025-01-01T10:00:00+00:00",
+        artifacts={"model.fp32.onnx": b"a", "drift.csv": b"row\n0\n"},
+    )
+    b = dataclasses.replace(
+        make_report("regression", batch_sizes=(1, 64)),
+        run_id="run-b",
+        created_at="2025-01-02T10:00:00+00:00",
+        artifacts={"model.fp32.onnx": b"b"},
+    )
     store.save(a, model_name="churn.json")
     store.save(b, model_name="price.txt")
     return store
@@ -83,7 +91,9 @@ def test_compare_two_runs_side_by_side(stored):
     p50 = frames[("batch size", "variant", "run A", "run B")]
     row = p50[(p50["batch size"] == 1024) & (p50["variant"] == "native")].iloc[0]
     assert row["run A"].endswith("s") and row["run B"] == "—"  # run B did not measure batch 1024
-    drift = frames[("variant", "run A max |diff|", "run B max |diff|", "run A label flips", "run B label flips")]
+    drift = frames[
+        ("variant", "run A max |diff|", "run B max |diff|", "run A label flips", "run B label flips")
+    ]
     assert set(drift["variant"]) == {"fp32", "int8"}
     assert (drift["run B label flips"] == "n/a").all()  # regression
     at.selectbox(key="compare-a").set_value("run-b").run()

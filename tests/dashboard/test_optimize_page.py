@@ -34,8 +34,9 @@ def _poll_until_done(at, job_id: str, timeout_s: float = JOB_TIMEOUT_S):
             return wait_for_job(at, job_id), saw_progress
         at.run()
         assert_clean(at)
-        labels = [s.label for s in at.get("status")]
-        saw_progress |= any(label.startswith(("Running", "Waiting")) for label in labels)
+        saw_progress |= any(
+            s.label.startswith(("Running", "Waiting")) and s.icon == "spinner" for s in at.get("status")
+        )
         time.sleep(1.0)
     pytest.fail(f"job {job_id} did not finish within {timeout_s} s")
 
@@ -48,10 +49,11 @@ def _assert_results(at, variants: list[str]):
     assert {"report.html", "report.json", "drift.csv"} <= set(downloads), downloads
     for name in variants:
         assert f"{name}.onnx" in downloads, downloads
-    # The variant table lists every variant with its notes
+    # The variant table lists every variant, with what each one is below it
     frames = [df.value for df in at.dataframe]
-    table = next(f for f in frames if "precision" in f.columns and "notes" in f.columns)
+    table = next(f for f in frames if "precision" in f.columns and "applies" in f.columns)
     assert list(table["variant"]) == ["native", *variants]
+    assert any(m.startswith("- **native**: ") for m in texts(at.markdown))
 
 
 def test_opens_ready_to_run_the_demo(history_db):
@@ -113,6 +115,19 @@ def test_upload_runs_each_model_family(family, model_files, csv_bytes, history_d
     assert status.report.variant("fp32").drift.max_abs <= 1e-4
 
 
+def test_a_running_job_can_be_cancelled(model_files, csv_bytes, history_db):
+    at = upload(new_app().run(), model_files["onnx"], ("test.csv", csv_bytes))
+    job_id = start_run(at, precisions=["fp32"], budget=300)
+    assert at.button(key="run").disabled  # one run at a time per session
+    at.button(key=f"cancel-{job_id}").click()
+    at.run()
+    status = wait_for_job(at, job_id, timeout_s=60)
+    assert status.state == "failed" and status.message == "cancelled"
+    assert texts(at.warning) == ["The run was cancelled."]
+    assert not at.error and not at.button(key="run").disabled
+    assert HistoryStore(history_db).list_runs() == []
+
+
 def test_bad_model_file_is_one_line_error(csv_bytes, history_db):
     at = upload(new_app().run(), ("model.json", b"this is not a model"), ("test.csv", csv_bytes))
     assert_clean(at)
@@ -129,7 +144,9 @@ def test_bad_csv_is_one_line_error(model_files, history_db):
     assert len(errors) == 1 and "empty" in errors[0], errors
 
 
-def test_csv_that_does_not_fit_the_model_fails_in_the_worker_with_one_line(model_files, breast_cancer, history_db):
+def test_csv_that_does_not_fit_the_model_fails_in_the_worker_with_one_line(
+    model_files, breast_cancer, history_db
+):
     X, _ = breast_cancer
     wrong = X.iloc[:20, :3].to_csv(index=False).encode()  # three of the model's six features
     at = upload(new_app().run(), model_files["xgboost"], ("few-columns.csv", wrong))

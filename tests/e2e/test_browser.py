@@ -25,8 +25,15 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 RUN_TIMEOUT_MS = 240_000
 
 
@@ -64,13 +71,31 @@ def server(tmp_path_factory):
     home = tmp_path_factory.mktemp("e2e-home")
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("INFERENCE_OPTIMIZER_")}
-    env.update(HOME=str(home), INFERENCE_OPTIMIZER_HISTORY_DB=str(home / "history.db"),
-               INFERENCE_OPTIMIZER_CACHE=str(home / "cache"), INFERENCE_OPTIMIZER_LOCK=str(home / "bench.lock"))
+    env.update(
+        HOME=str(home),
+        INFERENCE_OPTIMIZER_HISTORY_DB=str(home / "history.db"),
+        INFERENCE_OPTIMIZER_CACHE=str(home / "cache"),
+        INFERENCE_OPTIMIZER_LOCK=str(home / "bench.lock"),
+    )
     log = home / "server.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "optimizer_core.cli", "dashboard", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=home, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "optimizer_core.cli",
+                "dashboard",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            cwd=home,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(url, proc, log)
@@ -91,10 +116,11 @@ def files(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("e2e-files")
     data = load_breast_cancer(as_frame=True)
-    X = data.data.rename(columns=lambda c: c.replace(" ", "_"))
+    X = data.data.rename(columns=lambda c: c.replace(" ", "_")).iloc[:, :10]
     y = data.target
     xgb.XGBClassifier(n_estimators=30, max_depth=3, n_jobs=1, random_state=0).fit(X, y).save_model(
-        folder / "churn.json")
+        folder / "churn.json"
+    )
     X.iloc[:200].assign(label=y.iloc[:200].to_numpy()).to_csv(folder / "holdout.csv", index=False)
     return folder / "churn.json", folder / "holdout.csv"
 
@@ -138,13 +164,15 @@ def test_upload_run_see_charts_and_download_the_html_report(server, files, brows
 
         _uploader(page, "Model file").set_input_files(str(model))
         _uploader(page, "Test data").set_input_files(str(csv))
-        page.get_by_text("XGBClassifier (xgboost)").wait_for(timeout=60_000)
-        assert page.get_by_text("Demo ready").count() == 0
+        page.get_by_text("XGBClassifier (xgboost), binary, 10 features").wait_for(timeout=60_000)
+        page.get_by_text("Demo ready").wait_for(state="detached", timeout=30_000)  # uploads replace the demo
 
         slider = page.get_by_role("slider")
         slider.focus()
         slider.press("Home")  # the smallest timing budget: 5 s
-        page.wait_for_function("() => document.querySelector('input[type=range]')?.value === '5'", timeout=10_000)
+        page.wait_for_function(
+            "() => document.querySelector('input[type=range]')?.value === '5'", timeout=10_000
+        )
 
         page.get_by_role("button", name=re.compile(r"^\S*\s*Run$")).click()
         page.get_by_text("Results", exact=True).wait_for(timeout=RUN_TIMEOUT_MS)
@@ -176,5 +204,8 @@ def test_upload_run_see_charts_and_download_the_html_report(server, files, brows
         page.get_by_text(f"Run {runs[0].run_id}").wait_for(timeout=30_000)
         page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
         assert page.locator('[data-testid="stException"]').count() == 0
+    except BaseException:
+        page.screenshot(path=str(ARTIFACTS / "e2e-failure.png"), full_page=True)
+        raise
     finally:
         context.close()
