@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEMOS = ("xgboost", "mlp")
-_VERSION = "1"
+_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def demo_files(kind: str = "xgboost") -> DemoFiles:
     csv_path = folder / "breast-cancer-test.csv"
     description = {
         "xgboost": "XGBoost classifier, 200 trees of depth 4, on scikit-learn's breast cancer data (30 features)",
-        "mlp": "scikit-learn MLP (StandardScaler > 128x128 MLPClassifier) on the breast cancer data",
+        "mlp": "scikit-learn MLP (SimpleImputer > StandardScaler > 128x128 MLPClassifier) on the breast cancer data",
     }[kind]
     if not model_path.exists() or not csv_path.exists():
         folder.mkdir(parents=True, exist_ok=True)
@@ -71,11 +71,14 @@ def _build(kind: str, model_path: Path, csv_path: Path) -> None:
         _atomic_write(model_path, lambda p: model.save_model(p), suffix=".json")
     else:
         import skops.io as sio
+        from sklearn.impute import SimpleImputer
         from sklearn.neural_network import MLPClassifier
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        model = make_pipeline(StandardScaler(), MLPClassifier((128, 128), max_iter=300, random_state=0))
+        # The imputer lets the network take the demo CSV's missing cells, as a real pipeline would.
+        model = make_pipeline(SimpleImputer(), StandardScaler(),
+                              MLPClassifier((128, 128), max_iter=300, random_state=0))
         model.fit(X_train, y_train)
         _atomic_write(model_path, lambda p: sio.dump(model, p), suffix=".skops")
     test = X_test.assign(target=y_test.to_numpy())

@@ -43,5 +43,9 @@ class ResourceLimitError(OptimizerError):
     """A job exceeded a limit: file size, memory, wall-clock time."""
 
 
+class JobTimeoutError(ResourceLimitError):
+    """A job or an inspection ran past its wall-clock limit and was stopped (may succeed when less busy)."""
+
+
 class RuntimeNotInstalledError(OptimizerError):
     """Neither onnxruntime nor onnxruntime-gpu is importable."""

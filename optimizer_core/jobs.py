@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 from optimizer_core.config import OptimizeConfig
-from optimizer_core.errors import OptimizerError
+from optimizer_core.errors import JobTimeoutError, OptimizerError
 from optimizer_core.limits import Limits
 from optimizer_core.report import Report
 
@@ -33,6 +33,7 @@ JobState = Literal["queued", "running", "done", "failed"]
 _KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
              "OMP_NUM_THREADS", "INFERENCE_OPTIMIZER_CACHE", "INFERENCE_OPTIMIZER_LOCK")
 _MAX_CONCURRENT = 2
+_KEEP_FINISHED = 32  # finished jobs (with their reports) kept for polling; older ones are forgotten
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,6 +89,7 @@ class JobManager:
         model_size, csv_size = request.sizes()
         self.limits.check_sizes(model_bytes=model_size, csv_bytes=csv_size)
         job_id = uuid.uuid4().hex[:12]
+        self._forget_old()
         self._set(JobStatus(job_id, "queued", stage="waiting for a free worker"))
         thread = threading.Thread(target=self._run, args=(job_id, request, test_fault), daemon=True,
                                   name=f"job-{job_id}")
@@ -97,6 +99,20 @@ class JobManager:
     def get(self, job_id: str) -> JobStatus | None:
         with self._lock:
             return self._statuses.get(job_id)
+
+    def forget(self, job_id: str) -> None:
+        """Drop a finished job's status (and its report) once the caller has it."""
+        with self._lock:
+            status = self._statuses.get(job_id)
+            if status is not None and status.state in ("done", "failed"):
+                del self._statuses[job_id]
+
+    def _forget_old(self) -> None:
+        with self._lock:
+            finished = sorted((s for s in self._statuses.values() if s.state in ("done", "failed")),
+                              key=lambda s: s.finished_at or 0)
+            for status in finished[:max(0, len(finished) - _KEEP_FINISHED)]:
+                del self._statuses[status.job_id]
 
     def cancel(self, job_id: str) -> None:
         with self._lock:
@@ -278,16 +294,16 @@ def inspect_model(model_bytes: bytes, model_name: str, *, allow_pickle: bool = F
                                   cwd=job_dir / "cwd", env=_worker_env(job_dir), capture_output=True, text=True,
                                   stdin=subprocess.DEVNULL, timeout=timeout_s)
         except subprocess.TimeoutExpired as e:
-            raise OptimizerError(f"{model_name}: reading and converting the model exceeded {timeout_s:.0f} s and was "
-                                 "stopped; the file may be damaged or too large") from e
+            raise JobTimeoutError(f"inspecting {model_name} took longer than {timeout_s:g} s and was stopped: the "
+                                  "server may be busy (try again), or the file is damaged or too large") from e
         if proc.returncode == 0:
             return json.loads((job_dir / "inspect.json").read_text(encoding="utf-8"))
         error_file = job_dir / "error.json"
         if error_file.exists():
             raise OptimizerError(" ".join(json.loads(error_file.read_text(encoding="utf-8"))["message"].split()))
         if proc.returncode < 0:
-            raise OptimizerError(f"{model_name} crashed the model parser ({_signal_name(-proc.returncode)}): the file "
-                                 "is malformed or hostile")
+            raise OptimizerError(f"{model_name} crashed the model parser ({_signal_name(-proc.returncode)}) while it "
+                                 "was being inspected: the file is probably malformed or hostile, or too large")
         raise OptimizerError(f"{model_name} could not be inspected (worker exit {proc.returncode})")
     finally:
         shutil.rmtree(job_dir, ignore_errors=True)

@@ -26,7 +26,7 @@ from optimizer_core.config import OptimizeConfig
 from optimizer_core.convert import convert
 from optimizer_core.data import Dataset, load_dataset
 from optimizer_core.environment import describe_environment, physical_cores
-from optimizer_core.errors import OptimizerError
+from optimizer_core.errors import InputError, OptimizerError
 from optimizer_core.models import LoadedModel, load_model, model_from_object
 from optimizer_core.precision import PrecisionVariant, build_variant
 from optimizer_core.report import SCHEMA_VERSION, DriftStats, Report, VariantResult
@@ -165,8 +165,19 @@ def _as_loaded(model: Any, *, allow_pickle: bool, name: str | None = None) -> Lo
 
 
 def predict_native(loaded: LoadedModel, X: np.ndarray) -> np.ndarray:
-    """Native scores over all rows, in bounded chunks."""
-    parts = [loaded.predict_scores(X[i:i + PREDICT_CHUNK_ROWS]) for i in range(0, X.shape[0], PREDICT_CHUNK_ROWS)]
+    """Native scores over all rows, in bounded chunks.
+
+    A model that rejects the data (most often missing values in an estimator without an imputer)
+    is the user's input problem, reported in one line naming the estimator.
+    """
+    try:
+        parts = [loaded.predict_scores(X[i:i + PREDICT_CHUNK_ROWS])
+                 for i in range(0, X.shape[0], PREDICT_CHUNK_ROWS)]
+    except (ValueError, TypeError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        hint = (": the CSV has missing values and this model cannot take them; fill them, or put a SimpleImputer "
+                "in front of the estimator" if np.isnan(X).any() and "nan" in first.lower() else "")
+        raise InputError(f"{loaded.estimator} could not predict on the data ({first}){hint}") from e
     return np.concatenate(parts, axis=0)
 
 

@@ -193,3 +193,20 @@ def test_subprocess_bad_model_has_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_model_that_rejects_missing_values_is_a_one_line_input_error(tmp_path, capsys):
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_breast_cancer(return_X_y=True)
+    model_path = tmp_path / "lr.skops"
+    sio.dump(LogisticRegression(max_iter=5000).fit(X[:, :4], y), model_path)
+    frame = pd.DataFrame(X[:20, :4], columns=["a", "b", "c", "d"])
+    frame.iloc[3, 1] = np.nan
+    csv = tmp_path / "nan.csv"
+    frame.to_csv(csv, index=False)
+    code, _, err = _run(["run", str(model_path), str(csv), *FAST], capsys)
+    assert code == 2
+    _assert_one_line_error(err, "LogisticRegression could not predict on the data")
+    assert "SimpleImputer" in err

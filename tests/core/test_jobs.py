@@ -122,3 +122,21 @@ def test_inspect_model_in_a_worker(files):
     with pytest.raises(OptimizerError, match="pickle"):
         inspect_model(b"\x80\x04junk.", "evil.pkl")
     assert not _leftover_job_dirs()
+
+
+def test_finished_jobs_are_forgotten_beyond_a_limit(files, monkeypatch):
+    from optimizer_core import jobs
+
+    monkeypatch.setattr(jobs, "_KEEP_FINISHED", 1)
+    manager = JobManager()
+    bad = JobRequest(model_bytes=b"\x80\x04junk", model_name="a.pkl", csv_bytes=files["csv"], csv_name="t.csv",
+                     config=CONFIG)
+    first = manager.submit(bad)
+    manager.wait(first, 60)
+    second = manager.submit(bad)
+    manager.wait(second, 60)
+    third = manager.submit(bad)
+    manager.wait(third, 60)
+    assert manager.get(first) is None and manager.get(third) is not None
+    manager.forget(third)
+    assert manager.get(third) is None
