@@ -163,13 +163,19 @@ def recommendation(report: Report) -> None:
     with st.container(border=True):
         st.markdown(f":material/recommend: **Recommendation:** {text}")
         st.caption(rec.reason)
+        if report.tuning and report.tuning.get("candidates"):
+            st.dataframe(F.tuning_table(report), hide_index=True, width="stretch")
+            if rec.snippet:
+                st.caption("Recreate the recommended ONNX Runtime session in production (copy button at the "
+                           "top right of the code):")
+                st.code(rec.snippet, language="python")
         if rec.details or rec.snippet:
             with st.expander("Why, and how to use it"):
                 for b, why in sorted(
                     rec.details.items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else 0
                 ):
                     st.markdown(f"- batch {b}: {why}")
-                if rec.snippet:
+                if rec.snippet and not report.tuning:
                     st.code(rec.snippet, language="python")
 
 

@@ -1094,3 +1094,33 @@ def all_figures(report: Report) -> dict[str, go.Figure]:
         (f"Latency vs drift (batch {pareto_batch:,})", pareto(report, pareto_batch)),
     ]
     return {title: fig for title, fig in candidates if fig.data}
+
+
+def tuning_table(report: Report) -> pd.DataFrame:
+    """Per batch size: the recommended configuration and how it compares with native and ORT's defaults
+    (all from the tuner's finalists round, measured side by side)."""
+    rec = report.recommendation
+    rows = [r for r in (report.tuning or {}).get("candidates", []) if r.get("final")]
+    records = []
+    for batch in sorted({int(r["batch_size"]) for r in rows}):
+        at_batch = [r for r in rows if int(r["batch_size"]) == batch]
+        picked = rec.by_batch_size.get(str(batch)) if rec else None
+        chosen = next((r for r in at_batch if r["name"] == picked), None)
+        native = next((r for r in at_batch if r["precision"] == "native"), None)
+        default = min((r for r in at_batch if r.get("is_default")), key=lambda r: r["p50_us"], default=None)
+        if chosen is None:
+            continue
+        settings = chosen.get("settings") or {}
+        records.append({
+            "batch size": batch,
+            "recommended": chosen["name"],
+            "p50": fmt_us(chosen["p50_us"]),
+            "native p50": fmt_us(native["p50_us"]) if native else "n/a",
+            "ORT defaults p50": fmt_us(default["p50_us"]) if default else "n/a",
+            "speedup vs native": f"{native['p50_us'] / chosen['p50_us']:.2f}x" if native else "n/a",
+            "threads": settings.get("intra_op_threads", "-"),
+            "spinning": settings.get("allow_spinning", "-"),
+            "graph level": settings.get("graph_optimization", "-"),
+            "max drift": fmt_diff(chosen["max_abs"]) if chosen.get("max_abs") is not None else "0 (native)",
+        })
+    return pd.DataFrame.from_records(records)

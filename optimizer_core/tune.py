@@ -71,8 +71,8 @@ def recommend(report: Report, *, tolerance: float) -> Recommendation | None:
     Uses the tuning candidates when the run was tuned, the variants' own measurements otherwise.
     """
     if report.tuning and report.tuning.get("candidates"):
-        return recommend_from_candidates(report.tuning["candidates"], report.variants, tolerance=tolerance,
-                                         snippets=report.tuning.get("snippets", {}))
+        return recommend_from_candidates(finalist_rows(report.tuning["candidates"]), report.variants,
+                                         tolerance=tolerance, snippets=report.tuning.get("snippets", {}))
     rows = [
         {"name": v.name, "variant": v.name, "precision": v.precision, "batch_size": s.batch_size,
          "p50_us": s.p50_us, "max_abs": v.drift.max_abs if v.drift else (0.0 if v.precision == "native" else None)}
@@ -130,6 +130,13 @@ def recommend_from_candidates(rows: Sequence[dict[str, Any]], variants: Sequence
         first_onnx = next((n for n in picks if n in snippets), None)
         snippet = snippets.get(first_onnx) if first_onnx else None
     return Recommendation(by_batch_size=by_batch, reason=reason, details=details, snippet=snippet)
+
+
+def finalist_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Only candidates re-measured in the finalists round compete: a short first-round number is too
+    noisy to recommend on, and the finalists were measured side by side with native."""
+    final = [r for r in rows if r.get("final")]
+    return final or list(rows)
 
 
 def _row_within(row: dict[str, Any], tolerance: float) -> bool:
@@ -259,7 +266,7 @@ def tune(
             pool.shutdown(wait=False)
     for index in pareto_front(rows):
         rows[index]["pareto"] = True
-    recommendation = recommend_from_candidates(rows, variants, tolerance=tolerance)
+    recommendation = recommend_from_candidates(finalist_rows(rows), variants, tolerance=tolerance)
     if recommendation:
         picked = set(recommendation.by_batch_size.items())
         for row in rows:

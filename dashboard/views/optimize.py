@@ -152,6 +152,13 @@ def settings(inputs: state.Inputs, busy: bool) -> None:
                 key="budget",
                 help="Wall-clock time for the benchmark; a longer budget gives tighter confidence intervals.",
             )
+        tune = st.toggle(
+            "Auto-tune",
+            key="tune",
+            help="Search ONNX Runtime settings (threads, thread spinning, graph optimization level, execution "
+            "mode, splitting a batch across cores) within the budget and recommend the fastest configuration "
+            "per batch size whose drift is within 1e-4 (the native model is always a candidate).",
+        )
         with st.container(horizontal=True, vertical_alignment="center"):
             clicked = st.button(
                 "Run",
@@ -168,7 +175,7 @@ def settings(inputs: state.Inputs, busy: bool) -> None:
                     "pages."
                 )
     if clicked:
-        _submit(inputs, precisions, providers, batch_sizes, threads, budget, target)
+        _submit(inputs, precisions, providers, batch_sizes, threads, budget, target, tune)
 
 
 def _precisions(inputs: state.Inputs, check: state.ModelCheck) -> list[str]:
@@ -222,6 +229,7 @@ def _submit(
     threads: int,
     budget: int,
     target: str,
+    tune: bool = False,
 ) -> None:
     try:
         sizes = tuple(sorted({int(str(b).replace(",", "").replace("_", "")) for b in batch_sizes}))
@@ -235,6 +243,7 @@ def _submit(
             batch_sizes=sizes,
             threads=int(threads) or None,
             budget_s=float(budget),
+            tune=bool(tune),
         )
         request = jobs.JobRequest(
             model_bytes=inputs.model_bytes,

@@ -96,3 +96,16 @@ def test_tuned_run_completes_within_its_budget():
     chosen = next(r for r in finals if r["name"] == rec.by_batch_size["1"])
     assert chosen["p50_us"] <= native["p50_us"]
     assert np.isfinite(chosen["p50_us"])
+
+
+def test_only_finalists_are_recommended():
+    from optimizer_core.tune import finalist_rows
+
+    variants = [_variant("native", "native"), _variant("fp32", "fp32", 1e-7)]
+    rows = [
+        {**_row("native", "native", "native", 16, 100.0, 0.0), "final": True},
+        {**_row("fp32 t2", "fp32", "fp32", 16, 60.0, 1e-7), "final": True},
+        {**_row("fp32 t1", "fp32", "fp32", 16, 40.0, 1e-7), "final": False},  # a lucky short first-round run
+    ]
+    rec = recommend_from_candidates(finalist_rows(rows), variants, tolerance=1e-4)
+    assert rec.by_batch_size == {"16": "fp32 t2"}

@@ -193,3 +193,16 @@ def test_config_error_is_shown_not_raised(history_db):
     at.run()
     assert_clean(at)
     assert texts(at.error) == ["Batch sizes must be whole numbers, for example 1, 64, 1024."]
+
+
+def test_auto_tune_shows_the_per_batch_recommendation_and_snippet(history_db):
+    at = new_app().run()
+    at.toggle(key="tune").set_value(True)
+    job_id = start_run(at, batch_sizes=[1, 16])
+    status, _ = _poll_until_done(at, job_id)
+    assert status.state == "done", status.message
+    assert status.report.tuning and status.report.tuning["candidates"]
+    tables = [df.value for df in at.dataframe]
+    tuning = next(t for t in tables if "recommended" in t.columns)
+    assert list(tuning["batch size"]) == [1, 16]
+    assert any("ort.InferenceSession" in c.value for c in at.code)
