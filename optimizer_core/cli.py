@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="use the bundled demo model and CSV (xgboost or mlp)")
     run.add_argument("--save-ort-optimized", action="store_true",
                      help="also write ONNX Runtime's graph-optimized model per variant (*.ort-optimized.onnx)")
+    run.add_argument("--no-history", action="store_true", help="do not store this run in the run history")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
 
     conv = sub.add_parser("convert", help="convert a model to ONNX (output contract of design.md)")
@@ -63,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     dash.add_argument("--history-db", help="SQLite file for run history")
 
     sub.add_parser("providers", help="list execution providers and whether this install has them")
+
+    hist = sub.add_parser("history", help="list, show, export or delete stored runs (shared with the dashboard)")
+    hist.add_argument("action", nargs="?", default="list", choices=("list", "show", "export", "delete"))
+    hist.add_argument("run_id", nargs="?", help="run id (from the list)")
+    hist.add_argument("--db", help="SQLite history file (default: INFERENCE_OPTIMIZER_HISTORY_DB or per-user)")
+    hist.add_argument("--out", help="folder for 'export'")
     return parser
 
 
@@ -77,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _dashboard(args)
         if args.command == "providers":
             return _providers()
+        if args.command == "history":
+            return _history(args)
     except OptimizerError as e:
         _fail(str(e))
     except KeyboardInterrupt:
@@ -130,6 +139,8 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {out} exists and is not a folder: choose a folder path")
     report = _run_isolated(model_path, data_path, config, target, allow_pickle=args.allow_pickle, quiet=args.quiet)
     print(format_summary(report))
+    if not args.no_history:
+        _store(report, model_name=Path(model_path).name)
     if out is not None:
         from optimizer_core.html_report import render_html
 
@@ -172,6 +183,49 @@ def _run_isolated(model_path: str, data_path: str, config, target: str | None, *
     if status.state == "failed":
         raise OptimizerError(status.message or "the run failed")
     return status.report
+
+
+def _store(report, *, model_name: str) -> None:
+    """Keep the run in the history the dashboard shows; a history problem never fails the run."""
+    from optimizer_core.history import HistoryStore
+
+    try:
+        store = HistoryStore()
+        run_id = store.save(report, model_name=model_name)
+        print(f"stored as run {run_id} in {store.path} (inference-optimizer history show {run_id})")
+    except (OptimizerError, OSError) as e:
+        print(f"warning: the run was not stored in the history: {' '.join(str(e).split())}", file=sys.stderr)
+
+
+def _history(args: argparse.Namespace) -> int:
+    from optimizer_core.history import HistoryStore
+
+    store = HistoryStore(args.db)
+    if args.action == "list":
+        runs = store.list_runs()
+        if not runs:
+            print(f"no stored runs in {store.path}")
+        for r in runs:
+            print(f"{r.run_id}  {r.created_at}  {r.model_name}  {r.estimator or '-'} ({r.task or '-'})  "
+                  f"{r.rows or 0:,} rows  variants: {', '.join(r.variants)}")
+        return EXIT_OK
+    if not args.run_id:
+        raise ConfigError(f"history {args.action} needs a run id: see 'inference-optimizer history list'")
+    if args.action == "show":
+        print(format_summary(store.load(args.run_id)))
+    elif args.action == "export":
+        if not args.out:
+            raise ConfigError("history export needs --out DIR")
+        from optimizer_core.html_report import render_html
+
+        report = store.load(args.run_id)
+        report.write_out(args.out, html=render_html(report))
+        print(f"wrote {args.out}/report.json, report.html and the run's artifacts")
+    elif args.action == "delete":
+        if not store.delete(args.run_id):
+            raise ConfigError(f"no stored run {args.run_id!r}: see 'inference-optimizer history list'")
+        print(f"deleted run {args.run_id}")
+    return EXIT_OK
 
 
 def _convert(args: argparse.Namespace) -> int:

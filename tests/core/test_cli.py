@@ -210,3 +210,24 @@ def test_model_that_rejects_missing_values_is_a_one_line_input_error(tmp_path, c
     assert code == 2
     _assert_one_line_error(err, "LogisticRegression could not predict on the data")
     assert "SimpleImputer" in err
+
+
+def test_runs_are_stored_and_history_commands_work(xgb_files, tmp_path, capsys, monkeypatch):
+    db = tmp_path / "history.db"
+    monkeypatch.setenv("INFERENCE_OPTIMIZER_HISTORY_DB", str(db))
+    assert main(["run", str(xgb_files["model"]), str(xgb_files["csv"]), "--precision", "fp32", *FAST]) == 0
+    stored = capsys.readouterr().out
+    run_id = stored.split("stored as run ")[1].split()[0]
+    assert main(["history", "--db", str(db)]) == 0
+    assert run_id in capsys.readouterr().out
+    assert main(["history", "show", run_id, "--db", str(db)]) == 0
+    assert "fp32" in capsys.readouterr().out
+    out = tmp_path / "exported"
+    assert main(["history", "export", run_id, "--db", str(db), "--out", str(out)]) == 0
+    assert (out / "report.json").is_file() and (out / "fp32.onnx").is_file()
+    assert main(["history", "delete", run_id, "--db", str(db)]) == 0
+    code, _, err = _run(["history", "show", run_id, "--db", str(db)], capsys)
+    assert code == 2 and err.startswith("error: ")
+    assert main(["run", str(xgb_files["model"]), str(xgb_files["csv"]), "--precision", "fp32", "--no-history",
+                 *FAST]) == 0
+    assert "stored as run" not in capsys.readouterr().out
