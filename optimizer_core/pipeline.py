@@ -310,7 +310,7 @@ def _benchmark(loaded: LoadedModel, dataset: Dataset, prepared: list[_Prepared],
             from optimizer_core.tune import tune
 
             tuning = tune(
-                native_predict=loaded.predictor, variants=measured,
+                native_predict=loaded.predictor, native_threaded=_native_threaded(loaded), variants=measured,
                 models={p.name: p.variant.model.SerializeToString() for p in prepared if p.session is not None},
                 X=X, batch_sizes=config.batch_sizes, budget_s=config.budget_s - bench_budget - floor_budget,
                 tolerance=config.recommend_tolerance, cores=physical_cores(),
@@ -321,6 +321,19 @@ def _benchmark(loaded: LoadedModel, dataset: Dataset, prepared: list[_Prepared],
     info = {"settings": result.settings, "notes": list(result.notes), "wall_s": result.wall_s,
             "rows_sampled": int(X.shape[0])}
     return measured, floor, info, tuple(explanations), tuning
+
+
+def _native_threaded(loaded: LoadedModel) -> list[tuple[str, Any]]:
+    """Native predictors pinned to 1 and to all cores, for the tuner (empty when the family has no knob)."""
+    from optimizer_core.tune import native_thread_variants
+
+    out = []
+    for name, clone in native_thread_variants(loaded.native, physical_cores()):
+        try:
+            out.append((name, model_from_object(clone).predictor))
+        except OptimizerError:
+            continue
+    return out
 
 
 def _explain_context(loaded: LoadedModel, prepared: list[_Prepared], threads: int) -> dict[str, Any]:

@@ -208,6 +208,25 @@ def _name(variant: str, threads: int, spin: bool, level: str, mode: str) -> str:
 
 # --------------------------------------------------------------------------- the search
 
+def native_thread_variants(native: Any, cores: int) -> list[tuple[str, Any]]:
+    """Copies of the native model set to 1 and to ``cores`` threads, for the libraries that take a thread
+    count (scikit-learn-style ``n_jobs``, XGBoost boosters' ``nthread``); the user's object is untouched."""
+    import copy
+
+    out = []
+    for threads in sorted({1, cores}):
+        clone = None
+        params = native.get_params() if hasattr(native, "get_params") else {}
+        if "n_jobs" in params:
+            clone = copy.deepcopy(native).set_params(n_jobs=threads)
+        elif type(native).__module__.startswith("xgboost") and hasattr(native, "set_param"):
+            clone = native.copy()
+            clone.set_param({"nthread": threads})
+        if clone is not None:
+            out.append((f"native t{threads}", clone))
+    return out
+
+
 @dataclass(frozen=True)
 class TuneResult:
     candidates: tuple[dict[str, Any], ...]
@@ -221,6 +240,7 @@ class TuneResult:
 def tune(
     *,
     native_predict: Callable[[np.ndarray], Any],
+    native_threaded: Sequence[tuple[str, Callable[[np.ndarray], Any]]] = (),
     variants: Sequence[VariantResult],
     models: dict[str, bytes],
     X: np.ndarray,
@@ -247,8 +267,11 @@ def tune(
     by_name = {v.name: v for v in variants}
     sessions: dict[tuple, Any] = {}
     pools: list[ThreadPoolExecutor] = []
+    native_size = by_name["native"].size_bytes if "native" in by_name else None
     built = [_Built(Candidate("native", "native", "native"), bench.native_runner("native", native_predict), 0.0,
-                    by_name["native"].size_bytes if "native" in by_name else None)]
+                    native_size)]
+    built += [_Built(Candidate(name, "native", "native", {"threads": name.rsplit("t", 1)[-1]}),
+                     bench.native_runner(name, predict), 0.0, native_size) for name, predict in native_threaded]
     for i, cand in enumerate(grid):
         report_progress(f"tuning: creating session {i + 1}/{len(grid)}", 0.05 * i / max(len(grid), 1))
         key = (cand.variant, tuple(sorted(cand.settings.items())))
