@@ -621,28 +621,17 @@ def throughput_vs_batch(report: Report) -> go.Figure:
 
 
 def _mark_crossover(fig: go.Figure, x: float, c: Crossover) -> None:
-    fig.add_shape(
-        type="line",
-        name="crossover",
-        xref="x",
-        yref="paper",
-        x0=x,
-        x1=x,
-        y0=0,
-        y1=1,
-        line={"color": "#555", "dash": "dot", "width": 1.5},
-    )
-    fig.add_annotation(
-        name="crossover",
-        xref="x",
-        yref="paper",
-        x=math.log10(x),
-        y=1,
-        yanchor="bottom",
-        showarrow=False,
-        text=f"crossover ≈ {x:,.0f} rows",
-        font={"size": 11, "color": "#333"},
-    )
+    _vertical_marker(fig, x, name="crossover", text=f"crossover ≈ {x:,.0f} rows", color="#555", dash="dot",
+                     text_color="#333")
+
+
+def _vertical_marker(fig: go.Figure, x: float, *, name: str, text: str, color: str, dash: str,
+                     text_color: str) -> None:
+    """A labelled vertical line across the plot at ``x`` on a log x-axis."""
+    fig.add_shape(type="line", name=name, xref="x", yref="paper", x0=x, x1=x, y0=0, y1=1,
+                  line={"color": color, "dash": dash, "width": 1.5})
+    fig.add_annotation(name=name, xref="x", yref="paper", x=math.log10(x), y=1, yanchor="bottom",
+                       showarrow=False, text=text, font={"size": 11, "color": text_color})
 
 
 # --------------------------------------------------------------------------- size
@@ -781,27 +770,8 @@ def drift_histogram(report: Report) -> go.Figure:
     tolerances = {v.drift.tolerance for v, _, _ in samples if v.drift and _finite(v.drift.tolerance)}
     for tol in tolerances:
         t = max(float(tol), ZERO_FLOOR)  # type: ignore[arg-type]
-        fig.add_shape(
-            type="line",
-            name="tolerance",
-            xref="x",
-            yref="paper",
-            x0=t,
-            x1=t,
-            y0=0,
-            y1=1,
-            line={"color": "#b00020", "dash": "dash", "width": 1.5},
-        )
-        fig.add_annotation(
-            xref="x",
-            yref="paper",
-            x=math.log10(t),
-            y=1,
-            yanchor="bottom",
-            showarrow=False,
-            text=f"tolerance {t:g}",
-            font={"size": 11, "color": "#b00020"},
-        )
+        _vertical_marker(fig, t, name="tolerance", text=f"tolerance {t:g}", color="#b00020", dash="dash",
+                         text_color="#b00020")
     return fig
 
 
