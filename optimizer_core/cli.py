@@ -308,7 +308,7 @@ def format_summary(report) -> str:
     rows = []
     for v in report.variants:
         if not v.applicable:
-            rows.append([v.name, v.provider_requested or "-", "n/a", *["-" for _ in batches], "-", "-"])
+            rows.append([v.name, "-", "n/a", *["-" for _ in batches], "-", "-"])
             continue
         cells = [v.name, (v.provider_used or "-").replace("ExecutionProvider", ""), _size(v.size_bytes)]
         for b in batches:
