@@ -149,7 +149,7 @@ def _run(args: argparse.Namespace) -> int:
     if config.max_drift is not None:
         failing = drift_failures(report, config.max_drift, config.precisions)
         if failing:
-            worst = ", ".join(f"{v.name} drifts {v.drift.max_abs:.3g}" for v in failing)
+            worst = ", ".join(f"{v.name} drifts {v.drift.describe()}" for v in failing)
             print(f"gate failed: {worst} (over --max-drift {config.max_drift:g})", file=sys.stderr)
             return EXIT_GATE
         print(f"gate passed: every requested variant within --max-drift {config.max_drift:g}")

@@ -48,17 +48,21 @@ def compute_drift(
         flips = int(np.count_nonzero(ref.argmax(axis=1) != cand.argmax(axis=1)))
         flip_rate = flips / rows
     max_abs = float(per_row.max())
+    max_rel = float(rel.max())
+    metric = "max_rel" if task == "regression" else "max_abs"
+    value = max_rel if metric == "max_rel" else max_abs
     return DriftStats(
         rows=rows,
         max_abs=max_abs,
         mean_abs=float(per_row.mean()),
         p99_abs=float(np.percentile(per_row, 99)),
-        max_rel=float(rel.max()),
+        max_rel=max_rel,
         label_flips=flips,
         label_flip_rate=flip_rate,
         above_thresholds={f"{t:g}": int(np.count_nonzero(per_row > t)) for t in THRESHOLDS},
         tolerance=tolerance,
-        passed=None if tolerance is None else bool(max_abs <= tolerance),
+        passed=None if tolerance is None else bool(value <= tolerance),
+        metric=metric,
     )
 
 

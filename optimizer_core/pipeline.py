@@ -392,7 +392,7 @@ def drift_failures(report: Report, max_drift: float, precisions: tuple[str, ...]
     for v in report.variants:
         if v.precision == "native" or v.precision not in precisions or v.drift is None:
             continue
-        if v.drift.max_abs > max_drift:
+        if v.drift.value > max_drift:
             failing.append(v)
     return failing
 

@@ -59,6 +59,17 @@ class DriftStats:
     above_thresholds: dict[str, int] = field(default_factory=dict)  # "1e-06" -> rows above it
     tolerance: float | None = None
     passed: bool | None = None
+    # what tolerances are compared with: absolute score difference for classifiers (probabilities), relative
+    # for regressors, whose float32 rounding grows with the size of the predictions
+    metric: str = "max_abs"
+
+    @property
+    def value(self) -> float:
+        return self.max_rel if self.metric == "max_rel" else self.max_abs
+
+    def describe(self) -> str:
+        kind = "relative" if self.metric == "max_rel" else "absolute"
+        return f"{self.value:.2g} ({kind})"
 
 
 @dataclass(frozen=True)

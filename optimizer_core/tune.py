@@ -45,19 +45,20 @@ class _Built:
     runner: bench.Runner
     max_abs: float | None
     size_bytes: int | None
+    drift: float | None = None
 
 
 def _within(variant: VariantResult, tolerance: float) -> bool:
     if variant.precision == "native":
         return True
-    return variant.drift is not None and variant.drift.max_abs <= tolerance
+    return variant.drift is not None and variant.drift.value <= tolerance
 
 
 def _drift_words(variant: VariantResult) -> str:
     d = variant.drift
     if d is None:
         return "its drift was not measured"
-    words = f"drifts up to {d.max_abs:.2g}"
+    words = f"drifts up to {d.describe()}"
     if d.label_flip_rate:
         words += f" and flips {d.label_flip_rate:.2%} of labels"
     return words
@@ -75,7 +76,8 @@ def recommend(report: Report, *, tolerance: float) -> Recommendation | None:
                                          tolerance=tolerance, snippets=report.tuning.get("snippets", {}))
     rows = [
         {"name": v.name, "variant": v.name, "precision": v.precision, "batch_size": s.batch_size,
-         "p50_us": s.p50_us, "max_abs": v.drift.max_abs if v.drift else (0.0 if v.precision == "native" else None)}
+         "p50_us": s.p50_us, "max_abs": v.drift.max_abs if v.drift else (0.0 if v.precision == "native" else None),
+         "drift": v.drift.value if v.drift else (0.0 if v.precision == "native" else None)}
         for v in report.variants for s in v.latency
     ]
     return recommend_from_candidates(rows, report.variants, tolerance=tolerance)
@@ -142,7 +144,8 @@ def finalist_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 def _row_within(row: dict[str, Any], tolerance: float) -> bool:
     if row["precision"] == "native":
         return True
-    return row.get("max_abs") is not None and row["max_abs"] <= tolerance
+    value = row.get("drift", row.get("max_abs"))  # "drift": the value tolerances apply to (DriftStats.value)
+    return value is not None and value <= tolerance
 
 
 # --------------------------------------------------------------------------- Pareto front
@@ -281,7 +284,8 @@ def tune(
         runner = (_split_runner(cand.name, session, cand.split_workers, pools) if cand.split_workers > 1
                   else bench.onnx_runner(cand.name, session, None))
         v = by_name[cand.variant]
-        built.append(_Built(cand, runner, v.drift.max_abs if v.drift else None, v.size_bytes))
+        built.append(_Built(cand, runner, v.drift.max_abs if v.drift else None, v.size_bytes,
+                            v.drift.value if v.drift else None))
     try:
         rows = _successive_halving(built, X, batch_sizes, budget_s, finalists, report_progress, seed)
     finally:
@@ -342,7 +346,8 @@ def _row(b: _Built, s: LatencyStats, batch: int, *, final: bool) -> dict[str, An
     return {"name": c.name, "variant": c.variant, "precision": c.precision, "batch_size": batch,
             "settings": c.settings, "split_workers": c.split_workers, "is_default": c.is_default,
             "p50_us": s.p50_us, "p99_us": s.p99_us, "calls": s.calls, "rows_per_s": s.rows_per_s,
-            "max_abs": b.max_abs, "size_bytes": b.size_bytes, "final": final, "pareto": False,
+            "max_abs": b.max_abs, "drift": 0.0 if c.precision == "native" else b.drift,
+            "size_bytes": b.size_bytes, "final": final, "pareto": False,
             "recommended": False}
 
 

@@ -126,3 +126,28 @@ def test_native_thread_variants_copy_the_model():
     np.testing.assert_allclose(variants["native t1"].predict_proba(X[:5]), model.predict_proba(X[:5]))
     booster_variants = dict(native_thread_variants(model.get_booster(), cores=2))
     assert set(booster_variants) == {"native t1", "native t2"}
+
+
+def test_regression_tolerance_is_relative():
+    """float32 rounding of predictions around 150 gives ~2e-4 absolute but ~1e-6 relative drift: fp32 must
+    not be rejected by a 1e-4 tolerance for that."""
+    from optimizer_core.drift import compute_drift
+    from optimizer_core.report import Report
+    from optimizer_core.tune import recommend
+
+    native = np.array([[150.0], [20.0], [300.0]])
+    fp32 = native.astype(np.float32).astype(np.float64) + np.array([[1.8e-4], [0.0], [0.0]])
+    stats = compute_drift(native, fp32, "regression", tolerance=1e-4)
+    assert stats.metric == "max_rel" and stats.value == stats.max_rel < 1e-4 < stats.max_abs
+    assert stats.passed is True
+    from tests.core.report_factory import make_latency
+
+    variants = (
+        VariantResult(name="native", precision="native", provider_requested=None, provider_used="xgboost",
+                      applicable=True, latency=(make_latency(1, 100.0, calls=1000),)),
+        VariantResult(name="fp32", precision="fp32", provider_requested="cpu", provider_used="CPU",
+                      applicable=True, drift=stats, latency=(make_latency(1, 10.0, calls=1000),)),
+    )
+    report = Report(schema_version=1, created_at="", run_id="r", environment={}, model={"task": "regression"},
+                    data={}, config={}, variants=variants)
+    assert recommend(report, tolerance=1e-4).by_batch_size == {"1": "fp32"}
