@@ -173,11 +173,7 @@ class JobManager:
             "csv_file": str(Path(csv_file).resolve()),
             "model_name": request.model_name,
             "csv_name": request.csv_name,
-            "limits": {
-                "memory_bytes": int(self.limits.worker_memory_mb * 2**20),
-                "cpu_seconds": int(timeout * (os.cpu_count() or 1)) + 60,
-                "file_bytes": int(self.limits.worker_file_mb * 2**20),
-            },
+            "limits": _rlimits(self.limits, timeout),
         }
         if test_fault:
             payload["test_fault"] = test_fault
@@ -233,6 +229,15 @@ class JobManager:
         self._update(job_id, state="failed", message=" ".join(message.split()), finished_at=now)
 
 
+def _rlimits(limits: Limits, wall_s: float) -> dict[str, int]:
+    """What the worker sets on itself before loading anything (optimizer_core.worker._set_limits)."""
+    return {
+        "memory_bytes": int(limits.worker_memory_mb * 2**20),
+        "cpu_seconds": int(wall_s * (os.cpu_count() or 1)) + 60,  # every core busy for the whole wall time
+        "file_bytes": int(limits.worker_file_mb * 2**20),
+    }
+
+
 def _worker_env(job_dir: Path) -> dict[str, str]:
     """Only what the worker needs: no credentials or tokens from the server's environment."""
     env = {k: os.environ[k] for k in _KEPT_ENV if k in os.environ}
@@ -285,9 +290,7 @@ def inspect_model(model_bytes: bytes, model_name: str, *, allow_pickle: bool = F
         (job_dir / "cwd").mkdir()
         (job_dir / "model.bin").write_bytes(model_bytes)
         payload = {"model_file": str(job_dir / "model.bin"), "model_name": model_name, "allow_pickle": allow_pickle,
-                   "limits": {"memory_bytes": int(limits.worker_memory_mb * 2**20),
-                              "cpu_seconds": int(timeout_s * (os.cpu_count() or 1)) + 10,
-                              "file_bytes": int(limits.worker_file_mb * 2**20)}}
+                   "limits": _rlimits(limits, timeout_s)}
         (job_dir / "request.json").write_text(json.dumps(payload), encoding="utf-8")
         try:
             proc = subprocess.run([sys.executable, "-I", "-m", "optimizer_core.worker", "--inspect", str(job_dir)],

@@ -122,7 +122,7 @@ def optimize(
         metrics=_metrics(native_scores, dataset, loaded),
     )
     variants = [native_result] + [_with_drift(item, native_scores, dataset, loaded, config) for item in prepared]
-    notes += _verification_notes(variants, loaded)
+    notes += _verification_notes(variants)
 
     _stage(progress, "benchmark", 0.0, "benchmarking")
     variants, floor, bench_info, explanations, tuning = _benchmark(loaded, dataset, prepared, variants, config,
@@ -262,17 +262,16 @@ def _metrics(scores: np.ndarray, dataset: Dataset, loaded: LoadedModel) -> dict[
     return drift.compute_metrics(scores, dataset.y, loaded.task, loaded.classes)
 
 
-def _verification_notes(variants: list[VariantResult], loaded: LoadedModel) -> list[str]:
-    fp32 = [v for v in variants if v.precision == "fp32" and v.drift is not None]
+def _verification_notes(variants: list[VariantResult]) -> list[str]:
     notes = []
-    for v in fp32:
-        value = v.drift.max_rel if loaded.task == "regression" else v.drift.max_abs
-        kind = "relative" if loaded.task == "regression" else "absolute"
-        if value > FP32_VERIFY_TOLERANCE:
-            notes.append(f"verification: {v.name} differs from the native model by up to {value:.3g} ({kind}), "
+    for v in variants:
+        if v.precision != "fp32" or v.drift is None:
+            continue
+        if v.drift.value > FP32_VERIFY_TOLERANCE:
+            notes.append(f"verification: {v.name} differs from the native model by up to {v.drift.describe()}, "
                          f"more than the expected {FP32_VERIFY_TOLERANCE:g}; see the drift section")
         else:
-            notes.append(f"verification: {v.name} matches the native model within {value:.2g} ({kind}) on "
+            notes.append(f"verification: {v.name} matches the native model within {v.drift.describe()} on "
                          f"{v.drift.rows:,} rows")
     return notes
 

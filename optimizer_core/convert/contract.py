@@ -97,6 +97,17 @@ def normalize(
     return out
 
 
+def take_column(proto: onnx.ModelProto, tensor: str, column: int) -> str:
+    """Append ``tensor[:, column:column+1]`` to the graph and return its name ([N, 1]): a converter that
+    emits two probability columns for what is a single-output model keeps one."""
+    graph = proto.graph
+    index, out = f"{tensor}_column_index", f"{tensor}_column{column}"
+    graph.initializer.append(helper.make_tensor(index, TensorProto.INT64, [1], [column]))
+    graph.node.append(helper.make_node("Gather", [tensor, index], [out], axis=1, name=f"take_column{column}"))
+    graph.value_info.append(helper.make_tensor_value_info(out, TensorProto.FLOAT, [None, 1]))
+    return out
+
+
 def ensure_ai_onnx_opset(model: onnx.ModelProto, version: int = DEFAULT_AI_ONNX_OPSET) -> bool:
     """Add the default-domain opset import when missing, and keep one import per domain (skl2onnx
     can list the default domain twice, which ORT's quantizer rejects). Returns True if one was added."""

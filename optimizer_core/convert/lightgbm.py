@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import onnx
-from onnx import TensorProto, helper
+from onnx import helper
 
 from optimizer_core.convert import RawConversion
-from optimizer_core.convert.contract import find_scores_tensor
+from optimizer_core.convert.contract import find_scores_tensor, take_column
 from optimizer_core.errors import ConversionError, UnsupportedModelError
 from optimizer_core.models import lightgbm as lgb_family
 from optimizer_core.models.base import LoadedModel
@@ -64,7 +64,7 @@ def to_onnx(model: LoadedModel, *, double: bool) -> RawConversion:
     _adjust_tree_ensemble(proto, plan)
     scores = find_scores_tensor(proto.graph, regression=not plan.classifier)
     if plan.keep_column is not None:
-        scores = _take_column(proto, scores, plan.keep_column)
+        scores = take_column(proto, scores, plan.keep_column)
     return RawConversion(model=proto, scores_tensor=scores, notes=_notes(header))
 
 
@@ -159,16 +159,6 @@ def _adjust_tree_ensemble(proto: onnx.ModelProto, plan: _Plan) -> None:
         kept = [a for a in node.attribute if a.name != "post_transform"]
         del node.attribute[:]
         node.attribute.extend([*kept, helper.make_attribute("post_transform", plan.post_transform)])
-
-
-def _take_column(proto: onnx.ModelProto, tensor: str, column: int) -> str:
-    """Append ``tensor[:, column:column+1]`` to the graph and return its name ([N, 1])."""
-    graph = proto.graph
-    index, out = f"{tensor}_column_index", f"{tensor}_column{column}"
-    graph.initializer.append(helper.make_tensor(index, TensorProto.INT64, [1], [column]))
-    graph.node.append(helper.make_node("Gather", [tensor, index], [out], axis=1, name=f"take_column{column}"))
-    graph.value_info.append(helper.make_tensor_value_info(out, TensorProto.FLOAT, [None, 1]))
-    return out
 
 
 def _notes(header: lgb_family.ModelHeader) -> tuple[str, ...]:

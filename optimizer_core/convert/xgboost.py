@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper
+from onnx import helper
 
 from optimizer_core.convert import RawConversion
-from optimizer_core.convert.contract import find_scores_tensor
+from optimizer_core.convert.contract import find_scores_tensor, take_column
 from optimizer_core.errors import UnsupportedModelError
 from optimizer_core.models import xgboost as xgb_family
 from optimizer_core.models.base import LoadedModel
@@ -64,7 +64,7 @@ def to_onnx(model: LoadedModel, *, double: bool) -> RawConversion:
         _set_tree_classes(proto, plan.num_class, _parallel_trees(booster))
     scores = find_scores_tensor(proto.graph, regression=not plan.classifier)
     if plan.keep_column is not None:
-        scores = _take_column(proto, scores, plan.keep_column)
+        scores = take_column(proto, scores, plan.keep_column)
     return RawConversion(model=proto, scores_tensor=scores, notes=_notes(model, booster))
 
 
@@ -188,16 +188,6 @@ def _set_binary_base_margin(proto: onnx.ModelProto, base_score: float) -> None:
             del node.attribute[:]
             node.attribute.extend(kept)
             node.attribute.append(helper.make_attribute("base_values", [margin]))
-
-
-def _take_column(proto: onnx.ModelProto, tensor: str, column: int) -> str:
-    """Append ``tensor[:, column:column+1]`` to the graph and return its name ([N, 1])."""
-    graph = proto.graph
-    index, out = f"{tensor}_column_index", f"{tensor}_column{column}"
-    graph.initializer.append(helper.make_tensor(index, TensorProto.INT64, [1], [column]))
-    graph.node.append(helper.make_node("Gather", [tensor, index], [out], axis=1, name=f"take_column{column}"))
-    graph.value_info.append(helper.make_tensor_value_info(out, TensorProto.FLOAT, [None, 1]))
-    return out
 
 
 def _notes(model: LoadedModel, booster: Any) -> tuple[str, ...]:
