@@ -55,6 +55,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--budget-s", type=float, default=20.0, help="timing budget per model (seconds)")
     parser.add_argument("--batch-sizes", default="1,16,256,4096")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads (default: cores)")
+    parser.add_argument("--spinning", choices=("off", "on"), default="off",
+                        help="ONNX Runtime's intra-op thread spinning, for the fp32 session and the floor alike "
+                             "(off: no stolen cores in the interleave; on: ORT's own default)")
     parser.add_argument("--native-threads", type=int, default=None,
                         help="limit the native libraries' threads (n_jobs, OpenMP, BLAS); default: their own")
     args = parser.parse_args(argv)
@@ -106,33 +109,35 @@ def convert_model(ref: Reference, estimator: Any, n_features: int) -> tuple[byte
     return proto.SerializeToString(), "probabilities", fallback
 
 
-def make_session(model: bytes, threads: int) -> Any:
+def make_session(model: bytes, threads: int, spinning: bool = False) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    spin = "1" if spinning else "0"
+    options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+    options.add_session_config_entry("session.inter_op.allow_spinning", spin)
     return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
 def measure_model(ref: Reference, batch_sizes: tuple[int, ...], budget_s: float, threads: int,
-                  native_threads: int | None = None) -> tuple[ModelResult, Any, np.ndarray]:
+                  native_threads: int | None = None, spinning: bool = False) -> tuple[ModelResult, Any, np.ndarray]:
     log(f"{ref.title}: training")
     estimator, X = ref.build()
     if native_threads is not None and "n_jobs" in estimator.get_params():
         estimator.set_params(n_jobs=native_threads)
     model, output, converter = convert_model(ref, estimator, X.shape[1])
-    session = make_session(model, threads)
+    session = make_session(model, threads, spinning)
     fp32 = bench.onnx_runner("fp32", session, output=output)
     scores = fp32.predict(fp32.prepare(X))[0]
     max_abs_diff = float(np.max(np.abs(scores - estimator.predict_proba(X))))
     runners = [bench.native_runner("native", estimator.predict_proba), fp32]
     log(f"{ref.title}: measuring ({budget_s:g} s)")
     result = bench.benchmark(runners, X, batch_sizes, budget_s=budget_s * (1 - FLOOR_SHARE))
-    floor = bench.measure_floor(X.shape[1], batch_sizes, budget_s=budget_s * FLOOR_SHARE, intra_op_threads=threads)
+    floor = bench.measure_floor(X.shape[1], batch_sizes, budget_s=budget_s * FLOOR_SHARE, intra_op_threads=threads,
+                                 allow_spinning=spinning)
     context = {"intra_op_threads": threads, "cores": physical_cores(), "tree_model": ref.key in TREES,
                "n_trees": TREES.get(ref.key)}
     explanations = bench.explain("native", result.latency, floor, context)
@@ -255,12 +260,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         overhead = bench.harness_overhead_ns()
         for key in args.models:
             result, session, X = measure_model(REFERENCE_MODELS[key], args.batch_sizes, args.budget_s, threads,
-                                               args.native_threads)
+                                               args.native_threads, args.spinning == "on")
             results.append(result)
             if key == "xgboost" and 1 in args.batch_sizes:
                 repeat = repeatability(session, X)
     print(f"inference-optimizer benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: onnxruntime {ort.__version__}, "
-          f"{physical_cores()} cores, intra-op threads {threads}, spinning off, budget {args.budget_s:g} s per "
+          f"{physical_cores()} cores, intra-op threads {threads}, spinning {args.spinning}, budget {args.budget_s:g} s per "
           f"model, wall {time.perf_counter() - started:.0f} s, load average {load_before} before / {_load()} after")
     native_threads = "library default" if args.native_threads is None else f"limited to {args.native_threads}"
     print(f"native = the estimator's own predict_proba (threads: {native_threads}; RandomForest trained with "
