@@ -332,9 +332,9 @@ def variant_table(report: Report) -> pd.DataFrame:
                 "provider": _provider_text(v),
                 "size": F.fmt_mb(v.size_bytes),
                 "session init": f"{v.session_init_ms:,.1f} ms" if v.session_init_ms is not None else "—",
-                "max |diff|": "reference"
+                "max drift": "reference"
                 if v.precision == "native"
-                else F.fmt_diff(v.drift.max_abs)
+                else F.fmt_drift(v.drift)
                 if v.drift
                 else "—",
                 "within tolerance": _passed_text(v),

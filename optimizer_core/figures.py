@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from optimizer_core.report import FloorRow, LatencyStats, Report, VariantResult
+from optimizer_core.report import DriftStats, FloorRow, LatencyStats, Report, VariantResult
 
 NATIVE_COLOR = "#3b3b3b"
 NOT_APPLICABLE_COLOR = "#c4c4c4"
@@ -102,6 +102,13 @@ def fmt_diff(x: float | None) -> str:
     if not math.isfinite(x):
         return "inf"
     return "0" if x == 0 else f"{x:.2e}"
+
+
+def fmt_drift(d: DriftStats) -> str:
+    """The drift the tolerance is checked against: absolute for classifiers, relative (and absolute) for regressors."""
+    if d.metric == "max_rel":
+        return f"{fmt_diff(d.max_rel)} relative ({fmt_diff(d.max_abs)} absolute)"
+    return fmt_diff(d.max_abs)
 
 
 def fmt_pct(rate: float | None) -> str:

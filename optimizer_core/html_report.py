@@ -275,7 +275,7 @@ def _drift_cells(v: VariantResult) -> tuple[str, str]:
     d = v.drift
     if d is None:
         return "—", "—"
-    drift = e(F.fmt_diff(d.max_abs))
+    drift = e(F.fmt_drift(d))
     if d.passed is not None:
         tol = f"tolerance {d.tolerance:g}" if d.tolerance is not None else "tolerance"
         cls, word = ("ok", "within") if d.passed else ("bad", "over")
@@ -303,7 +303,7 @@ def _variants(report: Report) -> str:
         "size",
         "session init",
         *[f"p50 @ batch {b:,}" for b in sizes],
-        "max |diff| vs native",
+        "max drift vs native",
         "label flips",
         "metrics",
         "notes",

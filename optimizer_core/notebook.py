@@ -134,14 +134,14 @@ def _p50(row: LatencyStats | None) -> str:
 
 
 def _drift(v: VariantResult) -> tuple[str, str]:
-    from optimizer_core.figures import fmt_diff, fmt_pct
+    from optimizer_core.figures import fmt_drift, fmt_pct
 
     if v.precision == "native":
         return "reference", "reference"
     d = v.drift
     if d is None:
         return "—", "—"
-    cell = e(fmt_diff(d.max_abs))
+    cell = e(fmt_drift(d))
     if d.passed is False:
         cell += ' <span class="io-bad">over tolerance</span>'
     flips = "n/a" if d.label_flips is None else f"{d.label_flips:,} ({fmt_pct(d.label_flip_rate)})"
@@ -153,7 +153,7 @@ def _variants_table(report: Report) -> str:
 
     sizes = batch_sizes(report)
     head = ["variant", "precision", "provider used", "size", *[f"p50 @ batch {b:,}" for b in sizes],
-            "max |diff| vs native", "label flips"]
+            "max drift vs native", "label flips"]
     numeric = set(range(3, 5 + len(sizes)))
     th = "".join(f'<th{" class=num" if i in numeric else ""}>{e(h)}</th>' for i, h in enumerate(head))
     body = []

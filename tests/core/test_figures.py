@@ -299,3 +299,12 @@ def test_report_strings_are_escaped_for_plotly(report):
     rendered = [s for fig in F.all_figures(r).values() for s in _strings(fig.to_plotly_json())]
     assert not [s for s in rendered if "<img" in s]
     assert any("&lt;img src=x onerror=alert(1)&gt;" in s for s in rendered)
+
+
+def test_fmt_drift_names_the_metric_only_when_it_is_relative():
+    from optimizer_core.report import DriftStats
+
+    base = DriftStats(rows=3, max_abs=2e-4, mean_abs=1e-4, p99_abs=2e-4, max_rel=3e-7, label_flips=None,
+                      label_flip_rate=None, above_thresholds={}, tolerance=1e-4, passed=True)
+    assert F.fmt_drift(base) == "2.00e-04"
+    assert F.fmt_drift(dataclasses.replace(base, metric="max_rel")) == "3.00e-07 relative (2.00e-04 absolute)"

@@ -163,3 +163,13 @@ def test_no_false_fallback_badge_when_auto_resolves_to_cpu():
                                      session_settings={"provider_resolved": "CUDAExecutionProvider"})
                  if v.precision == "fp32" else v for v in report.variants)
     assert 'title="provider fell back"' in render_html(dataclasses.replace(report, variants=cuda))
+
+
+def test_regressor_drift_cell_shows_the_relative_drift_the_tolerance_checks():
+    report = make_report("regression")
+    target = next(v for v in report.variants if v.drift is not None and v.precision != "native")
+    drift = dataclasses.replace(target.drift, metric="max_rel", max_abs=2.5e-4, max_rel=1.5e-6)
+    variants = tuple(dataclasses.replace(v, drift=drift) if v is target else v for v in report.variants)
+    text = render_html(dataclasses.replace(report, variants=variants))
+    assert "1.50e-06 relative (2.50e-04 absolute)" in text
+    assert "max drift vs native" in text
