@@ -145,7 +145,8 @@ def _run(args: argparse.Namespace) -> int:
         from optimizer_core.html_report import render_html
 
         report.write_out(out, html=render_html(report))
-        print(f"\nwrote {out}/report.json, report.html and {sum(n.endswith('.onnx') for n in report.artifacts)} .onnx files")
+        written = ", ".join(sorted({"report.json", "report.html", *report.artifacts}))
+        print(f"\nwrote to {out}/: {written}")
     if config.max_drift is not None:
         failing = drift_failures(report, config.max_drift, config.precisions)
         if failing:

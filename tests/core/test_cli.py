@@ -67,7 +67,11 @@ def test_run_writes_report_and_artifacts(xgb_files, tmp_path, capsys):
     import onnx
 
     onnx.checker.check_model(onnx.load(out / "fp32.ort-optimized.onnx"))  # ONNX Runtime's optimized graph
-    assert "fp32" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "fp32" in printed
+    written = printed.rsplit("wrote to ", 1)[1]
+    for name in ("report.json", "report.html", "fp32.onnx", "fp32.ort-optimized.onnx", "drift.csv"):
+        assert name in written and (out / name).is_file()
 
 
 def _bad_csv(folder, name, content):
