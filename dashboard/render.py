@@ -329,7 +329,7 @@ def variant_table(report: Report) -> pd.DataFrame:
                 "variant": v.name,
                 "precision": v.precision,
                 "applies": v.applicable,
-                "provider": _provider_text(v),
+                "provider": F.provider_text(v),
                 "size": F.fmt_mb(v.size_bytes),
                 "session init": f"{v.session_init_ms:,.1f} ms" if v.session_init_ms is not None else "—",
                 "max drift": "reference"
@@ -341,15 +341,6 @@ def variant_table(report: Report) -> pd.DataFrame:
             }
         )
     return pd.DataFrame.from_records(records)
-
-
-def _provider_text(v: VariantResult) -> str:
-    if v.precision == "native":
-        return f"{v.provider_used or 'native'} (own runtime)"
-    req, used = v.provider_requested, v.provider_used
-    if req and used and req not in ("auto",) and req.lower() not in used.lower():
-        return f"{req} → {used} (fell back)"
-    return used or (f"{req} (not run)" if req else "n/a")
 
 
 def _passed_text(v: VariantResult) -> str:

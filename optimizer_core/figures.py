@@ -111,6 +111,18 @@ def fmt_drift(d: DriftStats) -> str:
     return fmt_diff(d.max_abs)
 
 
+def provider_text(v: VariantResult) -> str:
+    """Which execution provider ran a variant, naming a fallback: one wording for every table."""
+    req, used = v.provider_requested, v.provider_used
+    if v.precision == "native":
+        return f"{used or 'native'} (own runtime)"
+    if v.fell_back:
+        return f"{used} (fell back from {req})"
+    if used:
+        return used
+    return f"{req} (not run)" if req else "n/a"
+
+
 def fmt_pct(rate: float | None) -> str:
     return "n/a" if rate is None else f"{rate:.2%}"
 

@@ -249,14 +249,8 @@ def _batch_key(item: tuple[str, Any]) -> tuple[int, str]:
 
 
 def _provider(v: VariantResult) -> str:
-    req, used = v.provider_requested, v.provider_used
-    if v.precision == "native":
-        return "native runtime"
-    if v.fell_back:
-        return f'{e(req)} → {e(used)} <span class="badge warn" title="provider fell back">fallback</span>'
-    if used:
-        return e(used)
-    return f"{e(req)} (not run)" if req else "n/a"
+    text = e(F.provider_text(v))
+    return text + ' <span class="badge warn" title="provider fell back">fallback</span>' if v.fell_back else text
 
 
 def _latency_cell(row: LatencyStats | None) -> str:

@@ -110,16 +110,10 @@ def _kv_table(values: dict[str, str]) -> str:
 
 
 def _provider(v: VariantResult) -> str:
-    if v.precision == "native":
-        return e(f"{v.provider_used} (native)" if v.provider_used else "native")
-    req, used = v.provider_requested, v.provider_used
-    if used is None:
-        return e(f"{req} (not run)" if req else "n/a")
-    if v.fell_back:
-        warn = f'<span class="io-warn" title="{e(req)} was requested">(fell back from {e(req)})</span>'
-        return f"{e(used)} {warn}"
-    return e(used)
+    from optimizer_core.figures import provider_text
 
+    text = e(provider_text(v))
+    return f'<span class="io-warn">{text}</span>' if v.fell_back else text
 
 
 def _p50(row: LatencyStats | None) -> str:

@@ -308,3 +308,16 @@ def test_fmt_drift_names_the_metric_only_when_it_is_relative():
                       label_flip_rate=None, above_thresholds={}, tolerance=1e-4, passed=True)
     assert F.fmt_drift(base) == "2.00e-04"
     assert F.fmt_drift(dataclasses.replace(base, metric="max_rel")) == "3.00e-07 relative (2.00e-04 absolute)"
+
+
+def test_provider_text_names_a_fallback_even_when_auto_was_requested():
+    report = make_report()
+    fp32 = next(v for v in report.variants if v.precision == "fp32")
+    settings = {**(fp32.session_settings or {}), "provider_resolved": "CUDAExecutionProvider"}
+    fell = dataclasses.replace(fp32, provider_requested="auto", provider_used="CPUExecutionProvider",
+                               session_settings=settings)
+    assert F.provider_text(fell) == "CPUExecutionProvider (fell back from auto)"
+    ran = dataclasses.replace(fell, session_settings={**settings, "provider_resolved": "CPUExecutionProvider"})
+    assert F.provider_text(ran) == "CPUExecutionProvider"
+    native = next(v for v in report.variants if v.precision == "native")
+    assert F.provider_text(native).endswith("(own runtime)")
