@@ -117,7 +117,9 @@ def provider_text(v: VariantResult) -> str:
     if v.precision == "native":
         return f"{used or 'native'} (own runtime)"
     if v.fell_back:
-        return f"{used} (fell back from {req})"
+        resolved = (v.session_settings or {}).get("provider_resolved")
+        wanted = req if req and req != "auto" else resolved
+        return f"{used} (fell back from {wanted})"
     if used:
         return used
     return f"{req} (not run)" if req else "n/a"

@@ -316,7 +316,7 @@ def test_provider_text_names_a_fallback_even_when_auto_was_requested():
     settings = {**(fp32.session_settings or {}), "provider_resolved": "CUDAExecutionProvider"}
     fell = dataclasses.replace(fp32, provider_requested="auto", provider_used="CPUExecutionProvider",
                                session_settings=settings)
-    assert F.provider_text(fell) == "CPUExecutionProvider (fell back from auto)"
+    assert F.provider_text(fell) == "CPUExecutionProvider (fell back from CUDAExecutionProvider)"
     ran = dataclasses.replace(fell, session_settings={**settings, "provider_resolved": "CPUExecutionProvider"})
     assert F.provider_text(ran) == "CPUExecutionProvider"
     native = next(v for v in report.variants if v.precision == "native")
