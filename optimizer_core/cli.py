@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from optimizer_core.errors import ConfigError, OptimizerError
+from optimizer_core.out_dir import out_dir_problem, write_file
 
 EXIT_OK, EXIT_GATE, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -135,8 +136,8 @@ def _run(args: argparse.Namespace) -> int:
     for provider in config.providers:
         resolve_provider(provider)  # unknown names fail here, before any work
     out = Path(args.out) if args.out else None
-    if out is not None and out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} exists and is not a folder: choose a folder path")
+    if out is not None and (problem := out_dir_problem(out)):
+        raise ConfigError(problem)
     report = _run_isolated(model_path, data_path, config, target, allow_pickle=args.allow_pickle, quiet=args.quiet)
     print(format_summary(report))
     if not args.no_history:
@@ -221,7 +222,8 @@ def _history(args: argparse.Namespace) -> int:
 
         report = store.load(args.run_id)
         report.write_out(args.out, html=render_html(report))
-        print(f"wrote {args.out}/report.json, report.html and the run's artifacts")
+        written = ", ".join(sorted({"report.json", "report.html", *report.artifacts}))
+        print(f"wrote to {args.out}/: {written}")
     elif args.action == "delete":
         if not store.delete(args.run_id):
             raise ConfigError(f"no stored run {args.run_id!r}: see 'inference-optimizer history list'")
@@ -230,7 +232,6 @@ def _history(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    import tempfile
 
     from optimizer_core.convert import convert
     from optimizer_core.models import load_model
@@ -240,15 +241,7 @@ def _convert(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise ConfigError(f"--out {out} is a folder: give the path of the .onnx file to write")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(proto.SerializeToString())
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_file(out, proto.SerializeToString())
     shape = f"probabilities [N, {loaded.n_outputs}]" if loaded.task != "regression" else "predictions [N, 1]"
     print(f"wrote {out}: {loaded.estimator} ({loaded.task}), input 'input' float32 [N, {loaded.n_features}], "
           f"output 'scores' {shape}")

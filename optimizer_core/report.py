@@ -9,8 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
-import tempfile
 import types
 import typing
 from dataclasses import dataclass, field
@@ -187,34 +185,18 @@ class Report:
         return cls.from_dict(json.loads(text))
 
     def write_out(self, out_dir: str | os.PathLike[str], *, html: str | None = None) -> Path:
-        """Write report.json, report.html and every artifact into ``out_dir`` atomically.
+        """Write report.json, report.html and every artifact into ``out_dir``, all or nothing.
 
-        Everything goes to a sibling temporary folder first, which is renamed into place only when
-        complete, so a failure leaves nothing half-written.
+        A new or empty folder receives the files; a folder holding an earlier run's output is replaced;
+        a folder holding anything else is refused with ConfigError (see ``optimizer_core.out_dir``).
         """
-        target = Path(out_dir).resolve()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-        try:
-            (tmp / "report.json").write_text(self.to_json(), encoding="utf-8")
-            if html is not None:
-                (tmp / "report.html").write_text(html, encoding="utf-8")
-            for name, blob in self.artifacts.items():
-                if Path(name).name != name or name.startswith("."):
-                    raise ValueError(f"artifact name {name!r} must be a plain file name")
-                (tmp / name).write_bytes(blob)
-            if target.exists():
-                backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-                backup.rmdir()
-                target.rename(backup)
-                tmp.rename(target)
-                shutil.rmtree(backup, ignore_errors=True)
-            else:
-                tmp.rename(target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return target
+        from optimizer_core.out_dir import write_files
+
+        files = {"report.json": self.to_json().encode("utf-8")}
+        if html is not None:
+            files["report.html"] = html.encode("utf-8")
+        files.update(self.artifacts)
+        return write_files(out_dir, files)
 
     def _repr_html_(self) -> str:
         """Rich display in Jupyter: headline, variants table and key figures (see optimizer_core.notebook)."""

@@ -235,3 +235,15 @@ def test_runs_are_stored_and_history_commands_work(xgb_files, tmp_path, capsys, 
     assert main(["run", str(xgb_files["model"]), str(xgb_files["csv"]), "--precision", "fp32", "--no-history",
                  *FAST]) == 0
     assert "stored as run" not in capsys.readouterr().out
+
+
+def test_run_refuses_an_out_folder_holding_other_files_before_any_work(xgb_files, tmp_path, capsys):
+    project = tmp_path / "project"
+    project.mkdir()
+    model = project / "model.json"
+    model.write_bytes(xgb_files["model"].read_bytes())
+    (project / "notes.txt").write_text("keep me")
+    code, _, err = _run(["run", str(model), str(xgb_files["csv"]), "--out", str(project), *FAST], capsys)
+    assert code == 2
+    assert "not an earlier inference-optimizer output" in err and err.count("\n") == 1
+    assert sorted(p.name for p in project.iterdir()) == ["model.json", "notes.txt"]
