@@ -57,7 +57,7 @@ class Dataset:
     y: np.ndarray | None = field(default=None, repr=False)
     target: str | None = None
     path: str | None = None
-    column_mapping: str = "by-name"  # "by-name" | "positional"
+    column_mapping: str = "by-name"  # "by-name" | "by-name-ignoring-case" | "positional"
     ignored_columns: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     sha256: str = ""
@@ -178,7 +178,7 @@ def _from_frame(frame: pd.DataFrame, model: LoadedModel, *, target: str | None, 
     elif y is not None:
         target_values = np.asarray(y, dtype=object)
     candidates = [c for c in columns if c != target]
-    selected, mapping, ignored = _align(candidates, model, display)
+    selected, mapping, ignored = _align(candidates, model, display, target)
     duplicated = [c for c in _duplicates(columns) if c in selected or c == target]
     if duplicated:
         raise InputError(f"{display} has duplicate column names: {_listing(duplicated)}; rename them")
@@ -203,6 +203,8 @@ def _dataset(X: np.ndarray, selected: list[str], mapping: str, ignored: list[str
         notes.append(f"ignored columns not used by the model: {', '.join(ignored)}")
     if mapping == "positional":
         notes.append("the model has no feature names: CSV columns were taken in file order")
+    elif mapping == "by-name-ignoring-case":
+        notes.append("columns were matched to the model's feature names ignoring case and surrounding spaces")
     return Dataset(
         X=X,
         feature_names=tuple(selected),
@@ -350,7 +352,7 @@ def _from_csv(src: _Source, model: LoadedModel, *, target: str | None, y: Any, p
         )
     internal = [f"c{i}" for i in range(len(names))]
     try:
-        selected, mapping, ignored = _align([c for c in names if c != target], model, src.display)
+        selected, mapping, ignored = _align([c for c in names if c != target], model, src.display, target)
     except InputError:
         # A malformed file is the more basic problem: name it first (as reading whole files did).
         for _ in _batches(src, header, internal, {internal[0]: pa.string()}, internal[:1]):
@@ -645,28 +647,61 @@ class _ProgressReporter:
 # --------------------------------------------------------------------------- shared helpers
 
 
-def _align(columns: list[str], model: LoadedModel, display: str) -> tuple[list[str], str, list[str]]:
-    """(selected columns in the model's order, mapping, ignored columns)."""
+def _align(columns: list[str], model: LoadedModel, display: str,
+           target: str | None = None) -> tuple[list[str], str, list[str]]:
+    """(selected columns in the model's order, mapping, ignored columns).
+
+    A model that knows its feature names gets its columns by name: exactly, or ignoring case and
+    surrounding spaces when that matches every name one to one. A model without names takes the
+    columns in file order, with an exact count check.
+    """
     names = model.feature_names
+    if names and target is not None and _fold(target) in {_fold(n) for n in names}:
+        raise InputError(
+            f"target column {target!r} is one of the model's feature columns: choose the column that holds "
+            "the labels or values the model predicts"
+        )
     if names:
-        present = set(columns)
-        missing = [n for n in names if n not in present]
-        if not missing:
-            wanted = set(names)
-            return list(names), "by-name", [c for c in columns if c not in wanted]
+        selected = _match_names(columns, names)
+        if selected is not None:
+            wanted = set(selected)
+            mapping = "by-name" if list(selected) == list(names) else "by-name-ignoring-case"
+            return selected, mapping, [c for c in columns if c not in wanted]
+        present = {_fold(c) for c in columns}
+        missing = [n for n in names if n not in columns and _fold(n) not in present]
         if len(missing) < len(names):
             raise InputError(
                 f"{display} is missing {len(missing)} of the model's feature columns: {_listing(missing)}; "
                 "add them (named exactly as in training)"
             )
-        # No name matches at all: fall back to positions when the count fits exactly.
+        raise InputError(
+            f"none of {display}'s columns match the model's feature names (the model expects {_listing(list(names))}; "
+            f"the file has {_listing(columns)}): rename the columns to the names used in training"
+        )
     if len(columns) != model.n_features:
         hint = " (pass --target if one column is the target)" if len(columns) == model.n_features + 1 else ""
-        raise InputError(
-            f"{display} has {len(columns)} feature columns but the model expects {model.n_features}{hint}"
-            + ("; none of its column names match the model's feature names" if names else "")
-        )
+        raise InputError(f"{display} has {len(columns)} feature columns but the model expects {model.n_features}{hint}")
     return list(columns), "positional", []
+
+
+def _fold(name: str) -> str:
+    return name.strip().casefold()
+
+
+def _match_names(columns: list[str], names: tuple[str, ...] | list[str]) -> list[str] | None:
+    """The CSV columns for the model's names, in the model's order: exact, else case/space-insensitive if unique."""
+    present = set(columns)
+    if all(n in present for n in names):
+        return list(names)
+    by_fold: dict[str, list[str]] = {}
+    for c in columns:
+        by_fold.setdefault(_fold(c), []).append(c)
+    if len({_fold(n) for n in names}) != len(names):
+        return None
+    matched = [by_fold.get(_fold(n), []) for n in names]
+    if all(len(m) == 1 for m in matched):
+        return [m[0] for m in matched]
+    return None
 
 
 def _tolerant_numbers(raw: np.ndarray, column: str, display: str, row_offset: int) -> np.ndarray:

@@ -229,3 +229,32 @@ def test_long_cell_deep_in_the_file(monkeypatch):
     rows[1_500] = "1500,1500,1500," + "x" * 40_000
     ds = load_dataset(("a,b,c,notes\n" + "\n".join(rows) + "\n").encode(), _model())
     np.testing.assert_array_equal(ds.X[:, 0], np.arange(2_000))
+
+
+@pytest.mark.parametrize("as_frame", [False, True])
+def test_a_named_model_never_falls_back_to_file_order(tmp_path, as_frame):
+    text = "w,x,y\n1,2,3\n"
+    source = pd.read_csv(_csv(tmp_path, text)) if as_frame else _csv(tmp_path, text)
+    with pytest.raises(InputError, match=r"none of .* columns match the model's feature names \(the model expects "
+                                         r"'a', 'b', 'c'; the file has 'w', 'x', 'y'\)"):
+        load_dataset(source, _model())
+
+
+@pytest.mark.parametrize("as_frame", [False, True])
+def test_names_differing_only_in_case_and_spaces_are_matched_with_a_note(tmp_path, as_frame):
+    text = " C ,A,B,label\n3,1,2,0\n"
+    source = pd.read_csv(_csv(tmp_path, text)) if as_frame else _csv(tmp_path, text)
+    ds = load_dataset(source, _model(), target="label")
+    np.testing.assert_array_equal(ds.X, [[1, 2, 3]])
+    assert ds.column_mapping == "by-name-ignoring-case"
+    assert any("ignoring case" in n for n in ds.notes)
+
+
+def test_case_insensitive_matching_refuses_ambiguous_columns(tmp_path):
+    with pytest.raises(InputError, match="missing"):
+        load_dataset(_csv(tmp_path, "a,A,b,c2\n1,2,3,4\n"), _model(("a", "B", "c")))
+
+
+def test_a_feature_column_chosen_as_target_is_named_as_such(tmp_path):
+    with pytest.raises(InputError, match="target column 'b' is one of the model's feature columns"):
+        load_dataset(_csv(tmp_path, "a,b,c,label\n1,2,3,0\n"), _model(), target="b")
