@@ -193,22 +193,25 @@ def _from_frame(frame: pd.DataFrame, model: LoadedModel, *, target: str | None, 
             except (TypeError, ValueError) as e:
                 raise InputError(f"{display}: column {column!r} is not numeric: {_first_line(e)}") from e
     _check_finite(X, 0, tuple(selected), display)
-    return _dataset(X, selected, mapping, ignored, target, target_values, display, "")
+    return _dataset(X, selected, mapping, ignored, target, target_values, display, "", model)
 
 
 def _dataset(X: np.ndarray, selected: list[str], mapping: str, ignored: list[str], target: str | None,
-             target_values: np.ndarray | None, display: str, digest: str) -> Dataset:
+             target_values: np.ndarray | None, display: str, digest: str, model: LoadedModel) -> Dataset:
     notes = []
+    y = _clean_target(target_values) if target_values is not None else None
     if ignored:
         notes.append(f"ignored columns not used by the model: {', '.join(ignored)}")
     if mapping == "positional":
         notes.append("the model has no feature names: CSV columns were taken in file order")
     elif mapping == "by-name-ignoring-case":
         notes.append("columns were matched to the model's feature names ignoring case and surrounding spaces")
+    if y is not None:
+        notes.extend(_target_notes(y, model, target or "the target", display))
     return Dataset(
         X=X,
         feature_names=tuple(selected),
-        y=_clean_target(target_values) if target_values is not None else None,
+        y=y,
         target=target,
         path=None if display.startswith("<") else display,
         column_mapping=mapping,
@@ -382,7 +385,7 @@ def _from_csv(src: _Source, model: LoadedModel, *, target: str | None, y: Any, p
     if target_values is None and y is not None:
         target_values = np.asarray(y, dtype=object)
     report(1.0)
-    return _dataset(X, selected, mapping, ignored, target, target_values, src.display, scan.sha256)
+    return _dataset(X, selected, mapping, ignored, target, target_values, src.display, scan.sha256, model)
 
 
 class _ConversionFailed(Exception):
@@ -745,6 +748,37 @@ def _shrink(X: np.ndarray, rows: int) -> np.ndarray:
 
 def _count_nan(X: np.ndarray, chunk_rows: int = 65_536) -> int:
     return int(sum(np.count_nonzero(np.isnan(X[i:i + chunk_rows])) for i in range(0, X.shape[0], chunk_rows)))
+
+
+def _target_notes(y: np.ndarray, model: LoadedModel, target: str, display: str) -> list[str]:
+    """Say which target rows the metrics cannot use; InputError for a regression target that is not numbers."""
+    missing = np.array([v is None or (isinstance(v, float) and np.isnan(v)) for v in y], dtype=bool)
+    notes = []
+    if model.task == "regression":
+        text = np.array([isinstance(v, str) for v in y], dtype=bool)
+        if text.any():
+            row = int(np.flatnonzero(text)[0])
+            raise InputError(
+                f"{display}: target column {target!r} has a non-numeric value {_shorten(str(y[row]))!r} at data "
+                f"row {row + 1}: a regression model's target must be numbers (leave a cell empty if unknown)"
+            )
+    elif model.classes is not None:
+        from optimizer_core.drift import encode_target
+
+        unknown = (encode_target(y, model.classes) < 0) & ~missing
+        if unknown.all() and unknown.any():
+            seen = list(dict.fromkeys(str(v) for v in y[unknown]))
+            return [f"metrics skipped: none of {target!r}'s values ({_listing(seen)}) is one of the model's classes "
+                    f"({_listing(model.classes)}); check that this column holds the labels the model was trained on"]
+        if unknown.any():
+            examples = list(dict.fromkeys(str(v) for v in y[unknown]))
+            notes.append(f"{int(unknown.sum()):,} of {y.size:,} rows have {target!r} values that are not among the "
+                         f"model's classes ({_listing(examples)}): left out of the metrics")
+    if missing.all():
+        notes.append(f"metrics skipped: {target!r} is empty on every row")
+    elif missing.any():
+        notes.append(f"{int(missing.sum()):,} of {y.size:,} rows have no {target!r} value: left out of the metrics")
+    return notes
 
 
 def _clean_target(values: np.ndarray) -> np.ndarray:

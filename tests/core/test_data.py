@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -258,3 +260,30 @@ def test_case_insensitive_matching_refuses_ambiguous_columns(tmp_path):
 def test_a_feature_column_chosen_as_target_is_named_as_such(tmp_path):
     with pytest.raises(InputError, match="target column 'b' is one of the model's feature columns"):
         load_dataset(_csv(tmp_path, "a,b,c,label\n1,2,3,0\n"), _model(), target="b")
+
+
+def _classifier(classes=("setosa", "versicolor")) -> LoadedModel:
+    return dataclasses.replace(_model(), classes=classes)
+
+
+def test_target_values_outside_the_model_classes_are_named_not_silently_dropped(tmp_path):
+    path = _csv(tmp_path, "a,b,c,label\n1,2,3,setosa\n1,2,3,Setosa\n1,2,3,versicolor\n1,2,3,\n")
+    ds = load_dataset(path, _classifier(), target="label")
+    assert any("1 of 4 rows have 'label' values that are not among the model's classes ('Setosa')" in n
+               for n in ds.notes)
+    assert any("1 of 4 rows have no 'label' value" in n for n in ds.notes)
+
+
+def test_a_target_with_no_known_class_says_metrics_are_skipped(tmp_path):
+    path = _csv(tmp_path, "a,b,c,label\n1,2,3,SETOSA\n1,2,3,VERSICOLOR\n")
+    ds = load_dataset(path, _classifier(), target="label")
+    assert any(n.startswith("metrics skipped: none of 'label''s values ('SETOSA', 'VERSICOLOR')") for n in ds.notes)
+
+
+@pytest.mark.parametrize("as_frame", [False, True])
+def test_a_non_numeric_regression_target_names_column_and_row(tmp_path, as_frame):
+    text = "a,b,c,y\n1,2,3,1.5\n1,2,3,abc\n"
+    source = pd.read_csv(_csv(tmp_path, text)) if as_frame else _csv(tmp_path, text)
+    model = dataclasses.replace(_model(), task="regression", classes=None)
+    with pytest.raises(InputError, match="target column 'y' has a non-numeric value 'abc' at data row 2"):
+        load_dataset(source, model, target="y")
