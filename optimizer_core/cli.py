@@ -7,9 +7,10 @@ Exit codes: 0 done; 1 a requested ONNX variant drifted more than --max-drift (th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -170,7 +171,7 @@ def _run_isolated(model_path: str, data_path: str, config, target: str | None, *
     request = JobRequest(model_name=model_path, csv_name=data_path, model_path=model_path, csv_path=data_path,
                          config=config, target=target, allow_pickle=allow_pickle)
     job_id = manager.submit(request)
-    with _progress_bar(disabled=quiet) as progress:
+    with _progress_bar(disabled=quiet) as progress, _sigterm_as_interrupt():
         try:
             while True:
                 status = manager.get(job_id)
@@ -179,12 +180,34 @@ def _run_isolated(model_path: str, data_path: str, config, target: str | None, *
                 if status.stage:
                     progress(status.stage, status.fraction)
                 time.sleep(0.1)
-        except KeyboardInterrupt:
+        except BaseException:
             manager.cancel(job_id)
+            with contextlib.suppress(Exception):
+                manager.wait(job_id, timeout_s=5)  # the worker is killed and its folder removed
             raise
     if status.state == "failed":
         raise OptimizerError(status.message or "the run failed")
     return status.report
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a supervisor, `timeout`, `kill`) stops the run like Ctrl-C: worker killed, nothing left behind."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _store(report, *, model_name: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -12,6 +13,11 @@ DEFAULT_PRECISIONS = PRECISIONS
 DEFAULT_BATCH_SIZES = (1, 16, 256, 4096)
 DEFAULT_MAX_DRIFT = 1e-4
 MAX_BATCH_SIZE = 1_000_000
+
+
+def max_threads() -> int:
+    """More intra-op threads than this only oversubscribes the cores (and thousands exhaust memory)."""
+    return max(64, 4 * (os.cpu_count() or 1))
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,9 @@ class OptimizeConfig:
             raise ConfigError(f"batch sizes must be whole numbers from 1 to {MAX_BATCH_SIZE:,}")
         if self.threads is not None and self.threads < 1:
             raise ConfigError("--threads must be at least 1")
+        if self.threads is not None and self.threads > max_threads():
+            raise ConfigError(f"--threads {self.threads} is more than this machine can use "
+                              f"({os.cpu_count() or 1} logical cores): use at most {max_threads()}")
         if not (self.budget_s > 0):
             raise ConfigError("--budget-s must be a positive number of seconds")
         if self.max_drift is not None and not (self.max_drift >= 0):

@@ -22,7 +22,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from optimizer_core.config import OptimizeConfig
 from optimizer_core.errors import JobTimeoutError, OptimizerError
@@ -144,18 +144,22 @@ class JobManager:
                 self._update(job_id, state="failed", message="cancelled", finished_at=time.time())
                 return
             job_dir = Path(tempfile.mkdtemp(prefix=f"inference-optimizer-job-{job_id}-"))
+            final: dict[str, Any] = {}
             try:
                 self._update(job_id, state="running", stage="starting worker", started_at=time.time())
-                self._execute(job_id, request, job_dir, test_fault)
+                final = self._execute(job_id, request, job_dir, test_fault)
             except Exception as e:  # never let a job thread die silently
-                self._update(job_id, state="failed", message=f"the job failed: {type(e).__name__}: {e}",
-                             finished_at=time.time())
+                final = {"state": "failed", "message": f"the job failed: {type(e).__name__}: {e}",
+                         "finished_at": time.time()}
             finally:
+                # clean up before the job reads as finished: a CLI exits as soon as it sees that
                 shutil.rmtree(job_dir, ignore_errors=True)
                 with self._lock:
                     self._procs.pop(job_id, None)
+                if final:
+                    self._update(job_id, **final)
 
-    def _execute(self, job_id: str, request: JobRequest, job_dir: Path, test_fault: str | None) -> None:
+    def _execute(self, job_id: str, request: JobRequest, job_dir: Path, test_fault: str | None) -> dict[str, Any]:
         work = job_dir / "cwd"
         work.mkdir()
         model_file = request.model_path or str(job_dir / "model.bin")
@@ -200,10 +204,12 @@ class JobManager:
             code = proc.wait()
         finally:
             timer.cancel()
-        self._finish(job_id, job_dir, code, timed_out=expired.is_set(), timeout=timeout, stderr_tail=stderr_tail)
+        return self._finish(job_id, job_dir, code, timed_out=expired.is_set(), timeout=timeout,
+                            stderr_tail=stderr_tail)
 
     def _finish(self, job_id: str, job_dir: Path, code: int, *, timed_out: bool, timeout: float,
-                stderr_tail: list[str]) -> None:
+                stderr_tail: list[str]) -> dict[str, Any]:
+        """The job's final status fields, read from what the worker left in ``job_dir``."""
         now = time.time()
         if code == 0:
             out = job_dir / "out"
@@ -211,8 +217,7 @@ class JobManager:
             artifacts = {p.name: p.read_bytes() for p in out.iterdir()
                          if p.is_file() and p.name not in ("report.json", "report.html")}
             report = dataclasses.replace(report, artifacts=artifacts)
-            self._update(job_id, state="done", stage="done", fraction=1.0, report=report, finished_at=now)
-            return
+            return {"state": "done", "stage": "done", "fraction": 1.0, "report": report, "finished_at": now}
         error_file = job_dir / "error.json"
         if job_id in self._cancelled:
             message = "cancelled"
@@ -226,7 +231,7 @@ class JobManager:
                        "malformed or hostile, or the job ran out of memory")
         else:
             message = f"the worker failed (exit {code}): {stderr_tail[-1] if stderr_tail else 'no details'}"
-        self._update(job_id, state="failed", message=" ".join(message.split()), finished_at=now)
+        return {"state": "failed", "message": " ".join(message.split()), "finished_at": now}
 
 
 def _rlimits(limits: Limits, wall_s: float) -> dict[str, int]:

@@ -29,6 +29,23 @@ def _set_limits(request: dict) -> None:
             resource.setrlimit(limit, (value, hard))
 
 
+def _exit_with_parent() -> None:
+    """Stop when the process that started this worker goes away (it runs in its own session, so the
+    signal that ended the parent never reaches it)."""
+    import os
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(5)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _emit(payload: dict) -> None:
     sys.stdout.write(json.dumps(payload) + "\n")
     sys.stdout.flush()
@@ -85,6 +102,7 @@ def inspect(job_dir: Path, request: dict) -> int:
 
 
 def main(argv: list[str]) -> int:
+    _exit_with_parent()
     if argv and argv[0] == "--inspect":
         job_dir = Path(argv[1])
         request = json.loads((job_dir / "request.json").read_text(encoding="utf-8"))

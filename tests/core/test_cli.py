@@ -1,6 +1,7 @@
 """The CLI contract: exit codes 0/1/2, one-line errors without tracebacks, nothing half-written."""
 
 import json
+import os
 import pickle
 import subprocess
 import sys
@@ -247,3 +248,32 @@ def test_run_refuses_an_out_folder_holding_other_files_before_any_work(xgb_files
     assert code == 2
     assert "not an earlier inference-optimizer output" in err and err.count("\n") == 1
     assert sorted(p.name for p in project.iterdir()) == ["model.json", "notes.txt"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
+def test_sigterm_stops_the_run_kills_the_worker_and_leaves_nothing(xgb_files, tmp_path):
+    import signal
+    import time
+
+    job_tmp = tmp_path / "tmp"
+    job_tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(job_tmp)}
+    cli = subprocess.Popen([sys.executable, "-m", "optimizer_core.cli", "run", str(xgb_files["model"]),
+                            str(xgb_files["csv"]), "--budget-s", "120", "--quiet", "--no-history"],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(job_tmp.glob("inference-optimizer-job-*/request.json")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list(job_tmp.glob("inference-optimizer-job-*")), "the worker never started"
+    time.sleep(1)
+    cli.send_signal(signal.SIGTERM)
+    _, err = cli.communicate(timeout=30)
+    assert cli.returncode == 130 and err.strip().endswith("interrupted")
+    assert not list(job_tmp.glob("inference-optimizer-job-*"))
+    worker_lines = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert str(job_tmp) not in worker_lines
+
+
+def test_threads_beyond_what_the_machine_can_use_are_refused(xgb_files, capsys):
+    code, _, err = _run(["run", str(xgb_files["model"]), str(xgb_files["csv"]), "--threads", "999", *FAST], capsys)
+    assert code == 2 and "--threads 999 is more than this machine can use" in err

@@ -56,6 +56,7 @@ def test_job_runs_in_worker_and_returns_report(files):
     assert [v.name for v in report.variants] == ["native", "fp32"]
     assert "fp32.onnx" in report.artifacts and "drift.csv" in report.artifacts
     assert report.variants[1].drift.max_abs <= 1e-5
+    assert not _leftover_job_dirs()  # removed before the job reads as done: a CLI may exit right then
 
 
 def test_two_concurrent_jobs_keep_results_separate(files):
@@ -140,3 +141,48 @@ def test_finished_jobs_are_forgotten_beyond_a_limit(files, monkeypatch):
     assert manager.get(first) is None and manager.get(third) is not None
     manager.forget(third)
     assert manager.get(third) is None
+
+
+_ORPHANING_PARENT = """
+import sys, tempfile, time
+tempfile.tempdir = sys.argv[1]
+from optimizer_core.config import OptimizeConfig
+from optimizer_core.jobs import JobManager, JobRequest
+manager = JobManager()
+job = manager.submit(JobRequest(model_path=sys.argv[2], csv_path=sys.argv[3], model_name="m", csv_name="c",
+                                config=OptimizeConfig(precisions=("fp32",), batch_sizes=(1,), budget_s=1.0),
+                                target="label"), test_fault="hang:60")
+while job not in manager._procs:
+    time.sleep(0.05)
+print(manager._procs[job].pid, flush=True)
+time.sleep(120)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "\nState:\tZ" not in f.read()
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process states from /proc")
+def test_worker_exits_when_its_parent_is_killed(files, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (tmp_path / "m.json").write_bytes(files["xgb"])
+    (tmp_path / "c.csv").write_bytes(files["csv"])
+    parent = subprocess.Popen([sys.executable, "-c", _ORPHANING_PARENT, tempfile.gettempdir(),
+                               str(tmp_path / "m.json"), str(tmp_path / "c.csv")], stdout=subprocess.PIPE, text=True)
+    worker = int(parent.stdout.readline())
+    assert _alive(worker)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(worker), "the worker outlived its parent"
