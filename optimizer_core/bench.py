@@ -64,6 +64,7 @@ BOOTSTRAP_MAX_ELEMENTS = 200_000  # resampling beyond this uses the exact bootst
 NOISY_STD = 0.10  # pyperf: std above 10% of the mean
 NOISY_EXTREME = 0.50  # pyperf: min or max more than 50% away from the mean
 WIDE_CI = 0.20  # the median's 95% CI wider than 20% of the median
+STABLE_MIN_CALLS = 10  # fewer timed calls than this are always flagged noisy
 PROGRESS_EVERY_S = 0.1
 LARGE_BATCH = 128  # where intra-op threads start to matter
 TREE_KERNEL_ROWS = 50  # ORT's TreeEnsemble switches its parallelization above 50 rows...
@@ -137,6 +138,9 @@ def summarize(samples_ns: np.ndarray, batch_size: int, *, seed: int = 0) -> Late
     values = stability_values(us)
     reasons = noise_reasons(mean=float(values.mean()), std=float(values.std(ddof=1)) if values.size > 1 else 0.0,
                             min_us=float(values.min()), max_us=float(values.max()), p50=p50, ci=(ci_low, ci_high))
+    if n < STABLE_MIN_CALLS:
+        reasons = (f"only {n} timed call{'s' if n > 1 else ''}: too few to tell a steady time from a disturbed one",
+                   *reasons)
     return LatencyStats(
         batch_size=int(batch_size),
         calls=n,
@@ -684,6 +688,10 @@ def _comparison_line(batch_size: int, native_name: str, base: LatencyStats,
                 f"{best_name}{which} (p50 {_us(base.p50_us)} vs {_us(best.p50_us)})")
     if _overlap(best, base):
         line += ", within measurement noise (the 95% intervals of the medians overlap)"
+    noisy = [name for name, stats in ((native_name, base), (best_name, best)) if stats.noisy]
+    if noisy:
+        line += (f"; {' and '.join(noisy)} measured noisy here ({(base if base.noisy else best).noise_reasons[0]}), "
+                 "so treat this ratio as rough")
     return line
 
 

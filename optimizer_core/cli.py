@@ -155,7 +155,12 @@ def _run(args: argparse.Namespace) -> int:
             worst = ", ".join(f"{v.name} drifts {v.drift.describe()}" for v in failing)
             print(f"gate failed: {worst} (over --max-drift {config.max_drift:g})", file=sys.stderr)
             return EXIT_GATE
-        print(f"gate passed: every requested variant within --max-drift {config.max_drift:g}")
+        gated = [v.name for v in report.variants if v.precision in config.precisions and v.drift is not None]
+        if gated:
+            print(f"gate passed: {', '.join(gated)} within --max-drift {config.max_drift:g}")
+        else:
+            print(f"gate: nothing to check: none of the requested precisions ({', '.join(config.precisions)}) "
+                  "applies to this model")
     return EXIT_OK
 
 
@@ -321,17 +326,22 @@ class _progress_bar:
 def format_summary(report) -> str:
     """Plain-text table: one row per variant, p50 per batch size, drift and size."""
     batches = sorted({row.batch_size for v in report.variants for row in v.latency})
-    header = ["variant", "provider", "size", *[f"p50@{b} µs" for b in batches], "max drift", "flips"]
+    relative = any(v.drift and v.drift.metric == "max_rel" for v in report.variants)
+    header = ["variant", "provider", "size", *[f"p50@{b} µs" for b in batches],
+              "max drift (rel)" if relative else "max drift", "flips"]
     rows = []
+    noisy = False
     for v in report.variants:
         if not v.applicable:
             rows.append([v.name, "-", "n/a", *["-" for _ in batches], "-", "-"])
             continue
-        cells = [v.name, (v.provider_used or "-").replace("ExecutionProvider", ""), _size(v.size_bytes)]
+        provider = (v.provider_used or "-").replace("ExecutionProvider", "")
+        cells = [v.name, provider + (" (fallback)" if v.fell_back else ""), _size(v.size_bytes)]
         for b in batches:
             row = v.latency_at(b)
-            cells.append(f"{row.p50_us:,.1f}" if row else "-")
-        cells.append(f"{v.drift.max_abs:.2e}" if v.drift else "-")
+            cells.append(f"{row.p50_us:,.1f}" + ("*" if row.noisy else "") if row else "-")
+            noisy = noisy or bool(row and row.noisy)
+        cells.append(f"{v.drift.value:.2e}" if v.drift else "-")
         cells.append(str(v.drift.label_flips) if v.drift and v.drift.label_flips is not None else "-")
         rows.append(cells)
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
@@ -341,9 +351,19 @@ def format_summary(report) -> str:
     title = (f"{model['estimator']} ({model['family']}, {model['task']}, {model['n_features']} features) on "
              f"{report.data['rows']:,} rows")
     out = [title, *lines]
+    drift_kind = ("largest difference from the native prediction relative to its size" if relative
+                  else "largest absolute difference from the native model's scores")
+    out.append(f"  max drift = {drift_kind}")
+    if noisy:
+        out.append("  * noisy: the calls' timings spread widely (a busy machine or too few calls); ratios that use "
+                   "them are unreliable: re-run on a quiet machine or with a larger --budget-s")
     for v in report.variants:
         if not v.applicable:
             out.append(f"  {v.name}: not applicable: {'; '.join(v.notes)}")
+        elif v.fell_back:
+            resolved = (v.session_settings or {}).get("provider_resolved")
+            out.append(f"  {v.name}: asked for {resolved or v.provider_requested}, which could not run here: "
+                       f"ran on {v.provider_used}")
     out += [f"  {line}" for line in report.explanations]
     if report.recommendation:
         out.append(f"recommendation: {report.recommendation.reason}")

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from optimizer_core import bench, drift
+from optimizer_core import bench, drift, machine_load
 from optimizer_core.config import OptimizeConfig
 from optimizer_core.convert import convert
 from optimizer_core.data import Dataset, load_dataset
@@ -125,8 +125,13 @@ def optimize(
     notes += _verification_notes(variants)
 
     _stage(progress, "benchmark", 0.0, "benchmarking")
+    cpu_before = machine_load.snapshot()
     variants, floor, bench_info, explanations, tuning = _benchmark(loaded, dataset, prepared, variants, config,
                                                                    threads, progress)
+    others_busy = machine_load.other_cores_busy(cpu_before, machine_load.snapshot())
+    bench_info["other_processes_cores_busy"] = None if others_busy is None else round(others_busy, 2)
+    if busy := machine_load.busy_note(others_busy, os.cpu_count() or 1):
+        notes.append(busy)
 
     _stage(progress, "report", 0.0, "writing report")
     from optimizer_core.tune import recommend

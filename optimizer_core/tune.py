@@ -71,16 +71,25 @@ def recommend(report: Report, *, tolerance: float) -> Recommendation | None:
 
     Uses the tuning candidates when the run was tuned, the variants' own measurements otherwise.
     """
+    duplicates = fallback_duplicates(report.variants)
     if report.tuning and report.tuning.get("candidates"):
-        return recommend_from_candidates(finalist_rows(report.tuning["candidates"]), report.variants,
-                                         tolerance=tolerance, snippets=report.tuning.get("snippets", {}))
+        tuned = [r for r in finalist_rows(report.tuning["candidates"]) if r.get("variant") not in duplicates]
+        return recommend_from_candidates(tuned, report.variants, tolerance=tolerance,
+                                         snippets=report.tuning.get("snippets", {}))
     rows = [
         {"name": v.name, "variant": v.name, "precision": v.precision, "batch_size": s.batch_size,
          "p50_us": s.p50_us, "max_abs": v.drift.max_abs if v.drift else (0.0 if v.precision == "native" else None),
          "drift": v.drift.value if v.drift else (0.0 if v.precision == "native" else None)}
-        for v in report.variants for s in v.latency
+        for v in report.variants if v.name not in duplicates for s in v.latency
     ]
     return recommend_from_candidates(rows, report.variants, tolerance=tolerance)
+
+
+def fallback_duplicates(variants: Sequence[VariantResult]) -> set[str]:
+    """Variants that fell back onto a provider another variant of the same precision ran on as asked:
+    the same session twice, so recommending one of them over the other would only pick noise."""
+    direct = {(v.precision, v.provider_used) for v in variants if v.provider_used and not v.fell_back}
+    return {v.name for v in variants if v.fell_back and (v.precision, v.provider_used) in direct}
 
 
 def recommend_from_candidates(rows: Sequence[dict[str, Any]], variants: Sequence[VariantResult], *,
@@ -131,6 +140,13 @@ def recommend_from_candidates(rows: Sequence[dict[str, Any]], variants: Sequence
     if snippets:
         first_onnx = next((n for n in picks if n in snippets), None)
         snippet = snippets.get(first_onnx) if first_onnx else None
+        if snippet and first_onnx:
+            covered = ", ".join(b for b, n in by_batch.items() if n == first_onnx)
+            others = "; ".join(f"batch {b}: {n}" for b, n in by_batch.items() if n != first_onnx)
+            header = f"# {first_onnx}: the recommended configuration at batch size {covered}"
+            if others:
+                header += f"\n# other batch sizes were measured faster with: {others}"
+            snippet = f"{header}\n{snippet}"
     return Recommendation(by_batch_size=by_batch, reason=reason, details=details, snippet=snippet)
 
 

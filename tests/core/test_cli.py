@@ -277,3 +277,52 @@ def test_sigterm_stops_the_run_kills_the_worker_and_leaves_nothing(xgb_files, tm
 def test_threads_beyond_what_the_machine_can_use_are_refused(xgb_files, capsys):
     code, _, err = _run(["run", str(xgb_files["model"]), str(xgb_files["csv"]), "--threads", "999", *FAST], capsys)
     assert code == 2 and "--threads 999 is more than this machine can use" in err
+
+
+def _factory_report(task="binary"):
+    try:
+        from tests.core.report_factory import make_report
+    except ImportError:
+        from report_factory import make_report
+    return make_report(task)
+
+
+def test_summary_marks_noisy_cells_and_names_the_drift_it_shows():
+    import dataclasses
+
+    from optimizer_core.cli import format_summary
+
+    report = _factory_report()
+    fp32 = next(v for v in report.variants if v.precision == "fp32")
+    noisy = tuple(dataclasses.replace(s, noisy=True, noise_reasons=("only 3 timed calls",)) for s in fp32.latency)
+    report = dataclasses.replace(report, variants=tuple(dataclasses.replace(v, latency=noisy) if v is fp32 else v
+                                                        for v in report.variants))
+    text = format_summary(report)
+    assert f"{noisy[0].p50_us:,.1f}*" in text and "* noisy:" in text
+    assert "max drift = largest absolute difference" in text
+
+
+def test_summary_shows_relative_drift_for_regressors_and_names_fallbacks():
+    import dataclasses
+
+    from optimizer_core.cli import format_summary
+
+    report = _factory_report("regression")
+    fp32 = next(v for v in report.variants if v.precision == "fp32")
+    moved = dataclasses.replace(
+        fp32, drift=dataclasses.replace(fp32.drift, metric="max_rel", max_abs=3.1e-5, max_rel=1.4e-7),
+        provider_requested="cuda", provider_used="CPUExecutionProvider",
+        session_settings={**(fp32.session_settings or {}), "provider_resolved": "CUDAExecutionProvider"})
+    report = dataclasses.replace(report, variants=tuple(moved if v is fp32 else v for v in report.variants))
+    text = format_summary(report)
+    assert "max drift (rel)" in text and "1.40e-07" in text and "3.10e-05" not in text
+    assert "relative to its size" in text
+    assert "CPU (fallback)" in text
+    assert f"{moved.name}: asked for CUDAExecutionProvider, which could not run here: ran on CPUExecutionProvider" in text
+
+
+def test_gate_with_no_applicable_requested_variant_says_there_was_nothing_to_check(xgb_files, capsys):
+    code = main(["run", str(xgb_files["model"]), str(xgb_files["csv"]), "--precision", "fp16", "--max-drift", "1e-3",
+                 *FAST])
+    assert code == 0
+    assert "gate: nothing to check: none of the requested precisions (fp16) applies" in capsys.readouterr().out

@@ -151,3 +151,36 @@ def test_regression_tolerance_is_relative():
     report = Report(schema_version=1, created_at="", run_id="r", environment={}, model={"task": "regression"},
                     data={}, config={}, variants=variants)
     assert recommend(report, tolerance=1e-4).by_batch_size == {"1": "fp32"}
+
+
+def test_a_variant_that_fell_back_onto_a_provider_already_measured_is_not_recommended():
+    import dataclasses
+
+    from optimizer_core.tune import fallback_duplicates, recommend
+
+    try:
+        from tests.core.report_factory import make_report
+    except ImportError:
+        from report_factory import make_report
+
+    base = make_report(variants=("native", "fp32"), with_tuning=False)
+    native, fp32 = base.variants
+    fp32_cpu = dataclasses.replace(fp32, name="fp32@cpu", provider_requested="cpu", provider_used="CPUExecutionProvider",
+                                   session_settings={"provider_resolved": "CPUExecutionProvider"})
+    faster = tuple(dataclasses.replace(s, p50_us=s.p50_us / 2) for s in fp32.latency)
+    fp32_cuda = dataclasses.replace(fp32_cpu, name="fp32@cuda", provider_requested="cuda", latency=faster,
+                                    session_settings={"provider_resolved": "CUDAExecutionProvider"})
+    assert fallback_duplicates([fp32_cpu, fp32_cuda]) == {"fp32@cuda"}
+    assert fallback_duplicates([fp32_cuda]) == set()  # alone, it is simply the fp32 model on the CPU
+    report = dataclasses.replace(base, variants=(native, fp32_cpu, fp32_cuda), tuning=None)
+    assert "fp32@cuda" not in recommend(report, tolerance=1e-2).by_batch_size.values()
+
+
+def test_the_snippet_says_which_batch_sizes_it_was_tuned_for():
+    variants = [_variant("native", "native"), _variant("fp32", "fp32", 1e-7)]
+    rows = [_row("native", "native", "native", 1, 100.0, 0.0), _row("fp32 t1", "fp32", "fp32", 1, 8.0, 1e-7),
+            _row("native", "native", "native", 4096, 900.0, 0.0), _row("fp32 t1", "fp32", "fp32", 4096, 2e3, 1e-7)]
+    rec = recommend_from_candidates(rows, variants, tolerance=1e-4, snippets={"fp32 t1": "import onnxruntime"})
+    assert rec.snippet.splitlines()[:2] == ["# fp32 t1: the recommended configuration at batch size 1",
+                                            "# other batch sizes were measured faster with: batch 4096: native"]
+    assert rec.snippet.endswith("import onnxruntime")
