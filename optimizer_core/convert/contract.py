@@ -72,13 +72,21 @@ def normalize(
     scores_rank = _declared_rank(graph, scores_tensor)
     final_scores = scores_tensor
     if scores_rank == 1 or (n_outputs == 1 and scores_rank != 2):
-        final_scores = scores_tensor + "_2d"
-        shape_name = scores_tensor + "_2d_shape"
+        final_scores = unique_name(graph, scores_tensor + "_2d")
+        shape_name = unique_name(graph, scores_tensor + "_2d_shape")
         graph.initializer.append(helper.make_tensor(shape_name, TensorProto.INT64, [2], [-1, 1]))
         graph.node.append(helper.make_node("Reshape", [scores_tensor, shape_name], [final_scores],
                                            name="contract_reshape_scores"))
 
+    # The contract names may already be taken by other tensors (a user's Cast output named "input", an
+    # internal "scores"): move those out of the way first, or the renames below break SSA form.
+    if old_input != INPUT_NAME:
+        moved = _free_name(graph, INPUT_NAME)
+        if final_scores == INPUT_NAME and moved is not None:  # an internal scores tensor called "input"
+            final_scores = moved
     _rename_tensor(graph, old_input, INPUT_NAME)
+    if final_scores != SCORES_NAME:
+        _free_name(graph, SCORES_NAME)
     _rename_tensor(graph, final_scores, SCORES_NAME)
 
     del graph.input[:]
@@ -101,7 +109,8 @@ def take_column(proto: onnx.ModelProto, tensor: str, column: int) -> str:
     """Append ``tensor[:, column:column+1]`` to the graph and return its name ([N, 1]): a converter that
     emits two probability columns for what is a single-output model keeps one."""
     graph = proto.graph
-    index, out = f"{tensor}_column_index", f"{tensor}_column{column}"
+    index = unique_name(graph, f"{tensor}_column_index")
+    out = unique_name(graph, f"{tensor}_column{column}")
     graph.initializer.append(helper.make_tensor(index, TensorProto.INT64, [1], [column]))
     graph.node.append(helper.make_node("Gather", [tensor, index], [out], axis=1, name=f"take_column{column}"))
     graph.value_info.append(helper.make_tensor_value_info(out, TensorProto.FLOAT, [None, 1]))
@@ -138,6 +147,7 @@ def _elem_type_of(graph: onnx.GraphProto, name: str, *, default: int) -> int:
 
 
 def _rename_tensor(graph: onnx.GraphProto, old: str, new: str) -> None:
+    """Rename tensor ``old`` to ``new`` everywhere: nodes, I/O, value_info, initializers and subgraphs."""
     if old == new:
         return
     for node in graph.node:
@@ -147,9 +157,56 @@ def _rename_tensor(graph: onnx.GraphProto, old: str, new: str) -> None:
         for i, name in enumerate(node.output):
             if name == old:
                 node.output[i] = new
+        for sub in _subgraphs(node):  # If/Loop/Scan bodies read outer tensors by name
+            _rename_tensor(sub, old, new)
     for vi in list(graph.output) + list(graph.value_info) + list(graph.input):
         if vi.name == old:
             vi.name = new
+    for init in graph.initializer:
+        if init.name == old:
+            init.name = new
+    for sparse in graph.sparse_initializer:
+        if sparse.values.name == old:
+            sparse.values.name = new
+
+
+def _free_name(graph: onnx.GraphProto, name: str) -> str | None:
+    """Rename the tensor called ``name`` (if any) to a fresh name, so that ``name`` can be given to
+    another tensor; returns the fresh name, or None when ``name`` was unused."""
+    if name not in _tensor_names(graph):
+        return None
+    fresh = unique_name(graph, name + "_orig")
+    _rename_tensor(graph, name, fresh)
+    return fresh
+
+
+def unique_name(graph: onnx.GraphProto, base: str, taken: set[str] | None = None) -> str:
+    """``base``, or ``base_1``, ``base_2``... : the first that names no tensor in ``graph`` or its subgraphs
+    (nor in ``taken``, when given)."""
+    taken = _tensor_names(graph) | (taken or set())
+    name, k = base, 1
+    while name in taken:
+        name, k = f"{base}_{k}", k + 1
+    return name
+
+
+def _tensor_names(graph: onnx.GraphProto) -> set[str]:
+    """Every tensor name used in ``graph`` and its subgraphs."""
+    names = {vi.name for vi in list(graph.input) + list(graph.output) + list(graph.value_info)}
+    names |= {t.name for t in graph.initializer} | {s.values.name for s in graph.sparse_initializer}
+    for node in graph.node:
+        names.update(node.input)
+        names.update(node.output)
+        for sub in _subgraphs(node):
+            names |= _tensor_names(sub)
+    names.discard("")
+    return names
+
+
+def _subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
+    graphs = [g for attr in node.attribute for g in attr.graphs]
+    graphs += [attr.g for attr in node.attribute if attr.HasField("g")]
+    return graphs
 
 
 def _prune_unused(graph: onnx.GraphProto) -> None:

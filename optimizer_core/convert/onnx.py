@@ -11,7 +11,7 @@ import onnx
 from onnx import GraphProto, TensorProto, helper
 
 from optimizer_core.convert import RawConversion
-from optimizer_core.convert.contract import ensure_ai_onnx_opset, find_scores_tensor
+from optimizer_core.convert.contract import ensure_ai_onnx_opset, find_scores_tensor, unique_name
 from optimizer_core.errors import ConversionError
 from optimizer_core.models.base import LoadedModel
 from optimizer_core.models.onnx import input_spec, type_name
@@ -86,9 +86,5 @@ def _scores_type(graph: GraphProto, scores: str) -> int | None:
 
 
 def _unique(graph: GraphProto, base: str) -> str:
-    taken = {i.name for i in graph.input} | {o.name for o in graph.output} | {t.name for t in graph.initializer}
-    taken |= {n.name for n in graph.node} | {x for n in graph.node for x in list(n.input) + list(n.output)}
-    name, k = base, 1
-    while name in taken:
-        name, k = f"{base}_{k}", k + 1
-    return name
+    """A name used by no tensor (subgraphs included) and no node of ``graph``."""
+    return unique_name(graph, base, {n.name for n in graph.node})

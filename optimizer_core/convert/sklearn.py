@@ -51,6 +51,7 @@ _PATCH_LOCK = threading.Lock()
 
 def to_onnx(model: LoadedModel, *, double: bool) -> RawConversion:
     """Convert ``model.native`` with skl2onnx (probabilities without ZipMap for classifiers)."""
+    _refuse_categorical_splits(model.native)
     if double:
         ok, reason = _static_double_support(model)
         if not ok:
@@ -140,6 +141,23 @@ def _unsupported(model: LoadedModel, error: Exception) -> UnsupportedModelError:
         f"{culprit}{where} has no ONNX converter in skl2onnx: use a supported estimator "
         "(trees, boosting, linear models, MLP, SVM, k-NN) or export it to ONNX yourself"
     )
+
+
+def _refuse_categorical_splits(obj: Any) -> None:
+    """skl2onnx drops HistGradientBoosting's categorical (bitset) splits without a word, and the graph it
+    emits then disagrees with scikit-learn by up to ~0.6 in probability: refuse rather than hand it out."""
+    steps = getattr(obj, "steps", None)
+    if steps is not None:
+        for _, step in steps:
+            _refuse_categorical_splits(step)
+        return
+    categorical = getattr(obj, "is_categorical_", None)
+    if categorical is not None and np.any(categorical):
+        raise UnsupportedModelError(
+            f"{type(obj).__name__} with categorical_features has no faithful ONNX conversion (skl2onnx "
+            f"{_skl2onnx_version()} ignores categorical splits): refit it with the categories one-hot encoded "
+            "(a OneHotEncoder in a pipeline) and categorical_features=None"
+        )
 
 
 def _tree_steps(obj: Any) -> list[str]:

@@ -141,7 +141,9 @@ def input_spec(graph: GraphProto, name: str) -> InputSpec:
         raise UnsupportedModelError(
             f"{name}: input {vi.name!r} holds {type_name(elem)} values; {_INPUT_NEEDED}"
         )
-    return InputSpec(vi.name, elem, _n_features(vi, name))
+    n_features = _n_features(vi, name)
+    _check_dynamic_batch(vi, elem, n_features, name)
+    return InputSpec(vi.name, elem, n_features)
 
 
 def _n_features(vi: ValueInfoProto, name: str) -> int:
@@ -167,6 +169,19 @@ def _n_features(vi: ValueInfoProto, name: str) -> int:
             f"{MAX_FEATURES:,} this tool accepts"
         )
     return int(feature_dim.dim_value)
+
+
+def _check_dynamic_batch(vi: ValueInfoProto, elem: int, n_features: int, name: str) -> None:
+    """Refuse a fixed first dimension: ONNX Runtime rejects every other batch size, and rows are fed in
+    batches of many sizes. (Rewriting the dimension is not safe in general: a graph can reshape or reduce
+    with the fixed size baked in.)"""
+    batch = vi.type.tensor_type.shape.dim[0]
+    if batch.HasField("dim_value"):  # 0 too: ONNX Runtime then accepts only empty batches
+        tensor_type = "DoubleTensorType" if elem == TensorProto.DOUBLE else "FloatTensorType"
+        raise UnsupportedModelError(
+            f"{name}: the model's input {vi.name!r} has a fixed batch size of {batch.dim_value}: re-export it "
+            f"with a dynamic first dimension (skl2onnx: {tensor_type}([None, {n_features}]))"
+        )
 
 
 def _shape_text(dims: Any) -> str:

@@ -3,11 +3,21 @@
 skops files are loaded with an explicit allowlist: only types from scikit-learn itself (plus a few inert
 numpy/builtin helpers) are trusted. Anything else could run code when the model is loaded or used, so
 the file is refused with ``UnsafeModelError`` naming the types.
+
+``functools.partial`` is the one wrapper trusted conditionally: scikit-learn stores
+``partial(check_array, ...)`` inside HistGradientBoosting's categorical preprocessor, and skops reports
+the partial itself as untrusted. It is trusted only when every partial in the file wraps a function
+(or class) named by its import path that is trusted in its own right; skops audits that name, the
+partial's arguments and its ``__dict__`` as separate nodes, so they still go through the allowlist.
+A partial of ``os.system``, of a bound method or of a callable object is refused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import io
+import json
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,6 +32,10 @@ if TYPE_CHECKING:
 _SAFE_EXTRA_TYPES = frozenset({"numpy.dtype", "builtins.slice", "collections.OrderedDict"})
 # scikit-learn modules whose functions do I/O (downloads, files): never trusted inside a model.
 _DENIED_SKLEARN_PREFIXES = ("sklearn.datasets.", "sklearn.utils._testing.")
+_PARTIAL = "functools.partial"
+# skops node kinds that name a callable by its import path (functions, numpy ufuncs, builtins, classes):
+# skops audits that name, so a partial wrapping one is exactly as trusted as the name itself.
+_NAMED_CALLABLE_LOADERS = frozenset({"FunctionNode", "TypeNode"})
 
 
 def is_trusted_type(name: str) -> bool:
@@ -29,6 +43,55 @@ def is_trusted_type(name: str) -> bool:
     if name in _SAFE_EXTRA_TYPES:
         return True
     return name.startswith("sklearn.") and not name.startswith(_DENIED_SKLEARN_PREFIXES)
+
+
+def _untrusted_partials(data: bytes, reported: Sequence[str]) -> set[str]:
+    """``functools.partial(...)`` descriptions of the partials in a skops file that do not wrap a trusted
+    named callable (empty when every partial does). A name is trusted when the allowlist trusts it, or
+    when skops itself does (it is then absent from ``reported``, e.g. numpy ufuncs and builtin types)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            schema = json.loads(archive.read("schema.json"))
+    except Exception:  # unreadable here although skops read it: trust nothing
+        return {f"{_PARTIAL}(unreadable)"}
+    bad: set[str] = set()
+    for node in _schema_nodes(schema):
+        # skops picks the node class from "__loader__"; the reported type comes from module and class.
+        is_partial = node.get("__module__") == "functools" and node.get("__class__") == "partial"
+        if node.get("__loader__") != "PartialNode" and not is_partial:
+            continue
+        if node.get("__loader__") != "PartialNode" or not is_partial:  # a crafted, inconsistent node
+            bad.add(f"{_PARTIAL}(<{_printable_loader(node.get('__loader__'))}>)")
+            continue
+        content = node.get("content")
+        func = content.get("func") if isinstance(content, dict) else None
+        loader = func.get("__loader__") if isinstance(func, dict) else None
+        if loader not in _NAMED_CALLABLE_LOADERS:
+            # A bound method, a callable object, another partial...: not a function named by its import path.
+            bad.add(f"{_PARTIAL}(<{_printable_loader(loader)}>)")
+            continue
+        wrapped = f"{func.get('__module__')}.{func.get('__class__')}"
+        if wrapped in reported and not is_trusted_type(wrapped):
+            bad.add(f"{_PARTIAL}({wrapped})")
+    return bad
+
+
+def _printable_loader(loader: Any) -> str:
+    """A skops node kind for an error message (the file is untrusted: keep it short and printable)."""
+    text = str(loader) if isinstance(loader, str) else "unknown callable"
+    return "".join(c for c in text if c.isalnum())[:40] or "unknown callable"
+
+
+def _schema_nodes(value: Any) -> Iterator[dict[str, Any]]:
+    """Every JSON object in a skops schema, depth first (iterative: a crafted file cannot overflow)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            yield item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 def load(data: bytes, fmt: str, source: SourceInfo) -> LoadedModel:
@@ -45,14 +108,18 @@ def load(data: bytes, fmt: str, source: SourceInfo) -> LoadedModel:
             f"{name} looks like a skops file but cannot be read ({type(e).__name__}: {_first_line(e)}): "
             "it may be truncated; save it again with skops.io.dump"
         ) from e
-    rejected = sorted(t for t in reported if not is_trusted_type(t))
+    # functools.partial is judged by what it wraps (_untrusted_partials), every partial node included.
+    rejected = sorted(
+        {t for t in reported if not is_trusted_type(t) and t != _PARTIAL}
+        | _untrusted_partials(data, reported)
+    )
     if rejected:
         raise UnsafeModelError(
             f"{name} contains types outside scikit-learn that could run code when loaded "
             f"({', '.join(rejected[:8])}{', ...' if len(rejected) > 8 else ''}): refused; save a model "
             "built from scikit-learn estimators only (XGBoost/LightGBM: use their own save_model)"
         )
-    trusted = [t for t in reported if is_trusted_type(t)]
+    trusted = [t for t in reported if is_trusted_type(t) or t == _PARTIAL]
     obj = sio.loads(data, trusted=trusted)
     if not matches(obj):
         raise UnsupportedModelError(

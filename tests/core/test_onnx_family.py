@@ -12,7 +12,9 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from skl2onnx import to_onnx
+from skl2onnx import convert_sklearn, to_onnx
+from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
+from sklearn.datasets import load_diabetes, load_iris
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
@@ -144,6 +146,95 @@ def test_fp64_applies_only_to_double_graphs(estimators: dict[str, object], X: np
     _assert_contract(as_float, N_FEATURES, 1, TensorProto.FLOAT)
     assert "Cast" in as_float.doc_string
     np.testing.assert_allclose(_run(as_float, {"input": X}), native, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("input_name", ["input", "X", "scores"])
+def test_double_graph_keeps_working_whatever_its_input_is_called(input_name: str) -> None:
+    """Regression: a float64 input already named ``input`` collided with the Cast that feeds it
+    ("Graph must be in single static assignment (SSA) form, however 'input' has been used as output
+    names multiple times")."""
+    X, y = load_iris(return_X_y=True)
+    estimator = LogisticRegression(max_iter=500).fit(X, y)
+    proto = convert_sklearn(
+        estimator, initial_types=[(input_name, DoubleTensorType([None, 4]))], options={"zipmap": False}
+    )
+    loaded = load_model(proto.SerializeToString(), name="iris.onnx")
+    assert loaded.task == "multiclass"
+    native = loaded.predict_scores(X)
+    np.testing.assert_allclose(native, estimator.predict_proba(X), atol=1e-9)
+
+    for double, elem, dtype, atol in ((False, TensorProto.FLOAT, np.float32, 1e-5),
+                                      (True, TensorProto.DOUBLE, np.float64, 1e-12)):
+        converted = convert(loaded, double=double)
+        _assert_contract(converted, 4, 3, elem)
+        onnx.checker.check_model(converted, full_check=True)
+        np.testing.assert_allclose(_run(converted, {"input": X.astype(dtype)}), native, rtol=0, atol=atol)
+
+
+def _colliding_names_model(output: str, output_shape: list[object]) -> onnx.ModelProto:
+    """X -> MatMul -> "input" -> Add -> "scores" -> Mul -> Reshape -> ``output``: internal tensors named
+    like the contract's input and output, and a "<output>_2d" tensor where a rank-1 output's Reshape
+    would name its result."""
+    w = numpy_helper.from_array(np.arange(1, 5, dtype=np.float32).reshape(4, 1), "W")
+    b = numpy_helper.from_array(np.array([0.5], np.float32), "B")
+    two = numpy_helper.from_array(np.array([2.0], np.float32), "two")
+    first = "h" if output == "input" else "input"
+    nodes = [
+        helper.make_node("MatMul", ["X", "W"], [first]),
+        helper.make_node("Add", [first, "B"], ["scores"]),
+        helper.make_node("Identity", ["scores"], [f"{output}_2d"]),
+        helper.make_node("Mul", [f"{output}_2d", "two"], ["Y1"]),
+        helper.make_node("Reshape", ["Y1", "flat"], [output]),
+    ]
+    flat = numpy_helper.from_array(np.array([-1, 1][: len(output_shape)], np.int64), "flat")
+    return _model(
+        nodes,
+        outputs=[helper.make_tensor_value_info(output, TensorProto.FLOAT, output_shape)],
+        initializers=[w, b, two, flat],
+    )
+
+
+@pytest.mark.parametrize(
+    ("output", "shape"),
+    [("Y", ["N", 1]), ("Y", ["N"]), ("input", ["N", 1]), ("scores_2d", ["N"])],
+    ids=["2d", "rank1", "output-called-input", "rank1-reshape-name-taken"],
+)
+def test_internal_tensors_named_like_the_contract_do_not_collide(output: str, shape: list[object]) -> None:
+    model = load_model(_colliding_names_model(output, shape).SerializeToString(), name="m.onnx")
+    assert model.task == "regression"
+    X = np.random.RandomState(1).rand(7, 4).astype(np.float32)
+    expected = ((X @ np.arange(1, 5, dtype=np.float32)) + 0.5) * 2
+    np.testing.assert_allclose(model.predict_scores(X).reshape(-1), expected, rtol=1e-6)
+
+    converted = convert(model)
+    _assert_contract(converted, 4, 1, TensorProto.FLOAT)
+    onnx.checker.check_model(converted, full_check=True)
+    np.testing.assert_allclose(_run(converted, {"input": X}), expected.reshape(-1, 1), rtol=1e-6)
+
+
+def test_subgraph_reading_the_input_by_name_survives_the_rename() -> None:
+    model = load_model(_if_model(numpy_helper.from_array(np.ones((4, 1), np.float32), "W")).SerializeToString())
+    X = np.random.RandomState(2).rand(5, 4).astype(np.float32)
+    converted = convert(model)
+    _assert_contract(converted, 4, 1, TensorProto.FLOAT)
+    np.testing.assert_allclose(_run(converted, {"input": X}), X.sum(axis=1, keepdims=True), rtol=1e-6)
+
+
+@pytest.mark.parametrize(("tensor_type", "dtype"), [(FloatTensorType, np.float32), (DoubleTensorType, np.float64)])
+def test_fixed_batch_size_is_refused_with_the_fix(tensor_type: type, dtype: type, tmp_path: Path) -> None:
+    """Regression: a [1, 10] input failed later, in ONNX Runtime, with a truncated INVALID_ARGUMENT."""
+    X, y = load_diabetes(return_X_y=True)
+    proto = convert_sklearn(LinearRegression().fit(X, y), initial_types=[("input", tensor_type([1, 10]))])
+    path = _write(tmp_path, proto, "diabetes.onnx")
+    with pytest.raises(UnsupportedModelError) as info:
+        load_model(path)
+    assert str(info.value) == f"{path}: " + (
+        "the model's input 'input' has a fixed batch size of 1: re-export it with a dynamic "
+        f"first dimension (skl2onnx: {tensor_type.__name__}([None, 10]))"
+    )
+    # The advice works: the same model with a dynamic first dimension loads and runs any batch size.
+    dynamic = convert_sklearn(LinearRegression().fit(X, y), initial_types=[("input", tensor_type([None, 10]))])
+    assert load_model(dynamic.SerializeToString()).predict_scores(X[:7].astype(dtype)).shape == (7, 1)
 
 
 # -- hand-built graphs ------------------------------------------------------------------------------
@@ -349,6 +440,16 @@ def _rank1(folder: Path) -> Path:
 @_case("symbolic-feature-count", UnsupportedModelError, "no fixed feature count")
 def _symbolic(folder: Path) -> Path:
     return _write(folder, _input_shape_model(["N", "F"]))
+
+
+@_case("fixed-batch-size", UnsupportedModelError, "'X' has a fixed batch size of 1: re-export it")
+def _fixed_batch(folder: Path) -> Path:
+    return _write(folder, _input_shape_model([1, 4]))
+
+
+@_case("fixed-batch-size-zero", UnsupportedModelError, "FloatTensorType([None, 4])")
+def _fixed_batch_zero(folder: Path) -> Path:
+    return _write(folder, _input_shape_model([0, 4]))
 
 
 @_case("multi-output-regressor", UnsupportedModelError, "3 values per row")

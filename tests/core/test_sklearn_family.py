@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import warnings
+import zipfile
 from collections.abc import Callable
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import joblib
@@ -36,6 +39,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, RobustScaler, StandardScaler
 from sklearn.svm import SVC, SVR
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+from sklearn.utils.validation import check_array
 
 from optimizer_core.convert import convert, supports_double
 from optimizer_core.errors import ModelLoadError, UnsafeModelError, UnsupportedModelError
@@ -384,6 +388,111 @@ def test_skops_with_function_outside_sklearn_is_refused(tmp_path) -> None:
     pipe[0].func = os.system  # would run a shell command on transform
     with pytest.raises(UnsafeModelError, match=r"outside scikit-learn.*system"):
         load_model(_dump(pipe, tmp_path))
+
+
+def _categorical_data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(size=ROWS), rng.integers(0, 4, ROWS), rng.normal(size=ROWS)])
+    y = ((X[:, 0] + (X[:, 1] == 2) - (X[:, 1] == 0)) > 0.3).astype(int)
+    return X, y
+
+
+def test_hist_gradient_boosting_with_categorical_features_loads(tmp_path) -> None:
+    """Regression: scikit-learn stores functools.partial(check_array, ...) in HistGradientBoosting's
+    categorical preprocessor, and the whole model was refused as unsafe."""
+    X, y = _categorical_data()
+    estimator = HistGradientBoostingClassifier(categorical_features=[1], max_iter=10).fit(X, y)
+    path = _dump(estimator, tmp_path)
+    assert "functools.partial" in sio.get_untrusted_types(file=path)  # what the allowlist must handle
+
+    model = load_model(path)
+    assert (model.family, model.estimator, model.task, model.n_features) == (
+        "sklearn",
+        "HistGradientBoostingClassifier",
+        "binary",
+        3,
+    )
+    np.testing.assert_array_equal(model.predict_scores(X), estimator.predict_proba(X))
+
+
+def test_hist_gradient_boosting_with_categorical_features_is_refused_not_converted_wrong(tmp_path) -> None:
+    # skl2onnx 1.20 ignores the categorical splits: its graph differs from scikit-learn by up to ~0.6
+    X, y = _categorical_data()
+    estimator = HistGradientBoostingClassifier(categorical_features=[1], max_iter=10).fit(X, y)
+    model = load_model(_dump(estimator, tmp_path))
+    with pytest.raises(UnsupportedModelError, match="categorical_features has no faithful ONNX conversion"):
+        convert(model)
+    pipeline = make_pipeline(SimpleImputer(), HistGradientBoostingClassifier(categorical_features=[1], max_iter=10))
+    piped = load_model(_dump(pipeline.fit(X, y), tmp_path, "piped.skops"))
+    with pytest.raises(UnsupportedModelError, match="categorical_features"):
+        convert(piped)
+
+
+def _with_func(func: Any) -> Any:
+    X, y = _data("binary")
+    pipe = make_pipeline(FunctionTransformer(), LogisticRegression(max_iter=50))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pipe.fit(X, y)
+    pipe[0].func = func
+    return pipe
+
+
+@pytest.mark.parametrize(
+    "func",
+    [partial(check_array, dtype=np.float64), partial(np.log1p, dtype=np.float64)],
+    ids=["sklearn-function", "numpy-ufunc"],
+)
+def test_partial_of_a_trusted_function_is_trusted(func: Any, tmp_path) -> None:
+    pipe = _with_func(func)
+    model = load_model(_dump(pipe, tmp_path))
+    X = _data("binary")[0]
+    np.testing.assert_allclose(model.predict_scores(X), pipe.predict_proba(X))
+
+
+@pytest.mark.parametrize(
+    ("func", "named"),
+    [
+        pytest.param(
+            partial(os.system, "echo pwned"), r"functools\.partial\((posix|nt)\.system\)", id="os.system"
+        ),
+        pytest.param(partial(PassThrough), r"functools\.partial\([\w.]*PassThrough\)", id="class"),
+        pytest.param(partial(eval, "1"), r"functools\.partial\(builtins\.eval\)", id="eval"),
+    ],
+)
+def test_partial_of_an_untrusted_callable_is_refused(func: Any, named: str, tmp_path) -> None:
+    with pytest.raises(UnsafeModelError, match=r"outside scikit-learn.*" + named) as info:
+        load_model(_dump(_with_func(func), tmp_path))
+    assert "\n" not in str(info.value)
+
+
+def test_partial_disguised_as_another_type_is_refused(tmp_path) -> None:
+    """A crafted file whose partial node claims a scikit-learn type name (skops would report that
+    name, and build a partial anyway): the partial is not trusted by name alone."""
+    data = _dump(_with_func(partial(check_array, dtype=np.float64)), tmp_path).read_bytes()
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    schema = json.loads(files["schema.json"])
+    stack: list[Any] = [schema]
+    disguised = 0
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict) and node.get("__loader__") == "PartialNode":
+            node["__class__"], node["__module__"] = "Pipeline", "sklearn.pipeline"
+            disguised += 1
+        stack.extend(node.values() if isinstance(node, dict) else node if isinstance(node, list) else [])
+    assert disguised == 1
+    assert "functools.partial" not in sio.get_untrusted_types(data=_zip(files, schema))
+    with pytest.raises(UnsafeModelError, match=r"functools\.partial\(<PartialNode>\)"):
+        load_model(_zip(files, schema), name="crafted.skops")
+
+
+def _zip(files: dict[str, bytes], schema: Any) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, json.dumps(schema) if name == "schema.json" else content)
+    return out.getvalue()
 
 
 def test_skops_with_custom_class_is_refused(tmp_path) -> None:
