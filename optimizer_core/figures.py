@@ -159,6 +159,12 @@ def batch_sizes(report: Report) -> list[int]:
     return sorted({row.batch_size for v in report.variants for row in v.latency})
 
 
+def p50_rows_per_s(row: LatencyStats) -> float:
+    """Rows per second at the median call (batch / p50): the throughput the recommendation's p50 implies.
+    ``rows_per_s`` in report.json is batch / mean call time, which a few slow calls pull down."""
+    return row.batch_size / (row.p50_us * 1e-6)
+
+
 def timed_rows(v: VariantResult) -> list[LatencyStats]:
     """Latency rows with a usable p50 and throughput, by batch size."""
     ok = [
@@ -228,7 +234,8 @@ def _stats_hover(name: str, row: LatencyStats, extra: str = "") -> str:
     p99 = fmt_us(row.p99_us) if row.p99_us is not None else f"n/a (only {row.calls} calls)"
     return (
         f"<b>{label(name)}</b><br>batch size: {row.batch_size:,} rows<br>calls: {row.calls:,}"
-        f"<br>p50: {fmt_us(row.p50_us)}<br>p99: {p99}<br>{fmt_rows_per_s(row.rows_per_s)}{extra}"
+        f"<br>p50: {fmt_us(row.p50_us)}<br>p99: {p99}<br>{fmt_rows_per_s(p50_rows_per_s(row))} at p50"
+        f" ({fmt_rows_per_s(row.rows_per_s)} at the mean){extra}"
     )
 
 
@@ -269,12 +276,14 @@ def _speedup(report: Report) -> dict[str, Any]:
 
 
 def _best_throughput(report: Report) -> dict[str, Any]:
-    rows = [(v.name, r) for v in measured_variants(report) for r in v.latency if _finite(r.rows_per_s)]
+    """Highest rows/s at p50 among the variants within the drift tolerance (native always counts)."""
+    rows = [(v.name, r) for v in measured_variants(report) for r in timed_rows(v)
+            if v.precision == "native" or v.drift is None or v.drift.passed is not False]
     if not rows:
         return {"best_rows_per_s": None, "best_throughput_variant": None, "best_throughput_batch": None}
-    name, row = max(rows, key=lambda t: t[1].rows_per_s)
+    name, row = max(rows, key=lambda t: p50_rows_per_s(t[1]))
     return {
-        "best_rows_per_s": row.rows_per_s,
+        "best_rows_per_s": p50_rows_per_s(row),
         "best_throughput_variant": name,
         "best_throughput_batch": row.batch_size,
     }
@@ -387,7 +396,7 @@ def latency_distribution(
         value_title if ecdf else "variant",
         "share of calls at or below (fraction)" if ecdf else value_title,
         x_log=ecdf,
-        y_log=not ecdf,
+        y_log=kind == "box",  # a violin is drawn on log10 values (see _violin_log_axis)
     )
     if not sizes:
         return _say_empty(fig, "No per-call latency samples in this report")
@@ -399,6 +408,9 @@ def latency_distribution(
                 continue
             fig.add_trace(_distribution_trace(kind, v.name, row, colors[v.name], visible=i == 0))
             groups.append(b)
+    if kind == "violin":
+        _violin_log_axis(fig, [x for v in measured_variants(report) for b in sizes
+                               if (r := v.latency_at(b)) is not None for x in r.samples_us])
     if len(sizes) > 1:
         buttons = [
             {
@@ -453,11 +465,13 @@ def _distribution_trace(
     hover = _stats_hover(name, row) + "<extra></extra>"
     if kind == "box":
         return go.Box(y=s, boxpoints=False, line={"color": color}, hovertemplate=hover, **common)
+    # the density is estimated on log10(µs): plotly's kernel works in data units, and on raw µs one slow
+    # outlier widens the kernel until the shape no longer shows where the calls are
     return go.Violin(
-        y=s,
+        y=np.log10(np.maximum(s, 1e-3)),
         points=False,
-        box={"visible": True},
-        meanline={"visible": True},
+        box={"visible": True, "fillcolor": "rgba(255,255,255,0.85)", "line": {"color": "#333333"}, "width": 0.25},
+        meanline={"visible": True, "color": "#333333"},
         line={"color": color},
         fillcolor=color,
         opacity=0.6,
@@ -466,6 +480,17 @@ def _distribution_trace(
         hovertemplate=hover,
         **common,
     )
+
+
+def _violin_log_axis(fig: go.Figure, samples_us: list[float]) -> None:
+    """Label a log10(µs) value axis in µs at 1-2-5 steps."""
+    if not samples_us:
+        return
+    low, high = math.log10(max(min(samples_us), 1e-3)), math.log10(max(max(samples_us), 1e-3))
+    ticks = [m * 10.0**e for e in range(math.floor(low) - 1, math.ceil(high) + 1) for m in (1, 2, 5)]
+    ticks = [t for t in ticks if low - 0.35 <= math.log10(t) <= high + 0.35]
+    text = [f"{t / 1000:g} ms" if t >= 1000 else f"{t:g} µs" for t in ticks]
+    fig.update_yaxes(type="linear", tickvals=[math.log10(t) for t in ticks], ticktext=text)
 
 
 def latency_vs_batch(report: Report) -> go.Figure:
@@ -551,14 +576,14 @@ def crossover(report: Report) -> Crossover | None:
         common = sorted({r.batch_size for r in timed_rows(v)} & {r.batch_size for r in timed_rows(native)})
         if not common:
             continue
-        ratios = [math.log(_at(v, b).rows_per_s / _at(native, b).rows_per_s) for b in common]  # type: ignore[union-attr]
+        ratios = [math.log(_at(native, b).p50_us / _at(v, b).p50_us) for b in common]  # type: ignore[union-attr]
         score = float(np.mean(ratios))
         if best is None or (len(common), score) > (len(best[2]), best[0]):
             best = (score, v, common)
     if best is None:
         return None
     _, v, common = best
-    logs = [math.log(_at(v, b).rows_per_s / _at(native, b).rows_per_s) for b in common]  # type: ignore[union-attr]
+    logs = [math.log(_at(native, b).p50_us / _at(v, b).p50_us) for b in common]  # type: ignore[union-attr]
     changes = []
     for i in range(len(common) - 1):
         r0, r1 = logs[i], logs[i + 1]
@@ -599,7 +624,7 @@ def throughput_vs_batch(report: Report) -> go.Figure:
     fig = _figure(
         _crossover_title(c),
         "batch size (rows, log scale)",
-        "throughput (rows/s, log scale)",
+        "throughput at the median call (rows/s, log scale)",
         x_log=True,
         y_log=True,
     )
@@ -608,7 +633,7 @@ def throughput_vs_batch(report: Report) -> go.Figure:
         fig.add_trace(
             go.Scatter(
                 x=[r.batch_size for r in rows],
-                y=[r.rows_per_s for r in rows],
+                y=[p50_rows_per_s(r) for r in rows],
                 mode="lines+markers",
                 name=label(v.name),
                 legendgroup=v.name,

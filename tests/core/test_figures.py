@@ -321,3 +321,41 @@ def test_provider_text_names_a_fallback_even_when_auto_was_requested():
     assert F.provider_text(ran) == "CPUExecutionProvider"
     native = next(v for v in report.variants if v.precision == "native")
     assert F.provider_text(native).endswith("(own runtime)")
+
+
+def test_throughput_verdict_follows_p50_like_the_recommendation():
+    # native's mean is dragged down by a few slow calls while its median is faster: the chart's verdict and
+    # the recommendation (p50) must agree
+    report = make_report(variants=("native", "fp32"), native_wins_large_batch=True)
+    native, fp32 = report.variants
+    slow_mean = tuple(dataclasses.replace(s, rows_per_s=s.rows_per_s / 100) for s in native.latency)
+    report = dataclasses.replace(report, variants=(dataclasses.replace(native, latency=slow_mean), fp32))
+    c = F.crossover(report)
+    largest = max(s.batch_size for s in native.latency)
+    native_p50 = next(s.p50_us for s in native.latency if s.batch_size == largest)
+    fp32_p50 = next(s.p50_us for s in fp32.latency if s.batch_size == largest)
+    assert native_p50 < fp32_p50  # the factory's native wins at the largest batch by p50
+    assert c.faster_last == "native"
+    fig = F.throughput_vs_batch(report)
+    trace = next(t for t in fig.data if t.meta and t.meta.get("variant") == "native")
+    assert trace.y[-1] == pytest.approx(largest / (native_p50 * 1e-6))
+
+
+def test_best_throughput_headline_skips_variants_over_the_drift_tolerance():
+    report = make_report()
+    fastest = max((v for v in report.variants if v.precision != "native" and v.latency and v.drift),
+                  key=lambda v: max(F.p50_rows_per_s(s) for s in v.latency))
+    failed = dataclasses.replace(fastest, drift=dataclasses.replace(fastest.drift, passed=False))
+    report = dataclasses.replace(report, variants=tuple(failed if v is fastest else v for v in report.variants))
+    assert F.headline_values(report)["best_throughput_variant"] != fastest.name
+
+
+def test_violin_density_is_estimated_on_log_latency_with_ticks_in_microseconds():
+    report = make_report()
+    fig = F.latency_distribution(report, kind="violin")
+    trace = next(t for t in fig.data if t.visible)
+    row = next(v for v in report.variants if v.name == trace.meta["variant"]).latency_at(trace.meta["batch_size"])
+    assert max(trace.y) == pytest.approx(math.log10(max(row.samples_us)))
+    assert fig.layout.yaxis.type == "linear"
+    assert all(text.endswith(("µs", "ms")) for text in fig.layout.yaxis.ticktext)
+    assert trace.box.line.color != trace.line.color  # the inner box stays visible on the fill
