@@ -98,12 +98,19 @@ def load_dataset(
     target directly). ``target`` names the target column to separate out. ``progress(stage,
     fraction)`` is called while a CSV is read (fraction of its bytes, 0.0 to 1.0).
     """
-    if isinstance(source, np.ndarray):
-        return _from_array(source, model, y=y, name=name)
-    if isinstance(source, pd.DataFrame):
-        return _from_frame(source, model, target=target, y=y, name=name)
-    with _Source.open(source, name) as src:
-        return _from_csv(src, model, target=target, y=y, progress=progress)
+    try:
+        if isinstance(source, np.ndarray):
+            return _from_array(source, model, y=y, name=name)
+        if isinstance(source, pd.DataFrame):
+            return _from_frame(source, model, target=target, y=y, name=name)
+        with _Source.open(source, name) as src:
+            return _from_csv(src, model, target=target, y=y, progress=progress)
+    except InputError as e:
+        categorical = any("categorical" in n for n in model.notes)
+        if categorical and "non-numeric value" in str(e) and "category codes" not in str(e):
+            raise InputError(f"{e}; this model has categorical features: write each category as the integer "
+                             "code it had in training") from e
+        raise
 
 
 def read_csv_table(source: str | os.PathLike[str] | bytes, *, name: str | None = None) -> tuple[pd.DataFrame, str, str]:

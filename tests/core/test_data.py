@@ -287,3 +287,9 @@ def test_a_non_numeric_regression_target_names_column_and_row(tmp_path, as_frame
     model = dataclasses.replace(_model(), task="regression", classes=None)
     with pytest.raises(InputError, match="target column 'y' has a non-numeric value 'abc' at data row 2"):
         load_dataset(source, model, target="y")
+
+
+def test_text_in_a_categorical_models_column_points_at_category_codes(tmp_path):
+    model = dataclasses.replace(_model(), notes=("categorical features must be given as their integer category codes",))
+    with pytest.raises(InputError, match="non-numeric value 'b'.*this model has categorical features: write each"):
+        load_dataset(_csv(tmp_path, "a,b,c\n1,b,3\n"), model)
