@@ -14,8 +14,9 @@ from optimizer_core.errors import JobTimeoutError, OptimizerError
 
 
 def inspect_isolated(data: bytes, name: str, *, timeout_s: float = jobs.INSPECT_TIMEOUT_S) -> dict[str, Any]:
-    """``{"summary", "applicability"}`` for a good model; ``{"error"}`` (one line, plus ``"transient"`` for a
-    timeout, which is worth retrying and must not be cached) otherwise."""
+    """``{"summary", "applicability", "feature_names", "n_features"}`` for a good model (feature names empty
+    when the model does not know them); ``{"error"}`` (one line, plus ``"transient"`` for a timeout, which is
+    worth retrying and must not be cached) otherwise."""
     try:
         found = jobs.inspect_model(data, name, timeout_s=timeout_s)
     except JobTimeoutError as e:
@@ -25,4 +26,9 @@ def inspect_isolated(data: bytes, name: str, *, timeout_s: float = jobs.INSPECT_
     model = found["model"]
     classes = f", {model['n_classes']} classes" if model["task"] == "multiclass" and model.get("n_classes") else ""
     summary = f"{model['estimator']} ({model['family']}), {model['task']}{classes}, {model['n_features']} features"
-    return {"summary": summary, "applicability": [tuple(row) for row in found["applicability"]]}
+    return {
+        "summary": summary,
+        "applicability": [tuple(row) for row in found["applicability"]],
+        "feature_names": list(model.get("feature_names") or []),
+        "n_features": model.get("n_features"),
+    }

@@ -43,98 +43,116 @@ def run_caption(report: Report, model_name: str | None = None) -> str:
     return " · ".join(p for p in parts if p)
 
 
-def headline_metrics(report: Report, *, columns: int = 5) -> None:
-    """The five headline numbers as st.metric cards: the value, and what it compares, muted below."""
+CARD_WIDTH_PX = 228  # wide enough for every card's value; the cards wrap onto a second line when narrower
+
+
+def headline_metrics(report: Report) -> None:
+    """The five headline numbers as st.metric cards: a short value, what it compares muted below, and
+    the exact figures in the help tooltip. Cards have a fixed width and wrap, so nothing is cut off."""
     h = F.headline_values(report)
-    cards = _headline_cards(report, h)
-    cols = st.columns(columns)
-    for i, (label, value, detail, help_text) in enumerate(cards):
-        with cols[i % columns]:
+    with st.container(horizontal=True, wrap=True, gap="small"):
+        for label, value, detail, help_text in _headline_cards(report, h):
             st.metric(
-                label, value, delta=detail, delta_color="off", delta_arrow="off", help=help_text, border=True
+                label,
+                value,
+                delta=detail,
+                delta_color="off",
+                delta_arrow="off",
+                help=help_text,
+                border=True,
+                width=CARD_WIDTH_PX,
             )
+
+
+def _ratio(x: float) -> str:
+    """A ratio short enough for a metric card: 2.83×, 15.6×, 1,948×."""
+    if x >= 100:
+        return f"{x:,.0f}×"
+    return f"{x:.3g}×" if x >= 10 else f"{x:.2f}×"
 
 
 def _headline_cards(report: Report, h: dict[str, Any]) -> list[tuple[str, str, str | None, str]]:
-    L = F.HEADLINE_LABELS
-    cards = []
-    if h["speedup_batch1"] is not None:
-        x = h["speedup_batch1"]
-        detail = f"{h['speedup_variant']} vs native" + (" · native is faster" if x < 1 else "")
-        if _noisy(report, "native", 1) or _noisy(report, h["speedup_variant"], 1):
-            detail += " · noisy"
-        cards.append(
-            (
-                L["speedup"],
-                f"{x:.2f}×",
-                detail,
-                "p50 latency of the native model at batch 1 divided by the fastest ONNX variant's. "
-                "'noisy': the calls varied a lot on this machine (see the Latency tab)",
-            )
+    return [_speedup_card(report, h), _throughput_card(report, h), _size_card(h), _drift_card(h),
+            _flips_card(report, h)]
+
+
+def _speedup_card(report: Report, h: dict[str, Any]) -> tuple[str, str, str | None, str]:
+    label = F.HEADLINE_LABELS["speedup"]
+    x = h["speedup_batch1"]
+    if x is None:
+        return label, "n/a", "batch 1 not measured", "measure batch size 1 to see it"
+    detail = f"{h['speedup_variant']} vs native" + (" · native faster" if x < 1 else "")
+    noisy = _noisy(report, "native", 1) or _noisy(report, h["speedup_variant"], 1)
+    return (
+        label,
+        _ratio(x),
+        detail + (" · noisy" if noisy else ""),
+        f"{x:,.2f}×: p50 latency of the native model at batch 1 divided by the fastest ONNX variant's "
+        f"({h['speedup_variant']}). 'noisy': the calls varied a lot on this machine (see the Latency tab)",
+    )
+
+
+def _throughput_card(report: Report, h: dict[str, Any]) -> tuple[str, str, str | None, str]:
+    label = F.HEADLINE_LABELS["throughput"]
+    rate = h["best_rows_per_s"]
+    if rate is None:
+        return label, "n/a", "no latency measured", "no variant was timed"
+    variant, batch = h["best_throughput_variant"], h["best_throughput_batch"]
+    noisy = " · noisy" if _noisy(report, variant, batch) else ""
+    return (
+        label,
+        _compact_rate(rate),
+        f"{variant} · batch {batch:,}{noisy}",
+        f"{rate:,.0f} rows/s ({variant} at batch {batch:,}): the highest rows per second at the median call "
+        "(batch size ÷ p50 time per call) over every batch size and every variant within the drift tolerance",
+    )
+
+
+def _size_card(h: dict[str, Any]) -> tuple[str, str, str | None, str]:
+    label = F.HEADLINE_LABELS["size"]
+    x = h["size_reduction"]
+    if x is None:
+        return label, "n/a", "one size only", "needs at least two variants with a size"
+    small, base = h["size_variant"], h["size_baseline"]
+    return (
+        label,
+        _ratio(x),
+        f"{small} vs {base}",
+        f"{small} is {F.fmt_mb(h['size_bytes'])}, {base} {F.fmt_mb(h['size_baseline_bytes'])}: the smallest "
+        "variant's file size compared with the fp32 ONNX model (or the native file)",
+    )
+
+
+def _drift_card(h: dict[str, Any]) -> tuple[str, str, str | None, str]:
+    label = F.HEADLINE_LABELS["drift"]
+    if h["max_drift"] is None:
+        return label, "n/a", "no ONNX variant ran", "no drift was measured"
+    return (
+        label,
+        F.fmt_diff(h["max_drift"]),
+        h["max_drift_variant"],
+        f"max |score diff| {F.fmt_diff(h['max_drift'])} ({h['max_drift_variant']}): the largest absolute "
+        "difference between a variant's scores and the native model's, over every row of the CSV",
+    )
+
+
+def _flips_card(report: Report, h: dict[str, Any]) -> tuple[str, str, str | None, str]:
+    label = F.HEADLINE_LABELS["flips"]
+    if h["label_flips"] is None:
+        regression = report.model.get("task") == "regression"
+        return (
+            label,
+            "n/a",
+            "regression model" if regression else "not measured",
+            "label flips apply to classifiers only",
         )
-    else:
-        cards.append((L["speedup"], "n/a", "batch 1 not measured", "measure batch size 1 to see it"))
-    if h["best_rows_per_s"] is not None:
-        cards.append(
-            (
-                L["throughput"],
-                _compact_rate(h["best_rows_per_s"]),
-                f"{h['best_throughput_variant']} at batch {h['best_throughput_batch']:,}"
-                + (
-                    " · noisy"
-                    if _noisy(report, h["best_throughput_variant"], h["best_throughput_batch"])
-                    else ""
-                ),
-                "highest sustained rows per second (batch size ÷ mean time per call) over every variant "
-                "and batch size",
-            )
-        )
-    else:
-        cards.append((L["throughput"], "n/a", "no latency measured", "no variant was timed"))
-    if h["size_reduction"] is not None:
-        cards.append(
-            (
-                L["size"],
-                f"{h['size_reduction']:.2f}×",
-                f"{h['size_variant']} {F.fmt_mb(h['size_bytes'])} vs {h['size_baseline']} "
-                f"{F.fmt_mb(h['size_baseline_bytes'])}",
-                "smallest variant's file size compared with the fp32 ONNX model (or the native file)",
-            )
-        )
-    else:
-        cards.append((L["size"], "n/a", "one size only", "needs at least two variants with a size"))
-    if h["max_drift"] is not None:
-        cards.append(
-            (
-                L["drift"],
-                F.fmt_diff(h["max_drift"]),
-                f"max |score diff| · {h['max_drift_variant']}",
-                "largest absolute difference between a variant's scores and the native model's, "
-                "over every row of the CSV",
-            )
-        )
-    else:
-        cards.append((L["drift"], "n/a", "no ONNX variant ran", "no drift was measured"))
-    if h["label_flips"] is not None:
-        cards.append(
-            (
-                L["flips"],
-                f"{h['label_flips']:,}",
-                f"{F.fmt_pct(h['label_flip_rate'])} of rows · {h['label_flip_variant']}",
-                "rows whose predicted class differs from the native model's (worst variant)",
-            )
-        )
-    else:
-        task = report.model.get("task")
-        cards.append(
-            (
-                L["flips"],
-                "n/a",
-                "regression model" if task == "regression" else "not measured",
-                "label flips apply to classifiers only",
-            )
-        )
-    return cards
+    return (
+        label,
+        f"{h['label_flips']:,}",
+        f"{F.fmt_pct(h['label_flip_rate'])} · {h['label_flip_variant']}",
+        f"{h['label_flips']:,} rows ({F.fmt_pct(h['label_flip_rate'])}) whose predicted class differs from the "
+        f"native model's, for the worst variant ({h['label_flip_variant']})",
+    )
 
 
 def _noisy(report: Report, variant: str, batch_size: int) -> bool:
@@ -144,11 +162,11 @@ def _noisy(report: Report, variant: str, batch_size: int) -> bool:
 
 
 def _compact_rate(rate: float) -> str:
-    """Rows per second with three significant digits, short enough for a metric card."""
+    """Rows per second with three significant digits, short enough for a metric card ("1.23M/s")."""
     for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
         if rate >= scale:
-            return f"{rate / scale:.3g}{suffix} rows/s"
-    return f"{rate:.3g} rows/s"
+            return f"{rate / scale:.3g}{suffix}/s"
+    return f"{rate:.3g}/s"
 
 
 def recommendation(report: Report) -> None:
@@ -164,7 +182,7 @@ def recommendation(report: Report) -> None:
         st.markdown(f":material/recommend: **Recommendation:** {text}")
         st.caption(rec.reason)
         if report.tuning and report.tuning.get("candidates"):
-            st.dataframe(F.tuning_table(report), hide_index=True, width="stretch")
+            st.dataframe(tuning_table(report), hide_index=True, width="stretch")
             if rec.snippet:
                 st.caption("Recreate the recommended ONNX Runtime session in production (copy button at the "
                            "top right of the code):")
@@ -177,6 +195,24 @@ def recommendation(report: Report) -> None:
                     st.markdown(f"- batch {b}: {why}")
                 if rec.snippet and not report.tuning:
                     st.code(rec.snippet, language="python")
+
+
+def tuning_table(report: Report) -> pd.DataFrame:
+    """The core's tuning table with its settings columns as text: a column mixing numbers and "-"
+    cannot be converted to Arrow for st.dataframe."""
+    table = F.tuning_table(report)
+    for column in ("threads", "spinning", "graph level"):
+        if column in table.columns:
+            table[column] = table[column].map(_setting_text)
+    return table
+
+
+def _setting_text(value: Any) -> str:
+    if value is None or value == "-":
+        return "-"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
 
 
 # --------------------------------------------------------------------------- tabs
@@ -286,7 +322,12 @@ def _drift_tab(report: Report, key: str) -> None:
     deltas = F.metric_deltas(report)
     st.markdown("**Metrics vs the target column** (Δ: change vs native)")
     if deltas.empty:
-        st.caption("No target column was given, so only drift against the native model is measured.")
+        target = (report.data or {}).get("target")
+        skipped = next((n for n in report.notes if n.startswith("metrics skipped")), None)
+        if target:
+            st.caption(f"No metrics for target `{target}`: {skipped or 'none of its rows could be scored'}.")
+        else:
+            st.caption("No target column was given, so only drift against the native model is measured.")
     else:
         st.dataframe(
             deltas,
@@ -450,7 +491,7 @@ def downloads(report: Report, key: str) -> None:
                 (
                     v.artifact,
                     _artifact(report, v.artifact),
-                    v.artifact,
+                    onnx_file_name(v.artifact, report.run_id),
                     "application/octet-stream",
                     f"the {v.name} ONNX model ({F.fmt_mb(v.size_bytes)})",
                 )
@@ -471,6 +512,12 @@ def downloads(report: Report, key: str) -> None:
         st.caption("No ONNX files are stored with this run.")
 
 
+def onnx_file_name(artifact: str, run_id: str) -> str:
+    """fp32.onnx -> fp32-<run id>.onnx, like the other downloads: files from two runs do not collide."""
+    stem, dot, suffix = artifact.rpartition(".")
+    return f"{stem}-{run_id}.{suffix}" if dot else f"{artifact}-{run_id}"
+
+
 def _artifact(report: Report, name: str) -> Any:
     return lambda: report.artifacts[name]
 
@@ -478,9 +525,15 @@ def _artifact(report: Report, name: str) -> Any:
 # --------------------------------------------------------------------------- the whole report
 
 
+WARNING_NOTES = ("the machine was busy while timing", "metrics skipped")  # notes that change how to read a run
+
+
 def render_report(report: Report, *, key: str, model_name: str | None = None) -> None:
     """Headline, recommendation, the six tabs and the downloads for one Report."""
     st.markdown(run_caption(report, model_name))
+    for note in report.notes:
+        if note.startswith(WARNING_NOTES):
+            st.warning(note[0].upper() + note[1:])
     headline_metrics(report)
     recommendation(report)
     tabs = st.tabs(["Latency", "Throughput", "Size", "Drift", "Trade-offs", "Details"])
@@ -489,9 +542,8 @@ def render_report(report: Report, *, key: str, model_name: str | None = None) ->
     with tabs[1]:
         chart(F.throughput_vs_batch(report), key=f"{key}-throughput")
         st.caption(
-            "Sustained throughput: batch size ÷ mean time per call, so slow outliers count. Log-log; "
-            "where the lines cross, the faster option "
-            "changes with the batch size."
+            "Throughput at the median call: batch size ÷ p50 time per call, the measure the recommendation "
+            "uses. Log-log; where the lines cross, the faster option changes with the batch size."
         )
     with tabs[2]:
         chart(F.model_size(report), key=f"{key}-size")

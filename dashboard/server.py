@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from types import FrameType
 
 from dashboard.server_config import as_flags
 
 ALLOW_PICKLE_ENV = "INFERENCE_OPTIMIZER_ALLOW_PICKLE"
 HISTORY_DB_ENV = "INFERENCE_OPTIMIZER_HISTORY_DB"
+# Stopping this command stops the server: these signals are passed on to Streamlit (SIGHUP as SIGTERM,
+# which Streamlit handles), and Streamlit is killed if it has not exited this long after one.
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+STOP_GRACE_S = 10.0
 
 
 def app_path() -> Path:
@@ -29,7 +36,39 @@ def launch(*, host: str, port: int, allow_pickle: bool = False, history_db: str 
     if history_db:
         env[HISTORY_DB_ENV] = str(Path(history_db).expanduser().resolve())
     print(f"inference-optimizer dashboard on http://{host}:{port} (Ctrl+C to stop)", file=sys.stderr)
+    return run_forwarding_signals(command(host, port), env)
+
+
+def run_forwarding_signals(argv: list[str], env: dict[str, str]) -> int:
+    """Run ``argv`` in the foreground and pass SIGTERM/SIGINT/SIGHUP on to it, so that a supervisor,
+    `kill` or Ctrl+C stopping this process also stops the server (it would otherwise be left running,
+    re-parented to init). 0 when it was stopped by one of those signals, else its exit code."""
+    children: list[subprocess.Popen] = []
+    stopping: list[float] = []  # when the first stop signal arrived
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        stopping.append(time.monotonic())
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM if signum == signal.SIGHUP else signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED}  # before the child exists: no gap
     try:
-        return subprocess.call(command(host, port), env=env)
-    except KeyboardInterrupt:
-        return 0
+        children.append(subprocess.Popen(argv, env=env))
+        if stopping:  # a signal came while it was starting
+            forward(signal.SIGTERM, None)
+        code = _wait(children[0], stopping)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0 if stopping else code
+
+
+def _wait(child: subprocess.Popen, stopping: list[float]) -> int:
+    """The child's exit code; it is killed when it outlives STOP_GRACE_S after a stop signal."""
+    while True:
+        try:
+            return child.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            if stopping and time.monotonic() - stopping[0] > STOP_GRACE_S:
+                child.kill()

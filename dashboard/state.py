@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
+from optimizer_core.config import MAX_BATCH_SIZE
 from optimizer_core.errors import OptimizerError
 
 ALLOW_PICKLE_ENV = "INFERENCE_OPTIMIZER_ALLOW_PICKLE"
@@ -29,6 +32,15 @@ _RESULTS = "io_results"  # job id -> Report (with artifacts), kept once the job 
 _DEMO = "io_demo_kind"  # which demo runs when nothing is uploaded
 _UPLOAD_NONCE = "io_upload_nonce"  # bumped to clear the file uploaders
 _PENDING_DELETE = "io_pending_delete"  # history run id awaiting confirmation
+_SETTINGS = "io_settings"  # widget key -> last value, kept while the widget is not drawn (other pages)
+_UPLOADS = "io_uploads"  # "model" / "csv" -> Upload, kept while the uploaders are not drawn
+_STARTED = "io_started"  # set on the session's first script run
+_LOST_JOB = "io_lost_job"  # a ?job=ID the server no longer knows
+_ADOPTED_JOB = "io_adopted_job"  # a ?job=ID this session reconnected to (the tab was reloaded)
+
+RUN_PARAM = "run"  # ?run=ID: a stored run (the hidden Run page)
+JOB_PARAM = "job"  # ?job=ID: the Optimize page's job, so a reload reconnects to it
+_JOB_ID = re.compile(r"[0-9a-f]{12}")  # what JobManager.submit hands out
 
 
 # --------------------------------------------------------------------------- settings
@@ -112,6 +124,12 @@ class HistorySaver:
         self._lock = threading.Lock()
         self._jobs: dict[str, tuple[str, Path]] = {}  # job id -> (model name, database path)
         self._saved: dict[str, tuple[str | None, str | None]] = {}  # job id -> (run id, error)
+
+    def model_name(self, job_id: str) -> str | None:
+        """The uploaded model's file name for a job this server started (a reloaded tab lost it)."""
+        with self._lock:
+            known = self._jobs.get(job_id)
+        return known[0] if known else None
 
     def watch(self, job_id: str, model_name: str) -> None:
         from optimizer_core.history import default_path
@@ -197,6 +215,8 @@ def choose_demo(kind: str) -> None:
     """Button callback: run the chosen demo, and clear any uploaded files so the choice is visible."""
     st.session_state[_DEMO] = kind
     st.session_state[_UPLOAD_NONCE] = upload_nonce() + 1
+    forget_upload("model")
+    forget_upload("csv")
 
 
 def upload_nonce() -> int:
@@ -212,6 +232,101 @@ def set_pending_delete(run_id: str | None) -> None:
         st.session_state.pop(_PENDING_DELETE, None)
     else:
         st.session_state[_PENDING_DELETE] = run_id
+
+
+def run_link(run_id: str) -> str:
+    """The shareable address of a stored run (the hidden stored-run page), relative to the app."""
+    return f"./run?{RUN_PARAM}={run_id}"
+
+
+def first_run() -> bool:
+    """True on the session's first script run (a page opened by its address), False on every later run."""
+    if _STARTED in st.session_state:
+        return False
+    st.session_state[_STARTED] = True
+    return True
+
+
+# --------------------------------------------------------------------------- settings that survive page switches
+# Streamlit forgets a widget's value when a run does not draw it (the user is on another page). The
+# Optimize page therefore restores each widget from a copy kept under a key no widget owns.
+
+
+def restore_setting(key: str, default: Any, valid: Callable[[Any], bool] | None = None) -> None:
+    """Before drawing the widget ``key``: give it back its last value (or ``default``). Draw it without
+    its own default value afterwards, so Streamlit takes this one."""
+    if key in st.session_state:
+        return
+    value = _bucket(_SETTINGS).get(key, default)
+    if valid is not None and not valid(value):
+        value = default
+    st.session_state[key] = value
+
+
+def remember_setting(key: str, value: Any) -> None:
+    """After drawing a widget: keep its value for when the page is drawn again."""
+    _bucket(_SETTINGS)[key] = value
+
+
+@dataclass(frozen=True)
+class Upload:
+    name: str
+    data: bytes = field(repr=False)
+
+
+def keep_upload(kind: str, widget_key: str) -> None:
+    """File uploader callback: keep (or forget) the file itself, not only the widget's value."""
+    file = st.session_state.get(widget_key)
+    if file is None:
+        forget_upload(kind)
+    else:
+        _bucket(_UPLOADS)[kind] = Upload(file.name, file.getvalue())
+
+
+def uploaded(kind: str) -> Upload | None:
+    return _bucket(_UPLOADS).get(kind)
+
+
+def forget_upload(kind: str) -> None:
+    _bucket(_UPLOADS).pop(kind, None)
+
+
+# --------------------------------------------------------------------------- the job in the address bar
+
+
+def adopt_url_job() -> None:
+    """A reloaded tab is a new session: reconnect it to the job its address names (``?job=ID``), running
+    or finished, so its progress and then its result are shown again. Call once per script run."""
+    job_id = st.query_params.get(JOB_PARAM)
+    if not job_id or active_job() is not None:
+        return
+    from optimizer_core import jobs
+
+    if not _JOB_ID.fullmatch(job_id) or jobs.get_manager().get(job_id) is None:
+        st.session_state[_LOST_JOB] = job_id
+        del st.query_params[JOB_PARAM]
+        return
+    remember_job(JobMeta(job_id, history_saver().model_name(job_id) or "", ""))
+    st.session_state[_ADOPTED_JOB] = job_id
+
+
+def adopted_job() -> str | None:
+    """The job this session reconnected to from its address, if any."""
+    return st.session_state.get(_ADOPTED_JOB)
+
+
+def show_job_in_url(job_id: str | None) -> None:
+    """Keep ``?job=ID`` equal to the Optimize page's job, so a reload or a bookmark comes back to it."""
+    if job_id is None:
+        if JOB_PARAM in st.query_params:
+            del st.query_params[JOB_PARAM]
+    elif st.query_params.get(JOB_PARAM) != job_id:
+        st.query_params[JOB_PARAM] = job_id
+
+
+def lost_job() -> str | None:
+    """The ``?job=ID`` this session was opened with when the server no longer has that job (shown once)."""
+    return st.session_state.pop(_LOST_JOB, None)
 
 
 # --------------------------------------------------------------------------- inputs
@@ -255,6 +370,31 @@ def _demo_bytes(kind: str) -> tuple[str, bytes, str, bytes, str, str]:
         files.target,
         files.description,
     )
+
+
+def parse_batch_sizes(text: str) -> tuple[int, ...]:
+    """Batch sizes typed as "1, 16, 256, 4096": positive whole numbers, deduplicated and sorted.
+
+    Raises ValueError with a message naming the bad entry and what to type instead.
+    """
+    example = "type whole numbers separated by commas, for example 1, 16, 256, 4096"
+    tokens = [t for t in re.split(r"[\s,;]+", text.strip()) if t]
+    if not tokens:
+        raise ValueError(f"no batch size given: {example}")
+    sizes = set()
+    for token in tokens:
+        digits = token.replace("_", "")
+        if not digits.isascii() or not digits.isdigit():
+            raise ValueError(f"{token!r} is not a positive whole number: {example}")
+        if len(digits) > 1 and digits.startswith("0"):
+            raise ValueError(
+                f"{token!r} starts with 0: write sizes without thousands separators (1024, not 1,024)"
+            )
+        size = int(digits)
+        if not 1 <= size <= MAX_BATCH_SIZE:
+            raise ValueError(f"{token} is out of range: batch sizes go from 1 to {MAX_BATCH_SIZE:,}")
+        sizes.add(size)
+    return tuple(sorted(sizes))
 
 
 def demo_inputs(kind: str) -> Inputs:
@@ -306,6 +446,27 @@ class ModelCheck:
     applicability: tuple[tuple[str, bool, str], ...] = ()  # (precision, applies, reason)
     error: str | None = None
     deferred: str | None = None  # why the check is left to the isolated worker
+    feature_names: tuple[str, ...] = ()  # empty when the model does not know them
+    n_features: int | None = None
+
+
+def _fold(name: str) -> str:
+    """Column names as the core matches them: ignoring case and surrounding spaces."""
+    return name.strip().casefold()
+
+
+def target_choices(columns: Sequence[str], check: ModelCheck) -> list[str]:
+    """The CSV columns that can be the target: every column except the model's own features."""
+    features = {_fold(n) for n in check.feature_names}
+    return [c for c in columns if _fold(c) not in features]
+
+
+def column_problem(columns: Sequence[str], check: ModelCheck, target: str | None, csv_name: str) -> str | None:
+    """Why the CSV cannot feed the model, known before any run from its header and the inspection; None
+    when it fits or when the inspection could not tell (the core's own column rules and words)."""
+    from optimizer_core.data import check_columns
+
+    return check_columns(list(columns), check.feature_names, check.n_features, target, csv_name)
 
 
 @st.cache_resource(show_spinner=False)
@@ -345,7 +506,13 @@ def model_check(sha256: str, data: bytes, name: str, allow_pickle: bool) -> Mode
         check = ModelCheck(format=fmt, error=str(found["error"]))
     else:
         rows = tuple((str(p), bool(ok), str(reason)) for p, ok, reason in found.get("applicability", ()))
-        check = ModelCheck(format=fmt, summary=found.get("summary"), applicability=rows)
+        check = ModelCheck(
+            format=fmt,
+            summary=found.get("summary"),
+            applicability=rows,
+            feature_names=tuple(str(n) for n in found.get("feature_names") or ()),
+            n_features=found.get("n_features"),
+        )
     if not found.get("transient"):
         with lock:
             if len(cache) >= 64:
@@ -365,6 +532,31 @@ def providers() -> tuple[Any, ...]:
     from optimizer_core.runtime import provider_table
 
     return tuple(p for p in provider_table() if p.short not in _NOT_LOCAL)
+
+
+@st.cache_resource(show_spinner=False)
+def resolved_provider(short: str) -> str:
+    """The ONNX Runtime provider a choice runs on ('auto' -> CPUExecutionProvider on a CPU-only build)."""
+    from optimizer_core.runtime import resolve_provider
+
+    try:
+        return resolve_provider(short)
+    except OptimizerError:
+        return short
+
+
+def distinct_providers(chosen: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """The chosen providers with each ONNX Runtime provider once (first choice wins), and the dropped
+    choices as (dropped, kept) pairs: 'auto' resolving to the CPU plus 'cpu' would time everything twice."""
+    kept: dict[str, str] = {}
+    dropped = []
+    for short in chosen:
+        ort_name = resolved_provider(short)
+        if ort_name in kept:
+            dropped.append((short, kept[ort_name]))
+        else:
+            kept[ort_name] = short
+    return list(kept.values()), dropped
 
 
 @st.cache_resource(show_spinner=False)

@@ -18,7 +18,7 @@ import hashlib
 import io
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -185,7 +185,7 @@ def _from_frame(frame: pd.DataFrame, model: LoadedModel, *, target: str | None, 
     elif y is not None:
         target_values = np.asarray(y, dtype=object)
     candidates = [c for c in columns if c != target]
-    selected, mapping, ignored = _align(candidates, model, display, target)
+    selected, mapping, ignored = _align(candidates, model.feature_names, model.n_features, display, target)
     duplicated = [c for c in _duplicates(columns) if c in selected or c == target]
     if duplicated:
         raise InputError(f"{display} has duplicate column names: {_listing(duplicated)}; rename them")
@@ -362,7 +362,8 @@ def _from_csv(src: _Source, model: LoadedModel, *, target: str | None, y: Any, p
         )
     internal = [f"c{i}" for i in range(len(names))]
     try:
-        selected, mapping, ignored = _align([c for c in names if c != target], model, src.display, target)
+        selected, mapping, ignored = _align([c for c in names if c != target], model.feature_names,
+                                            model.n_features, src.display, target)
     except InputError:
         # A malformed file is the more basic problem: name it first (as reading whole files did).
         for _ in _batches(src, header, internal, {internal[0]: pa.string()}, internal[:1]):
@@ -657,7 +658,22 @@ class _ProgressReporter:
 # --------------------------------------------------------------------------- shared helpers
 
 
-def _align(columns: list[str], model: LoadedModel, display: str,
+def check_columns(columns: Sequence[str], feature_names: Sequence[str] | None, n_features: int | None,
+                  target: str | None, display: str) -> str | None:
+    """Why a CSV with this header cannot feed a model with these features (None when it can): the same rules
+    and words a run uses, for callers that know only the header (the dashboard, before a run)."""
+    names = tuple(feature_names) if feature_names else None
+    if names is None and n_features is None:
+        return None
+    try:
+        _align([c for c in columns if c != target], names, n_features if n_features is not None else len(columns),
+               display, target)
+    except InputError as e:
+        return str(e)
+    return None
+
+
+def _align(columns: list[str], names: tuple[str, ...] | None, n_features: int, display: str,
            target: str | None = None) -> tuple[list[str], str, list[str]]:
     """(selected columns in the model's order, mapping, ignored columns).
 
@@ -665,7 +681,6 @@ def _align(columns: list[str], model: LoadedModel, display: str,
     surrounding spaces when that matches every name one to one. A model without names takes the
     columns in file order, with an exact count check.
     """
-    names = model.feature_names
     if names and target is not None and _fold(target) in {_fold(n) for n in names}:
         raise InputError(
             f"target column {target!r} is one of the model's feature columns: choose the column that holds "
@@ -688,9 +703,9 @@ def _align(columns: list[str], model: LoadedModel, display: str,
             f"none of {display}'s columns match the model's feature names (the model expects {_listing(list(names))}; "
             f"the file has {_listing(columns)}): rename the columns to the names used in training"
         )
-    if len(columns) != model.n_features:
-        hint = " (pass --target if one column is the target)" if len(columns) == model.n_features + 1 else ""
-        raise InputError(f"{display} has {len(columns)} feature columns but the model expects {model.n_features}{hint}")
+    if len(columns) != n_features:
+        hint = " (name the target column if one of them is the target)" if len(columns) == n_features + 1 else ""
+        raise InputError(f"{display} has {len(columns)} feature columns but the model expects {n_features}{hint}")
     return list(columns), "positional", []
 
 

@@ -1,4 +1,8 @@
-"""History: every finished run, stored in SQLite; open one read-only (?run=ID), delete, compare two."""
+"""History: every finished run, stored in SQLite; open one read-only, delete, compare two.
+
+This script also draws the hidden stored-run page (``/run?run=ID``, registered in dashboard/app.py): the
+app keeps ``?run`` on that page only, so here the parameter means "show this run".
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from dashboard import render, state
 from optimizer_core import figures as F
 from optimizer_core.errors import OptimizerError
 
-HISTORY_PAGE = "views/history.py"
+HISTORY_PAGE = "views/history.py"  # the History page (registered before the stored-run page on this script)
 OPTIMIZE_PAGE = "views/optimize.py"
 
 
@@ -51,7 +55,7 @@ def _runs_table(runs) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
-                "open": f"./history?run={r.run_id}",
+                "open": state.run_link(r.run_id),
                 "created (UTC)": r.created_at.replace("T", " ")[:19],
                 "model": r.model_name,
                 "estimator": r.estimator,
@@ -94,9 +98,9 @@ def _compare(store, runs) -> None:
         cols, ("A", "B"), (comparison.a, comparison.b), reports, strict=True
     ):
         with col, st.container(border=True):
-            st.markdown(f"**Run {name}** · [open](./history?run={summary.run_id})")
+            st.markdown(f"**Run {name}** · [open]({state.run_link(summary.run_id)})")
             st.caption(render.run_caption(report, summary.model_name))
-            render.headline_metrics(report, columns=2)
+            render.headline_metrics(report)
             render.chart(F.throughput_vs_batch(report), key=f"compare-{name}-throughput")
     st.markdown("**p50 latency per call** (same variant and batch size in both runs)")
     st.dataframe(
@@ -162,7 +166,7 @@ def _delete(store, runs) -> None:
             st.rerun()
 
 
-run_param = st.query_params.get("run")
+run_param = st.query_params.get(state.RUN_PARAM)
 if run_param:
     _open_run(str(run_param))
     st.stop()

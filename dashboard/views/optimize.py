@@ -13,7 +13,6 @@ from optimizer_core.config import DEFAULT_BATCH_SIZES, PRECISIONS, OptimizeConfi
 from optimizer_core.errors import OptimizerError
 
 NO_TARGET = "(none)"
-BATCH_CHOICES = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536)
 FORMATS = "XGBoost JSON/UBJ, LightGBM text, scikit-learn skops, ONNX"
 
 
@@ -27,9 +26,10 @@ def choose_inputs() -> state.Inputs | None:
         nonce = state.upload_nonce()
         left, right = st.columns(2)
         with left:
-            model_file = st.file_uploader(
+            model_file = _uploader(
+                "model",
                 "Model file",
-                key=f"model-upload-{nonce}",
+                nonce,
                 help=f"{FORMATS}. The format is recognised from the content, not the file name.",
             )
             if state.pickle_allowed():
@@ -44,10 +44,11 @@ def choose_inputs() -> state.Inputs | None:
                     "arbitrary code; the server administrator can allow them with --allow-pickle."
                 )
         with right:
-            csv_file = st.file_uploader(
+            csv_file = _uploader(
+                "csv",
                 "Test data (CSV with a header row)",
+                nonce,
                 type=["csv", "tsv", "txt"],
-                key=f"csv-upload-{nonce}",
                 help="Columns are matched to the model's features by name; extra "
                 "columns are ignored. Optionally one target column for metrics.",
             )
@@ -61,26 +62,55 @@ def choose_inputs() -> state.Inputs | None:
                     args=(kind,),
                     icon=":material/science:",
                 )
+        return _inputs(model_file, csv_file)
 
-        if model_file is not None and csv_file is not None:
-            return state.Inputs(model_file.name, model_file.getvalue(), csv_file.name, csv_file.getvalue())
-        if model_file is not None or csv_file is not None:
-            missing = "test CSV" if model_file is not None else "model file"
-            st.info(
-                f"Upload the {missing} as well, or press a demo button to run the bundled demo.",
-                icon=":material/upload_file:",
+
+def _uploader(kind: str, label: str, nonce: int, **options) -> state.Upload | None:
+    """A file uploader whose file outlives the widget: Streamlit empties the widget when the user visits
+    another page, so the file is kept in the session and named below the empty widget."""
+    key = f"{kind}-upload-{nonce}"
+    file = st.file_uploader(label, key=key, on_change=state.keep_upload, args=(kind, key), **options)
+    kept = state.uploaded(kind)
+    if file is not None and (kept is None or (kept.name, len(kept.data)) != (file.name, file.size)):
+        state.keep_upload(kind, key)  # the callback only runs on a change the browser reported
+        kept = state.uploaded(kind)
+    if file is None and kept is not None:
+        with st.container(horizontal=True, vertical_alignment="center"):
+            st.caption(
+                f":material/attach_file: Using `{kept.name}` ({len(kept.data) / 1024:,.1f} KB), uploaded "
+                "earlier in this session."
             )
-            return None
-        try:
-            inputs = state.demo_inputs(state.demo_kind())
-        except (OptimizerError, OSError, ValueError) as e:
-            st.error(f"The demo could not be prepared: {e}", icon=":material/error:")
-            return None
-        st.success(
-            f"**Demo ready:** {inputs.description}. Press **Run** below, or upload your own model and CSV.",
-            icon=":material/check_circle:",
+            st.button(
+                "Remove",
+                key=f"forget-{kind}",
+                on_click=state.forget_upload,
+                args=(kind,),
+                icon=":material/close:",
+                type="tertiary",
+            )
+    return kept
+
+
+def _inputs(model: state.Upload | None, csv: state.Upload | None) -> state.Inputs | None:
+    if model is not None and csv is not None:
+        return state.Inputs(model.name, model.data, csv.name, csv.data)
+    if model is not None or csv is not None:
+        missing = "test CSV" if model is not None else "model file"
+        st.info(
+            f"Upload the {missing} as well, or press a demo button to run the bundled demo.",
+            icon=":material/upload_file:",
         )
-        return inputs
+        return None
+    try:
+        inputs = state.demo_inputs(state.demo_kind())
+    except (OptimizerError, OSError, ValueError) as e:
+        st.error(f"The demo could not be prepared: {e}", icon=":material/error:")
+        return None
+    st.success(
+        f"**Demo ready:** {inputs.description}. Press **Run** below, or upload your own model and CSV.",
+        icon=":material/check_circle:",
+    )
+    return inputs
 
 
 # --------------------------------------------------------------------------- 2. settings
@@ -107,51 +137,19 @@ def settings(inputs: state.Inputs, busy: bool) -> None:
             )
         c1, c2, c3 = st.columns(3)
         with c1:
-            columns = [NO_TARGET, *preview.columns]
-            guess = inputs.default_target or preview.guessed_target
-            target = st.selectbox(
-                "Target column",
-                columns,
-                index=columns.index(guess) if guess in columns else 0,
-                key=f"target-{inputs.csv_sha256[:12]}",
-                help="Optional: the true labels or values, for accuracy metrics. Without it "
-                "only drift against the native model is measured.",
-            )
+            target = _target(inputs, preview, check)
         with c2:
             precisions = _precisions(inputs, check)
         with c3:
             providers = _providers()
         d1, d2, d3 = st.columns(3)
         with d1:
-            batch_sizes = st.multiselect(
-                "Batch sizes (rows per call)",
-                BATCH_CHOICES,
-                default=list(DEFAULT_BATCH_SIZES),
-                key="batch-sizes",
-                accept_new_options=True,
-                format_func=lambda b: f"{int(b):,}" if str(b).isdigit() else str(b),
-                help="Each variant is timed at each batch size; type a number to add another.",
-            )
+            batch_sizes, batch_error = _batch_sizes()
         with d2:
-            cores = os.cpu_count() or 1
-            choices = [0, *sorted({1, 2, 4, 8, 16, 32, cores} & set(range(1, cores + 1)))]
-            threads = st.selectbox(
-                "ONNX Runtime threads",
-                choices,
-                key="threads",
-                format_func=lambda n: "auto (one per physical core)" if n == 0 else f"{n}",
-                help="Intra-op threads for each ONNX Runtime session.",
-            )
+            threads = _threads()
         with d3:
-            budget = st.slider(
-                "Timing budget (seconds)",
-                min_value=5,
-                max_value=300,
-                value=30,
-                step=5,
-                key="budget",
-                help="Wall-clock time for the benchmark; a longer budget gives tighter confidence intervals.",
-            )
+            budget = _budget()
+        state.restore_setting("tune", False, lambda v: isinstance(v, bool))
         tune = st.toggle(
             "Auto-tune",
             key="tune",
@@ -159,16 +157,23 @@ def settings(inputs: state.Inputs, busy: bool) -> None:
             "mode, splitting a batch across cores) within the budget and recommend the fastest configuration "
             "per batch size whose drift is within 1e-4 (the native model is always a candidate).",
         )
+        state.remember_setting("tune", tune)
+        columns_problem = state.column_problem(preview.columns, check, target, inputs.csv_name)
+        if columns_problem:
+            st.error(columns_problem, icon=":material/error:")
+        blockers = _blockers(precisions, providers, batch_sizes, batch_error, columns_problem)
         with st.container(horizontal=True, vertical_alignment="center"):
             clicked = st.button(
                 "Run",
                 type="primary",
                 icon=":material/play_arrow:",
                 key="run",
-                disabled=busy or not precisions or not providers or not batch_sizes,
+                disabled=busy or bool(blockers),
             )
             if busy:
                 st.caption("A run is in progress: wait for it or cancel it below.")
+            elif blockers:
+                st.caption(":material/block: Run is disabled: " + "; ".join(blockers) + ".")
             else:
                 st.caption(
                     f"Takes about {budget} s of timing plus conversion; the run continues if you switch "
@@ -178,17 +183,114 @@ def settings(inputs: state.Inputs, busy: bool) -> None:
         _submit(inputs, precisions, providers, batch_sizes, threads, budget, target, tune)
 
 
+def _target(inputs: state.Inputs, preview: state.CsvPreview, check: state.ModelCheck) -> str | None:
+    """The target column, or None. The model's own feature columns are not offered."""
+    options = [NO_TARGET, *state.target_choices(preview.columns, check)]
+    guess = inputs.default_target or preview.guessed_target
+    key = f"target-{inputs.csv_sha256[:12]}-{inputs.model_sha256[:12]}"
+    state.restore_setting(key, guess if guess in options else NO_TARGET, lambda v: v in options)
+    target = st.selectbox(
+        "Target column",
+        options,
+        key=key,
+        help="Optional: the true labels or values, for accuracy metrics. Without it "
+        "only drift against the native model is measured.",
+    )
+    state.remember_setting(key, target)
+    if len(options) - 1 < len(preview.columns):
+        st.caption("The model's own feature columns are not offered as the target.")
+    return None if target == NO_TARGET else target
+
+
+def _batch_sizes() -> tuple[tuple[int, ...], str | None]:
+    """The batch sizes typed in, and the error when the text is not a list of positive whole numbers."""
+    state.restore_setting("batch-sizes", ", ".join(str(b) for b in DEFAULT_BATCH_SIZES), lambda v: isinstance(v, str))
+    text = st.text_input(
+        "Batch sizes (rows per call)",
+        key="batch-sizes",
+        placeholder="1, 16, 256, 4096",
+        help="Whole numbers separated by commas or spaces, for example 1, 16, 256, 4096. Each variant is "
+        "timed at each batch size.",
+    )
+    state.remember_setting("batch-sizes", text)
+    try:
+        sizes = state.parse_batch_sizes(text)
+    except ValueError as e:
+        message = f"Batch sizes: {e}."
+        st.error(message, icon=":material/error:")
+        return (), message
+    st.caption("Timed at " + " · ".join(f"{b:,}" for b in sizes) + " rows per call.")
+    return sizes, None
+
+
+def _threads() -> int:
+    cores = os.cpu_count() or 1
+    choices = [0, *sorted({1, 2, 4, 8, 16, 32, cores} & set(range(1, cores + 1)))]
+    state.restore_setting("threads", 0, lambda v: v in choices)
+    threads = st.selectbox(
+        "ONNX Runtime threads",
+        choices,
+        key="threads",
+        format_func=lambda n: "auto (one per physical core)" if n == 0 else f"{n}",
+        help="Intra-op threads for each ONNX Runtime session.",
+    )
+    state.remember_setting("threads", threads)
+    return int(threads)
+
+
+def _budget() -> int:
+    state.restore_setting("budget", 30, lambda v: isinstance(v, int) and 5 <= v <= 300)
+    budget = st.slider(
+        "Timing budget (seconds)",
+        min_value=5,
+        max_value=300,
+        step=5,
+        key="budget",
+        help="Wall-clock time for the benchmark; a longer budget gives tighter confidence intervals.",
+    )
+    state.remember_setting("budget", budget)
+    return int(budget)
+
+
+def _blockers(
+    precisions: list[str],
+    providers: list[str],
+    batch_sizes: tuple[int, ...],
+    batch_error: str | None,
+    columns_problem: str | None,
+) -> list[str]:
+    """Why Run cannot start yet, in words (empty when it can)."""
+    blockers = []
+    if not precisions:
+        blockers.append("choose at least one precision")
+    if not providers:
+        blockers.append("choose at least one execution provider")
+    if batch_error:
+        blockers.append("fix the batch sizes")
+    elif not batch_sizes:
+        blockers.append("give at least one batch size")
+    if columns_problem:
+        blockers.append("the CSV does not have the model's feature columns")
+    return blockers
+
+
 def _precisions(inputs: state.Inputs, check: state.ModelCheck) -> list[str]:
     applies = {p: ok for p, ok, _ in check.applicability}
+    key = f"precisions-{inputs.model_sha256[:12]}"
+    state.restore_setting(
+        key,
+        [p for p in PRECISIONS if applies.get(p, True)],
+        lambda v: isinstance(v, list) and all(p in PRECISIONS for p in v),
+    )
     chosen = st.multiselect(
         "Precisions",
         PRECISIONS,
-        default=[p for p in PRECISIONS if applies.get(p, True)],
-        key=f"precisions-{inputs.model_sha256[:12]}",
+        key=key,
         format_func=lambda p: p if applies.get(p, True) else f"{p} (not applicable)",
         help="fp32 is the faithful conversion; fp64 keeps double precision; fp16, int8 (dynamic) and "
         "int8-static (calibrated on the CSV) trade accuracy for size or speed.",
     )
+    state.remember_setting(key, chosen)
     if check.deferred:
         st.caption(f"Applicability: {check.deferred}.")
     usable = [(p, reason) for p, ok, reason in check.applicability if ok]
@@ -202,45 +304,49 @@ def _precisions(inputs: state.Inputs, check: state.ModelCheck) -> list[str]:
 
 
 def _providers() -> list[str]:
+    """The chosen providers, each ONNX Runtime provider once ('auto' may be the CPU too)."""
     table = state.providers()
     options = ["auto", *[p.short for p in table if p.available]]
     auto_means = state.auto_provider()
+    state.restore_setting("providers", ["auto"], lambda v: isinstance(v, list) and all(p in options for p in v))
     chosen = st.multiselect(
         "Execution providers",
         options,
-        default=["auto"],
         key="providers",
         format_func=lambda s: f"auto ({auto_means})" if s == "auto" else s,
         help="Each precision runs on each chosen provider. 'auto' is the best available accelerator, "
         "else the CPU.",
     )
+    state.remember_setting("providers", chosen)
+    distinct, dropped = state.distinct_providers(chosen)
+    for extra, kept in dropped:
+        st.caption(
+            f":material/info: **{extra}** and **{kept}** both run on "
+            f"{state.resolved_provider(kept).removesuffix('ExecutionProvider')}: it is measured once, as "
+            f"**{kept}**."
+        )
     missing = [p for p in table if not p.available]
     if missing:
         with st.expander(f"Not available in this install ({len(missing)})"):
             st.markdown("\n".join(f"- **{p.short}**: {p.reason}" for p in missing))
-    return chosen
+    return distinct
 
 
 def _submit(
     inputs: state.Inputs,
     precisions: list[str],
     providers: list[str],
-    batch_sizes: list,
+    batch_sizes: tuple[int, ...],
     threads: int,
     budget: int,
-    target: str,
+    target: str | None,
     tune: bool = False,
 ) -> None:
-    try:
-        sizes = tuple(sorted({int(str(b).replace(",", "").replace("_", "")) for b in batch_sizes}))
-    except ValueError:
-        st.error("Batch sizes must be whole numbers, for example 1, 64, 1024.", icon=":material/error:")
-        return
     try:
         config = OptimizeConfig(
             precisions=tuple(p for p in PRECISIONS if p in precisions),
             providers=tuple(providers),
-            batch_sizes=sizes,
+            batch_sizes=batch_sizes,
             threads=int(threads) or None,
             budget_s=float(budget),
             tune=bool(tune),
@@ -251,7 +357,7 @@ def _submit(
             csv_bytes=inputs.csv_bytes,
             csv_name=inputs.csv_name,
             config=config,
-            target=None if target == NO_TARGET else target,
+            target=target,
             allow_pickle=state.pickle_allowed(),
         )
         state.submit(request, inputs.model_name, inputs.csv_name, inputs.demo)
@@ -302,7 +408,7 @@ def results(job_id: str, outcome: state.Outcome) -> None:
         if outcome.saved_run_id:
             st.caption(
                 f"Saved to History as run `{outcome.saved_run_id}` · "
-                f"[shareable link](./history?run={outcome.saved_run_id})"
+                f"[shareable link]({state.run_link(outcome.saved_run_id)})"
             )
         elif outcome.save_error:
             st.warning(
@@ -321,11 +427,25 @@ st.caption(
     "model on this machine: latency, throughput, size and how far the predictions drift."
 )
 
+lost = state.lost_job()
+if lost:
+    st.info(
+        f"The run in this page's address (job `{lost}`) is no longer on the server; finished runs are "
+        "listed in History.",
+        icon=":material/info:",
+    )
 active = state.active_job()
 outcome = state.collect(active) if active else None
-if outcome is not None and outcome.status is None:  # the server restarted: the job is gone
+if outcome is not None and outcome.status is None:  # the server restarted or forgot the job
     state.clear_active_job()
     active, outcome = None, None
+state.show_job_in_url(active)  # a reload of this tab reconnects to the job (dashboard/app.py)
+if active and active == state.adopted_job() and outcome is not None and not outcome.finished:
+    st.info(
+        f"Reconnected to the run started before this page was reloaded (job `{active}`): its progress is "
+        "shown below, and its results will be when it finishes.",
+        icon=":material/sync:",
+    )
 
 chosen = choose_inputs()
 if chosen is not None:

@@ -61,7 +61,7 @@ def test_semicolon_separated(tmp_path):
         ("a,b,label\n1,2,0\n", ("a", "b", "c"), "missing 1 of the model's feature columns: 'c'"),
         ("a,b,c\n1,oops,3\n", ("a", "b", "c"), "column 'b' has a non-numeric value 'oops' at data row 1"),
         ("x,y\n1,2\n", None, "2 feature columns but the model expects 3"),
-        ("x,y,z,w\n1,2,3,4\n", None, "pass --target"),
+        ("x,y,z,w\n1,2,3,4\n", None, "name the target column"),
         ("a,b,c\n1,2,3\n4,5,6,7\n", ("a", "b", "c"), "not a well-formed CSV"),
         ("1,2,3\n4,5,6\n", None, "no header row"),
         ("a,a,c\n1,2,3\n", None, "duplicate column names"),

@@ -119,7 +119,7 @@ def start_run(
     if precisions is not None:
         widget(at.multiselect, "Precisions").set_value(precisions)
     at.slider(key="budget").set_value(budget)
-    at.multiselect(key="batch-sizes").set_value(batch_sizes)
+    at.text_input(key="batch-sizes").input(", ".join(str(b) for b in batch_sizes))
     at.button(key="run").click()
     at.run()
     assert_clean(at)

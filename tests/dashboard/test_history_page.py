@@ -35,11 +35,15 @@ def stored(history_db):
 
 
 def _history(query: dict[str, str] | None = None):
+    """The History page; with ``query``, opened by its address (a new session), as a shared link is."""
     at = new_app()
-    at.run()
-    at.switch_page(HISTORY)
-    at.query_params.update(query or {})
-    at.run()
+    if query:
+        at.query_params.update(query)
+        at.run()
+    else:
+        at.run()
+        at.switch_page(HISTORY)
+        at.run()
     assert_clean(at)
     return at
 
@@ -54,7 +58,7 @@ def test_lists_runs_newest_first_with_links(stored):
     table = at.dataframe[0].value
     assert list(table["run id"]) == ["run-b", "run-a"]
     assert list(table["model"]) == ["price.txt", "churn.json"]
-    assert list(table["open"]) == ["./history?run=run-b", "./history?run=run-a"]
+    assert list(table["open"]) == ["./run?run=run-b", "./run?run=run-a"]
     assert table["Speedup at batch 1"].iloc[1].endswith("vs native)")
 
 
@@ -116,3 +120,20 @@ def test_delete_asks_for_confirmation(stored):
     assert_clean(at)
     assert [r.run_id for r in stored.list_runs()] == ["run-b"]
     assert list(at.dataframe[0].value["run id"]) == ["run-b"]
+
+
+@pytest.mark.parametrize("destination", [HISTORY, "views/optimize.py"])
+def test_leaving_a_stored_run_drops_it_from_the_address(stored, destination):
+    """The History and Optimize tabs (and the 'All runs' link, a switch to History) leave ?run=ID behind,
+    so a reload or a bookmark opens the page the user went to, not the stored run."""
+    at = _history({"run": "run-a"})
+    assert at.title[0].value == "Run run-a" and at.query_params == {"run": "run-a"}
+    at.selectbox(key="stored-run-a-lat-batch").set_value(1024).run()  # using the run's own widgets keeps it
+    assert at.title[0].value == "Run run-a" and at.query_params == {"run": "run-a"}
+
+    at.switch_page(destination).run()  # Streamlit keeps the query string on a page switch
+    assert_clean(at)
+    assert "run" not in at.query_params
+    assert at.title[0].value in ("Run history", "Optimize a model for ONNX Runtime")
+    at.run()  # what a reload of that address shows
+    assert at.title[0].value != "Run run-a"

@@ -8,10 +8,12 @@ from dashboard import model_check
 from optimizer_core import jobs
 
 
-def test_inspection_in_a_child_process_explains_each_precision(model_files):
+def test_inspection_in_a_child_process_explains_each_precision(model_files, breast_cancer):
     name, data = model_files["xgboost"]
     found = model_check.inspect_isolated(data, name)
     assert found["summary"] == "XGBClassifier (xgboost), binary, 6 features"
+    # the feature names let the page check the CSV's columns and the target before a run
+    assert found["feature_names"] == [str(c) for c in breast_cancer[0].columns] and found["n_features"] == 6
     rows = {p: (ok, reason) for p, ok, reason in found["applicability"]}
     assert rows["fp32"][0] is True
     assert rows["int8"][0] is False and "TreeEnsemble" in rows["int8"][1]

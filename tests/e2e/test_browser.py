@@ -175,6 +175,8 @@ def test_upload_run_see_charts_and_download_the_html_report(server, files, brows
         )
 
         page.get_by_role("button", name=re.compile(r"^\S*\s*Run$")).click()
+        page.wait_for_url(re.compile(r"\?job=[0-9a-f]{12}$"), timeout=30_000)  # the job is in the address
+        page.reload()  # a new session: it reconnects to the job and shows its results when it is done
         page.get_by_text("Results", exact=True).wait_for(timeout=RUN_TIMEOUT_MS)
         page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
         assert page.locator('[data-testid="stException"]').count() == 0
@@ -200,10 +202,19 @@ def test_upload_run_see_charts_and_download_the_html_report(server, files, brows
         assert [r.model_name for r in runs] == ["churn.json"]  # saved automatically
         page.goto(f"{server['url']}/history")
         page.get_by_text("Run history").wait_for(timeout=30_000)
-        page.goto(f"{server['url']}/history?run={runs[0].run_id}")  # the shareable link
+        page.goto(f"{server['url']}/history?run={runs[0].run_id}")  # an older form of the shareable link
         page.get_by_text(f"Run {runs[0].run_id}").wait_for(timeout=30_000)
         page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
         assert page.locator('[data-testid="stException"]').count() == 0
+        assert page.url.endswith(f"/run?run={runs[0].run_id}")
+
+        # leaving the stored run by the History tab drops ?run, so a reload shows the list, not the run
+        page.locator('[data-testid="stTopNavLink"]', has_text="History").click()
+        page.get_by_text("Run history").wait_for(timeout=30_000)
+        page.wait_for_url(re.compile(r"/history$"), timeout=10_000)
+        page.reload()
+        page.get_by_text("Run history").wait_for(timeout=30_000)
+        assert page.get_by_text(f"Run {runs[0].run_id}", exact=True).count() == 0
     except BaseException:
         page.screenshot(path=str(ARTIFACTS / "e2e-failure.png"), full_page=True)
         raise

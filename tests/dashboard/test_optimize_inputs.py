@@ -1,0 +1,224 @@
+"""The Optimize page's inputs through AppTest: what survives a page switch, how batch sizes are typed,
+which choices the page refuses before a run (and says why), and reconnecting a reloaded tab to its job."""
+
+from __future__ import annotations
+
+import pytest
+
+from dashboard import state
+from optimizer_core import jobs
+from tests.dashboard.conftest import assert_clean, new_app, start_run, texts, upload, widget
+
+HISTORY = "views/history.py"
+OPTIMIZE = "views/optimize.py"
+
+
+@pytest.fixture
+def submitted(monkeypatch) -> list:
+    """Capture the job requests the page submits instead of starting workers."""
+    requests: list = []
+
+    def fake_submit(request, model_name, csv_name, demo):
+        requests.append(request)
+        return "0" * 12
+
+    monkeypatch.setattr(state, "submit", fake_submit)
+    return requests
+
+
+def _captions(at) -> str:
+    return "\n".join(texts(at.caption))
+
+
+# --------------------------------------------------------------------------- #1 page switches
+
+
+def test_uploads_and_settings_survive_switching_to_history_and_back(model_files, csv_bytes, history_db):
+    at = upload(new_app().run(), model_files["xgboost"], ("holdout.csv", csv_bytes))
+    widget(at.multiselect, "Precisions").set_value(["fp32"])
+    widget(at.selectbox, "Target column").set_value("(none)")
+    at.multiselect(key="providers").set_value(["cpu"])
+    at.slider(key="budget").set_value(15)
+    at.text_input(key="batch-sizes").input("1, 16, 256")
+    at.toggle(key="tune").set_value(True)
+    at.run()
+    assert_clean(at)
+
+    at.switch_page(HISTORY).run()
+    assert_clean(at)
+    assert at.title[0].value == "Run history"
+    at.switch_page(OPTIMIZE).run()
+    assert_clean(at)
+
+    assert not any("Demo ready" in s for s in texts(at.success))
+    # the uploaders are drawn empty again, the files are still the ones in use
+    assert widget(at.file_uploader, "Model file").value is None
+    assert "Using `model.json`" in _captions(at) and "Using `holdout.csv`" in _captions(at)
+    assert any("XGBClassifier" in m for m in texts(at.markdown))
+    assert widget(at.multiselect, "Precisions").value == ["fp32"]
+    assert widget(at.selectbox, "Target column").value == "(none)"
+    assert at.multiselect(key="providers").value == ["cpu"]
+    assert at.slider(key="budget").value == 15
+    assert at.text_input(key="batch-sizes").value == "1, 16, 256"
+    assert at.toggle(key="tune").value is True
+    assert not at.button(key="run").disabled
+
+
+def test_a_kept_upload_can_be_removed(model_files, csv_bytes, history_db):
+    at = upload(new_app().run(), model_files["xgboost"], ("holdout.csv", csv_bytes))
+    at.switch_page(HISTORY).run()
+    at.switch_page(OPTIMIZE).run()
+    at.button(key="forget-model").click().run()
+    assert_clean(at)
+    assert any("Upload the model file as well" in i for i in texts(at.info))
+    at.button(key="demo-xgboost").click().run()  # a demo forgets the other upload too
+    assert_clean(at)
+    assert any("Demo ready" in s for s in texts(at.success))
+    assert "Using `holdout.csv`" not in _captions(at)
+
+
+# --------------------------------------------------------------------------- #6 batch sizes
+
+
+def test_parse_batch_sizes_takes_exactly_the_numbers_typed():
+    assert state.parse_batch_sizes("2") == (2,)
+    assert state.parse_batch_sizes(" 16, 1,16 ;256  4_096 ") == (1, 16, 256, 4096)
+    for bad, words in [
+        ("", "no batch size given"),
+        ("2, lots", "'lots' is not a positive whole number"),
+        ("-5", "'-5' is not a positive whole number"),
+        ("2.5", "'2.5' is not a positive whole number"),
+        ("0", "0 is out of range"),
+        ("1,024", "'024' starts with 0"),
+        ("99999999", "out of range"),
+    ]:
+        with pytest.raises(ValueError, match=words):
+            state.parse_batch_sizes(bad)
+
+
+def test_a_typed_batch_size_is_timed_as_typed(submitted, history_db):
+    at = new_app().run()
+    at.text_input(key="batch-sizes").input("2").run()
+    assert_clean(at)
+    assert "Timed at 2 rows per call." in _captions(at)
+    at.button(key="run").click().run()
+    assert_clean(at)
+    assert [r.config.batch_sizes for r in submitted] == [(2,)]
+
+
+def test_bad_batch_sizes_are_an_error_and_disable_run(submitted, history_db):
+    at = new_app().run()
+    at.text_input(key="batch-sizes").input("1, lots").run()
+    assert_clean(at)
+    errors = texts(at.error)
+    assert len(errors) == 1 and errors[0].startswith("Batch sizes: 'lots' is not a positive whole number"), errors
+    assert at.button(key="run").disabled
+    assert "Run is disabled: fix the batch sizes." in _captions(at)
+    assert submitted == []
+
+
+# --------------------------------------------------------------------------- #9 providers, #12 disabled Run
+
+
+def test_auto_and_cpu_on_the_same_provider_are_measured_once(submitted, history_db):
+    if state.resolved_provider("auto") != state.resolved_provider("cpu"):
+        pytest.skip("'auto' is an accelerator on this machine")
+    at = new_app().run()
+    at.multiselect(key="providers").set_value(["auto", "cpu"]).run()
+    assert_clean(at)
+    assert "**cpu** and **auto** both run on CPU: it is measured once, as **auto**." in _captions(at)
+    at.button(key="run").click().run()
+    assert [r.config.providers for r in submitted] == [("auto",)]
+
+
+@pytest.mark.parametrize(
+    ("widget_key", "reason"),
+    [
+        ("providers", "choose at least one execution provider"),
+        ("precisions", "choose at least one precision"),
+        ("batch-sizes", "give at least one batch size"),
+    ],
+)
+def test_run_says_why_it_is_disabled(widget_key, reason, history_db):
+    at = new_app().run()
+    if widget_key == "batch-sizes":
+        at.text_input(key=widget_key).input("")
+        reason = "fix the batch sizes"  # empty text is an error naming the fix
+    elif widget_key == "precisions":
+        widget(at.multiselect, "Precisions").set_value([])
+    else:
+        at.multiselect(key=widget_key).set_value([])
+    at.run()
+    assert_clean(at)
+    assert at.button(key="run").disabled
+    assert f"Run is disabled: {reason}." in _captions(at)
+
+
+# --------------------------------------------------------------------------- #10 target, #13 columns
+
+
+def test_the_model_features_are_not_offered_as_target(model_files, csv_bytes, breast_cancer, history_db):
+    at = upload(new_app().run(), model_files["xgboost"], ("holdout.csv", csv_bytes))
+    assert_clean(at)
+    assert widget(at.selectbox, "Target column").options == ["(none)", "label"]
+    assert "The model's own feature columns are not offered as the target." in _captions(at)
+
+
+def test_missing_feature_columns_are_reported_before_run(model_files, breast_cancer, history_db):
+    X, _ = breast_cancer
+    few = X.iloc[:20, :3].to_csv(index=False).encode()  # three of the model's six features
+    at = upload(new_app().run(), model_files["xgboost"], ("few-columns.csv", few))
+    assert_clean(at)
+    errors = texts(at.error)
+    assert len(errors) == 1, errors
+    assert errors[0].startswith("few-columns.csv is missing 3 of the model's feature columns:"), errors
+    assert repr(str(X.columns[3])) in errors[0]
+    assert at.button(key="run").disabled
+    assert "the CSV does not have the model's feature columns" in _captions(at)
+
+
+def test_a_column_count_mismatch_is_reported_before_run(model_files, breast_cancer, history_db):
+    X, y = breast_cancer
+    extra = X.iloc[:20].assign(a=1.0, b=2.0).to_csv(index=False).encode()  # ONNX input: no feature names
+    at = upload(new_app().run(), model_files["onnx"], ("wide.csv", extra))
+    assert_clean(at)
+    errors = texts(at.error)
+    assert errors and errors[0].startswith("wide.csv has 8 feature columns but the model expects 6"), errors
+    assert at.button(key="run").disabled
+
+
+# --------------------------------------------------------------------------- #5 reload mid-run
+
+
+def test_a_reloaded_tab_reconnects_to_its_running_job(model_files, csv_bytes, history_db):
+    at = upload(new_app().run(), model_files["onnx"], ("test.csv", csv_bytes))
+    job_id = start_run(at, precisions=["fp32"], budget=300)
+    assert at.query_params.get("job") == job_id  # the address names the job
+
+    reloaded = new_app()  # a reload is a new session opened on the same address
+    reloaded.query_params["job"] = job_id
+    reloaded.run()
+    assert_clean(reloaded)
+    assert reloaded.session_state["io_active_job"] == job_id
+    assert any(s.label.startswith(("Running", "Waiting")) for s in reloaded.get("status"))
+    assert reloaded.button(key="run").disabled
+    assert any(i.startswith("Reconnected to the run started before this page was reloaded") for i in texts(reloaded.info))
+    reloaded.switch_page(HISTORY).run()
+    assert any("still in progress" in i for i in texts(reloaded.info))
+    reloaded.switch_page(OPTIMIZE).run()
+
+    reloaded.button(key=f"cancel-{job_id}").click().run()
+    jobs.get_manager().wait(job_id, 60)
+    reloaded.run()
+    assert_clean(reloaded)
+    assert texts(reloaded.warning) == ["The run was cancelled."]
+
+
+def test_a_job_the_server_no_longer_has_is_explained(history_db):
+    at = new_app()
+    at.query_params["job"] = "abcdef012345"
+    at.run()
+    assert_clean(at)
+    assert any("no longer on the server" in i for i in texts(at.info))
+    assert "job" not in at.query_params
+    assert not at.button(key="run").disabled

@@ -1,0 +1,96 @@
+"""Rendering details of a Report: headline cards that fit, download names, Arrow-safe tables."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import pyarrow
+import streamlit
+
+from dashboard import render
+from optimizer_core import figures as F
+from optimizer_core.history import HistoryStore
+from tests.core.report_factory import make_report
+from tests.dashboard.conftest import assert_clean, new_app
+
+
+def test_headline_values_are_short_and_the_exact_numbers_are_in_the_help():
+    assert [render._ratio(x) for x in (2.834, 15.57, 1947.97)] == ["2.83×", "15.6×", "1,948×"]
+    assert render._compact_rate(1_234_567) == "1.23M/s"
+    report = make_report("binary")
+    cards = render._headline_cards(report, F.headline_values(report))
+    assert [c[0] for c in cards] == list(F.HEADLINE_LABELS.values())
+    for label, value, detail, _help in cards:
+        assert len(value) <= 9, (label, value)  # fits a card of render.CARD_WIDTH_PX
+        assert detail is None or len(detail) <= 28, (label, detail)
+    speedup, _, size, *_ = cards
+    assert speedup[3].startswith(f"{F.headline_values(report)['speedup_batch1']:,.2f}×")
+    assert " MB" in size[3]  # both file sizes, exactly, in the tooltip
+
+
+def test_headline_cards_on_the_page_are_short_with_help(history_db):
+    HistoryStore(history_db).save(dataclasses.replace(make_report("binary"), run_id="run-a"), model_name="m.json")
+    at = new_app()
+    at.query_params["run"] = "run-a"
+    at.run()
+    assert_clean(at)
+    assert all(m.proto.help for m in at.metric)
+    assert all(len(m.value) <= 9 for m in at.metric), [m.value for m in at.metric]
+
+
+def test_onnx_downloads_are_named_with_the_run_id(history_db, monkeypatch):
+    report = dataclasses.replace(
+        make_report("binary"), run_id="run-a", artifacts={"model.fp32.onnx": b"a", "drift.csv": b"x"}
+    )
+    HistoryStore(history_db).save(report, model_name="m.json")
+    names: dict[str, str] = {}
+    original = streamlit.download_button
+
+    def recording(label, data, **kwargs):
+        names[label] = kwargs["file_name"]
+        return original(label, data, **kwargs)
+
+    monkeypatch.setattr(streamlit, "download_button", recording)
+    at = new_app()
+    at.query_params["run"] = "run-a"
+    at.run()
+    assert_clean(at)
+    assert names["model.fp32.onnx"] == "model.fp32-run-a.onnx"
+    assert names["report.json"] == "inference-report-run-a.json"
+    assert render.onnx_file_name("fp32.onnx", "abc") == "fp32-abc.onnx"
+
+
+def test_tuning_settings_columns_are_text(monkeypatch):
+    mixed = pd.DataFrame(
+        {
+            "batch size": [1, 256],
+            "recommended": ["fp32 t1", "native"],
+            "threads": [1, "-"],
+            "spinning": [False, "-"],
+            "graph level": ["all", "-"],
+        }
+    )
+    monkeypatch.setattr(F, "tuning_table", lambda report: mixed.copy())
+    table = render.tuning_table(make_report("binary"))
+    assert table["threads"].tolist() == ["1", "-"]
+    assert table["spinning"].tolist() == ["off", "-"]
+    pyarrow.Table.from_pandas(table)  # the mixed column raised ArrowInvalid / ArrowTypeError
+
+
+def test_a_busy_machine_and_skipped_metrics_are_warnings_not_footnotes(history_db):
+    report = make_report("binary")
+    busy = "the machine was busy while timing: other processes kept about 1.6 of its 2 cores busy on average"
+    skipped = "metrics skipped: none of 'label''s values ('A', 'B') is one of the model's classes (0, 1)"
+    report = dataclasses.replace(report, run_id="run-busy", notes=(*report.notes, busy, skipped),
+                                 data={**report.data, "target": "label"},
+                                 variants=tuple(dataclasses.replace(v, metrics={}) for v in report.variants))
+    HistoryStore(history_db).save(report, model_name="m.json")
+    at = new_app()
+    at.query_params["run"] = "run-busy"
+    at.run()
+    assert_clean(at)
+    warnings = [w.value for w in at.warning]
+    assert any(w.startswith("The machine was busy while timing") for w in warnings)
+    assert any(w.startswith("Metrics skipped: none of 'label''s values") for w in warnings)
+    assert any("No metrics for target `label`: metrics skipped" in c.value for c in at.caption)

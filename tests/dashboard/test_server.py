@@ -1,0 +1,76 @@
+"""`inference-optimizer dashboard` stops its Streamlit server when it is stopped itself."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serving(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_stopping_the_command_stops_the_streamlit_server(signum, tmp_path):
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INFERENCE_OPTIMIZER_")}
+    env.update(
+        HOME=str(tmp_path),
+        INFERENCE_OPTIMIZER_HISTORY_DB=str(tmp_path / "history.db"),
+        INFERENCE_OPTIMIZER_CACHE=str(tmp_path / "cache"),
+        INFERENCE_OPTIMIZER_LOCK=str(tmp_path / "bench.lock"),
+    )
+    log = (tmp_path / "server.log").open("w")
+    wrapper = subprocess.Popen(
+        [sys.executable, "-m", "optimizer_core.cli", "dashboard", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, so cleanup below reaches a leaked server too
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while not _serving(port):
+            assert wrapper.poll() is None, (tmp_path / "server.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, "the dashboard did not start"
+            time.sleep(0.5)
+
+        wrapper.send_signal(signum)  # only the wrapper, as `kill PID` or a process supervisor does
+        assert wrapper.wait(timeout=20) == 0
+        deadline = time.monotonic() + 10
+        while _listening(port):
+            assert time.monotonic() < deadline, f"the server still listens on {port} after the command ended"
+            time.sleep(0.25)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(wrapper.pid, signal.SIGKILL)
+        wrapper.wait(timeout=10)
+        log.close()
