@@ -228,9 +228,16 @@ def _store(report, *, model_name: str) -> None:
 
 
 def _history(args: argparse.Namespace) -> int:
-    from optimizer_core.history import HistoryStore
+    from optimizer_core.history import HistoryStore, default_path
 
-    store = HistoryStore(args.db)
+    path = Path(args.db).expanduser() if args.db else default_path()
+    if not path.exists():  # reading an empty history must not create one (or its folders)
+        if args.action == "list":
+            print(f"no stored runs in {path}")
+            return EXIT_OK
+        raise ConfigError(f"no run history at {path}: runs are stored there by 'inference-optimizer run' "
+                          "and the dashboard (or pass --db PATH)")
+    store = HistoryStore(path)
     if args.action == "list":
         runs = store.list_runs()
         if not runs:

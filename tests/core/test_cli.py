@@ -326,3 +326,12 @@ def test_gate_with_no_applicable_requested_variant_says_there_was_nothing_to_che
                  *FAST])
     assert code == 0
     assert "gate: nothing to check: none of the requested precisions (fp16) applies" in capsys.readouterr().out
+
+
+def test_reading_a_history_that_does_not_exist_creates_nothing(tmp_path, capsys):
+    db = tmp_path / "no" / "such" / "history.db"
+    assert main(["history", "list", "--db", str(db)]) == 0
+    assert "no stored runs" in capsys.readouterr().out
+    code, _, err = _run(["history", "show", "abc", "--db", str(db)], capsys)
+    assert code == 2 and "no run history at" in err
+    assert not (tmp_path / "no").exists()
