@@ -182,7 +182,7 @@ def recommendation(report: Report) -> None:
         st.markdown(f":material/recommend: **Recommendation:** {text}")
         st.caption(rec.reason)
         if report.tuning and report.tuning.get("candidates"):
-            st.dataframe(tuning_table(report), hide_index=True, width="stretch")
+            st.dataframe(F.tuning_table(report), hide_index=True, width="stretch")
             if rec.snippet:
                 st.caption("Recreate the recommended ONNX Runtime session in production (copy button at the "
                            "top right of the code):")
@@ -195,24 +195,6 @@ def recommendation(report: Report) -> None:
                     st.markdown(f"- batch {b}: {why}")
                 if rec.snippet and not report.tuning:
                     st.code(rec.snippet, language="python")
-
-
-def tuning_table(report: Report) -> pd.DataFrame:
-    """The core's tuning table with its settings columns as text: a column mixing numbers and "-"
-    cannot be converted to Arrow for st.dataframe."""
-    table = F.tuning_table(report)
-    for column in ("threads", "spinning", "graph level"):
-        if column in table.columns:
-            table[column] = table[column].map(_setting_text)
-    return table
-
-
-def _setting_text(value: Any) -> str:
-    if value is None or value == "-":
-        return "-"
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    return str(value)
 
 
 # --------------------------------------------------------------------------- tabs

@@ -1112,6 +1112,15 @@ def all_figures(report: Report) -> dict[str, go.Figure]:
     return {title: fig for title, fig in candidates if fig.data}
 
 
+def _setting_text(value: Any) -> str:
+    """One type per column (text), so the table converts to Arrow: "-" where a setting does not apply."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
 def tuning_table(report: Report) -> pd.DataFrame:
     """Per batch size: the recommended configuration and how it compares with native and ORT's defaults
     (all from the tuner's finalists round, measured side by side)."""
@@ -1134,9 +1143,10 @@ def tuning_table(report: Report) -> pd.DataFrame:
             "native p50": fmt_us(native["p50_us"]) if native else "n/a",
             "ORT defaults p50": fmt_us(default["p50_us"]) if default else "n/a",
             "speedup vs native": f"{native['p50_us'] / chosen['p50_us']:.2f}x" if native else "n/a",
-            "threads": settings.get("intra_op_threads", "-"),
-            "spinning": settings.get("allow_spinning", "-"),
-            "graph level": settings.get("graph_optimization", "-"),
-            "max drift": fmt_diff(chosen["max_abs"]) if chosen.get("max_abs") is not None else "0 (native)",
+            "threads": _setting_text(settings.get("intra_op_threads")),
+            "spinning": _setting_text(settings.get("allow_spinning")),
+            "graph level": _setting_text(settings.get("graph_optimization")),
+            "max drift": fmt_diff(chosen.get("drift", chosen["max_abs"])) if chosen.get("max_abs") is not None
+            else "0 (native)",
         })
     return pd.DataFrame.from_records(records)

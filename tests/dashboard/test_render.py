@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import pandas as pd
 import pyarrow
 import streamlit
 
@@ -62,20 +61,25 @@ def test_onnx_downloads_are_named_with_the_run_id(history_db, monkeypatch):
 
 
 def test_tuning_settings_columns_are_text(monkeypatch):
-    mixed = pd.DataFrame(
-        {
-            "batch size": [1, 256],
-            "recommended": ["fp32 t1", "native"],
-            "threads": [1, "-"],
-            "spinning": [False, "-"],
-            "graph level": ["all", "-"],
-        }
-    )
-    monkeypatch.setattr(F, "tuning_table", lambda report: mixed.copy())
-    table = render.tuning_table(make_report("binary"))
-    assert table["threads"].tolist() == ["1", "-"]
-    assert table["spinning"].tolist() == ["off", "-"]
-    pyarrow.Table.from_pandas(table)  # the mixed column raised ArrowInvalid / ArrowTypeError
+    from optimizer_core.report import Recommendation
+
+    def row(name, precision, batch, p50, settings):
+        return {"name": name, "variant": precision, "precision": precision, "batch_size": batch, "p50_us": p50,
+                "max_abs": 0.0 if precision == "native" else 1e-7, "final": True, "settings": settings,
+                "is_default": name.endswith("defaults")}
+
+    ort = {"intra_op_threads": 1, "allow_spinning": False, "graph_optimization": "all"}
+    candidates = [row("native", "native", 1, 100.0, {}), row("fp32 t1", "fp32", 1, 8.0, ort),
+                  row("native", "native", 256, 300.0, {}), row("fp32 t1", "fp32", 256, 900.0, ort)]
+    report = dataclasses.replace(make_report("binary"), tuning={"candidates": candidates},
+                                 recommendation=Recommendation(by_batch_size={"1": "fp32 t1", "256": "native"},
+                                                               reason="test", details={}))
+    table = F.tuning_table(report)
+    assert not table.empty
+    for column in ("threads", "spinning", "graph level"):
+        assert all(isinstance(v, str) for v in table[column]), (column, table[column].tolist())
+    assert set(table["spinning"]) <= {"on", "off", "-"}
+    pyarrow.Table.from_pandas(table)  # a column mixing numbers and "-" raised ArrowInvalid / ArrowTypeError
 
 
 def test_a_busy_machine_and_skipped_metrics_are_warnings_not_footnotes(history_db):
