@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import hashlib
 import io
 import os
@@ -98,6 +99,11 @@ def load_dataset(
     target directly). ``target`` names the target column to separate out. ``progress(stage,
     fraction)`` is called while a CSV is read (fraction of its bytes, 0.0 to 1.0).
     """
+    if isinstance(source, pd.Series):
+        raise InputError("data is a pandas Series: pass a DataFrame with one row per sample "
+                         "(for a single row: series.to_frame().T)")
+    if isinstance(source, list | tuple):
+        source = np.asarray(source, dtype=object)
     try:
         if isinstance(source, np.ndarray):
             return _from_array(source, model, y=y, name=name)
@@ -148,6 +154,18 @@ def guess_target(columns: list[str]) -> str | None:
 # --------------------------------------------------------------------------- in-memory sources
 
 
+def _given_target(y: Any, rows: int) -> np.ndarray:
+    """``y=`` from the Python API as one value per row: a list, Series or array, (n,) or (n, 1)."""
+    values = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y, dtype=object)
+    if values.ndim == 2 and 1 in values.shape:
+        values = values.reshape(-1)
+    if values.ndim != 1:
+        raise InputError(f"y has shape {values.shape}: pass one target value per row (a list, Series or 1-D array)")
+    if values.shape[0] != rows:
+        raise InputError(f"y has {values.shape[0]:,} values but the data has {rows:,} rows: pass one per row")
+    return values
+
+
 def _from_array(X: np.ndarray, model: LoadedModel, *, y: Any, name: str | None) -> Dataset:
     X = np.asarray(X)
     if X.ndim != 2 or X.shape[1] != model.n_features:
@@ -159,14 +177,11 @@ def _from_array(X: np.ndarray, model: LoadedModel, *, y: Any, name: str | None) 
     except (TypeError, ValueError) as e:
         raise InputError(f"the array is not numeric: {_first_line(e)}") from e
     names = model.feature_names or tuple(f"f{i}" for i in range(model.n_features))
-    return Dataset(
-        X=X,
-        feature_names=tuple(names),
-        y=_clean_target(np.asarray(y, dtype=object)) if y is not None else None,
-        target="y" if y is not None else None,
-        path=name,
-        column_mapping="positional",
-    )
+    values = _given_target(y, X.shape[0]) if y is not None else None
+    dataset = _dataset(X, list(names), "positional", [], "y" if values is not None else None, values,
+                       name or "<array>", "", model)
+    notes = [n for n in dataset.notes if not n.startswith("the model has no feature names")]
+    return dataclasses.replace(dataset, notes=tuple(notes), path=name)
 
 
 def _from_frame(frame: pd.DataFrame, model: LoadedModel, *, target: str | None, y: Any, name: str | None) -> Dataset:
@@ -183,7 +198,7 @@ def _from_frame(frame: pd.DataFrame, model: LoadedModel, *, target: str | None, 
             )
         target_values = frame.iloc[:, columns.index(target)].to_numpy(dtype=object)
     elif y is not None:
-        target_values = np.asarray(y, dtype=object)
+        target_values = _given_target(y, frame.shape[0])
     candidates = [c for c in columns if c != target]
     selected, mapping, ignored = _align(candidates, model.feature_names, model.n_features, display, target)
     duplicated = [c for c in _duplicates(columns) if c in selected or c == target]
@@ -200,6 +215,8 @@ def _from_frame(frame: pd.DataFrame, model: LoadedModel, *, target: str | None, 
             except (TypeError, ValueError) as e:
                 raise InputError(f"{display}: column {column!r} is not numeric: {_first_line(e)}") from e
     _check_finite(X, 0, tuple(selected), display)
+    if target is None and target_values is not None:
+        target = "y"
     return _dataset(X, selected, mapping, ignored, target, target_values, display, "", model)
 
 
@@ -210,7 +227,7 @@ def _dataset(X: np.ndarray, selected: list[str], mapping: str, ignored: list[str
     if ignored:
         notes.append(f"ignored columns not used by the model: {', '.join(ignored)}")
     if mapping == "positional":
-        notes.append("the model has no feature names: CSV columns were taken in file order")
+        notes.append("the model has no feature names: the columns were taken in the order given")
     elif mapping == "by-name-ignoring-case":
         notes.append("columns were matched to the model's feature names ignoring case and surrounding spaces")
     if y is not None:
@@ -391,7 +408,8 @@ def _from_csv(src: _Source, model: LoadedModel, *, target: str | None, y: Any, p
     if X.shape[0] == 0:
         _no_rows(src.display)
     if target_values is None and y is not None:
-        target_values = np.asarray(y, dtype=object)
+        target_values = _given_target(y, X.shape[0])
+        target = "y"
     report(1.0)
     return _dataset(X, selected, mapping, ignored, target, target_values, src.display, scan.sha256, model)
 

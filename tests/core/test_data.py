@@ -293,3 +293,25 @@ def test_text_in_a_categorical_models_column_points_at_category_codes(tmp_path):
     model = dataclasses.replace(_model(), notes=("categorical features must be given as their integer category codes",))
     with pytest.raises(InputError, match="non-numeric value 'b'.*this model has categorical features: write each"):
         load_dataset(_csv(tmp_path, "a,b,c\n1,b,3\n"), model)
+
+
+def test_api_targets_are_checked_and_noted_like_csv_targets():
+    model = _classifier()
+    X = np.zeros((4, 3))
+    with pytest.raises(InputError, match="y has 2 values but the data has 4 rows"):
+        load_dataset(X, model, y=["setosa", "versicolor"])
+    ds = load_dataset(X, model, y=np.array([["setosa"], ["Setosa"], ["versicolor"], [None]], dtype=object))
+    assert ds.target == "y" and list(ds.y[:1]) == ["setosa"]
+    assert any("1 of 4 rows have 'y' values that are not among the model's classes ('Setosa')" in n for n in ds.notes)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    ds = load_dataset(frame, model, y=pd.Series(["SETOSA"] * 4))
+    assert ds.target == "y" and any(n.startswith("metrics skipped") for n in ds.notes)
+    with pytest.raises(InputError, match="y has shape"):
+        load_dataset(frame, model, y=np.zeros((4, 2)))
+
+
+def test_a_series_or_a_list_as_data_is_handled():
+    with pytest.raises(InputError, match="pass a DataFrame with one row per sample"):
+        load_dataset(pd.Series([1.0, 2.0, 3.0], index=["a", "b", "c"]), _model())
+    ds = load_dataset([[1, 2, 3], [4, 5, 6]], _model(names=None))
+    np.testing.assert_array_equal(ds.X, [[1, 2, 3], [4, 5, 6]])
