@@ -293,6 +293,30 @@ def _float16_converter() -> tuple[Any, list[str], str]:
         return float16.convert_float_to_float16, list(float16.DEFAULT_OP_BLOCK_LIST), "onnxconverter_common"
 
 
+def _sort_topologically(graph: onnx.GraphProto) -> None:
+    """Put every node after the nodes that produce its inputs. The float16 converter's keep_io_types appends
+    the Cast from the float32 input at the end of the graph: ONNX Runtime runs that, but onnx.checker (and
+    so this tool, reading the file back) refuses it. Left as it is when the graph has a cycle."""
+    ready = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    ready |= {t.values.name for t in graph.sparse_initializer}
+    pending = list(graph.node)
+    ordered: list[onnx.NodeProto] = []
+    while pending:
+        runnable = [n for n in pending if all(i in ready for i in n.input)]
+        if not runnable:
+            return
+        for node in runnable:
+            ordered.append(node)
+            ready.update(node.output)
+        pending = [n for n in pending if not any(n is r for r in runnable)]
+    if [id(n) for n in ordered] != [id(n) for n in graph.node]:
+        copies = [onnx.NodeProto() for _ in ordered]
+        for copy, node in zip(copies, ordered, strict=True):
+            copy.CopyFrom(node)
+        del graph.node[:]
+        graph.node.extend(copies)
+
+
 def _build_fp16(fp32_model: onnx.ModelProto) -> PrecisionVariant:
     try:
         convert_fn, default_block, source = _float16_converter()
@@ -307,6 +331,7 @@ def _build_fp16(fp32_model: onnx.ModelProto) -> PrecisionVariant:
     except Exception as e:
         return _not_applicable("fp16", f"float16 conversion failed ({type(e).__name__}: {_first_line(e)})", config)
     round_trips = _drop_cast_round_trips(model)
+    _sort_topologically(model.graph)
     _store_raw(model.graph)
     changed = _float16_nodes(model)
     if not changed or _same_model(model, fp32_model):

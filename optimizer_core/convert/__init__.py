@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import Any
 
 import onnx
 from onnx import TensorProto
@@ -72,4 +73,31 @@ def convert(model: LoadedModel, *, double: bool = False) -> onnx.ModelProto:
     )
     if raw.notes:
         proto.doc_string = "; ".join(raw.notes)
+    _describe(proto, model)
     return proto
+
+
+def _describe(proto: onnx.ModelProto, model: LoadedModel) -> None:
+    """What the graph alone cannot say, for reading the file back (models/onnx.py): the task, the class
+    labels of the scores' columns, and the feature names the input columns follow."""
+    import json
+
+    from optimizer_core.models.onnx import CLASSES_METADATA_KEY, FEATURES_METADATA_KEY, TASK_METADATA_KEY
+
+    entries = {TASK_METADATA_KEY: model.task}
+    if model.classes is not None:
+        entries[CLASSES_METADATA_KEY] = json.dumps([_plain(c) for c in model.classes])
+    if model.feature_names:
+        entries[FEATURES_METADATA_KEY] = json.dumps(list(model.feature_names))
+    kept = [p for p in proto.metadata_props if p.key not in entries]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    for key, value in entries.items():
+        proto.metadata_props.add(key=key, value=value)
+
+
+def _plain(label: Any) -> Any:
+    """A class label as JSON keeps it: numpy scalars become Python numbers, anything else its text."""
+    if hasattr(label, "item"):
+        label = label.item()
+    return label if isinstance(label, bool | int | float | str) else str(label)

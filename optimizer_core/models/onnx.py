@@ -28,10 +28,12 @@ from optimizer_core.onnx_safety import check_onnx_safe
 if TYPE_CHECKING:
     from optimizer_core.models import SourceInfo
 
-__all__ = ["load", "matches", "from_object", "TASK_METADATA_KEY"]
+__all__ = ["load", "matches", "from_object", "TASK_METADATA_KEY", "CLASSES_METADATA_KEY", "FEATURES_METADATA_KEY"]
 
 # A model can state its task in metadata_props (the converter's normalized output may carry it).
 TASK_METADATA_KEY = "inference_optimizer.task"
+CLASSES_METADATA_KEY = "inference_optimizer.classes"  # JSON list: the class of each scores column
+FEATURES_METADATA_KEY = "inference_optimizer.feature_names"  # JSON list: the input columns, in order
 MAX_FEATURES = 1_000_000  # a declared feature count beyond this is a crafted or broken file
 
 INPUT_DTYPES = {TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64}
@@ -96,7 +98,7 @@ def _build(data: bytes, fmt: str, source: SourceInfo, name: str) -> LoadedModel:
         estimator=estimator_name(proto),
         task=plan.task,
         n_features=spec.n_features,
-        feature_names=None,
+        feature_names=_stated_features(proto, spec.n_features),
         classes=plan.classes,
         format=fmt,
         source_bytes=source.size,
@@ -305,7 +307,8 @@ def _output_plan(proto: onnx.ModelProto, session: Any, spec: InputSpec, name: st
         classifier = has_label or (_has_classifier_op(graph) and probe.width(probs) >= 2)
     if classifier:
         width = probe.width(probs)
-        return OutputPlan(_classifier_task(width, probs.name, name), probs.name, _labels(graph, width))
+        labels = _stated_classes(proto, width) or _labels(graph, width)
+        return OutputPlan(_classifier_task(width, probs.name, name), probs.name, labels)
     return _regression_plan(floats[0], probe, name)
 
 
@@ -377,6 +380,33 @@ def _stated_task(proto: onnx.ModelProto) -> str | None:
         if prop.key == TASK_METADATA_KEY and prop.value in ("binary", "multiclass", "regression"):
             return prop.value
     return None
+
+
+def _stated_json_list(proto: onnx.ModelProto, key: str, length: int) -> tuple[Any, ...] | None:
+    """A JSON list this tool's converter stored in metadata_props, when it fits the graph (else ignored)."""
+    import json
+
+    for prop in proto.metadata_props:
+        if prop.key == key:
+            try:
+                values = json.loads(prop.value)
+            except ValueError:
+                return None
+            ok = isinstance(values, list) and len(values) == length
+            ok = ok and all(isinstance(v, bool | int | float | str) for v in values)
+            return tuple(values) if ok else None
+    return None
+
+
+def _stated_classes(proto: onnx.ModelProto, n_classes: int) -> tuple[Any, ...] | None:
+    return _stated_json_list(proto, CLASSES_METADATA_KEY, n_classes)
+
+
+def _stated_features(proto: onnx.ModelProto, n_features: int) -> tuple[str, ...] | None:
+    names = _stated_json_list(proto, FEATURES_METADATA_KEY, n_features)
+    if names is None or not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
+        return None
+    return tuple(names)
 
 
 def _elem_type(vi: ValueInfoProto) -> int | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -524,3 +525,30 @@ def test_external_data_in_loop_body_is_refused() -> None:
     model = _model([loop, helper.make_node("Identity", ["X"], ["Y"])])
     with pytest.raises(UnsafeModelError, match="external data"):
         check_onnx_safe(model, name="m.onnx")
+
+
+def test_a_converted_file_reads_back_with_its_classes_and_feature_names(tmp_path):
+    import pandas as pd
+    from sklearn.datasets import load_iris
+    from sklearn.neural_network import MLPClassifier
+
+    from optimizer_core.convert import convert
+    from optimizer_core.data import load_dataset
+    from optimizer_core.models import load_model, model_from_object
+
+    iris = load_iris(as_frame=True)
+    X = iris.data
+    y = iris.target.map(dict(enumerate(iris.target_names)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = MLPClassifier(hidden_layer_sizes=(8,), max_iter=50, random_state=0).fit(X, y)
+    path = tmp_path / "mlp.onnx"
+    path.write_bytes(convert(model_from_object(est)).SerializeToString())
+    back = load_model(path)
+    assert back.task == "multiclass"
+    assert back.classes == ("setosa", "versicolor", "virginica")  # a bare scores tensor used to be refused
+    assert back.feature_names == tuple(X.columns)
+    reordered = X[X.columns[::-1]].assign(label=y)
+    ds = load_dataset(reordered, back, target="label")  # matched by name, not by position
+    np.testing.assert_array_equal(ds.X, X.to_numpy())
+    assert pd.Series(est.predict(X)).equals(pd.Series(np.array(back.classes)[back.predict_scores(ds.X).argmax(1)]))

@@ -122,6 +122,7 @@ def test_mlp_fp16_runs_with_float32_io_and_halves_the_size(mlp, data):
     assert not any(n.startswith(("Cast:", "Scaler:")) for n in variant.nodes_changed)
     assert len(variant.model.SerializeToString()) < 0.6 * len(fp32.SerializeToString())
     assert "Scaler" in variant.config["op_block_list"]
+    onnx.checker.check_model(variant.model, full_check=True)  # the float32-input Cast used to come last
     drift = compute_drift(est.predict_proba(X), _scores(variant.model, X), "binary")
     assert 0 < drift.max_abs < 0.01
 
@@ -136,6 +137,7 @@ def test_fp16_does_not_round_raw_features_before_a_float32_scaler(data):
         est.fit(X, y)
     variant = build_variant("fp16", _to_onnx(est, X, 2), loaded=None)
     assert any("round trip" in n for n in variant.notes)
+    onnx.checker.check_model(variant.model, full_check=True)  # keep_io_types appended the input Cast last
     drift = compute_drift(est.predict_proba(X), _scores(variant.model, X), "binary")
     assert drift.max_abs < 0.01  # rounding the raw features to float16 gives ~0.1 here
 
@@ -321,3 +323,17 @@ def test_quantization_leaves_no_temporary_files(mlp, data, tmp_path, monkeypatch
     build_variant("int8", fp32, loaded=None)
     build_variant("int8-static", fp32, loaded=None, calibration=X, calibration_rows=32)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_fp16_of_a_converted_mlp_passes_the_onnx_checker(data):
+    from optimizer_core.convert import convert
+    from optimizer_core.models import model_from_object
+
+    X, y = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MLPClassifier(hidden_layer_sizes=(16, 16), max_iter=30, random_state=0).fit(X, y)
+    loaded = model_from_object(est)
+    variant = build_variant("fp16", convert(loaded), loaded=loaded)
+    assert variant.applicable
+    onnx.checker.check_model(variant.model, full_check=True)  # keep_io_types appended the input Cast last
