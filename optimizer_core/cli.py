@@ -197,7 +197,8 @@ def _run_isolated(model_path: str, data_path: str, config, target: str | None, *
 
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a supervisor, `timeout`, `kill`) stops the run like Ctrl-C: worker killed, nothing left behind."""
+    """SIGTERM (a supervisor, `timeout`, `kill`) and SIGHUP (a closed terminal) stop the run like Ctrl-C:
+    worker killed, nothing left behind."""
     import signal
     import threading
 
@@ -208,11 +209,13 @@ def _sigterm_as_interrupt() -> Iterator[None]:
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    stops = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {sig: signal.signal(sig, interrupt) for sig in stops}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _store(report, *, model_name: str) -> None:

@@ -251,7 +251,8 @@ def test_run_refuses_an_out_folder_holding_other_files_before_any_work(xgb_files
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX signals")
-def test_sigterm_stops_the_run_kills_the_worker_and_leaves_nothing(xgb_files, tmp_path):
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_sigterm_stops_the_run_kills_the_worker_and_leaves_nothing(xgb_files, tmp_path, signame):
     import signal
     import time
 
@@ -266,7 +267,7 @@ def test_sigterm_stops_the_run_kills_the_worker_and_leaves_nothing(xgb_files, tm
         time.sleep(0.1)
     assert list(job_tmp.glob("inference-optimizer-job-*")), "the worker never started"
     time.sleep(1)
-    cli.send_signal(signal.SIGTERM)
+    cli.send_signal(getattr(signal, signame))
     _, err = cli.communicate(timeout=30)
     assert cli.returncode == 130 and err.strip().endswith("interrupted")
     assert not list(job_tmp.glob("inference-optimizer-job-*"))
