@@ -321,7 +321,11 @@ def _benchmark(loaded: LoadedModel, dataset: Dataset, prepared: list[_Prepared],
                 progress=within(bench_share + floor_share, 1.0), seed=config.seed,
             ).to_dict()
     context = _explain_context(loaded, prepared, threads)
-    explanations = bench.explain("native", result.latency, floor, context)
+    from optimizer_core.tune import fallback_duplicates
+
+    duplicates = fallback_duplicates(measured)  # the same session twice: comparisons would quote noise
+    latency = {name: rows for name, rows in result.latency.items() if name not in duplicates}
+    explanations = bench.explain("native", latency, floor, context)
     info = {"settings": result.settings, "notes": list(result.notes), "wall_s": result.wall_s,
             "rows_sampled": int(X.shape[0])}
     return measured, floor, info, tuple(explanations), tuning

@@ -239,3 +239,19 @@ def test_facade_optimize_is_the_core_pipeline(sklearn_pipeline):
     model, X, y = sklearn_pipeline
     report = InferenceOptimizer(model).optimize(X, y=y, config=FAST, progress=False)
     _check_report(report)
+
+
+def test_a_provider_that_fell_back_onto_cpu_is_not_quoted_next_to_cpu(sklearn_pipeline):
+    import dataclasses
+
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("CUDA is available here: nothing falls back")
+    model, X, y = sklearn_pipeline
+    config = dataclasses.replace(FAST, providers=("cpu", "cuda"))
+    report = optimize(model, X, config, y=y)
+    cuda = next(v for v in report.variants if v.name.endswith("@cuda"))
+    assert cuda.fell_back
+    assert not any("@cuda" in line for line in report.explanations)
+    assert "@cuda" not in " ".join(report.recommendation.by_batch_size.values())
