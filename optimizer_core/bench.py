@@ -9,6 +9,7 @@ distinct batches so the same rows are not replayed from cache), a warm-up until 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import gc
 import math
@@ -212,6 +213,24 @@ def stability_values(us: np.ndarray, target: int = STABILITY_VALUES) -> np.ndarr
     group = max(1, us.size // target)
     usable = (us.size // group) * group
     return us[:usable].reshape(-1, group).mean(axis=1)
+
+
+IMPLAUSIBLE_RATIO = 1.5  # a call on fewer rows this much slower than one on more rows was disturbed
+
+
+def flag_implausible(rows: tuple[LatencyStats, ...]) -> tuple[LatencyStats, ...]:
+    """Mark noisy a batch size whose p50 exceeds a larger batch size's p50 by IMPLAUSIBLE_RATIO: more rows per
+    call never make a call faster like that, so the slower cell was measured on a disturbed machine."""
+    out = []
+    for row in rows:
+        larger = [r for r in rows if r.batch_size > row.batch_size and r.p50_us > 0]
+        faster = min(larger, key=lambda r: r.p50_us, default=None)
+        if faster is not None and row.p50_us > IMPLAUSIBLE_RATIO * faster.p50_us:
+            reason = (f"its p50 is {row.p50_us / faster.p50_us:.1f}x the p50 at the larger batch size "
+                      f"{faster.batch_size:,}: the calls were disturbed")
+            row = dataclasses.replace(row, noisy=True, noise_reasons=(reason, *row.noise_reasons))
+        out.append(row)
+    return tuple(out)
 
 
 def noise_reasons(*, mean: float, std: float, min_us: float, max_us: float, p50: float,
@@ -529,7 +548,7 @@ def benchmark(
     }
     clock.report("benchmark: done", force=True, fraction=1.0)
     return BenchResult(
-        latency={name: tuple(rows) for name, rows in latency.items()},
+        latency={name: flag_implausible(tuple(rows)) for name, rows in latency.items()},
         settings=settings,
         notes=tuple(dict.fromkeys(notes)),
         wall_s=time.perf_counter() - clock.start,

@@ -275,3 +275,13 @@ def test_explain_names_the_floor_and_provider_fallback_and_ties() -> None:
 
 def test_explain_without_native() -> None:
     assert "nothing to compare" in bench.explain("native", {"fp32": (_stats(1, 5.0),)}, (), {})[0]
+
+
+def test_a_small_batch_slower_than_a_larger_one_is_flagged_noisy():
+    from optimizer_core.bench import flag_implausible, summarize
+
+    ns = np.full(200, 1000.0)
+    rows = (summarize(ns * 150, 1), summarize(ns * 2, 16), summarize(ns * 30, 256))
+    flagged = flag_implausible(rows)
+    assert flagged[0].noisy and "75.0x the p50 at the larger batch size 16" in flagged[0].noise_reasons[0]
+    assert not flagged[1].noisy and not flagged[2].noisy
