@@ -116,6 +116,10 @@ def recommend_from_candidates(rows: Sequence[dict[str, Any]], variants: Sequence
         text = f"{best['name']}: p50 {best['p50_us']:,.1f} µs"
         if best["precision"] == "native":
             text += ", no ONNX configuration within tolerance is faster than the native model here"
+            threads = best["name"].removeprefix("native t")
+            if threads.isdigit():
+                text += (f" (keep the native model, set to {threads} thread{'s' if threads != '1' else ''}: "
+                         f"n_jobs={threads} for scikit-learn, nthread={threads} for XGBoost)")
         elif natives:
             text += f", {min(r['p50_us'] for r in natives) / best['p50_us']:.1f}x faster than native"
         faster_rejected = {}
@@ -137,6 +141,9 @@ def recommend_from_candidates(rows: Sequence[dict[str, Any]], variants: Sequence
         reason = (f"fastest measured configuration within a drift tolerance of {tolerance:g} at each batch size "
                   f"(native always a candidate): " + ", ".join(f"batch {b}: {n}" for b, n in by_batch.items()))
     snippet = None
+    if snippets and all(by_batch.get(str(b)) is not None for b in batch_sizes) and not any(
+            n in snippets for n in picks):
+        reason += "; no deploy.py: the native model is the pick at every batch size"
     if snippets:
         first_onnx = next((n for n in picks if n in snippets), None)
         snippet = snippets.get(first_onnx) if first_onnx else None

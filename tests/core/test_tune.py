@@ -184,3 +184,12 @@ def test_the_snippet_says_which_batch_sizes_it_was_tuned_for():
     assert rec.snippet.splitlines()[:2] == ["# fp32 t1: the recommended configuration at batch size 1",
                                             "# other batch sizes were measured faster with: batch 4096: native"]
     assert rec.snippet.endswith("import onnxruntime")
+
+
+def test_a_native_pick_with_a_thread_count_says_how_to_apply_it():
+    variants = [_variant("native", "native"), _variant("fp32", "fp32", 1e-7)]
+    rows = [_row("native t1", "native", "native", 1, 50.0, 0.0), _row("fp32 t1", "fp32", "fp32", 1, 80.0, 1e-7)]
+    rec = recommend_from_candidates(rows, variants, tolerance=1e-4, snippets={"fp32 t1": "import onnxruntime"})
+    assert rec.by_batch_size == {"1": "native t1"}
+    assert "set to 1 thread: n_jobs=1 for scikit-learn, nthread=1 for XGBoost" in rec.details["1"]
+    assert "no deploy.py: the native model is the pick at every batch size" in rec.reason and rec.snippet is None
