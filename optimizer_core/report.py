@@ -190,8 +190,16 @@ class Report:
         A new or empty folder receives the files; a folder holding an earlier run's output is replaced;
         a folder holding anything else is refused with ConfigError (see ``optimizer_core.out_dir``).
         """
+        from optimizer_core.errors import ConfigError
         from optimizer_core.out_dir import write_files
 
+        missing = [v.artifact for v in self.variants if v.artifact and v.artifact not in self.artifacts]
+        if missing:
+            raise ConfigError(
+                f"this report names model files it does not carry ({', '.join(missing[:3])}): a report read "
+                "from JSON has none; export the run from the history (HistoryStore.load or 'inference-optimizer "
+                "history export'), or save the JSON alone with to_json()"
+            )
         files = {"report.json": self.to_json().encode("utf-8")}
         if html is not None:
             files["report.html"] = html.encode("utf-8")

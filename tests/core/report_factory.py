@@ -220,6 +220,7 @@ def make_report(
         notes=("synthetic report for tests",),
         tuning=_tuning(batch_sizes) if with_tuning else None,
         wall_s=12.5,
+        artifacts={v.artifact: b"synthetic onnx bytes" for v in built if v.artifact},
     )
 
 

@@ -29,7 +29,7 @@ def test_write_out_is_atomic(tmp_path):
 
 def test_failed_write_leaves_nothing(tmp_path):
     report = make_report()
-    report = Report(**{**report.__dict__, "artifacts": {"a.onnx": b"y", "../escape.onnx": b"x"}})
+    report = Report(**{**report.__dict__, "artifacts": {**report.artifacts, "a.onnx": b"y", "../escape.onnx": b"x"}})
     with pytest.raises(ValueError, match="plain report or model file name"):
         report.write_out(tmp_path / "sub" / "out")
     assert not (tmp_path / "sub").exists()
@@ -43,3 +43,12 @@ def test_write_out_replaces_previous_run(tmp_path):
     make_report().write_out(out)
     assert not (out / "stale.onnx").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_a_report_read_from_json_does_not_write_a_folder_naming_missing_model_files(tmp_path):
+    from optimizer_core.errors import ConfigError
+
+    report = Report.from_json(make_report().to_json())
+    with pytest.raises(ConfigError, match="names model files it does not carry"):
+        report.write_out(tmp_path / "out")
+    assert not (tmp_path / "out").exists()
