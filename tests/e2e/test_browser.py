@@ -203,7 +203,7 @@ def test_upload_run_see_charts_and_download_the_html_report(server, files, brows
         page.goto(f"{server['url']}/history")
         page.get_by_text("Run history").wait_for(timeout=30_000)
         page.goto(f"{server['url']}/history?run={runs[0].run_id}")  # an older form of the shareable link
-        page.get_by_text(f"Run {runs[0].run_id}").wait_for(timeout=30_000)
+        page.get_by_text(f"Run {runs[0].run_id}", exact=True).wait_for(timeout=30_000)
         page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
         assert page.locator('[data-testid="stException"]').count() == 0
         assert page.url.endswith(f"/run?run={runs[0].run_id}")
