@@ -487,7 +487,7 @@ def model_check(sha256: str, data: bytes, name: str, allow_pickle: bool) -> Mode
         if key in cache:
             return cache[key]
     try:
-        fmt = sniff_format(data)
+        fmt = sniff_format(data, name)
     except OptimizerError as e:
         return ModelCheck(error=one_line(e))
     if fmt == "pickle":

@@ -68,7 +68,7 @@ _COMPRESSED_JOBLIB_MAGICS = (
 )
 
 
-def sniff_format(data: bytes) -> str:
+def sniff_format(data: bytes, name: str = "the model file") -> str:
     """Name the model format from the bytes alone.
 
     Returns one of ``pickle``, ``skops``, ``xgboost-json``, ``xgboost-ubj``, ``lightgbm-text``,
@@ -93,13 +93,13 @@ def sniff_format(data: bytes) -> str:
             doc = json.loads(data)
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
             raise ModelLoadError(
-                f"the model file starts like JSON but is not valid JSON ({type(e).__name__}): it may be "
+                f"{name} starts like JSON but is not valid JSON ({type(e).__name__}): it may be "
                 "truncated; save it again with XGBoost's save_model('model.json')"
             ) from e
         if isinstance(doc, dict) and "learner" in doc:
             return "xgboost-json"
         raise ModelLoadError(
-            "the model file is JSON but not an XGBoost model (no 'learner' key): "
+            f"{name} is JSON but not an XGBoost model (no 'learner' key): "
             "save it with XGBoost's save_model('model.json')"
         )
     # Protocol-0/1 pickles start with an opcode such as '(' or 'c' followed by a module path.
@@ -108,7 +108,7 @@ def sniff_format(data: bytes) -> str:
     if _looks_like_onnx(data):
         return "onnx"
     raise ModelLoadError(
-        "the model file is not a recognised format (XGBoost JSON/UBJ, LightGBM text, skops, ONNX, "
+        f"{name} is not a recognised model format (XGBoost JSON/UBJ, LightGBM text, skops, ONNX, "
         "or pickle with opt-in): check that the right file was chosen and that it is not truncated"
     )
 
@@ -164,7 +164,7 @@ def load_model(
     ``name`` is how messages refer to the file (defaults to its path).
     """
     data, name = _read_source(source, name)
-    fmt = sniff_format(data)
+    fmt = sniff_format(data, name)
     if fmt == "pickle":
         if not allow_pickle:
             raise UnsafeModelError(f"{name} is a pickle/joblib file: {PICKLE_ADVICE}")

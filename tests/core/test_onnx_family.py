@@ -361,13 +361,13 @@ def _write(folder: Path, content: bytes | onnx.ModelProto, name: str = "model.on
     return path
 
 
-@_case("truncated", ModelLoadError, "not a recognised format")
+@_case("truncated", ModelLoadError, "not a recognised model format")
 def _truncated(folder: Path) -> Path:
     data = _lr_bytes()
     return _write(folder, data[: len(data) // 2])
 
 
-@_case("random-bytes", ModelLoadError, "not a recognised format")
+@_case("random-bytes", ModelLoadError, "not a recognised model format")
 def _random_bytes(folder: Path) -> Path:
     return _write(folder, random.Random(7).randbytes(4096))
 

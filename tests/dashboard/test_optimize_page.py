@@ -145,7 +145,7 @@ def test_bad_model_file_is_one_line_error(csv_bytes, history_db):
     at = upload(new_app().run(), ("model.json", b"this is not a model"), ("test.csv", csv_bytes))
     assert_clean(at)
     errors = texts(at.error)
-    assert len(errors) == 1 and "not a recognised format" in errors[0], errors
+    assert len(errors) == 1 and errors[0].startswith("model.json is not a recognised model format"), errors
     assert "\n" not in errors[0]
     assert not [b for b in at.button if b.key == "run"]
 
