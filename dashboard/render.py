@@ -185,8 +185,8 @@ def recommendation(report: Report) -> None:
             st.dataframe(F.tuning_table(report), hide_index=True, width="stretch")
             if rec.snippet:
                 st.caption("Recreate the recommended ONNX Runtime session in production (copy button at the "
-                           "top right of the code):")
-                st.code(rec.snippet, language="python")
+                           "top right of the code); it loads the .onnx file as the download button below saves it:")
+                st.code(snippet_for_download(rec.snippet, report), language="python")
         if rec.details or rec.snippet:
             with st.expander("Why, and how to use it"):
                 for b, why in sorted(
@@ -194,7 +194,7 @@ def recommendation(report: Report) -> None:
                 ):
                     st.markdown(f"- batch {b}: {why}")
                 if rec.snippet and not report.tuning:
-                    st.code(rec.snippet, language="python")
+                    st.code(snippet_for_download(rec.snippet, report), language="python")
 
 
 # --------------------------------------------------------------------------- tabs
@@ -493,6 +493,15 @@ def downloads(report: Report, key: str) -> None:
             )
     if not any(v.artifact in report.artifacts for v in report.variants if v.artifact):
         st.caption("No ONNX files are stored with this run.")
+
+
+def snippet_for_download(snippet: str, report: Report) -> str:
+    """The deployment snippet naming the file the dashboard's download button saves (fp32-<run id>.onnx),
+    not the plain name the CLI writes into --out."""
+    for v in report.variants:
+        if v.artifact and f'"{v.artifact}"' in snippet:
+            snippet = snippet.replace(f'"{v.artifact}"', f'"{onnx_file_name(v.artifact, report.run_id)}"')
+    return snippet
 
 
 def onnx_file_name(artifact: str, run_id: str) -> str:

@@ -276,9 +276,23 @@ def _speedup(report: Report) -> dict[str, Any]:
 
 
 def _best_throughput(report: Report) -> dict[str, Any]:
-    """Highest rows/s at p50 among the variants within the drift tolerance (native always counts)."""
-    rows = [(v.name, r) for v in measured_variants(report) for r in timed_rows(v)
-            if v.precision == "native" or v.drift is None or v.drift.passed is not False]
+    """Highest rows/s at p50 among the variants within the drift tolerance (native always counts): the run's
+    --max-drift when it had one, else the tolerance the recommendation uses."""
+    from optimizer_core.config import OptimizeConfig
+
+    default = OptimizeConfig().recommend_tolerance
+
+    def within(v: VariantResult) -> bool:
+        if v.precision == "native":
+            return True
+        if v.drift is None:
+            return False
+        if v.drift.passed is not None:
+            return v.drift.passed
+        tolerance = v.drift.tolerance if v.drift.tolerance is not None else default
+        return v.drift.value <= tolerance
+
+    rows = [(v.name, r) for v in measured_variants(report) for r in timed_rows(v) if within(v)]
     if not rows:
         return {"best_rows_per_s": None, "best_throughput_variant": None, "best_throughput_batch": None}
     name, row = max(rows, key=lambda t: p50_rows_per_s(t[1]))

@@ -359,3 +359,13 @@ def test_violin_density_is_estimated_on_log_latency_with_ticks_in_microseconds()
     assert fig.layout.yaxis.type == "linear"
     assert all(text.endswith(("µs", "ms")) for text in fig.layout.yaxis.ticktext)
     assert trace.box.line.color != trace.line.color  # the inner box stays visible on the fill
+
+
+def test_best_throughput_uses_the_recommendation_tolerance_when_the_run_had_none():
+    report = make_report()
+    fastest = max((v for v in report.variants if v.precision != "native" and v.latency and v.drift),
+                  key=lambda v: max(F.p50_rows_per_s(s) for s in v.latency))
+    loose = dataclasses.replace(fastest, drift=dataclasses.replace(fastest.drift, tolerance=None, passed=None,
+                                                                     max_abs=0.05, metric="max_abs"))
+    report = dataclasses.replace(report, variants=tuple(loose if v is fastest else v for v in report.variants))
+    assert F.headline_values(report)["best_throughput_variant"] != fastest.name

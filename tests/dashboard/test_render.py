@@ -98,3 +98,12 @@ def test_a_busy_machine_and_skipped_metrics_are_warnings_not_footnotes(history_d
     assert any(w.startswith("The machine was busy while timing") for w in warnings)
     assert any(w.startswith("Metrics skipped: none of 'label''s values") for w in warnings)
     assert any("No metrics for target `label`: metrics skipped" in c.value for c in at.caption)
+
+
+def test_the_dashboard_snippet_loads_the_file_its_download_button_saves():
+    report = make_report("binary")
+    fp32 = next(v for v in report.variants if v.precision == "fp32")
+    snippet = f'session = ort.InferenceSession("{fp32.artifact}", so)'
+    shown = render.snippet_for_download(snippet, report)
+    assert f'"{render.onnx_file_name(fp32.artifact, report.run_id)}"' in shown
+    assert f'"{fp32.artifact}"' not in shown
