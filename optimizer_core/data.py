@@ -808,8 +808,15 @@ def _target_notes(y: np.ndarray, model: LoadedModel, target: str, display: str) 
         unknown = (encode_target(y, model.classes) < 0) & ~missing
         if unknown.all() and unknown.any():
             seen = list(dict.fromkeys(str(v) for v in y[unknown]))
-            return [f"metrics skipped: none of {target!r}'s values ({_listing(seen)}) is one of the model's classes "
-                    f"({_listing(model.classes)}); check that this column holds the labels the model was trained on"]
+            indices = list(model.classes) == list(range(len(model.classes)))
+            if indices and all(isinstance(v, str) for v in y[unknown]):
+                return [f"metrics skipped: the values in {target!r} are text ({_listing(seen)}) but this model file "
+                        f"stores its classes as 0 to {len(model.classes) - 1} without their names (XGBoost and LightGBM "
+                        "files keep none): write the target as those class numbers (scikit-learn numbers sorted "
+                        "labels: the first in sorted order is 0)"]
+            return [f"metrics skipped: none of the values in {target!r} ({_listing(seen)}) is one of the model's "
+                    f"classes ({_listing(model.classes)}); check that this column holds the labels the model was "
+                    "trained on"]
         if unknown.any():
             examples = list(dict.fromkeys(str(v) for v in y[unknown]))
             notes.append(f"{int(unknown.sum()):,} of {y.size:,} rows have {target!r} values that are not among the "

@@ -277,7 +277,7 @@ def test_target_values_outside_the_model_classes_are_named_not_silently_dropped(
 def test_a_target_with_no_known_class_says_metrics_are_skipped(tmp_path):
     path = _csv(tmp_path, "a,b,c,label\n1,2,3,SETOSA\n1,2,3,VERSICOLOR\n")
     ds = load_dataset(path, _classifier(), target="label")
-    assert any(n.startswith("metrics skipped: none of 'label''s values ('SETOSA', 'VERSICOLOR')") for n in ds.notes)
+    assert any(n.startswith("metrics skipped: none of the values in 'label' ('SETOSA', 'VERSICOLOR')") for n in ds.notes)
 
 
 @pytest.mark.parametrize("as_frame", [False, True])
@@ -315,3 +315,9 @@ def test_a_series_or_a_list_as_data_is_handled():
         load_dataset(pd.Series([1.0, 2.0, 3.0], index=["a", "b", "c"]), _model())
     ds = load_dataset([[1, 2, 3], [4, 5, 6]], _model(names=None))
     np.testing.assert_array_equal(ds.X, [[1, 2, 3], [4, 5, 6]])
+
+
+def test_text_labels_for_a_model_that_only_knows_class_numbers_say_so(tmp_path):
+    path = _csv(tmp_path, "a,b,c,species\n1,2,3,setosa\n1,2,3,virginica\n")
+    ds = load_dataset(path, _classifier(classes=(0, 1, 2)), target="species")
+    assert any("stores its classes as 0 to 2 without their names" in n for n in ds.notes)

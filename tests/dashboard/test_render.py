@@ -85,7 +85,7 @@ def test_tuning_settings_columns_are_text(monkeypatch):
 def test_a_busy_machine_and_skipped_metrics_are_warnings_not_footnotes(history_db):
     report = make_report("binary")
     busy = "the machine was busy while timing: other processes kept about 1.6 of its 2 cores busy on average"
-    skipped = "metrics skipped: none of 'label''s values ('A', 'B') is one of the model's classes (0, 1)"
+    skipped = "metrics skipped: none of the values in 'label' ('A', 'B') is one of the model's classes (0, 1)"
     report = dataclasses.replace(report, run_id="run-busy", notes=(*report.notes, busy, skipped),
                                  data={**report.data, "target": "label"},
                                  variants=tuple(dataclasses.replace(v, metrics={}) for v in report.variants))
@@ -96,7 +96,7 @@ def test_a_busy_machine_and_skipped_metrics_are_warnings_not_footnotes(history_d
     assert_clean(at)
     warnings = [w.value for w in at.warning]
     assert any(w.startswith("The machine was busy while timing") for w in warnings)
-    assert any(w.startswith("Metrics skipped: none of 'label''s values") for w in warnings)
+    assert any(w.startswith("Metrics skipped: none of the values in 'label'") for w in warnings)
     assert any("No metrics for target `label`: metrics skipped" in c.value for c in at.caption)
 
 
