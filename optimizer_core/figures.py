@@ -215,6 +215,18 @@ def _figure(title: str, x_title: str, y_title: str, *, x_log: bool = False, y_lo
     return fig
 
 
+def _tidy_log_axes(fig: go.Figure) -> go.Figure:
+    """Label a batch-size axis at the measured sizes, and a log value axis spanning two decades or more at its
+    decades only: plotly's default labels minor ticks with bare digits ("2" next to "10k" meaning 20k)."""
+    xs = sorted({float(x) for t in fig.data for x in (t.x or ()) if x is not None and float(x) > 0})
+    if xs and fig.layout.xaxis.type == "log":
+        fig.update_xaxes(tickvals=xs, ticktext=[f"{x:,.0f}" for x in xs])
+    ys = [float(y) for t in fig.data for y in (t.y or ()) if y is not None and float(y) > 0]
+    if ys and fig.layout.yaxis.type == "log" and math.log10(max(ys) / min(ys)) >= 2:
+        fig.update_yaxes(dtick=1, minor={"showgrid": True})
+    return fig
+
+
 def _say_empty(fig: go.Figure, message: str) -> go.Figure:
     fig.add_annotation(
         text=label(message),
@@ -559,7 +571,7 @@ def latency_vs_batch(report: Report) -> go.Figure:
         )
     if not fig.data:
         return _say_empty(fig, "No latency was measured in this report")
-    return fig
+    return _tidy_log_axes(fig)
 
 
 # --------------------------------------------------------------------------- throughput and crossover
@@ -677,7 +689,7 @@ def throughput_vs_batch(report: Report) -> go.Figure:
         )
     for x in c.batch_sizes if c else ():
         _mark_crossover(fig, x, c)  # type: ignore[arg-type]
-    return fig
+    return _tidy_log_axes(fig)
 
 
 def _mark_crossover(fig: go.Figure, x: float, c: Crossover) -> None:

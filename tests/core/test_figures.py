@@ -369,3 +369,11 @@ def test_best_throughput_uses_the_recommendation_tolerance_when_the_run_had_none
                                                                      max_abs=0.05, metric="max_abs"))
     report = dataclasses.replace(report, variants=tuple(loose if v is fastest else v for v in report.variants))
     assert F.headline_values(report)["best_throughput_variant"] != fastest.name
+
+
+def test_log_axes_label_the_measured_batch_sizes_and_only_decades():
+    report = make_report()
+    for fig in (F.latency_vs_batch(report), F.throughput_vs_batch(report)):
+        assert list(fig.layout.xaxis.tickvals) == [float(b) for b in F.batch_sizes(report)]
+        assert fig.layout.yaxis.dtick in (1, None)  # decades only when the values span two decades or more
+    assert F.throughput_vs_batch(report).layout.yaxis.dtick == 1
