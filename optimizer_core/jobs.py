@@ -83,6 +83,7 @@ class JobManager:
         self._cancelled: set[str] = set()
         self._lock = threading.Lock()
         self._slots = threading.Semaphore(max_concurrent)
+        sweep_orphaned_job_dirs()
 
     def submit(self, request: JobRequest, *, test_fault: str | None = None) -> str:
         """Queue a job; raises ResourceLimitError at once for oversize files."""
@@ -143,7 +144,7 @@ class JobManager:
             if job_id in self._cancelled:
                 self._update(job_id, state="failed", message="cancelled", finished_at=time.time())
                 return
-            job_dir = Path(tempfile.mkdtemp(prefix=f"inference-optimizer-job-{job_id}-"))
+            job_dir = Path(tempfile.mkdtemp(prefix=f"{JOB_DIR_PREFIX}{job_id}-p{os.getpid()}-"))
             final: dict[str, Any] = {}
             try:
                 self._update(job_id, state="running", stage="starting worker", started_at=time.time())
@@ -232,6 +233,36 @@ class JobManager:
         else:
             message = f"the worker failed (exit {code}): {stderr_tail[-1] if stderr_tail else 'no details'}"
         return {"state": "failed", "message": " ".join(message.split()), "finished_at": now}
+
+
+JOB_DIR_PREFIX = "inference-optimizer-job-"
+
+
+def sweep_orphaned_job_dirs() -> list[Path]:
+    """Remove job folders left by a process that was killed before it could clean up (a server stopped
+    mid-run, a CLI killed with SIGKILL): their names carry the owning pid, and that process is gone."""
+    import re
+
+    removed = []
+    for path in Path(tempfile.gettempdir()).glob(f"{JOB_DIR_PREFIX}*-p*-*"):
+        match = re.fullmatch(rf"{JOB_DIR_PREFIX}[0-9a-f]+-p(\d+)-.*", path.name)
+        if not match or not path.is_dir() or (hasattr(os, "getuid") and path.stat().st_uid != os.getuid()):
+            continue
+        if _pid_alive(int(match.group(1))):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def _rlimits(limits: Limits, wall_s: float) -> dict[str, int]:

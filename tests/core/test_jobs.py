@@ -186,3 +186,19 @@ def test_worker_exits_when_its_parent_is_killed(files, tmp_path):
     while _alive(worker) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(worker), "the worker outlived its parent"
+
+
+def test_job_folders_of_dead_processes_are_swept_and_live_ones_kept(tmp_path):
+    import subprocess
+    import sys
+
+    from optimizer_core.jobs import sweep_orphaned_job_dirs
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    orphan = tempfile.mkdtemp(prefix=f"inference-optimizer-job-abc123-p{dead_pid}-")
+    ours = tempfile.mkdtemp(prefix=f"inference-optimizer-job-def456-p{os.getpid()}-")
+    legacy = tempfile.mkdtemp(prefix="inference-optimizer-job-0123456789ab-")
+    removed = sweep_orphaned_job_dirs()
+    assert [str(p) for p in removed] == [orphan]
+    assert os.path.isdir(ours) and os.path.isdir(legacy)
