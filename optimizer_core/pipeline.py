@@ -233,15 +233,24 @@ def _prepare_sessions(built: list[PrecisionVariant], config: OptimizeConfig, thr
                 session, info = create_session(blob, settings)
                 optimized = Path(optimized_path).read_bytes() if optimized_path and os.path.exists(optimized_path) else None
             input_type = session.get_inputs()[0].type
+            session_settings = dict(info.settings)
+            extra_notes: tuple[str, ...] = ()
+            if optimized_path:
+                optimized_name = artifact.replace(".onnx", ".ort-optimized.onnx")
+                session_settings["optimized_model_path"] = optimized_name if optimized else None
+                if optimized:
+                    extra_notes = (f"{optimized_name}: ONNX Runtime's own optimized graph (level "
+                                   f"{config.graph_optimization}); it may use ONNX Runtime's internal operators, so "
+                                   f"load it only with onnxruntime {_ort_version()} on this kind of machine",)
             result = replace(
                 base,
                 provider_used=info.provider_used,
-                notes=tuple(variant.notes) + tuple(info.notes),
+                notes=tuple(variant.notes) + tuple(info.notes) + extra_notes,
                 artifact=artifact,
                 size_bytes=len(blob),
                 artifact_sha256=hashlib.sha256(blob).hexdigest(),
                 node_placement=info.node_placement,
-                session_settings=info.settings,
+                session_settings=session_settings,
                 session_init_ms=info.init_ms,
                 rss_delta_mb=info.rss_delta_mb,
             )
@@ -279,6 +288,12 @@ def _verification_notes(variants: list[VariantResult]) -> list[str]:
             notes.append(f"verification: {v.name} matches the native model within {v.drift.describe()} on "
                          f"{v.drift.rows:,} rows")
     return notes
+
+
+def _ort_version() -> str:
+    import onnxruntime
+
+    return onnxruntime.__version__
 
 
 def bench_sample(X: np.ndarray, rows: int, seed: int) -> np.ndarray:

@@ -68,6 +68,8 @@ def test_run_writes_report_and_artifacts(xgb_files, tmp_path, capsys):
     import onnx
 
     onnx.checker.check_model(onnx.load(out / "fp32.ort-optimized.onnx"))  # ONNX Runtime's optimized graph
+    assert fp32["session_settings"]["optimized_model_path"] == "fp32.ort-optimized.onnx"  # not a temp path
+    assert any("fp32.ort-optimized.onnx: ONNX Runtime's own optimized graph" in n for n in fp32["notes"])
     printed = capsys.readouterr().out
     assert "fp32" in printed
     written = printed.rsplit("wrote to ", 1)[1]
