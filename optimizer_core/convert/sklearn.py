@@ -82,6 +82,12 @@ def supports_double(model: LoadedModel) -> tuple[bool, str]:
 
 
 def _static_double_support(model: LoadedModel) -> tuple[bool, str]:
+    svms = _steps_from(model.native, "sklearn.svm.")
+    if svms:
+        return False, (
+            f"{svms[0]} is float32 only: the ONNX SVMClassifier/SVMRegressor operators store support vectors and "
+            "coefficients as float32 attributes, so a float64 graph would round like the fp32 variant"
+        )
     trees = _tree_steps(model.native)
     if not trees:
         return True, ""
@@ -158,6 +164,14 @@ def _refuse_categorical_splits(obj: Any) -> None:
             f"{_skl2onnx_version()} ignores categorical splits): refit it with the categories one-hot encoded "
             "(a OneHotEncoder in a pipeline) and categorical_features=None"
         )
+
+
+def _steps_from(obj: Any, module_prefix: str) -> list[str]:
+    """Class names of the steps in ``obj`` (a pipeline is searched step by step) defined under ``module_prefix``."""
+    steps = getattr(obj, "steps", None)
+    if steps is not None:
+        return [name for _, step in steps for name in _steps_from(step, module_prefix)]
+    return [type(obj).__name__] if (type(obj).__module__ + ".").startswith(module_prefix) else []
 
 
 def _tree_steps(obj: Any) -> list[str]:

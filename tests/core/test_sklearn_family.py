@@ -304,6 +304,10 @@ def test_double_graph_matches_native_float64(factory: Factory, kind: str) -> Non
         ),
         pytest.param(HistGradientBoostingRegressor(max_iter=5), "regression", False, "float64", id="hgb"),
         pytest.param(
+            make_pipeline(StandardScaler(), SVC(probability=True, random_state=0)), "binary", False,
+            "support vectors and coefficients as float32", id="svc",
+        ),
+        pytest.param(
             make_pipeline(SimpleImputer(), LogisticRegression(max_iter=500)),
             "binary",
             True,
