@@ -99,6 +99,10 @@ def load_dataset(
     target directly). ``target`` names the target column to separate out. ``progress(stage,
     fraction)`` is called while a CSV is read (fraction of its bytes, 0.0 to 1.0).
     """
+    if target is not None and y is not None:
+        raise InputError("pass either target= (a column of the data) or y= (the values), not both")
+    if target is not None and not isinstance(target, str):
+        target = str(target)  # a DataFrame's integer column label: columns are compared as text
     if isinstance(source, pd.Series):
         raise InputError("data is a pandas Series: pass a DataFrame with one row per sample "
                          "(for a single row: series.to_frame().T)")
@@ -194,7 +198,7 @@ def _from_frame(frame: pd.DataFrame, model: LoadedModel, *, target: str | None, 
         if target not in columns:
             raise InputError(
                 f"target column {target!r} is not in {display} (columns: {_listing(columns)}): "
-                "check the spelling or drop --target"
+                "check the spelling, or run without a target"
             )
         target_values = frame.iloc[:, columns.index(target)].to_numpy(dtype=object)
     elif y is not None:
@@ -375,7 +379,7 @@ def _from_csv(src: _Source, model: LoadedModel, *, target: str | None, y: Any, p
     if target is not None and target not in names:
         raise InputError(
             f"target column {target!r} is not in {src.display} (columns: {_listing(names)}): "
-            "check the spelling or drop --target"
+            "check the spelling, or run without a target"
         )
     internal = [f"c{i}" for i in range(len(names))]
     try:
@@ -790,6 +794,10 @@ def _count_nan(X: np.ndarray, chunk_rows: int = 65_536) -> int:
     return int(sum(np.count_nonzero(np.isnan(X[i:i + chunk_rows])) for i in range(0, X.shape[0], chunk_rows)))
 
 
+def _rows(count: int, total: int) -> str:
+    return f"{count:,} of {total:,} rows {'has' if count == 1 else 'have'}"
+
+
 def _target_notes(y: np.ndarray, model: LoadedModel, target: str, display: str) -> list[str]:
     """Say which target rows the metrics cannot use; InputError for a regression target that is not numbers."""
     missing = np.array([v is None or (isinstance(v, float) and np.isnan(v)) for v in y], dtype=bool)
@@ -819,12 +827,12 @@ def _target_notes(y: np.ndarray, model: LoadedModel, target: str, display: str) 
                     "trained on"]
         if unknown.any():
             examples = list(dict.fromkeys(str(v) for v in y[unknown]))
-            notes.append(f"{int(unknown.sum()):,} of {y.size:,} rows have {target!r} values that are not among the "
+            notes.append(f"{_rows(int(unknown.sum()), y.size)} {target!r} values that are not among the "
                          f"model's classes ({_listing(examples)}): left out of the metrics")
     if missing.all():
         notes.append(f"metrics skipped: {target!r} is empty on every row")
     elif missing.any():
-        notes.append(f"{int(missing.sum()):,} of {y.size:,} rows have no {target!r} value: left out of the metrics")
+        notes.append(f"{_rows(int(missing.sum()), y.size)} no {target!r} value: left out of the metrics")
     return notes
 
 

@@ -26,13 +26,13 @@ def is_output_file(name: str) -> bool:
     return name in FIXED_NAMES or (name.endswith(".onnx") and not name.startswith("."))
 
 
-def out_dir_problem(out_dir: str | os.PathLike[str]) -> str | None:
-    """Why ``out_dir`` cannot receive a run's files, or None when it can."""
+def out_dir_problem(out_dir: str | os.PathLike[str], *, flag: str = "--out") -> str | None:
+    """Why ``out_dir`` cannot receive a run's files, or None when it can (``flag`` names it in the message)."""
     target = Path(out_dir)
     if not target.exists():
         return None
     if not target.is_dir():
-        return f"--out {target} exists and is not a folder: choose a folder path"
+        return f"{flag} {target} exists and is not a folder: choose a folder path"
     entries = sorted(p.name for p in target.iterdir())
     if not entries:
         return None
@@ -40,7 +40,7 @@ def out_dir_problem(out_dir: str | os.PathLike[str]) -> str | None:
     if "report.json" not in entries or foreign:
         shown = ", ".join(repr(n) for n in (foreign or entries)[:3])
         more = "" if len(foreign or entries) <= 3 else ", ..."
-        return (f"--out {target} is not empty and is not an earlier inference-optimizer output (it holds {shown}{more}): "
+        return (f"{flag} {target} is not empty and is not an earlier inference-optimizer output (it holds {shown}{more}): "
                 "choose a new or empty folder; nothing was written")
     return None
 
@@ -62,7 +62,7 @@ def write_files(out_dir: str | os.PathLike[str], files: Mapping[str, bytes]) -> 
         if Path(name).name != name or name.startswith(".") or not is_output_file(name):
             raise ValueError(f"output file name {name!r} must be a plain report or model file name")
     target = Path(out_dir).resolve()
-    problem = out_dir_problem(target)
+    problem = out_dir_problem(target, flag="the output folder")
     if problem:
         raise ConfigError(problem)
     target.parent.mkdir(parents=True, exist_ok=True)

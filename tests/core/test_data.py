@@ -269,9 +269,9 @@ def _classifier(classes=("setosa", "versicolor")) -> LoadedModel:
 def test_target_values_outside_the_model_classes_are_named_not_silently_dropped(tmp_path):
     path = _csv(tmp_path, "a,b,c,label\n1,2,3,setosa\n1,2,3,Setosa\n1,2,3,versicolor\n1,2,3,\n")
     ds = load_dataset(path, _classifier(), target="label")
-    assert any("1 of 4 rows have 'label' values that are not among the model's classes ('Setosa')" in n
+    assert any("1 of 4 rows has 'label' values that are not among the model's classes ('Setosa')" in n
                for n in ds.notes)
-    assert any("1 of 4 rows have no 'label' value" in n for n in ds.notes)
+    assert any("1 of 4 rows has no 'label' value" in n for n in ds.notes)
 
 
 def test_a_target_with_no_known_class_says_metrics_are_skipped(tmp_path):
@@ -302,7 +302,7 @@ def test_api_targets_are_checked_and_noted_like_csv_targets():
         load_dataset(X, model, y=["setosa", "versicolor"])
     ds = load_dataset(X, model, y=np.array([["setosa"], ["Setosa"], ["versicolor"], [None]], dtype=object))
     assert ds.target == "y" and list(ds.y[:1]) == ["setosa"]
-    assert any("1 of 4 rows have 'y' values that are not among the model's classes ('Setosa')" in n for n in ds.notes)
+    assert any("1 of 4 rows has 'y' values that are not among the model's classes ('Setosa')" in n for n in ds.notes)
     frame = pd.DataFrame(X, columns=["a", "b", "c"])
     ds = load_dataset(frame, model, y=pd.Series(["SETOSA"] * 4))
     assert ds.target == "y" and any(n.startswith("metrics skipped") for n in ds.notes)
@@ -321,3 +321,11 @@ def test_text_labels_for_a_model_that_only_knows_class_numbers_say_so(tmp_path):
     path = _csv(tmp_path, "a,b,c,species\n1,2,3,setosa\n1,2,3,virginica\n")
     ds = load_dataset(path, _classifier(classes=(0, 1, 2)), target="species")
     assert any("stores its classes as 0 to 2 without their names" in n for n in ds.notes)
+
+
+def test_api_target_arguments_are_forgiving_and_unambiguous():
+    frame = pd.DataFrame([[1.0, 2.0, 3.0, 1]], columns=[0, 1, 2, 3])
+    ds = load_dataset(frame, _model(names=None), target=3)  # an integer column label
+    assert ds.target == "3" and list(ds.y) == [1]
+    with pytest.raises(InputError, match="either target= .* or y="):
+        load_dataset(frame, _model(names=None), target=3, y=[1])
