@@ -139,6 +139,8 @@ def _compare(store, runs) -> None:
 
 def _delete(store, runs) -> None:
     st.subheader("Delete a run", divider="gray")
+    if deleted := st.session_state.pop("io_deleted_run", None):
+        st.success(deleted, icon=":material/delete:")
     by_id = {r.run_id: r for r in runs}
     pending = state.pending_delete()
     if pending and pending in by_id:
@@ -153,6 +155,9 @@ def _delete(store, runs) -> None:
                     store.delete(pending)
                 except OptimizerError as e:
                     st.error(state.one_line(e), icon=":material/error:")
+                    state.set_pending_delete(None)
+                    return
+                st.session_state["io_deleted_run"] = f"Deleted run {pending} ({by_id[pending].model_name})."
                 state.set_pending_delete(None)
                 st.rerun()
             if st.button("Cancel", key="delete-cancel"):

@@ -120,6 +120,7 @@ def test_delete_asks_for_confirmation(stored):
     assert_clean(at)
     assert [r.run_id for r in stored.list_runs()] == ["run-b"]
     assert list(at.dataframe[0].value["run id"]) == ["run-b"]
+    assert any(s.startswith("Deleted run run-a") for s in texts(at.success))  # said, not just gone
 
 
 @pytest.mark.parametrize("destination", [HISTORY, "views/optimize.py"])
