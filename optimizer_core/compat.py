@@ -57,6 +57,7 @@ class InferenceOptimizer:
         self.model = model
         self.loaded: Any = None
         self.onnx_model: Any = None
+        self._converted: Any = None  # the fp32 model convert_to_onnx produced: every precision starts from it
         self.session: Any = None
         self.session_info: Any = None
         self.provider_used: str | None = None
@@ -124,7 +125,7 @@ class InferenceOptimizer:
         if model is not None and self.loaded is None:
             self.loaded = loaded
         proto = convert(loaded)
-        self.onnx_model = proto
+        self.onnx_model = self._converted = proto
         self._write(proto, output_path)
         return proto
 
@@ -132,7 +133,8 @@ class InferenceOptimizer:
                        precision: str = "int8", *, calibration_data: Any = None) -> Any:
         """Build a precision variant (``int8``, ``int8-static``, ``fp16``, ``fp64``, ``fp32``) with the core.
 
-        ``onnx_model``: a ModelProto or path; default the last converted model (converting now if needed).
+        ``onnx_model``: a ModelProto or path; default the fp32 model ``convert_to_onnx`` produced (converting
+        now if needed), never an earlier ``quantize_model`` result, so precisions do not stack.
         ``calibration_data`` (rows like X) is used by ``int8-static``.
 
         Differs from the classic behaviour: when the precision does not apply to this model (INT8
@@ -145,7 +147,7 @@ class InferenceOptimizer:
 
         OptimizeConfig(precisions=(precision,))  # the core's validation of the precision name
         if onnx_model is None:
-            original = fp32 = self.onnx_model if self.onnx_model is not None else self.convert_to_onnx()
+            original = fp32 = self._converted if self._converted is not None else self.convert_to_onnx()
             loaded = self.loaded
         else:
             fp32, loaded = self._onnx_input(onnx_model)

@@ -255,3 +255,24 @@ def test_a_provider_that_fell_back_onto_cpu_is_not_quoted_next_to_cpu(sklearn_pi
     assert cuda.fell_back
     assert not any("@cuda" in line for line in report.explanations)
     assert "@cuda" not in " ".join(report.recommendation.by_batch_size.values())
+
+
+def test_quantize_model_starts_each_precision_from_the_converted_model(cancer):
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = cancer
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(32,), max_iter=30, random_state=0))
+        model.fit(X, y)
+    facade = InferenceOptimizer()
+    facade.convert_to_onnx(model)
+    int8 = facade.quantize_model(None, precision="int8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # fp16 must apply: it starts from fp32, not from the int8 graph
+        fp16 = facade.quantize_model(None, precision="fp16")
+    ops = {n.op_type for n in fp16.graph.node}
+    assert "MatMulInteger" not in ops and "DynamicQuantizeLinear" not in ops
+    assert {n.op_type for n in int8.graph.node} & {"MatMulInteger", "DynamicQuantizeLinear"}
