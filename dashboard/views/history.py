@@ -111,6 +111,7 @@ def _compare(store, runs) -> None:
                     "variant": name,
                     "run A": F.fmt_us(pa) if pa else "—",
                     "run B": F.fmt_us(pb) if pb else "—",
+                    "B vs A": _change(pa, pb),
                 }
                 for size, name, pa, pb in comparison.p50_us
             ]
@@ -135,6 +136,16 @@ def _compare(store, runs) -> None:
         hide_index=True,
         key="compare-drift",
     )
+
+
+def _change(a: float | None, b: float | None) -> str:
+    """How run B's p50 compares with run A's, in words a reader cannot misread."""
+    if not a or not b:
+        return "—"
+    ratio = b / a
+    if abs(ratio - 1) < 0.005:
+        return "same"
+    return f"{ratio:.2f}x slower" if ratio > 1 else f"{1 / ratio:.2f}x faster"
 
 
 def _delete(store, runs) -> None:

@@ -92,9 +92,13 @@ def test_compare_two_runs_side_by_side(stored):
     assert at.selectbox(key="compare-b").value == "run-b"
     assert len(at.metric) == 10  # five headline metrics for each run
     frames = {tuple(df.value.columns): df.value for df in at.dataframe}
-    p50 = frames[("batch size", "variant", "run A", "run B")]
+    p50 = frames[("batch size", "variant", "run A", "run B", "B vs A")]
     row = p50[(p50["batch size"] == 1024) & (p50["variant"] == "native")].iloc[0]
     assert row["run A"].endswith("s") and row["run B"] == "—"  # run B did not measure batch 1024
+    assert row["B vs A"] == "—"
+    both = p50[(p50["run A"] != "—") & (p50["run B"] != "—")]
+    assert not both.empty
+    assert both["B vs A"].str.fullmatch(r"same|\d+\.\d\dx (slower|faster)").all()
     drift = frames[
         ("variant", "run A max |diff|", "run B max |diff|", "run A label flips", "run B label flips")
     ]
