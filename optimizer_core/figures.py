@@ -627,20 +627,25 @@ def crossover(report: Report) -> Crossover | None:
 
 
 def _crossover_title(c: Crossover | None) -> str:
-    base = "Throughput vs batch size"
+    # the verdict goes on its own line (smaller): in a half-width panel one long line is cut off
+    base = "Throughput vs batch size<br><sup>"
+    if c is None:
+        return "Throughput vs batch size"
+    return _crossover_verdict(base, c) + "</sup>"
+
+
+def _crossover_verdict(base: str, c: Crossover) -> str:
     if c is None:
         return base
     if c.winner_throughout is not None:
         loser = c.native if c.winner_throughout == c.onnx else c.onnx
-        return (
-            f"{base}: {label(c.winner_throughout)} is faster than {label(loser)} at every measured batch size"
-        )
+        return f"{base}{label(c.winner_throughout)} is faster than {label(loser)} at every measured batch size"
     if len(c.batch_sizes) == 1:
         return (
-            f"{base}: {label(c.faster_first)} is faster up to ≈{c.batch_sizes[0]:,.0f} rows, "
+            f"{base}{label(c.faster_first)} is faster up to ≈{c.batch_sizes[0]:,.0f} rows, "
             f"{label(c.faster_last)} above"
         )
-    return f"{base}: {label(c.native)} and {label(c.onnx)} trade places {len(c.batch_sizes)} times"
+    return f"{base}{label(c.native)} and {label(c.onnx)} trade places {len(c.batch_sizes)} times"
 
 
 def throughput_vs_batch(report: Report) -> go.Figure:
