@@ -443,7 +443,8 @@ state.show_job_in_url(active)  # a reload of this tab reconnects to the job (das
 if active and active == state.adopted_job() and outcome is not None and not outcome.finished:
     st.info(
         f"Reconnected to the run started before this page was reloaded (job `{active}`): its progress is "
-        "shown below, and its results will be when it finishes.",
+        "shown below, and its results will be when it finishes. The settings on this page are a fresh form, "
+        "not that run's: its own settings are in its results.",
         icon=":material/sync:",
     )
 
