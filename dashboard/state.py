@@ -378,6 +378,13 @@ def parse_batch_sizes(text: str) -> tuple[int, ...]:
     Raises ValueError with a message naming the bad entry and what to type instead.
     """
     example = "type whole numbers separated by commas, for example 1, 16, 256, 4096"
+    grouped = re.search(r"(?<![\d,])(\d{1,3}),(\d{3})(?![\d])", text)
+    if grouped:  # "16,384": one size with a thousands separator, or two sizes? Never guess.
+        a, b = grouped.groups()
+        if b.startswith("0"):
+            raise ValueError(f"{grouped.group(0)!r}: write sizes without thousands separators ({a}{b})")
+        raise ValueError(f"{grouped.group(0)!r} could be {a}{b} or {a} and {b}: write {a}{b} for one size, "
+                         f"or '{a}, {b}' (with a space) for two")
     tokens = [t for t in re.split(r"[\s,;]+", text.strip()) if t]
     if not tokens:
         raise ValueError(f"no batch size given: {example}")

@@ -89,7 +89,9 @@ def test_parse_batch_sizes_takes_exactly_the_numbers_typed():
         ("-5", "'-5' is not a positive whole number"),
         ("2.5", "'2.5' is not a positive whole number"),
         ("0", "0 is out of range"),
-        ("1,024", "'024' starts with 0"),
+        ("1,024", r"'1,024': write sizes without thousands separators \(1024\)"),
+        ("1, 16,384", r"'16,384' could be 16384 or 16 and 384"),
+        ("007", "'007' starts with 0"),
         ("99999999", "out of range"),
     ]:
         with pytest.raises(ValueError, match=words):
