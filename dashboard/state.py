@@ -19,7 +19,6 @@ from typing import Any
 
 import streamlit as st
 
-from optimizer_core.config import MAX_BATCH_SIZE
 from optimizer_core.errors import OptimizerError
 
 ALLOW_PICKLE_ENV = "INFERENCE_OPTIMIZER_ALLOW_PICKLE"
@@ -372,38 +371,6 @@ def _demo_bytes(kind: str) -> tuple[str, bytes, str, bytes, str, str]:
     )
 
 
-def parse_batch_sizes(text: str) -> tuple[int, ...]:
-    """Batch sizes typed as "1, 16, 256, 4096": positive whole numbers, deduplicated and sorted.
-
-    Raises ValueError with a message naming the bad entry and what to type instead.
-    """
-    example = "type whole numbers separated by commas, for example 1, 16, 256, 4096"
-    grouped = re.search(r"(?<![\d,])(\d{1,3}),(\d{3})(?![\d])", text)
-    if grouped:  # "16,384": one size with a thousands separator, or two sizes? Never guess.
-        a, b = grouped.groups()
-        if b.startswith("0"):
-            raise ValueError(f"{grouped.group(0)!r}: write sizes without thousands separators ({a}{b})")
-        raise ValueError(f"{grouped.group(0)!r} could be {a}{b} or {a} and {b}: write {a}{b} for one size, "
-                         f"or '{a}, {b}' (with a space) for two")
-    tokens = [t for t in re.split(r"[\s,;]+", text.strip()) if t]
-    if not tokens:
-        raise ValueError(f"no batch size given: {example}")
-    sizes = set()
-    for token in tokens:
-        digits = token.replace("_", "")
-        if not digits.isascii() or not digits.isdigit():
-            raise ValueError(f"{token!r} is not a positive whole number: {example}")
-        if len(digits) > 1 and digits.startswith("0"):
-            raise ValueError(
-                f"{token!r} starts with 0: write sizes without thousands separators (1024, not 1,024)"
-            )
-        size = int(digits)
-        if not 1 <= size <= MAX_BATCH_SIZE:
-            raise ValueError(f"{token} is out of range: batch sizes go from 1 to {MAX_BATCH_SIZE:,}")
-        sizes.add(size)
-    return tuple(sorted(sizes))
-
-
 def demo_inputs(kind: str) -> Inputs:
     model_name, model_bytes, csv_name, csv_bytes, target, description = _demo_bytes(kind)
     return Inputs(
@@ -457,15 +424,12 @@ class ModelCheck:
     n_features: int | None = None
 
 
-def _fold(name: str) -> str:
-    """Column names as the core matches them: ignoring case and surrounding spaces."""
-    return name.strip().casefold()
-
-
 def target_choices(columns: Sequence[str], check: ModelCheck) -> list[str]:
     """The CSV columns that can be the target: every column except the model's own features."""
-    features = {_fold(n) for n in check.feature_names}
-    return [c for c in columns if _fold(c) not in features]
+    from optimizer_core.data import column_key
+
+    features = {column_key(n) for n in check.feature_names}
+    return [c for c in columns if column_key(c) not in features]
 
 
 def column_problem(columns: Sequence[str], check: ModelCheck, target: str | None, csv_name: str) -> str | None:

@@ -109,7 +109,7 @@ def _fail(message: str) -> NoReturn:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from optimizer_core.config import OptimizeConfig, parse_batch_sizes, parse_list
+    from optimizer_core.config import OptimizeConfig, parse_list
     from optimizer_core.pipeline import drift_failures
 
     model_path, data_path, target = args.model, args.data, args.target
@@ -125,7 +125,7 @@ def _run(args: argparse.Namespace) -> int:
     config = OptimizeConfig(
         precisions=parse_list(args.precision, what="precision"),
         providers=parse_list(args.provider, what="provider"),
-        batch_sizes=parse_batch_sizes(args.batch_sizes),
+        batch_sizes=_batch_sizes(args.batch_sizes),
         threads=args.threads,
         budget_s=args.budget_s,
         max_drift=args.max_drift,
@@ -162,6 +162,15 @@ def _run(args: argparse.Namespace) -> int:
             print(f"gate: nothing to check: none of the requested precisions ({', '.join(config.precisions)}) "
                   "applies to this model")
     return EXIT_OK
+
+
+def _batch_sizes(text: str) -> tuple[int, ...]:
+    from optimizer_core.config import parse_batch_sizes
+
+    try:
+        return parse_batch_sizes(text)
+    except ConfigError as e:
+        raise ConfigError(f"--batch-sizes: {e}") from e
 
 
 def _run_isolated(model_path: str, data_path: str, config, target: str | None, *, allow_pickle: bool,
@@ -371,9 +380,7 @@ def format_summary(report) -> str:
         if not v.applicable:
             out.append(f"  {v.name}: not applicable: {'; '.join(v.notes)}")
         elif v.fell_back:
-            resolved = (v.session_settings or {}).get("provider_resolved")
-            out.append(f"  {v.name}: asked for {resolved or v.provider_requested}, which could not run here: "
-                       f"ran on {v.provider_used}")
+            out.append(f"  {v.name}: asked for {v.provider_wanted}, which could not run here: ran on {v.provider_used}")
     out += [f"  {line}" for line in report.explanations]
     if report.recommendation:
         out.append(f"recommendation: {report.recommendation.reason}")

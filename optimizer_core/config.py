@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -70,10 +71,35 @@ def parse_list(text: str, *, what: str) -> tuple[str, ...]:
 
 
 def parse_batch_sizes(text: str) -> tuple[int, ...]:
-    sizes = []
-    for part in parse_list(text, what="batch-sizes"):
-        try:
-            sizes.append(int(part.replace("_", "")))
-        except ValueError as e:
-            raise ConfigError(f"--batch-sizes: {part!r} is not a whole number (example: 1,64,1024)") from e
-    return tuple(sorted(set(sizes)))
+    """Batch sizes typed as "1, 16, 256, 4096": positive whole numbers, deduplicated and sorted.
+
+    The CLI's --batch-sizes and the dashboard's field both use it. Raises ConfigError naming the bad entry
+    and what to type instead.
+    """
+    example = "type whole numbers separated by commas, for example 1, 16, 256, 4096"
+    grouped = re.search(r"(?<![\d,])(\d{1,3}),(\d{3})(?![\d])", text)
+    if grouped:  # "16,384": one size with a thousands separator, or two sizes? Never guess.
+        a, b = grouped.groups()
+        if b.startswith("0"):
+            raise ConfigError(f"{grouped.group(0)!r}: write sizes without thousands separators ({a}{b})")
+        raise ConfigError(f"{grouped.group(0)!r} could be {a}{b} or {a} and {b}: write {a}{b} for one size, "
+                         f"or '{a}, {b}' (with a space) for two")
+    tokens = [t for t in re.split(r"[\s,;]+", text.strip()) if t]
+    if not tokens:
+        raise ConfigError(f"no batch size given: {example}")
+    sizes = set()
+    for token in tokens:
+        digits = token.replace("_", "")
+        if not digits.isascii() or not digits.isdigit():
+            raise ConfigError(f"{token!r} is not a positive whole number: {example}")
+        if len(digits) > 1 and digits.startswith("0"):
+            raise ConfigError(
+                f"{token!r} starts with 0: write sizes without thousands separators (1024, not 1,024)"
+            )
+        size = int(digits)
+        if not 1 <= size <= MAX_BATCH_SIZE:
+            raise ConfigError(f"{token} is out of range: batch sizes go from 1 to {MAX_BATCH_SIZE:,}")
+        sizes.add(size)
+    return tuple(sorted(sizes))
+
+

@@ -703,7 +703,7 @@ def _align(columns: list[str], names: tuple[str, ...] | None, n_features: int, d
     surrounding spaces when that matches every name one to one. A model without names takes the
     columns in file order, with an exact count check.
     """
-    if names and target is not None and _fold(target) in {_fold(n) for n in names}:
+    if names and target is not None and column_key(target) in {column_key(n) for n in names}:
         raise InputError(
             f"target column {target!r} is one of the model's feature columns: choose the column that holds "
             "the labels or values the model predicts"
@@ -714,8 +714,8 @@ def _align(columns: list[str], names: tuple[str, ...] | None, n_features: int, d
             wanted = set(selected)
             mapping = "by-name" if list(selected) == list(names) else "by-name-ignoring-case"
             return selected, mapping, [c for c in columns if c not in wanted]
-        present = {_fold(c) for c in columns}
-        missing = [n for n in names if n not in columns and _fold(n) not in present]
+        present = {column_key(c) for c in columns}
+        missing = [n for n in names if n not in columns and column_key(n) not in present]
         if len(missing) < len(names):
             raise InputError(
                 f"{display} is missing {len(missing)} of the model's feature columns: {_listing(missing)}; "
@@ -731,7 +731,8 @@ def _align(columns: list[str], names: tuple[str, ...] | None, n_features: int, d
     return list(columns), "positional", []
 
 
-def _fold(name: str) -> str:
+def column_key(name: str) -> str:
+    """A column name as columns are matched when exact names fail: ignoring case and surrounding spaces."""
     return name.strip().casefold()
 
 
@@ -742,10 +743,10 @@ def _match_names(columns: list[str], names: tuple[str, ...] | list[str]) -> list
         return list(names)
     by_fold: dict[str, list[str]] = {}
     for c in columns:
-        by_fold.setdefault(_fold(c), []).append(c)
-    if len({_fold(n) for n in names}) != len(names):
+        by_fold.setdefault(column_key(c), []).append(c)
+    if len({column_key(n) for n in names}) != len(names):
         return None
-    matched = [by_fold.get(_fold(n), []) for n in names]
+    matched = [by_fold.get(column_key(n), []) for n in names]
     if all(len(m) == 1 for m in matched):
         return [m[0] for m in matched]
     return None

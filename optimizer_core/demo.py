@@ -7,9 +7,10 @@ cached per user, so `inference-optimizer run --demo` and the dashboard's demo bu
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from optimizer_core.out_dir import write_atomically
 
 DEMOS = ("xgboost", "mlp")
 _VERSION = "2"
@@ -68,7 +69,7 @@ def _build(kind: str, model_path: Path, csv_path: Path) -> None:
 
         model = xgb.XGBClassifier(n_estimators=200, max_depth=4, learning_rate=0.1, n_jobs=1, random_state=0)
         model.fit(X_train, y_train)
-        _atomic_write(model_path, lambda p: model.save_model(p), suffix=".json")
+        write_atomically(model_path, model.save_model)
     else:
         import skops.io as sio
         from sklearn.impute import SimpleImputer
@@ -80,18 +81,9 @@ def _build(kind: str, model_path: Path, csv_path: Path) -> None:
         model = make_pipeline(SimpleImputer(), StandardScaler(),
                               MLPClassifier((128, 128), max_iter=300, random_state=0))
         model.fit(X_train, y_train)
-        _atomic_write(model_path, lambda p: sio.dump(model, p), suffix=".skops")
+        write_atomically(model_path, lambda p: sio.dump(model, p))
     test = X_test.assign(target=y_test.to_numpy())
     if not csv_path.exists():
-        _atomic_write(csv_path, lambda p: test.to_csv(p, index=False), suffix=".csv")
+        write_atomically(csv_path, lambda p: test.to_csv(p, index=False))
 
 
-def _atomic_write(path: Path, write, *, suffix: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -117,9 +117,7 @@ def provider_text(v: VariantResult) -> str:
     if v.precision == "native":
         return f"{used or 'native'} (own runtime)"
     if v.fell_back:
-        resolved = (v.session_settings or {}).get("provider_resolved")
-        wanted = req if req and req != "auto" else resolved
-        return f"{used} (fell back from {wanted})"
+        return f"{used} (fell back from {v.provider_wanted})"
     if used:
         return used
     return f"{req} (not run)" if req else "n/a"

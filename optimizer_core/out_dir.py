@@ -12,7 +12,7 @@ import shutil
 import stat
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from optimizer_core.errors import ConfigError
@@ -102,13 +102,19 @@ def _move_into(tmp: Path, target: Path) -> None:
 
 
 def write_file(path: str | os.PathLike[str], blob: bytes) -> Path:
-    """Write one file atomically (temporary sibling, then rename), with the umask's usual permissions."""
+    """Write one file atomically, with the umask's usual permissions."""
+    return write_atomically(path, lambda tmp: Path(tmp).write_bytes(blob))
+
+
+def write_atomically(path: str | os.PathLike[str], write: Callable[[str], object]) -> Path:
+    """Let ``write(tmp_path)`` fill a temporary sibling, then rename it to ``path``: readers never see
+    half a file, and a failure leaves nothing. The file gets the umask's usual permissions."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=out.suffix, dir=out.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
+        write(tmp)
         os.chmod(tmp, default_mode("file"))
         os.replace(tmp, out)
     finally:

@@ -122,6 +122,13 @@ class VariantResult:
         resolved = self.session_settings.get("provider_resolved")
         return bool(resolved) and resolved != self.provider_used
 
+    @property
+    def provider_wanted(self) -> str | None:
+        """The provider the user asked for, by name: what "auto" resolved to, else the name they gave."""
+        resolved = (self.session_settings or {}).get("provider_resolved")
+        req = self.provider_requested
+        return req if req and req != "auto" else resolved or req
+
 
 @dataclass(frozen=True)
 class FloorRow:

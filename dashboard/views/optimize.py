@@ -9,8 +9,8 @@ import streamlit as st
 
 from dashboard import render, state
 from optimizer_core import jobs
-from optimizer_core.config import DEFAULT_BATCH_SIZES, PRECISIONS, OptimizeConfig
-from optimizer_core.errors import OptimizerError
+from optimizer_core.config import DEFAULT_BATCH_SIZES, PRECISIONS, OptimizeConfig, parse_batch_sizes
+from optimizer_core.errors import ConfigError, OptimizerError
 
 NO_TARGET = "(none)"
 FORMATS = "XGBoost JSON/UBJ, LightGBM text, scikit-learn skops, ONNX"
@@ -214,8 +214,8 @@ def _batch_sizes() -> tuple[tuple[int, ...], str | None]:
     )
     state.remember_setting("batch-sizes", text)
     try:
-        sizes = state.parse_batch_sizes(text)
-    except ValueError as e:
+        sizes = parse_batch_sizes(text)
+    except ConfigError as e:
         message = f"Batch sizes: {e}."
         st.error(message, icon=":material/error:")
         return (), message

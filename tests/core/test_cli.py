@@ -138,7 +138,8 @@ def test_pickle_accepted_with_opt_in(xgb_files, capsys):
     [
         (["--precision", "fp8"], "unknown precision 'fp8'"),
         (["--provider", "warpdrive"], "warpdrive"),
-        (["--batch-sizes", "1,x"], "not a whole number"),
+        (["--batch-sizes", "1,x"], "--batch-sizes: 'x' is not a positive whole number"),
+        (["--batch-sizes", "1,024"], "--batch-sizes: '1,024': write sizes without thousands separators"),
         (["--budget-s", "0"], "budget"),
         (["--target", "nope"], "target column 'nope'"),
     ],
@@ -321,7 +322,7 @@ def test_summary_shows_relative_drift_for_regressors_and_names_fallbacks():
     assert "max drift (rel)" in text and "1.40e-07" in text and "3.10e-05" not in text
     assert "relative to its size" in text
     assert "CPU (fallback)" in text
-    assert f"{moved.name}: asked for CUDAExecutionProvider, which could not run here: ran on CPUExecutionProvider" in text
+    assert f"{moved.name}: asked for cuda, which could not run here: ran on CPUExecutionProvider" in text
 
 
 def test_gate_with_no_applicable_requested_variant_says_there_was_nothing_to_check(xgb_files, capsys):

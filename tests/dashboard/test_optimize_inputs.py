@@ -80,24 +80,6 @@ def test_a_kept_upload_can_be_removed(model_files, csv_bytes, history_db):
 # --------------------------------------------------------------------------- #6 batch sizes
 
 
-def test_parse_batch_sizes_takes_exactly_the_numbers_typed():
-    assert state.parse_batch_sizes("2") == (2,)
-    assert state.parse_batch_sizes(" 16, 1,16 ;256  4_096 ") == (1, 16, 256, 4096)
-    for bad, words in [
-        ("", "no batch size given"),
-        ("2, lots", "'lots' is not a positive whole number"),
-        ("-5", "'-5' is not a positive whole number"),
-        ("2.5", "'2.5' is not a positive whole number"),
-        ("0", "0 is out of range"),
-        ("1,024", r"'1,024': write sizes without thousands separators \(1024\)"),
-        ("1, 16,384", r"'16,384' could be 16384 or 16 and 384"),
-        ("007", "'007' starts with 0"),
-        ("99999999", "out of range"),
-    ]:
-        with pytest.raises(ValueError, match=words):
-            state.parse_batch_sizes(bad)
-
-
 def test_a_typed_batch_size_is_timed_as_typed(submitted, history_db):
     at = new_app().run()
     at.text_input(key="batch-sizes").input("2").run()

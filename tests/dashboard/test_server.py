@@ -14,13 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.server_env import free_port, isolated_env
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _serving(port: int) -> bool:
@@ -39,14 +35,8 @@ def _listening(port: int) -> bool:
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_stopping_the_command_stops_the_streamlit_server(signum, tmp_path):
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INFERENCE_OPTIMIZER_")}
-    env.update(
-        HOME=str(tmp_path),
-        INFERENCE_OPTIMIZER_HISTORY_DB=str(tmp_path / "history.db"),
-        INFERENCE_OPTIMIZER_CACHE=str(tmp_path / "cache"),
-        INFERENCE_OPTIMIZER_LOCK=str(tmp_path / "bench.lock"),
-    )
+    port = free_port()
+    env = isolated_env(tmp_path)
     log = (tmp_path / "server.log").open("w")
     wrapper = subprocess.Popen(
         [sys.executable, "-m", "optimizer_core.cli", "dashboard", "--host", "127.0.0.1", "--port", str(port)],

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from optimizer_core.history import HistoryStore
+from tests.server_env import free_port, isolated_env
 
 pytestmark = pytest.mark.e2e
 
@@ -45,12 +45,6 @@ def _require_chromium() -> None:
     pytest.skip(f"{CHROMIUM} is missing")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait_until_up(url: str, proc: subprocess.Popen, log: Path, timeout_s: float = 90) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -69,14 +63,8 @@ def _wait_until_up(url: str, proc: subprocess.Popen, log: Path, timeout_s: float
 def server(tmp_path_factory):
     _require_chromium()
     home = tmp_path_factory.mktemp("e2e-home")
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INFERENCE_OPTIMIZER_")}
-    env.update(
-        HOME=str(home),
-        INFERENCE_OPTIMIZER_HISTORY_DB=str(home / "history.db"),
-        INFERENCE_OPTIMIZER_CACHE=str(home / "cache"),
-        INFERENCE_OPTIMIZER_LOCK=str(home / "bench.lock"),
-    )
+    port = free_port()
+    env = isolated_env(home)
     log = home / "server.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
