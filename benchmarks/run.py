@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.cli_args import DEFAULT_BATCH_SIZES, batch_sizes, model_keys
 from benchmarks.reference_models import REFERENCE_MODELS, Reference
 from optimizer_core import bench
 from optimizer_core.bench_lock import benchmark_lock
@@ -50,10 +51,10 @@ class ModelResult:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=",".join(REFERENCE_MODELS),
+    parser.add_argument("--models", type=model_keys, default=list(REFERENCE_MODELS),
                         help=f"comma-separated, from {', '.join(REFERENCE_MODELS)}")
     parser.add_argument("--budget-s", type=float, default=20.0, help="timing budget per model (seconds)")
-    parser.add_argument("--batch-sizes", default="1,16,256,4096")
+    parser.add_argument("--batch-sizes", type=batch_sizes, default=batch_sizes(DEFAULT_BATCH_SIZES))
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads (default: cores)")
     parser.add_argument("--spinning", choices=("off", "on"), default="off",
                         help="ONNX Runtime's intra-op thread spinning, for the fp32 session and the floor alike "
@@ -61,16 +62,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--native-threads", type=int, default=None,
                         help="limit the native libraries' threads (n_jobs, OpenMP, BLAS); default: their own")
     args = parser.parse_args(argv)
-    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = [m for m in args.models if m not in REFERENCE_MODELS]
-    if unknown:
-        parser.error(f"unknown model {unknown[0]!r}: choose from {', '.join(REFERENCE_MODELS)}")
-    try:
-        args.batch_sizes = tuple(int(b) for b in args.batch_sizes.split(","))
-    except ValueError:
-        parser.error("--batch-sizes must be comma-separated whole numbers")
-    if any(b < 1 for b in args.batch_sizes) or args.budget_s <= 0:
-        parser.error("batch sizes and --budget-s must be positive")
+    if args.budget_s <= 0:
+        parser.error("--budget-s must be positive")
     return args
 
 

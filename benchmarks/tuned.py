@@ -14,16 +14,21 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from benchmarks.cli_args import DEFAULT_BATCH_SIZES, batch_sizes, model_keys
 from benchmarks.reference_models import REFERENCE_MODELS
 from optimizer_core import OptimizeConfig, optimize
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.tuned", description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=",".join(REFERENCE_MODELS))
+    parser.add_argument("--models", type=model_keys, default=list(REFERENCE_MODELS),
+                        help=f"comma-separated, from {', '.join(REFERENCE_MODELS)}")
     parser.add_argument("--budget-s", type=float, default=40.0, help="timing budget per model (seconds)")
-    parser.add_argument("--batch-sizes", default="1,16,256,4096")
-    return parser.parse_args(argv)
+    parser.add_argument("--batch-sizes", type=batch_sizes, default=batch_sizes(DEFAULT_BATCH_SIZES))
+    args = parser.parse_args(argv)
+    if args.budget_s <= 0:
+        parser.error("--budget-s must be positive")
+    return args
 
 
 def _row(rows: list[dict[str, Any]], batch: int, pick) -> dict[str, Any] | None:
@@ -37,20 +42,19 @@ def _fmt(value: float | None) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    batch_sizes = tuple(int(b) for b in args.batch_sizes.split(","))
     header = ("model", "batch", "native p50 µs", "default ORT p50 µs", "tuned pick", "tuned p50 µs",
               "tuned/floor", "vs faster of default & native")
     lines = [" | ".join(header), " | ".join("---" for _ in header)]
     targets = []
-    for key in args.models.split(","):
+    for key in args.models:
         ref = REFERENCE_MODELS[key]
         print(f"[{time.strftime('%H:%M:%S')}] {ref.title}: training and tuning...", file=sys.stderr)
         estimator, X = ref.build()
-        config = OptimizeConfig(precisions=("fp32",), batch_sizes=batch_sizes, budget_s=args.budget_s, tune=True)
+        config = OptimizeConfig(precisions=("fp32",), batch_sizes=args.batch_sizes, budget_s=args.budget_s, tune=True)
         report = optimize(estimator, X[:5000], config)
         rows = list(report.tuning["candidates"])
         floor = {f.batch_size: f.p50_us for f in report.runtime_floor}
-        for batch in batch_sizes:
+        for batch in args.batch_sizes:
             final = [r for r in rows if r["batch_size"] == batch and r.get("final")]
             native = _row(final, batch, lambda r: r["precision"] == "native")
             default = _row(final, batch, lambda r: r.get("is_default"))
