@@ -15,6 +15,7 @@ notes in words. A precision that would leave the model unchanged is reported as 
 
 from __future__ import annotations
 
+import heapq
 import logging
 import tempfile
 from collections.abc import Iterator
@@ -294,27 +295,40 @@ def _float16_converter() -> tuple[Any, list[str], str]:
 
 
 def _sort_topologically(graph: onnx.GraphProto) -> None:
-    """Put every node after the nodes that produce its inputs. The float16 converter's keep_io_types appends
-    the Cast from the float32 input at the end of the graph: ONNX Runtime runs that, but onnx.checker (and
-    so this tool, reading the file back) refuses it. Left as it is when the graph has a cycle."""
+    """Put every node after the nodes that produce its inputs, keeping the original order where it already
+    is one (Kahn's algorithm, linear in the graph). The float16 converter's keep_io_types appends the Cast
+    from the float32 input at the end of the graph: ONNX Runtime runs that, but onnx.checker (and so this
+    tool, reading the file back) refuses it. Left as it is when the graph has a cycle or an input nothing
+    produces."""
     ready = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
     ready |= {t.values.name for t in graph.sparse_initializer}
-    pending = list(graph.node)
-    ordered: list[onnx.NodeProto] = []
-    while pending:
-        runnable = [n for n in pending if all(i in ready for i in n.input)]
-        if not runnable:
-            return
-        for node in runnable:
-            ordered.append(node)
-            ready.update(node.output)
-        pending = [n for n in pending if not any(n is r for r in runnable)]
-    if [id(n) for n in ordered] != [id(n) for n in graph.node]:
-        copies = [onnx.NodeProto() for _ in ordered]
-        for copy, node in zip(copies, ordered, strict=True):
-            copy.CopyFrom(node)
-        del graph.node[:]
-        graph.node.extend(copies)
+    nodes = list(graph.node)
+    producer = {out: index for index, node in enumerate(nodes) for out in node.output if out}
+    waiting_on = [0] * len(nodes)
+    consumers: dict[int, list[int]] = {}
+    for index, node in enumerate(nodes):
+        for name in set(node.input) - ready:
+            if name not in producer:
+                return
+            waiting_on[index] += 1
+            consumers.setdefault(producer[name], []).append(index)
+    runnable = [index for index, count in enumerate(waiting_on) if count == 0]
+    heapq.heapify(runnable)
+    order: list[int] = []
+    while runnable:
+        index = heapq.heappop(runnable)
+        order.append(index)
+        for consumer in consumers.get(index, ()):
+            waiting_on[consumer] -= 1
+            if waiting_on[consumer] == 0:
+                heapq.heappush(runnable, consumer)
+    if len(order) < len(nodes) or order == sorted(order):
+        return
+    copies = [onnx.NodeProto() for _ in order]
+    for copy, index in zip(copies, order, strict=True):
+        copy.CopyFrom(nodes[index])
+    del graph.node[:]
+    graph.node.extend(copies)
 
 
 def _build_fp16(fp32_model: onnx.ModelProto) -> PrecisionVariant:

@@ -337,3 +337,47 @@ def test_fp16_of_a_converted_mlp_passes_the_onnx_checker(data):
     variant = build_variant("fp16", convert(loaded), loaded=loaded)
     assert variant.applicable
     onnx.checker.check_model(variant.model, full_check=True)  # keep_io_types appended the input Cast last
+
+
+def _chain(n: int, order: list[int]) -> onnx.GraphProto:
+    """x -> Relu -> Relu ... (n nodes), with the nodes stored in ``order``."""
+    nodes = [helper.make_node("Relu", ["x" if i == 0 else f"t{i - 1}"], [f"t{i}"], name=f"n{i}") for i in range(n)]
+    return helper.make_graph([nodes[i] for i in order], "chain",
+                             [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3])],
+                             [helper.make_tensor_value_info(f"t{n - 1}", TensorProto.FLOAT, [None, 3])])
+
+
+def test_topological_sort_moves_producers_first_and_keeps_a_valid_order_untouched():
+    from optimizer_core.precision import _sort_topologically
+
+    graph = _chain(4, [3, 0, 2, 1])
+    _sort_topologically(graph)
+    assert [n.name for n in graph.node] == ["n0", "n1", "n2", "n3"]
+    onnx.checker.check_model(helper.make_model(graph))
+    already = _chain(3, [0, 1, 2])
+    first = already.node[0]
+    _sort_topologically(already)
+    assert already.node[0] is first  # nothing copied when the order is already valid
+
+
+def test_topological_sort_leaves_a_cycle_or_a_dangling_input_as_it_is():
+    from optimizer_core.precision import _sort_topologically
+
+    cyclic = _chain(3, [2, 1, 0])
+    cyclic.node[2].input[0] = "t2"  # n0 now reads n2's output, which needs n0
+    dangling = _chain(3, [2, 1, 0])
+    dangling.node[0].input[0] = "nobody_makes_this"
+    for graph in (cyclic, dangling):
+        before = [n.name for n in graph.node]
+        _sort_topologically(graph)
+        assert [n.name for n in graph.node] == before
+
+
+def test_topological_sort_handles_long_graphs():
+    from optimizer_core.precision import _sort_topologically
+
+    n = 20_000  # the earlier wave-by-wave sort was quadratic: minutes on a graph like this
+    graph = _chain(n, list(reversed(range(n))))
+    _sort_topologically(graph)
+    assert [n.name for n in graph.node[:3]] == ["n0", "n1", "n2"]
+    assert graph.node[-1].name == f"n{n - 1}"
