@@ -76,12 +76,12 @@ def physical_cores() -> int:
 def convert_model(ref: Reference, estimator: Any, n_features: int) -> tuple[bytes, str, str]:
     """ONNX bytes, the name of the probabilities output, and which converter produced them."""
     try:
-        from optimizer_core.convert import SCORES_NAME, convert
+        from optimizer_core.converters import SCORES_NAME, convert
         from optimizer_core.models import model_from_object
 
-        return convert(model_from_object(estimator)).SerializeToString(), SCORES_NAME, "optimizer_core.convert"
+        return convert(model_from_object(estimator)).SerializeToString(), SCORES_NAME, "optimizer_core.converters"
     except Exception as e:  # the family modules may not exist yet: fall back to the converters themselves
-        fallback = f"direct converter (optimizer_core.convert failed: {type(e).__name__})"
+        fallback = f"direct converter (optimizer_core.converters failed: {type(e).__name__})"
     if ref.family == "xgboost":
         from onnxmltools import convert_xgboost
         from onnxmltools.convert.common.data_types import FloatTensorType

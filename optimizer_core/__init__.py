@@ -26,7 +26,7 @@ _EXPORTS = {
     "LoadedModel": "optimizer_core.models",
     "load_model": "optimizer_core.models",
     "model_from_object": "optimizer_core.models",
-    "convert": "optimizer_core.convert",
+    "convert": "optimizer_core.converters",
     "OptimizerError": "optimizer_core.errors",
     "InputError": "optimizer_core.errors",
     "ModelLoadError": "optimizer_core.errors",

@@ -45,7 +45,7 @@ __all__ = [
 Progress = Callable[[str, float], None]
 
 DEFAULT_BATCH_SIZES = (1, 16, 256, 4096)
-SCORES_NAME = "scores"  # the ONNX output contract's scores tensor (convert/contract.py)
+SCORES_NAME = "scores"  # the ONNX output contract's scores tensor (converters/contract.py)
 
 RING_BATCHES = 64  # distinct pre-built batches per batch size
 RING_BYTES = 64 * 2**20  # ... unless their float64 copies would take more memory than this

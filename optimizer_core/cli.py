@@ -280,7 +280,7 @@ def _history(args: argparse.Namespace) -> int:
 
 def _convert(args: argparse.Namespace) -> int:
 
-    from optimizer_core.convert import convert
+    from optimizer_core.converters import convert
     from optimizer_core.models import load_model
 
     loaded = load_model(args.model, allow_pickle=args.allow_pickle)

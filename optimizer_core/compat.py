@@ -119,7 +119,7 @@ class InferenceOptimizer:
         (input ``input`` float32 ``[N, n_features]``, output ``scores`` float32 ``[N, n_classes]`` or
         ``[N, 1]``; no ZipMap, the label output if any comes after the scores).
         """
-        from optimizer_core.convert import convert
+        from optimizer_core.converters import convert
 
         loaded = self._model_or_self(model)
         if model is not None and self.loaded is None:
@@ -171,7 +171,7 @@ class InferenceOptimizer:
 
     def _onnx_input(self, onnx_model: Any) -> tuple[Any, Any]:
         """(contract ModelProto, its LoadedModel) for a ModelProto, path or bytes, via the core loaders."""
-        from optimizer_core.convert import convert
+        from optimizer_core.converters import convert
         from optimizer_core.models import load_model, model_from_object
 
         if isinstance(onnx_model, str | bytes | bytearray | memoryview) or hasattr(onnx_model, "__fspath__"):

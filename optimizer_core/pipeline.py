@@ -23,7 +23,7 @@ import numpy as np
 
 from optimizer_core import bench, drift, machine_load
 from optimizer_core.config import OptimizeConfig
-from optimizer_core.convert import convert
+from optimizer_core.converters import convert
 from optimizer_core.data import Dataset, load_dataset
 from optimizer_core.environment import describe_environment, physical_cores
 from optimizer_core.errors import InputError, OptimizerError

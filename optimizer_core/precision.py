@@ -29,7 +29,7 @@ import onnx
 from onnx import TensorProto, numpy_helper
 
 from optimizer_core.config import PRECISIONS
-from optimizer_core.convert.contract import ensure_ai_onnx_opset
+from optimizer_core.converters.contract import ensure_ai_onnx_opset
 from optimizer_core.errors import ConfigError, OptimizerError
 from optimizer_core.models.base import LoadedModel
 
@@ -121,7 +121,7 @@ def _not_applicable_reason(precision: str, spec: _Pass, graph: onnx.GraphProto, 
 def _fp64_applicability(loaded: LoadedModel | None) -> tuple[bool, str]:
     if loaded is None:
         return False, "fp64 is converted from the original model, which was not given"
-    from optimizer_core.convert import supports_double
+    from optimizer_core.converters import supports_double
 
     try:
         ok, reason = supports_double(loaded)
@@ -249,7 +249,7 @@ def _op_summary(nodes: tuple[str, ...]) -> str:
 # --------------------------------------------------------------------------- fp64
 
 def _build_fp64(loaded: LoadedModel | None) -> PrecisionVariant:
-    from optimizer_core.convert import convert
+    from optimizer_core.converters import convert
 
     assert loaded is not None  # applicability returned False otherwise
     config = {"dtype": "float64", "converter": loaded.family}

@@ -276,3 +276,14 @@ def test_quantize_model_starts_each_precision_from_the_converted_model(cancer):
     ops = {n.op_type for n in fp16.graph.node}
     assert "MatMulInteger" not in ops and "DynamicQuantizeLinear" not in ops
     assert {n.op_type for n in int8.graph.node} & {"MatMulInteger", "DynamicQuantizeLinear"}
+
+
+def test_convert_stays_the_documented_function_after_the_converters_are_imported():
+    import subprocess
+    import sys
+
+    code = ("import optimizer_core.pipeline\n"  # imports the converter package, as optimize() does
+            "from optimizer_core import convert\n"
+            "assert callable(convert) and convert.__name__ == 'convert', convert\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -1,6 +1,6 @@
 """LightGBM family: text models sniffed by content, native prediction, ONNX conversion and parity.
 
-Every converter workaround in optimizer_core/convert/lightgbm.py has a regression test here.
+Every converter workaround in optimizer_core/converters/lightgbm.py has a regression test here.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 
-from optimizer_core.convert import convert, supports_double
+from optimizer_core.converters import convert, supports_double
 from optimizer_core.errors import ModelLoadError, UnsupportedModelError
 from optimizer_core.models import LoadedModel, load_model, model_from_object
 from optimizer_core.models import lightgbm as lgb_family

@@ -19,7 +19,7 @@ from sklearn.datasets import load_diabetes, load_iris
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
-from optimizer_core.convert import convert, supports_double
+from optimizer_core.converters import convert, supports_double
 from optimizer_core.errors import (
     ModelLoadError,
     OptimizerError,
@@ -532,7 +532,7 @@ def test_a_converted_file_reads_back_with_its_classes_and_feature_names(tmp_path
     from sklearn.datasets import load_iris
     from sklearn.neural_network import MLPClassifier
 
-    from optimizer_core.convert import convert
+    from optimizer_core.converters import convert
     from optimizer_core.data import load_dataset
     from optimizer_core.models import load_model, model_from_object
 

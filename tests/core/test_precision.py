@@ -18,9 +18,9 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-import optimizer_core.convert as convert_registry
-from optimizer_core.convert import RawConversion
-from optimizer_core.convert.contract import find_scores_tensor, normalize
+import optimizer_core.converters as convert_registry
+from optimizer_core.converters import RawConversion
+from optimizer_core.converters.contract import find_scores_tensor, normalize
 from optimizer_core.drift import compute_drift
 from optimizer_core.errors import ConfigError
 from optimizer_core.models.base import LoadedModel
@@ -284,8 +284,8 @@ def test_fp64_not_supported_says_why(monkeypatch, mlp):
 
 
 def test_fp64_with_the_real_sklearn_converter(data):
-    pytest.importorskip("optimizer_core.convert.sklearn")
-    from optimizer_core.convert import convert, supports_double
+    pytest.importorskip("optimizer_core.converters.sklearn")
+    from optimizer_core.converters import convert, supports_double
     from optimizer_core.models import model_from_object
 
     X, y = data
@@ -326,7 +326,7 @@ def test_quantization_leaves_no_temporary_files(mlp, data, tmp_path, monkeypatch
 
 
 def test_fp16_of_a_converted_mlp_passes_the_onnx_checker(data):
-    from optimizer_core.convert import convert
+    from optimizer_core.converters import convert
     from optimizer_core.models import model_from_object
 
     X, y = data

@@ -41,7 +41,7 @@ from sklearn.svm import SVC, SVR
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from sklearn.utils.validation import check_array
 
-from optimizer_core.convert import convert, supports_double
+from optimizer_core.converters import convert, supports_double
 from optimizer_core.errors import ModelLoadError, UnsafeModelError, UnsupportedModelError
 from optimizer_core.models import LoadedModel, load_model, model_from_object
 
@@ -361,7 +361,7 @@ def test_double_tree_conversion_terminates_on_infinite_thresholds() -> None:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import DoubleTensorType
 
-    from optimizer_core.convert.sklearn import _skl2onnx_tree_fixes
+    from optimizer_core.converters.sklearn import _skl2onnx_tree_fixes
 
     estimator, X = _fit(DecisionTreeRegressor(max_depth=8, random_state=0), "regression", nan=True)
     assert np.isinf(estimator.tree_.threshold).any()

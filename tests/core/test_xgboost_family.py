@@ -1,6 +1,6 @@
 """XGBoost family: JSON/UBJ loading sniffed by content, native prediction, ONNX conversion and parity.
 
-Every converter workaround in optimizer_core/convert/xgboost.py has a regression test here.
+Every converter workaround in optimizer_core/converters/xgboost.py has a regression test here.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 import xgboost as xgb
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 
-from optimizer_core.convert import convert, supports_double
+from optimizer_core.converters import convert, supports_double
 from optimizer_core.errors import ModelLoadError, UnsupportedModelError
 from optimizer_core.models import LoadedModel, load_model, model_from_object
 from optimizer_core.models import xgboost as xgb_family

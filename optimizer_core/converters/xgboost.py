@@ -26,8 +26,8 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from optimizer_core.convert import RawConversion
-from optimizer_core.convert.contract import find_scores_tensor, take_column
+from optimizer_core.converters import RawConversion
+from optimizer_core.converters.contract import find_scores_tensor, take_column
 from optimizer_core.errors import UnsupportedModelError
 from optimizer_core.models import xgboost as xgb_family
 from optimizer_core.models.base import LoadedModel

@@ -10,8 +10,8 @@ from __future__ import annotations
 import onnx
 from onnx import GraphProto, TensorProto, helper
 
-from optimizer_core.convert import RawConversion
-from optimizer_core.convert.contract import ensure_ai_onnx_opset, find_scores_tensor, unique_name
+from optimizer_core.converters import RawConversion
+from optimizer_core.converters.contract import ensure_ai_onnx_opset, find_scores_tensor, unique_name
 from optimizer_core.errors import ConversionError
 from optimizer_core.models.base import LoadedModel
 from optimizer_core.models.onnx import input_spec, type_name

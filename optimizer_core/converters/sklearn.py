@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import onnx
 
-from optimizer_core.convert import RawConversion
-from optimizer_core.convert.contract import find_scores_tensor
+from optimizer_core.converters import RawConversion
+from optimizer_core.converters.contract import find_scores_tensor
 from optimizer_core.errors import UnsupportedModelError
 from optimizer_core.models.base import LoadedModel
 

@@ -25,8 +25,8 @@ from typing import Any
 import onnx
 from onnx import helper
 
-from optimizer_core.convert import RawConversion
-from optimizer_core.convert.contract import find_scores_tensor, take_column
+from optimizer_core.converters import RawConversion
+from optimizer_core.converters.contract import find_scores_tensor, take_column
 from optimizer_core.errors import ConversionError, UnsupportedModelError
 from optimizer_core.models import lightgbm as lgb_family
 from optimizer_core.models.base import LoadedModel

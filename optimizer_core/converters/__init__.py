@@ -13,17 +13,17 @@ from typing import Any
 import onnx
 from onnx import TensorProto
 
-from optimizer_core.convert.contract import INPUT_NAME, SCORES_NAME, normalize
+from optimizer_core.converters.contract import INPUT_NAME, SCORES_NAME, normalize
 from optimizer_core.errors import ConversionError, OptimizerError, UnsupportedModelError
 from optimizer_core.models.base import LoadedModel
 
 __all__ = ["convert", "RawConversion", "INPUT_NAME", "SCORES_NAME", "supports_double"]
 
 _CONVERTERS = {
-    "xgboost": "optimizer_core.convert.xgboost",
-    "lightgbm": "optimizer_core.convert.lightgbm",
-    "sklearn": "optimizer_core.convert.sklearn",
-    "onnx": "optimizer_core.convert.onnx",
+    "xgboost": "optimizer_core.converters.xgboost",
+    "lightgbm": "optimizer_core.converters.lightgbm",
+    "sklearn": "optimizer_core.converters.sklearn",
+    "onnx": "optimizer_core.converters.onnx",
 }
 
 
