@@ -116,7 +116,7 @@ def optimize(
         _stage(progress, "drift", (i + 1) / max(len(prepared), 1), f"drift: {item.name}")
     native_result = VariantResult(
         name="native", precision="native", provider_requested=None, provider_used=loaded.family,
-        applicable=True, notes=(f"{loaded.estimator} predicting with {loaded.family} itself",),
+        applicable=True, notes=_native_notes(loaded, config, threads),
         size_bytes=loaded.source_bytes or None, load_ms=load_ms,
         artifact_sha256=loaded.source_sha256 or None,
         metrics=_metrics(native_scores, dataset, loaded),
@@ -308,7 +308,13 @@ def _benchmark(loaded: LoadedModel, dataset: Dataset, prepared: list[_Prepared],
     from optimizer_core.bench_lock import benchmark_lock
 
     X = bench_sample(dataset.X, config.bench_rows, config.seed)
-    runners = [bench.native_runner("native", loaded.predictor)]
+    native_predict = loaded.predictor
+    if loaded.family == "onnx":  # "native" is ONNX Runtime too: time it with the variants' session settings
+        from optimizer_core.models.onnx import timing_predictor
+
+        native_predict = timing_predictor(loaded, SessionSettings(
+            intra_op_threads=threads, graph_optimization=config.graph_optimization, allow_spinning=False))
+    runners = [bench.native_runner("native", native_predict)]
     runners += [bench.onnx_runner(p.name, p.session, p.input_dtype) for p in prepared if p.session is not None]
     # Shares of the timing budget: variants side by side, the runtime floor, and the search when tuning.
     bench_share, floor_share = (0.45, 0.1) if config.tune else (0.85, 0.15)
@@ -329,7 +335,7 @@ def _benchmark(loaded: LoadedModel, dataset: Dataset, prepared: list[_Prepared],
             from optimizer_core.tune import tune
 
             tuning = tune(
-                native_predict=loaded.predictor, native_threaded=_native_threaded(loaded), variants=measured,
+                native_predict=native_predict, native_threaded=_native_threaded(loaded), variants=measured,
                 models={p.name: p.variant.model.SerializeToString() for p in prepared if p.session is not None},
                 X=X, batch_sizes=config.batch_sizes, budget_s=config.budget_s - bench_budget - floor_budget,
                 tolerance=config.recommend_tolerance, cores=physical_cores(),
@@ -344,6 +350,15 @@ def _benchmark(loaded: LoadedModel, dataset: Dataset, prepared: list[_Prepared],
     info = {"settings": result.settings, "notes": list(result.notes), "wall_s": result.wall_s,
             "rows_sampled": int(X.shape[0])}
     return measured, floor, info, tuple(explanations), tuning
+
+
+def _native_notes(loaded: LoadedModel, config: OptimizeConfig, threads: int) -> tuple[str, ...]:
+    notes = [f"{loaded.estimator} predicting with {loaded.family} itself"]
+    if loaded.family == "onnx":
+        notes.append(f"timed on an ONNX Runtime CPU session with the variants' settings ({threads} intra-op "
+                     f"thread(s), spinning off, graph level {config.graph_optimization}), so native against "
+                     "fp32 measures the conversion, not a difference in session options")
+    return tuple(notes)
 
 
 def _native_threaded(loaded: LoadedModel) -> list[tuple[str, Any]]:

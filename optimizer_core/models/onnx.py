@@ -227,6 +227,21 @@ def _session(data: bytes, name: str) -> Any:
         raise ModelLoadError(f"ONNX Runtime cannot load {name} ({first}): export the model again") from e
 
 
+def timing_predictor(model: LoadedModel, settings: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """The original ONNX model's predictor on a session with ``settings`` (a runtime.SessionSettings).
+
+    The pipeline times "native" with the variants' own settings (threads, spinning, graph level), so that
+    native against fp32 measures the conversion, not a difference in session options.
+    """
+    from optimizer_core.runtime import create_session
+
+    proto: onnx.ModelProto = model.native
+    name = model.estimator
+    session, _ = create_session(proto.SerializeToString(), settings)
+    spec = input_spec(proto.graph, name)
+    return _predictor(session, spec, _output_plan(proto, session, spec, name))
+
+
 def _predictor(session: Any, spec: InputSpec, plan: OutputPlan) -> Callable[[np.ndarray], np.ndarray]:
     dtype = INPUT_DTYPES[spec.elem_type]
     row_probs = itemgetter(*plan.classes) if plan.zipmap and plan.classes else None

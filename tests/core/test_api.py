@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import onnx
@@ -287,3 +288,26 @@ def test_convert_stays_the_documented_function_after_the_converters_are_imported
             "assert callable(convert) and convert.__name__ == 'convert', convert\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_an_onnx_model_is_timed_as_native_with_the_variants_session_settings(onnx_proto, monkeypatch):
+    """Regression: the native ONNX session kept ORT's spinning on while fp32 had it off, so the same graph
+    read 2x slower as 'fp32' and the recommendation picked 'native' for a settings difference."""
+    import optimizer_core.runtime as runtime
+
+    proto, X = onnx_proto
+    made = []
+    real = runtime.create_session
+
+    def recording(model_bytes, settings):
+        made.append(settings)
+        return real(model_bytes, settings)
+
+    monkeypatch.setattr(runtime, "create_session", recording)
+    report = optimize(proto, X, replace(FAST, threads=1))
+    assert len(made) == 1  # the native timing session (the pipeline holds its own reference for the variants)
+    native = made[0].to_dict()
+    fp32 = report.variant("fp32").session_settings
+    for key in ("intra_op_threads", "allow_spinning", "graph_optimization", "execution_mode"):
+        assert native[key] == fp32[key], key
+    assert any("variants' settings" in note for note in report.variant("native").notes)
