@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             final = [r for r in rows if r["batch_size"] == batch and r.get("final")]
             native = _row(final, batch, lambda r: r["precision"] == "native")
             default = _row(final, batch, lambda r: r.get("is_default"))
-            picked_name = report.recommendation.by_batch_size.get(str(batch)) if report.recommendation else None
+            picked_name = report.recommendation.configuration(batch) if report.recommendation else None
             picked = next((r for r in final if r["name"] == picked_name), None)
             if not (native and default and picked):
                 continue

@@ -174,7 +174,7 @@ def recommendation(report: Report) -> None:
     if rec is None or not rec.by_batch_size:
         st.info("No recommendation: no variant was timed.", icon=":material/info:")
         return
-    picks = sorted(rec.by_batch_size.items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else 1 << 62)
+    picks = sorted(rec.configurations().items(), key=lambda kv: int(kv[0]) if kv[0].isdigit() else 1 << 62)
     text = " · ".join(
         f"batch **{int(b):,}** → **{name}**" if b.isdigit() else f"{b} → **{name}**" for b, name in picks
     )

@@ -29,7 +29,7 @@ class OptimizeConfig:
     threads: int | None = None  # intra-op threads for the ONNX sessions; None = physical cores
     budget_s: float = 30.0  # wall-clock budget for timing (benchmark + runtime floor)
     max_drift: float | None = None  # the CI gate's tolerance; None = no gate
-    recommend_tolerance: float = DEFAULT_MAX_DRIFT  # drift allowed for a recommended variant
+    recommend_tolerance: float | None = None  # drift allowed for a recommended variant; None: max_drift, else 1e-4
     calibration_rows: int = 512
     graph_optimization: str = "all"
     tune: bool = False
@@ -56,8 +56,24 @@ class OptimizeConfig:
             raise ConfigError("--budget-s must be a positive number of seconds")
         if self.max_drift is not None and not (self.max_drift >= 0):
             raise ConfigError("--max-drift must be a non-negative number")
+        if self.recommend_tolerance is not None and not (self.recommend_tolerance >= 0):
+            raise ConfigError("recommend_tolerance must be a non-negative number")
         if self.calibration_rows < 1:
             raise ConfigError("calibration rows must be at least 1")
+
+    @property
+    def tolerance(self) -> float:
+        """The drift a recommended variant may have: ``recommend_tolerance``, else the gate's ``max_drift``
+        (the user's one stated tolerance), else 1e-4."""
+        if self.recommend_tolerance is not None:
+            return self.recommend_tolerance
+        return self.max_drift if self.max_drift is not None else DEFAULT_MAX_DRIFT
+
+    @property
+    def tolerance_source(self) -> str:
+        if self.recommend_tolerance is not None:
+            return "recommend_tolerance"
+        return "--max-drift" if self.max_drift is not None else "default"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

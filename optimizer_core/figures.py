@@ -285,22 +285,26 @@ def _speedup(report: Report) -> dict[str, Any]:
     return {"speedup_batch1": base.p50_us / row.p50_us, "speedup_variant": best.name}
 
 
-def _best_throughput(report: Report) -> dict[str, Any]:
-    """Highest rows/s at p50 among the variants within the drift tolerance (native always counts): the run's
-    --max-drift when it had one, else the tolerance the recommendation uses."""
-    from optimizer_core.config import OptimizeConfig
+def report_tolerance(report: Report) -> float:
+    """The drift tolerance a run's recommendation used (older reports: --max-drift, else the default)."""
+    from optimizer_core.config import DEFAULT_MAX_DRIFT
 
-    default = OptimizeConfig().recommend_tolerance
+    rec = report.recommendation
+    if rec is not None and rec.tolerance is not None:
+        return rec.tolerance
+    gate = report.config.get("max_drift")
+    return gate if gate is not None else DEFAULT_MAX_DRIFT
+
+
+def _best_throughput(report: Report) -> dict[str, Any]:
+    """Highest rows/s at p50 among the variants within the drift tolerance the recommendation used (native
+    always counts)."""
+    tolerance = report_tolerance(report)
 
     def within(v: VariantResult) -> bool:
         if v.precision == "native":
             return True
-        if v.drift is None:
-            return False
-        if v.drift.passed is not None:
-            return v.drift.passed
-        tolerance = v.drift.tolerance if v.drift.tolerance is not None else default
-        return v.drift.value <= tolerance
+        return v.drift is not None and v.drift.value <= tolerance
 
     rows = [(v.name, r) for v in measured_variants(report) for r in timed_rows(v) if within(v)]
     if not rows:
@@ -1158,7 +1162,7 @@ def tuning_table(report: Report) -> pd.DataFrame:
     records = []
     for batch in sorted({int(r["batch_size"]) for r in rows}):
         at_batch = [r for r in rows if int(r["batch_size"]) == batch]
-        picked = rec.by_batch_size.get(str(batch)) if rec else None
+        picked = rec.configuration(batch) if rec else None
         chosen = next((r for r in at_batch if r["name"] == picked), None)
         native = next((r for r in at_batch if r["precision"] == "native"), None)
         default = min((r for r in at_batch if r.get("is_default")), key=lambda r: r["p50_us"], default=None)

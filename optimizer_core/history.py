@@ -109,7 +109,7 @@ def summarize(report: Report, *, model_name: str) -> dict[str, Any]:
     """The summary stored next to a report (what the history list shows)."""
     from optimizer_core.figures import headline
 
-    rec = report.recommendation.by_batch_size.get("1") if report.recommendation else None
+    rec = report.recommendation.configuration(1) if report.recommendation else None
     return {
         "variants": [v.name for v in report.variants],
         "headline": headline(report),

@@ -233,7 +233,7 @@ def _recommendation(report: Report) -> str:
         )
     rows = [
         (e(b), e(name), e(rec.details.get(b, "")))
-        for b, name in sorted(rec.by_batch_size.items(), key=_batch_key)
+        for b, name in sorted(rec.configurations().items(), key=_batch_key)
     ]
     inner = f"<p>{e(rec.reason)}</p>"
     if rows:

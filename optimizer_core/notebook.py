@@ -169,7 +169,7 @@ def _recommendation(report: Report) -> str:
     rec = report.recommendation
     if rec is None:
         return ""
-    items = sorted(rec.by_batch_size.items(), key=lambda kv: (0, int(kv[0]), "") if kv[0].isdigit()
+    items = sorted(rec.configurations().items(), key=lambda kv: (0, int(kv[0]), "") if kv[0].isdigit()
                    else (1, 0, kv[0]))
     picks = ", ".join(f"batch {e(b)}: <b>{e(name)}</b>" for b, name in items)
     text = f"<h4>Recommendation</h4><p>{picks}</p>" if picks else "<h4>Recommendation</h4>"

@@ -153,7 +153,7 @@ def optimize(
         wall_s=round(time.perf_counter() - started, 3),
         artifacts=_artifacts(prepared, native_scores, dataset),
     )
-    recommendation = recommend(report, tolerance=config.recommend_tolerance)
+    recommendation = recommend(report, tolerance=config.tolerance, source=config.tolerance_source)
     report = replace(report, recommendation=recommendation)
     if recommendation is not None and recommendation.snippet:
         report.artifacts["deploy.py"] = recommendation.snippet.encode()
@@ -338,7 +338,7 @@ def _benchmark(loaded: LoadedModel, dataset: Dataset, prepared: list[_Prepared],
                 native_predict=native_predict, native_threaded=_native_threaded(loaded), variants=measured,
                 models={p.name: p.variant.model.SerializeToString() for p in prepared if p.session is not None},
                 X=X, batch_sizes=config.batch_sizes, budget_s=config.budget_s - bench_budget - floor_budget,
-                tolerance=config.recommend_tolerance, cores=physical_cores(),
+                tolerance=config.tolerance, cores=physical_cores(),
                 progress=within(bench_share + floor_share, 1.0), seed=config.seed,
             ).to_dict()
     context = _explain_context(loaded, prepared, threads)

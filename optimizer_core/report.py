@@ -139,10 +139,24 @@ class FloorRow:
 
 @dataclass(frozen=True)
 class Recommendation:
+    """Per batch size, the variant to deploy (``by_batch_size``: "fp32", "native", ...) and, for a tuned run,
+    the measured configuration of it (``configuration_by_batch_size``: "fp32 t1 spin all", "native t2")."""
+
     by_batch_size: dict[str, str]
     reason: str
     details: dict[str, str] = field(default_factory=dict)  # batch size -> reason in words
     snippet: str | None = None
+    configuration_by_batch_size: dict[str, str] = field(default_factory=dict)
+    tolerance: float | None = None  # the drift allowed for a pick (DriftStats.value)
+
+    def configuration(self, batch_size: int | str) -> str | None:
+        """The configuration picked at ``batch_size`` (the variant name when the run was not tuned)."""
+        key = str(batch_size)
+        return self.configuration_by_batch_size.get(key) or self.by_batch_size.get(key)
+
+    def configurations(self) -> dict[str, str]:
+        """Batch size -> configuration, for every batch size with a pick."""
+        return {b: self.configuration(b) or v for b, v in self.by_batch_size.items()}
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ def _drift_words(variant: VariantResult) -> str:
 
 # --------------------------------------------------------------------------- recommendation rules
 
-def recommend(report: Report, *, tolerance: float) -> Recommendation | None:
+def recommend(report: Report, *, tolerance: float, source: str = "default") -> Recommendation | None:
     """Pick, for each measured batch size, the fastest variant whose drift is within ``tolerance``.
 
     Uses the tuning candidates when the run was tuned, the variants' own measurements otherwise.
@@ -74,7 +74,7 @@ def recommend(report: Report, *, tolerance: float) -> Recommendation | None:
     duplicates = fallback_duplicates(report.variants)
     if report.tuning and report.tuning.get("candidates"):
         tuned = [r for r in finalist_rows(report.tuning["candidates"]) if r.get("variant") not in duplicates]
-        return recommend_from_candidates(tuned, report.variants, tolerance=tolerance,
+        return recommend_from_candidates(tuned, report.variants, tolerance=tolerance, source=source,
                                          snippets=report.tuning.get("snippets", {}))
     rows = [
         {"name": v.name, "variant": v.name, "precision": v.precision, "batch_size": s.batch_size,
@@ -82,7 +82,7 @@ def recommend(report: Report, *, tolerance: float) -> Recommendation | None:
          "drift": v.drift.value if v.drift else (0.0 if v.precision == "native" else None)}
         for v in report.variants if v.name not in duplicates for s in v.latency
     ]
-    return recommend_from_candidates(rows, report.variants, tolerance=tolerance)
+    return recommend_from_candidates(rows, report.variants, tolerance=tolerance, source=source)
 
 
 def fallback_duplicates(variants: Sequence[VariantResult]) -> set[str]:
@@ -93,7 +93,8 @@ def fallback_duplicates(variants: Sequence[VariantResult]) -> set[str]:
 
 
 def recommend_from_candidates(rows: Sequence[dict[str, Any]], variants: Sequence[VariantResult], *,
-                              tolerance: float, snippets: dict[str, str] | None = None) -> Recommendation | None:
+                              tolerance: float, snippets: dict[str, str] | None = None,
+                              source: str = "default") -> Recommendation | None:
     """The fastest candidate within tolerance per batch size, with the reason in words.
 
     ``rows``: one dict per measured (candidate, batch size) with name, variant, precision, batch_size,
@@ -103,8 +104,10 @@ def recommend_from_candidates(rows: Sequence[dict[str, Any]], variants: Sequence
     batch_sizes = sorted({int(r["batch_size"]) for r in rows})
     if not batch_sizes:
         return None
-    by_batch: dict[str, str] = {}
+    by_batch: dict[str, str] = {}  # batch size -> configuration name (the variant's name when untuned)
+    variant_of: dict[str, str] = {}  # batch size -> variant name
     details: dict[str, str] = {}
+    stated = _tolerance_words(tolerance, source)
     for batch in batch_sizes:
         timed = [r for r in rows if int(r["batch_size"]) == batch and r.get("p50_us") is not None]
         eligible = [r for r in timed if _row_within(r, tolerance)]
@@ -112,6 +115,7 @@ def recommend_from_candidates(rows: Sequence[dict[str, Any]], variants: Sequence
             continue
         best = min(eligible, key=lambda r: r["p50_us"])
         by_batch[str(batch)] = best["name"]
+        variant_of[str(batch)] = best.get("variant") or best["name"]
         natives = [r for r in timed if r["precision"] == "native"]
         text = f"{best['name']}: p50 {best['p50_us']:,.1f} µs"
         if best["precision"] == "native":
@@ -129,16 +133,15 @@ def recommend_from_candidates(rows: Sequence[dict[str, Any]], variants: Sequence
         for variant_name, r in faster_rejected.items():
             variant = by_variant.get(variant_name)
             words = _drift_words(variant) if variant else f"drifts up to {r.get('max_abs')}"
-            text += (f"; {variant_name} would be faster ({r['p50_us']:,.1f} µs) but {words}, over your "
-                     f"tolerance {tolerance:g}")
+            text += f"; {variant_name} would be faster ({r['p50_us']:,.1f} µs) but {words}, over {stated}"
         details[str(batch)] = text
     if not by_batch:
         return None
     picks = list(dict.fromkeys(by_batch.values()))
     if len(picks) == 1:
-        reason = f"{picks[0]} is the fastest within a drift tolerance of {tolerance:g} at every measured batch size"
+        reason = f"{picks[0]} is the fastest within {stated} at every measured batch size"
     else:
-        reason = (f"fastest measured configuration within a drift tolerance of {tolerance:g} at each batch size "
+        reason = (f"fastest measured configuration within {stated} at each batch size "
                   f"(native always a candidate): " + ", ".join(f"batch {b}: {n}" for b, n in by_batch.items()))
     snippet = None
     if snippets and all(by_batch.get(str(b)) is not None for b in batch_sizes) and not any(
@@ -154,7 +157,14 @@ def recommend_from_candidates(rows: Sequence[dict[str, Any]], variants: Sequence
             if others:
                 header += f"\n# other batch sizes were measured faster with: {others}"
             snippet = f"{header}\n{snippet}"
-    return Recommendation(by_batch_size=by_batch, reason=reason, details=details, snippet=snippet)
+    return Recommendation(by_batch_size=variant_of, reason=reason, details=details, snippet=snippet,
+                          configuration_by_batch_size=by_batch, tolerance=tolerance)
+
+
+def _tolerance_words(tolerance: float, source: str) -> str:
+    if source == "default":
+        return f"the default drift tolerance {tolerance:g} (--max-drift sets it)"
+    return f"the drift tolerance {tolerance:g} ({source})"
 
 
 def finalist_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -318,7 +328,7 @@ def tune(
         rows[index]["pareto"] = True
     recommendation = recommend_from_candidates(finalist_rows(rows), variants, tolerance=tolerance)
     if recommendation:
-        picked = set(recommendation.by_batch_size.items())
+        picked = set(recommendation.configurations().items())
         for row in rows:
             row["recommended"] = (str(row["batch_size"]), row["name"]) in picked and row.get("final", False)
     snippets = {c.candidate.name: deployment_snippet(c.candidate, by_name) for c in built

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from optimizer_core.config import parse_batch_sizes
+from optimizer_core.config import OptimizeConfig, parse_batch_sizes
 from optimizer_core.errors import ConfigError
 
 
@@ -24,3 +24,14 @@ def test_parse_batch_sizes_takes_exactly_the_numbers_typed():
     ]:
         with pytest.raises(ConfigError, match=words):
             parse_batch_sizes(bad)
+
+
+def test_the_recommendation_tolerance_follows_max_drift_unless_set():
+    """Regression: --max-drift 0.1 gated int8 as passing while the recommendation refused it at a fixed 1e-4."""
+    assert OptimizeConfig().tolerance == 1e-4 and OptimizeConfig().tolerance_source == "default"
+    gated = OptimizeConfig(max_drift=0.1)
+    assert gated.tolerance == 0.1 and gated.tolerance_source == "--max-drift"
+    both = OptimizeConfig(max_drift=0.1, recommend_tolerance=1e-3)
+    assert both.tolerance == 1e-3 and both.tolerance_source == "recommend_tolerance"
+    with pytest.raises(ConfigError):
+        OptimizeConfig(recommend_tolerance=-1)

@@ -44,11 +44,13 @@ def test_recommendation_is_never_slower_than_native_and_respects_tolerance():
         _row("int8 t1", "int8", "int8", 4096, 1500.0, 0.03),
     ]
     rec = recommend_from_candidates(rows, variants, tolerance=1e-4)
-    assert rec.by_batch_size == {"1": "fp32 t1", "4096": "native"}
+    assert rec.configurations() == {"1": "fp32 t1", "4096": "native"}
+    assert rec.by_batch_size == {"1": "fp32", "4096": "native"}  # variant names, as design.md's contract has them
+    assert rec.tolerance == 1e-4
     assert "int8 would be faster" in rec.details["1"] and "flips 4.00% of labels" in rec.details["1"]
     assert "no ONNX configuration within tolerance is faster than the native model" in rec.details["4096"]
     loose = recommend_from_candidates(rows, variants, tolerance=0.1)
-    assert loose.by_batch_size["1"] == "int8 t1"
+    assert loose.configuration(1) == "int8 t1" and loose.by_batch_size["1"] == "int8"
 
 
 def test_unmeasured_drift_is_never_recommended():
@@ -93,7 +95,8 @@ def test_tuned_run_completes_within_its_budget():
     assert set(rec.by_batch_size) == {"1", "64"}
     finals = [r for r in report.tuning["candidates"] if r["final"] and r["batch_size"] == 1]
     native = next(r for r in finals if r["precision"] == "native")
-    chosen = next(r for r in finals if r["name"] == rec.by_batch_size["1"])
+    chosen = next(r for r in finals if r["name"] == rec.configuration(1))
+    assert report.variant(rec.by_batch_size["1"]) is not None  # a variant name the report can look up
     assert chosen["p50_us"] <= native["p50_us"]
     assert np.isfinite(chosen["p50_us"])
 
@@ -108,7 +111,7 @@ def test_only_finalists_are_recommended():
         {**_row("fp32 t1", "fp32", "fp32", 16, 40.0, 1e-7), "final": False},  # a lucky short first-round run
     ]
     rec = recommend_from_candidates(finalist_rows(rows), variants, tolerance=1e-4)
-    assert rec.by_batch_size == {"16": "fp32 t2"}
+    assert rec.configurations() == {"16": "fp32 t2"}
 
 
 def test_native_thread_variants_copy_the_model():
@@ -190,6 +193,16 @@ def test_a_native_pick_with_a_thread_count_says_how_to_apply_it():
     variants = [_variant("native", "native"), _variant("fp32", "fp32", 1e-7)]
     rows = [_row("native t1", "native", "native", 1, 50.0, 0.0), _row("fp32 t1", "fp32", "fp32", 1, 80.0, 1e-7)]
     rec = recommend_from_candidates(rows, variants, tolerance=1e-4, snippets={"fp32 t1": "import onnxruntime"})
-    assert rec.by_batch_size == {"1": "native t1"}
+    assert rec.configurations() == {"1": "native t1"} and rec.by_batch_size == {"1": "native"}
     assert "set to 1 thread: n_jobs=1 for scikit-learn, nthread=1 for XGBoost" in rec.details["1"]
     assert "no deploy.py: the native model is the pick at every batch size" in rec.reason and rec.snippet is None
+
+
+def test_recommendation_wording_names_where_the_tolerance_came_from():
+    variants = [_variant("native", "native"), _variant("int8", "int8", 0.03, 4)]
+    rows = [_row("native", "native", "native", 1, 100.0, 0.0), _row("int8 t1", "int8", "int8", 1, 6.0, 0.03)]
+    default = recommend_from_candidates(rows, variants, tolerance=1e-4)
+    assert "the default drift tolerance 0.0001 (--max-drift sets it)" in default.details["1"]
+    assert "your" not in default.details["1"]
+    gate = recommend_from_candidates(rows, variants, tolerance=0.01, source="--max-drift")
+    assert "the drift tolerance 0.01 (--max-drift)" in gate.details["1"]

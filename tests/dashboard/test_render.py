@@ -72,8 +72,10 @@ def test_tuning_settings_columns_are_text(monkeypatch):
     candidates = [row("native", "native", 1, 100.0, {}), row("fp32 t1", "fp32", 1, 8.0, ort),
                   row("native", "native", 256, 300.0, {}), row("fp32 t1", "fp32", 256, 900.0, ort)]
     report = dataclasses.replace(make_report("binary"), tuning={"candidates": candidates},
-                                 recommendation=Recommendation(by_batch_size={"1": "fp32 t1", "256": "native"},
-                                                               reason="test", details={}))
+                                 recommendation=Recommendation(by_batch_size={"1": "fp32", "256": "native"},
+                                                               reason="test", details={},
+                                                               configuration_by_batch_size={"1": "fp32 t1",
+                                                                                            "256": "native"}))
     table = F.tuning_table(report)
     assert not table.empty
     for column in ("threads", "spinning", "graph level"):
