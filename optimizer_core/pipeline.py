@@ -156,7 +156,9 @@ def optimize(
     recommendation = recommend(report, tolerance=config.tolerance, source=config.tolerance_source)
     report = replace(report, recommendation=recommendation)
     if recommendation is not None and recommendation.snippet:
-        report.artifacts["deploy.py"] = recommendation.snippet.encode()
+        from optimizer_core.tune import deploy_script
+
+        report.artifacts["deploy.py"] = deploy_script(recommendation.snippet).encode()
     _stage(progress, "report", 1.0, "done")
     return report
 

@@ -12,6 +12,7 @@ the recommendation is never slower than keeping it (within measurement noise).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -224,18 +225,19 @@ def candidate_grid(variants: Sequence[VariantResult], *, cores: int, provider: s
                         continue  # that is ORT's default, already in
                     out.append(Candidate(_name(v.name, t, spin, level, "sequential"), v.name, v.precision,
                                          _settings(provider, t, spin, level, "sequential")))
-        if cores > 1:
+        if cores > 1:  # ONNX Runtime runs a parallel-mode session sequentially unless it has inter-op threads
             out.append(Candidate(_name(v.name, cores, False, "all", "parallel"), v.name, v.precision,
-                                 _settings(provider, cores, False, "all", "parallel")))
+                                 _settings(provider, cores, False, "all", "parallel", inter_op_threads=cores)))
             if max(batch_sizes) >= SPLIT_MIN_ROWS_PER_WORKER * 2:
                 out.append(Candidate(f"{v.name} split x{cores} (1 thread each)", v.name, v.precision,
                                      _settings(provider, 1, False, "all", "sequential"), split_workers=cores))
     return out
 
 
-def _settings(provider: str, threads: int, spin: bool, level: str, mode: str) -> dict[str, Any]:
-    return {"provider": provider, "intra_op_threads": threads, "inter_op_threads": 1, "execution_mode": mode,
-            "graph_optimization": level, "allow_spinning": spin}
+def _settings(provider: str, threads: int, spin: bool, level: str, mode: str, *,
+              inter_op_threads: int = 1) -> dict[str, Any]:
+    return {"provider": provider, "intra_op_threads": threads, "inter_op_threads": inter_op_threads,
+            "execution_mode": mode, "graph_optimization": level, "allow_spinning": spin}
 
 
 def _name(variant: str, threads: int, spin: bool, level: str, mode: str) -> str:
@@ -405,6 +407,15 @@ def _split_runner(name: str, session: Any, workers: int, pools: list[ThreadPoolE
         return [f.result() for f in futures]
 
     return bench.Runner(name=name, predict=predict, prepare=prepare)
+
+
+def deploy_script(snippet: str) -> str:
+    """The snippet as deploy.py, written next to the .onnx files: it loads them from its own folder, so it
+    runs from any working directory."""
+    script = re.sub(r'ort\.InferenceSession\("([^"]+)"', r'ort.InferenceSession(str(HERE / "\1")', snippet)
+    return script.replace("import onnxruntime as ort\n",
+                          "import onnxruntime as ort\nfrom pathlib import Path\n\n"
+                          "HERE = Path(__file__).resolve().parent  # the .onnx file sits next to this script\n", 1)
 
 
 def deployment_snippet(candidate: Candidate, variants: dict[str, VariantResult]) -> str:

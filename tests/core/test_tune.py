@@ -68,6 +68,26 @@ def test_grid_has_defaults_threads_spinning_and_split():
     assert len(names) == len(set(names))
 
 
+def test_the_parallel_candidate_really_runs_in_parallel_mode():
+    """Regression: with one inter-op thread ONNX Runtime quietly ran the 'parallel' candidate sequentially, so
+    it was the same session as its sequential twin under another name."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from optimizer_core.runtime import SessionSettings, create_session
+
+    grid = candidate_grid([_variant("fp32", "fp32", 0.0)], cores=2, provider="cpu", batch_sizes=(1,))
+    parallel = next(c for c in grid if c.settings["execution_mode"] == "parallel")
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    session, _ = create_session(model.SerializeToString(), SessionSettings(**parallel.settings))
+    assert session.get_session_options().execution_mode == ort.ExecutionMode.ORT_PARALLEL
+    code = deployment_snippet(parallel, {"fp32": _variant("fp32", "fp32", 0.0)})
+    assert "so.inter_op_num_threads = 2" in code and "ORT_PARALLEL" in code
+
+
 def test_snippet_recreates_the_session():
     grid = candidate_grid([_variant("fp32", "fp32", 0.0)], cores=2, provider="cpu", batch_sizes=(1, 4096))
     split = next(c for c in grid if c.split_workers == 2)
@@ -206,3 +226,27 @@ def test_recommendation_wording_names_where_the_tolerance_came_from():
     assert "your" not in default.details["1"]
     gate = recommend_from_candidates(rows, variants, tolerance=0.01, source="--max-drift")
     assert "the drift tolerance 0.01 (--max-drift)" in gate.details["1"]
+
+
+def test_deploy_script_loads_the_model_next_to_itself(tmp_path, monkeypatch):
+    """Regression: deploy.py loaded "fp32.onnx" from the working directory, so it failed outside --out."""
+    import subprocess
+    import sys
+
+    from onnx import TensorProto, helper
+
+    from optimizer_core.tune import deploy_script
+
+    graph = helper.make_graph([helper.make_node("Relu", ["input"], ["scores"])], "g",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 3])],
+                              [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [None, 3])])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "fp32.onnx").write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+                                    .SerializeToString())
+    grid = candidate_grid([_variant("fp32", "fp32", 0.0)], cores=2, provider="cpu", batch_sizes=(1,))
+    snippet = deployment_snippet(grid[0], {"fp32": _variant("fp32", "fp32", 0.0)})
+    (out / "deploy.py").write_text(deploy_script(snippet) + "print(predict([[-1.0, 0.0, 2.0]]).tolist())\n")
+    done = subprocess.run([sys.executable, str(out / "deploy.py")], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[[0.0, 0.0, 2.0]]"
