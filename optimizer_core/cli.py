@@ -113,6 +113,8 @@ def _run(args: argparse.Namespace) -> int:
     from optimizer_core.pipeline import drift_failures
 
     model_path, data_path, target = args.model, args.data, args.target
+    if args.demo and (model_path or data_path):
+        raise ConfigError("--demo runs the bundled demo model and CSV: leave out MODEL and DATA, or drop --demo")
     if args.demo:
         from optimizer_core.demo import demo_files
 
@@ -122,6 +124,9 @@ def _run(args: argparse.Namespace) -> int:
         target = target or demo.target
     if not model_path or not data_path:
         raise ConfigError("run needs MODEL and DATA (or --demo): inference-optimizer run model.json test.csv")
+    for path, what in ((model_path, "model file"), (data_path, "CSV file")):
+        if not os.path.exists(path):  # found here, before the worker starts and prints progress
+            raise ConfigError(f"{what} {path} does not exist: check the path")
     config = OptimizeConfig(
         precisions=parse_list(args.precision, what="precision"),
         providers=parse_list(args.provider, what="provider"),
@@ -144,9 +149,7 @@ def _run(args: argparse.Namespace) -> int:
     if not args.no_history:
         _store(report, model_name=Path(model_path).name)
     if out is not None:
-        from optimizer_core.html_report import render_html
-
-        report.write_out(out, html=render_html(report))
+        report.write_out(out)
         written = ", ".join(sorted({"report.json", "report.html", *report.artifacts}))
         print(f"\nwrote to {out}/: {written}")
     if config.max_drift is not None:
@@ -265,10 +268,8 @@ def _history(args: argparse.Namespace) -> int:
     elif args.action == "export":
         if not args.out:
             raise ConfigError("history export needs --out DIR")
-        from optimizer_core.html_report import render_html
-
         report = store.load(args.run_id)
-        report.write_out(args.out, html=render_html(report))
+        report.write_out(args.out)
         written = ", ".join(sorted({"report.json", "report.html", *report.artifacts}))
         print(f"wrote to {args.out}/: {written}")
     elif args.action == "delete":
@@ -288,7 +289,10 @@ def _convert(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise ConfigError(f"--out {out} is a folder: give the path of the .onnx file to write")
-    write_file(out, proto.SerializeToString())
+    try:
+        write_file(out, proto.SerializeToString())
+    except OSError as e:
+        raise ConfigError(f"cannot write {out} ({e.strerror or e}): choose another path") from e
     shape = f"probabilities [N, {loaded.n_outputs}]" if loaded.task != "regression" else "predictions [N, 1]"
     print(f"wrote {out}: {loaded.estimator} ({loaded.task}), input 'input' float32 [N, {loaded.n_features}], "
           f"output 'scores' {shape}")

@@ -30,7 +30,7 @@ def out_dir_problem(out_dir: str | os.PathLike[str], *, flag: str = "--out") -> 
     """Why ``out_dir`` cannot receive a run's files, or None when it can (``flag`` names it in the message)."""
     target = Path(out_dir)
     if not target.exists():
-        return None
+        return _creation_problem(target, flag)
     if not target.is_dir():
         return f"{flag} {target} exists and is not a folder: choose a folder path"
     entries = sorted(p.name for p in target.iterdir())
@@ -42,6 +42,18 @@ def out_dir_problem(out_dir: str | os.PathLike[str], *, flag: str = "--out") -> 
         more = "" if len(foreign or entries) <= 3 else ", ..."
         return (f"{flag} {target} is not empty and is not an earlier inference-optimizer output (it holds {shown}{more}): "
                 "choose a new or empty folder; nothing was written")
+    return None
+
+
+def _creation_problem(target: Path, flag: str) -> str | None:
+    """Why a folder that does not exist yet could not be created there, judged by its nearest existing parent."""
+    parent = target.absolute().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{flag} {target} cannot be created: {parent} is a file, not a folder; choose another path"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{flag} {target} cannot be created: {parent} is not writable; choose a folder you can write to"
     return None
 
 
@@ -65,8 +77,12 @@ def write_files(out_dir: str | os.PathLike[str], files: Mapping[str, bytes]) -> 
     problem = out_dir_problem(target, flag="the output folder")
     if problem:
         raise ConfigError(problem)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    except OSError as e:
+        raise ConfigError(f"cannot create the output folder {target} ({e.strerror or e}): choose another path; "
+                          "nothing was written") from e
     try:
         for name, blob in files.items():
             (tmp / name).write_bytes(blob)

@@ -205,8 +205,11 @@ class Report:
     def from_json(cls, text: str) -> Report:
         return cls.from_dict(json.loads(text))
 
-    def write_out(self, out_dir: str | os.PathLike[str], *, html: str | None = None) -> Path:
+    def write_out(self, out_dir: str | os.PathLike[str], *, html: str | bool = True) -> Path:
         """Write report.json, report.html and every artifact into ``out_dir``, all or nothing.
+
+        ``html``: True renders report.html (``html_report.render_html``), a string is written as it is,
+        False leaves it out.
 
         A new or empty folder receives the files; a folder holding an earlier run's output is replaced;
         a folder holding anything else is refused with ConfigError (see ``optimizer_core.out_dir``).
@@ -222,7 +225,11 @@ class Report:
                 "history export'), or save the JSON alone with to_json()"
             )
         files = {"report.json": self.to_json().encode("utf-8")}
-        if html is not None:
+        if html is True:
+            from optimizer_core.html_report import render_html
+
+            html = render_html(self)
+        if isinstance(html, str):
             files["report.html"] = html.encode("utf-8")
         files.update(self.artifacts)
         return write_files(out_dir, files)

@@ -114,7 +114,6 @@ def main(argv: list[str]) -> int:
     try:
         from optimizer_core.config import OptimizeConfig
         from optimizer_core.errors import OptimizerError
-        from optimizer_core.html_report import render_html
         from optimizer_core.pipeline import optimize
     except MemoryError:
         _write_error(job_dir, "ResourceLimitError", "the worker ran out of memory while starting")
@@ -132,7 +131,7 @@ def main(argv: list[str]) -> int:
             model_name=request.get("model_name"),
             data_name=request.get("csv_name"),
         )
-        report.write_out(job_dir / "out", html=render_html(report))
+        report.write_out(job_dir / "out")
     except OptimizerError as e:
         _write_error(job_dir, type(e).__name__, str(e))
         return 2

@@ -339,3 +339,34 @@ def test_reading_a_history_that_does_not_exist_creates_nothing(tmp_path, capsys)
     code, _, err = _run(["history", "show", "abc", "--db", str(db)], capsys)
     assert code == 2 and "no run history at" in err
     assert not (tmp_path / "no").exists()
+
+
+def test_a_missing_file_is_one_line_before_any_progress(tmp_path):
+    """Regression: with stderr not a terminal (CI), progress lines came before the error about a missing file."""
+    done = subprocess.run([sys.executable, "-m", "optimizer_core.cli", "run", str(tmp_path / "nope.json"),
+                           str(tmp_path / "nope.csv"), "--no-history"], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [f"error: model file {tmp_path / 'nope.json'} does not exist: "
+                                                "check the path"]
+
+
+def test_demo_with_own_files_is_refused(xgb_files, capsys):
+    """Regression: --demo with MODEL and DATA quietly applied the demo's target column to the user's CSV."""
+    code, _, err = _run(["run", str(xgb_files["model"]), str(xgb_files["csv"]), "--demo", "--no-history"], capsys)
+    assert code == 2
+    _assert_one_line_error(err, "--demo runs the bundled demo model and CSV")
+
+
+def test_out_under_a_file_is_refused_before_the_run(xgb_files, tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    code, _, err = _run(["run", str(xgb_files["model"]), str(xgb_files["csv"]), "--no-history", "--quiet",
+                         "--out", str(tmp_path / "afile" / "sub")], capsys)
+    assert code == 2
+    _assert_one_line_error(err, "is a file, not a folder")
+
+
+def test_convert_to_a_path_under_a_file_is_one_line(xgb_files, tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    code, _, err = _run(["convert", str(xgb_files["model"]), "--out", str(tmp_path / "afile" / "m.onnx")], capsys)
+    assert code == 2
+    _assert_one_line_error(err, "cannot write")

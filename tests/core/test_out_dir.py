@@ -79,3 +79,22 @@ def test_write_file_uses_the_umask_permissions(tmp_path, umask_022):
     path = write_file(tmp_path / "sub" / "model.onnx", b"onnx")
     assert path.read_bytes() == b"onnx" and _mode(path) == 0o644
     assert [p.name for p in (tmp_path / "sub").iterdir()] == ["model.onnx"]
+
+
+def test_a_path_under_a_file_is_refused_before_anything_runs(tmp_path):
+    """Regression: --out afile/sub ran the whole benchmark, then failed as an 'unexpected FileExistsError'."""
+    (tmp_path / "afile").write_text("x")
+    problem = out_dir_problem(tmp_path / "afile" / "sub" / "deeper")
+    assert problem and "is a file, not a folder" in problem and "afile" in problem
+    assert out_dir_problem(tmp_path / "new" / "deeper") is None
+
+
+def test_a_folder_that_cannot_be_created_is_a_config_error(tmp_path, monkeypatch):
+    import pathlib
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", refuse)
+    with pytest.raises(ConfigError, match="cannot create the output folder .*Permission denied.*nothing was written"):
+        write_files(tmp_path / "a" / "b", {"report.json": b"{}"})

@@ -52,3 +52,12 @@ def test_a_report_read_from_json_does_not_write_a_folder_naming_missing_model_fi
     with pytest.raises(ConfigError, match="names model files it does not carry"):
         report.write_out(tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_write_out_renders_report_html_by_default(tmp_path):
+    """Regression: the API's write_out("out/") wrote no report.html although its docstring promised one."""
+    out = make_report().write_out(tmp_path / "out")
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert html.lstrip().lower().startswith("<!doctype html") and make_report().run_id in html
+    bare = make_report().write_out(tmp_path / "bare", html=False)
+    assert not (bare / "report.html").exists()
