@@ -127,6 +127,16 @@ def _drift_card(h: dict[str, Any]) -> tuple[str, str, str | None, str]:
     label = F.HEADLINE_LABELS["drift"]
     if h["max_drift"] is None:
         return label, "n/a", "no ONNX variant ran", "no drift was measured"
+    if h["max_drift_metric"] == "relative":
+        return (
+            label,
+            F.fmt_diff(h["max_drift"]),
+            f"{h['max_drift_variant']} · relative",
+            f"{F.fmt_diff(h['max_drift'])} ({h['max_drift_variant']}): the largest difference between a "
+            "variant's predictions and the native model's relative to the prediction (or to the predictions' "
+            "RMS where a prediction is smaller), over every row of the CSV; the tolerance and the gate use it. "
+            f"Largest absolute difference: {F.fmt_diff(h['max_drift_abs'])}",
+        )
     return (
         label,
         F.fmt_diff(h["max_drift"]),

@@ -353,12 +353,21 @@ def _drift_max(v: VariantResult) -> float:
     return math.inf if v.drift is None or v.drift.max_abs is None else float(v.drift.max_abs)
 
 
+def _drift_value(v: VariantResult) -> float:
+    """The drift the gate and the recommendation compare (relative for regressors); None counts as the worst."""
+    if v.drift is None or v.drift.value is None:
+        return math.inf
+    return float(v.drift.value)
+
+
 def _largest_drift(report: Report) -> dict[str, Any]:
     drifted = [v for v in _onnx(report) if v.drift is not None]
     if not drifted:
-        return {"max_drift": None, "max_drift_variant": None}
-    worst = max(drifted, key=_drift_max)
-    return {"max_drift": _drift_max(worst), "max_drift_variant": worst.name}
+        return {"max_drift": None, "max_drift_variant": None, "max_drift_metric": None, "max_drift_abs": None}
+    worst = max(drifted, key=_drift_value)
+    metric = "relative" if worst.drift.metric == "max_rel" else "absolute"  # type: ignore[union-attr]
+    return {"max_drift": _drift_value(worst), "max_drift_variant": worst.name, "max_drift_metric": metric,
+            "max_drift_abs": _drift_max(worst)}
 
 
 def _worst_flips(report: Report) -> dict[str, Any]:
@@ -382,7 +391,7 @@ def headline(report: Report) -> dict[str, str]:
         speedup = f"{h['speedup_batch1']:.2f}× ({h['speedup_variant']} vs native){faster}"
     if h["best_rows_per_s"] is not None:
         throughput = (
-            f"{fmt_rows_per_s(h['best_rows_per_s'])} ({h['best_throughput_variant']}, "
+            f"{fmt_rows_per_s(h['best_rows_per_s'])} at p50 ({h['best_throughput_variant']}, "
             f"batch {h['best_throughput_batch']:,})"
         )
     if h["size_reduction"] is not None:
@@ -391,7 +400,8 @@ def headline(report: Report) -> dict[str, str]:
             f"{h['size_baseline']} {fmt_mb(h['size_baseline_bytes'])})"
         )
     if h["max_drift"] is not None:
-        drift = f"{fmt_diff(h['max_drift'])} ({h['max_drift_variant']})"
+        kind = " relative" if h["max_drift_metric"] == "relative" else ""
+        drift = f"{fmt_diff(h['max_drift'])}{kind} ({h['max_drift_variant']})"
     if h["label_flips"] is not None:
         flips = f"{h['label_flips']:,} rows, {fmt_pct(h['label_flip_rate'])} ({h['label_flip_variant']})"
     elif report.model.get("task") == "regression":

@@ -151,7 +151,7 @@ def optimize(
         benchmark=bench_info,
         tuning=tuning,
         wall_s=round(time.perf_counter() - started, 3),
-        artifacts=_artifacts(prepared, native_scores, dataset),
+        artifacts=_artifacts(prepared, native_scores, loaded.task),
     )
     recommendation = recommend(report, tolerance=config.tolerance, source=config.tolerance_source)
     report = replace(report, recommendation=recommendation)
@@ -402,7 +402,7 @@ def _count_trees(model: Any) -> int | None:
     return None
 
 
-def _artifacts(prepared: list[_Prepared], native_scores: np.ndarray, dataset: Dataset) -> dict[str, bytes]:
+def _artifacts(prepared: list[_Prepared], native_scores: np.ndarray, task: str) -> dict[str, bytes]:
     artifacts: dict[str, bytes] = {}
     for item in prepared:
         if item.result.artifact and item.variant.model is not None:
@@ -411,14 +411,20 @@ def _artifacts(prepared: list[_Prepared], native_scores: np.ndarray, dataset: Da
             artifacts[item.result.artifact.replace(".onnx", ".ort-optimized.onnx")] = item.ort_optimized
     with_scores = [p for p in prepared if p.scores is not None]
     if with_scores:
-        artifacts["drift.csv"] = per_sample_drift_csv(native_scores, with_scores)
+        artifacts["drift.csv"] = per_sample_drift_csv(native_scores, with_scores, relative=task == "regression")
     return artifacts
 
 
-def per_sample_drift_csv(native_scores: np.ndarray, prepared: list[_Prepared]) -> bytes:
+def per_sample_drift_csv(native_scores: np.ndarray, prepared: list[_Prepared], *, relative: bool = False) -> bytes:
+    """One row per CSV row: each variant's largest absolute score difference, and for regressors also the
+    relative one (the metric the gate and the recommendation use)."""
     columns = {"row": np.arange(native_scores.shape[0])}
+    scale = drift.relative_scale(native_scores.reshape(native_scores.shape[0], -1)) if relative else None
     for item in prepared:
-        columns[f"abs_diff_{item.name}"] = drift.per_sample_abs_diff(native_scores, item.scores)
+        diff = drift.per_sample_abs_diff(native_scores, item.scores)
+        columns[f"abs_diff_{item.name}"] = diff
+        if scale is not None:
+            columns[f"rel_diff_{item.name}"] = diff / scale
     import pandas as pd
 
     buffer = io.StringIO()

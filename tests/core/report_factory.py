@@ -103,6 +103,7 @@ def _drift(
         above_thresholds={f"{t:g}": int(np.count_nonzero(diff > t)) for t in (1e-6, 1e-4, 1e-2)},
         tolerance=1e-2,
         passed=bool(diff.max() <= 1e-2),
+        metric="max_rel" if task == "regression" else "max_abs",  # as drift.compute_drift sets it
     )
     col = native.shape[1] - 1
     worst = tuple(

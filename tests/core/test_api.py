@@ -113,6 +113,12 @@ def test_optimize_lightgbm_regressor_with_numpy(lgbm_regressor):
     _check_report(report)
     assert report.model["family"] == "lightgbm" and report.model["task"] == "regression"
     assert report.variant("fp32").drift.label_flips is None
+    import io
+
+    per_row = pd.read_csv(io.BytesIO(report.artifacts["drift.csv"]))
+    # the relative column is the metric a regressor's gate and recommendation use (DriftStats.max_rel)
+    assert per_row["rel_diff_fp32"].max() == pytest.approx(report.variant("fp32").drift.max_rel, rel=1e-6)
+    assert per_row["abs_diff_fp32"].max() == pytest.approx(report.variant("fp32").drift.max_abs, rel=1e-6)
 
 
 def test_optimize_sklearn_pipeline_with_dataframe(sklearn_pipeline):

@@ -377,3 +377,15 @@ def test_log_axes_label_the_measured_batch_sizes_and_only_decades():
         assert list(fig.layout.xaxis.tickvals) == [float(b) for b in F.batch_sizes(report)]
         assert fig.layout.yaxis.dtick in (1, None)  # decades only when the values span two decades or more
     assert F.throughput_vs_batch(report).layout.yaxis.dtick == 1
+
+
+def test_headline_drift_for_a_regressor_is_the_relative_metric_the_gate_uses():
+    """Regression: the 'Largest drift' card showed the absolute difference (1.00e-04) for a regressor whose
+    gate, table and recommendation used the relative one (4.2e-07)."""
+    report = make_report("regression")
+    values = F.headline_values(report)
+    worst = max((v for v in report.variants if v.precision != "native" and v.drift), key=lambda v: v.drift.value)
+    assert values["max_drift_metric"] == "relative"
+    assert values["max_drift"] == worst.drift.value == worst.drift.max_rel
+    assert "relative" in F.headline(report)["Largest drift"]
+    assert F.headline(report)["Best throughput"].split(" (")[0].endswith("at p50")
