@@ -79,7 +79,7 @@ def recommend(report: Report, *, tolerance: float, source: str = "default") -> R
                                          snippets=report.tuning.get("snippets", {}))
     rows = [
         {"name": v.name, "variant": v.name, "precision": v.precision, "batch_size": s.batch_size,
-         "p50_us": s.p50_us, "max_abs": v.drift.max_abs if v.drift else (0.0 if v.precision == "native" else None),
+         "p50_us": s.p50_us, "calls": s.calls, "max_abs": v.drift.max_abs if v.drift else (0.0 if v.precision == "native" else None),
          "drift": v.drift.value if v.drift else (0.0 if v.precision == "native" else None)}
         for v in report.variants if v.name not in duplicates for s in v.latency
     ]
@@ -138,12 +138,19 @@ def recommend_from_candidates(rows: Sequence[dict[str, Any]], variants: Sequence
         details[str(batch)] = text
     if not by_batch:
         return None
+    thin = [b for b in by_batch if _pick_calls(rows, b, by_batch[b]) < bench.STABLE_MIN_CALLS]
+    for b in thin:
+        details[b] += (f" (rests on {_pick_calls(rows, b, by_batch[b])} timed call(s), fewer than "
+                       f"{bench.STABLE_MIN_CALLS}: noise, not a measurement to deploy on; re-run with a larger --budget-s)")
     picks = list(dict.fromkeys(by_batch.values()))
     if len(picks) == 1:
         reason = f"{picks[0]} is the fastest within {stated} at every measured batch size"
     else:
         reason = (f"fastest measured configuration within {stated} at each batch size "
                   f"(native always a candidate): " + ", ".join(f"batch {b}: {n}" for b, n in by_batch.items()))
+    if thin:
+        reason += (f"; batch {', '.join(thin)}: fewer than {bench.STABLE_MIN_CALLS} timed calls behind the pick, "
+                   "so it is noise: re-run with a larger --budget-s")
     snippet = None
     if snippets and all(by_batch.get(str(b)) is not None for b in batch_sizes) and not any(
             n in snippets for n in picks):
@@ -160,6 +167,13 @@ def recommend_from_candidates(rows: Sequence[dict[str, Any]], variants: Sequence
             snippet = f"{header}\n{snippet}"
     return Recommendation(by_batch_size=variant_of, reason=reason, details=details, snippet=snippet,
                           configuration_by_batch_size=by_batch, tolerance=tolerance)
+
+
+def _pick_calls(rows: Sequence[dict[str, Any]], batch: str, name: str) -> int:
+    """Timed calls behind a pick (rows without a count, from older reports, count as enough)."""
+    calls = [r.get("calls") for r in rows if str(r["batch_size"]) == batch and r["name"] == name]
+    known = [int(c) for c in calls if c is not None]
+    return min(known) if known else bench.STABLE_MIN_CALLS
 
 
 def _tolerance_words(tolerance: float, source: str) -> str:

@@ -250,3 +250,16 @@ def test_deploy_script_loads_the_model_next_to_itself(tmp_path, monkeypatch):
     done = subprocess.run([sys.executable, str(out / "deploy.py")], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[[0.0, 0.0, 2.0]]"
+
+
+def test_a_pick_resting_on_a_handful_of_calls_says_it_is_noise():
+    """Regression: --tune --budget-s 0.01 compared candidates on 1-15 calls and recommended one without a caveat."""
+    variants = [_variant("native", "native"), _variant("fp32", "fp32", 1e-7)]
+    rows = [{**_row("native", "native", "native", 1, 50.0, 0.0), "calls": 3},
+            {**_row("fp32 t1", "fp32", "fp32", 1, 8.0, 1e-7), "calls": 4},
+            {**_row("native", "native", "native", 16, 90.0, 0.0), "calls": 500},
+            {**_row("fp32 t1", "fp32", "fp32", 16, 60.0, 1e-7), "calls": 500}]
+    rec = recommend_from_candidates(rows, variants, tolerance=1e-4)
+    assert "rests on 4 timed call(s)" in rec.details["1"] and "larger --budget-s" in rec.details["1"]
+    assert "rests on" not in rec.details["16"]
+    assert "batch 1: fewer than 10 timed calls" in rec.reason
