@@ -1,7 +1,9 @@
-"""`inference-optimizer`: run, convert, dashboard, providers, history.
+"""inference-optimizer: turn a trained XGBoost, LightGBM, scikit-learn or ONNX model into an optimized ONNX
+Runtime deployment, and measure what it buys (latency, throughput, size) and costs (prediction drift).
 
 Exit codes: 0 done; 1 a requested ONNX variant drifted more than --max-drift (the gate);
-2 bad input or usage (one line on stderr, no traceback).
+2 bad input or usage (the last line on stderr names the problem; --quiet leaves only that line);
+130 stopped (Ctrl-C, SIGTERM, SIGHUP).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="inference-optimizer", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="inference-optimizer", description=" ".join(__doc__.split("\n\n")[0].split()),
+                     epilog=" ".join(__doc__.split("\n\n")[1].split()))
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="optimize a model and measure every variant against it")
@@ -37,38 +40,51 @@ def build_parser() -> argparse.ArgumentParser:
                      help="comma-separated variants: fp32,fp64,fp16,int8,int8-static (default: all)")
     run.add_argument("--provider", default="auto",
                      help="comma-separated providers: auto, cpu, cuda, tensorrt, openvino, ... (default: auto)")
-    run.add_argument("--batch-sizes", default="1,16,256,4096", help="comma-separated batch sizes")
+    run.add_argument("--batch-sizes", default="1,16,256,4096",
+                     help="comma-separated rows per call to time (default: 1,16,256,4096)")
     run.add_argument("--threads", type=int, help="intra-op threads for ONNX Runtime (default: physical cores)")
     run.add_argument("--budget-s", type=float, default=30.0, help="seconds of timing budget (default: 30)")
-    run.add_argument("--tune", action="store_true", help="search configurations within the budget")
+    run.add_argument("--tune", action="store_true",
+                     help="search threads, spinning, graph level, execution mode and batch splitting within the "
+                          "budget; recommend per batch size and write deploy.py (with --out)")
     run.add_argument("--max-drift", type=float,
-                     help="gate: exit 1 when a requested ONNX variant drifts more than this from native")
+                     help="gate: exit 1 when a requested ONNX variant drifts more than this from native "
+                          "(absolute probability difference; relative for regressors); also the tolerance the "
+                          "recommendation uses (default 1e-4)")
     run.add_argument("--allow-pickle", action="store_true",
                      help="allow pickle/joblib model files (they run code when loaded: trusted files only)")
-    run.add_argument("--out", help="folder for report.json, report.html and one .onnx per variant")
+    run.add_argument("--out", help="folder for report.json, report.html, one .onnx per variant, drift.csv and "
+                                   "(with --tune) deploy.py; must be new, empty or an earlier run's output")
     run.add_argument("--demo", nargs="?", const="xgboost", choices=("xgboost", "mlp"),
-                     help="use the bundled demo model and CSV (xgboost or mlp)")
+                     help="use the bundled demo model and CSV with its target column (xgboost or mlp; "
+                          "instead of MODEL and DATA)")
     run.add_argument("--save-ort-optimized", action="store_true",
                      help="also write ONNX Runtime's graph-optimized model per variant (*.ort-optimized.onnx)")
     run.add_argument("--no-history", action="store_true", help="do not store this run in the run history")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--quiet", action="store_true", help="no progress lines on stderr (errors stay one line)")
 
-    conv = sub.add_parser("convert", help="convert a model to ONNX (output contract of design.md)")
-    conv.add_argument("model")
+    conv = sub.add_parser("convert", help="convert a model to ONNX: input 'input' float32 [N, features], "
+                                          "output 'scores' (probabilities [N, classes] or predictions [N, 1])")
+    conv.add_argument("model", help="model file (XGBoost JSON/UBJ, LightGBM text, skops, ONNX)")
     conv.add_argument("--out", required=True, help="path of the .onnx file to write")
-    conv.add_argument("--allow-pickle", action="store_true")
+    conv.add_argument("--allow-pickle", action="store_true",
+                      help="allow pickle/joblib model files (they run code when loaded: trusted files only)")
 
     dash = sub.add_parser("dashboard", help="start the Streamlit dashboard")
-    dash.add_argument("--host", default="127.0.0.1")
-    dash.add_argument("--port", type=int, default=8501)
+    dash.add_argument("--host", default="127.0.0.1",
+                      help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0: every interface)")
+    dash.add_argument("--port", type=int, default=8501, help="port to listen on (default: 8501)")
     dash.add_argument("--allow-pickle", action="store_true",
                       help="let users upload pickle/joblib models (they run code on this server)")
-    dash.add_argument("--history-db", help="SQLite file for run history")
+    dash.add_argument("--history-db", help="SQLite file for run history (default: INFERENCE_OPTIMIZER_HISTORY_DB "
+                                           "or per-user)")
 
     sub.add_parser("providers", help="list execution providers and whether this install has them")
 
     hist = sub.add_parser("history", help="list, show, export or delete stored runs (shared with the dashboard)")
-    hist.add_argument("action", nargs="?", default="list", choices=("list", "show", "export", "delete"))
+    hist.add_argument("action", nargs="?", default="list", choices=("list", "show", "export", "delete"),
+                      help="list: stored runs (default); show ID: the run's table; export ID --out DIR: its "
+                           "report and model files; delete ID: remove it")
     hist.add_argument("run_id", nargs="?", help="run id (from the list)")
     hist.add_argument("--db", help="SQLite history file (default: INFERENCE_OPTIMIZER_HISTORY_DB or per-user)")
     hist.add_argument("--out", help="folder for 'export'")

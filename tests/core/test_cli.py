@@ -370,3 +370,15 @@ def test_convert_to_a_path_under_a_file_is_one_line(xgb_files, tmp_path, capsys)
     code, _, err = _run(["convert", str(xgb_files["model"]), "--out", str(tmp_path / "afile" / "m.onnx")], capsys)
     assert code == 2
     _assert_one_line_error(err, "cannot write")
+
+
+def test_every_option_has_help_and_the_top_level_lists_exit_codes():
+    from optimizer_core.cli import build_parser
+
+    parser = build_parser()
+    assert "Exit codes: 0" in parser.format_help() and "130" in parser.format_help()
+    subparsers = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    for name, sub in subparsers.choices.items():
+        for action in sub._actions:
+            if action.dest != "help":
+                assert action.help, f"{name} {action.option_strings or action.dest} has no help text"
