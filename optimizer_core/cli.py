@@ -409,11 +409,9 @@ def format_summary(report) -> str:
 
 
 def _size(size_bytes: int | None) -> str:
-    if size_bytes is None:
-        return "-"
-    if size_bytes < 1024 * 1024:
-        return f"{size_bytes / 1024:.1f} KB"
-    return f"{size_bytes / 1024 / 1024:.2f} MB"
+    from optimizer_core.units import fmt_size
+
+    return fmt_size(size_bytes, missing="-")
 
 
 if __name__ == "__main__":

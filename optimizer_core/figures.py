@@ -90,10 +90,10 @@ def fmt_rows_per_s(rate: float | None) -> str:
 
 
 def fmt_mb(size_bytes: float | None) -> str:
-    if size_bytes is None:
-        return "n/a"
-    mb = size_bytes / MB
-    return f"{mb:.2f} MB" if mb >= 0.01 else f"{mb:.4f} MB"
+    """A file size in decimal units (kB under 1 MB), the same as the CLI prints."""
+    from optimizer_core.units import fmt_size
+
+    return fmt_size(size_bytes)
 
 
 def fmt_diff(x: float | None) -> str:

@@ -40,11 +40,16 @@ class Limits:
     def check_sizes(self, *, model_bytes: int, csv_bytes: int) -> None:
         if model_bytes > self.max_model_mb * 1024 * 1024:
             raise ResourceLimitError(
-                f"the model file is {model_bytes / 2**20:.0f} MB, over the {self.max_model_mb:.0f} MB limit "
-                "(raise INFERENCE_OPTIMIZER_MAX_MODEL_MB on the server to allow it)"
+                f"the model file is {_mb(model_bytes / 2**20)}, over the {_mb(self.max_model_mb)} limit "
+                "(raise the environment variable INFERENCE_OPTIMIZER_MAX_MODEL_MB where the tool runs to allow it)"
             )
         if csv_bytes > self.max_csv_mb * 1024 * 1024:
             raise ResourceLimitError(
-                f"the CSV is {csv_bytes / 2**20:.0f} MB, over the {self.max_csv_mb:.0f} MB limit "
-                "(raise INFERENCE_OPTIMIZER_MAX_CSV_MB on the server, or sample the rows)"
+                f"the CSV is {_mb(csv_bytes / 2**20)}, over the {_mb(self.max_csv_mb)} limit "
+                "(raise the environment variable INFERENCE_OPTIMIZER_MAX_CSV_MB where the tool runs, or sample the rows)"
             )
+
+
+def _mb(value: float) -> str:
+    """Sizes in MiB as people read them: 2 MB, 0.5 MB, 0.001 MB (never "0 MB" for a small limit)."""
+    return f"{value:,.0f} MB" if value >= 10 else f"{value:.3g} MB"

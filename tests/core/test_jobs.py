@@ -202,3 +202,13 @@ def test_job_folders_of_dead_processes_are_swept_and_live_ones_kept(tmp_path):
     removed = sweep_orphaned_job_dirs()
     assert [str(p) for p in removed] == [orphan]
     assert os.path.isdir(ours) and os.path.isdir(legacy)
+
+
+def test_size_limit_messages_never_round_to_zero():
+    """Regression: a 0.001 MB limit read 'the CSV is 0 MB, over the 0 MB limit ... on the server'."""
+    from optimizer_core.errors import ResourceLimitError
+
+    with pytest.raises(ResourceLimitError) as info:
+        Limits(max_csv_mb=0.001).check_sizes(model_bytes=10, csv_bytes=5000)
+    message = str(info.value)
+    assert "0.00477 MB, over the 0.001 MB limit" in message and "on the server" not in message
