@@ -203,11 +203,11 @@ def target_lines(results: Sequence[ModelResult], overhead_ns: float,
         floor = next((f for f in xgb.floor if f.batch_size == 1), None)
         if native and fp32:
             speedup = native.p50_us / fp32.p50_us
-            lines.append(f"XGBoost batch 1: fp32 is {speedup:.1f}x faster than native predict_proba "
+            lines.append(f"XGBoost batch 1: fp32 is {speedup:.2f}x faster than native predict_proba "
                          f"(target >= {TARGET_SPEEDUP:.0f}x): {_met(speedup >= TARGET_SPEEDUP)}")
         if fp32 and floor:
             ratio = fp32.p50_us / floor.p50_us
-            lines.append(f"XGBoost batch 1: fp32 is within {ratio:.1f}x of the ORT floor "
+            lines.append(f"XGBoost batch 1: fp32 is within {ratio:.2f}x of the ORT floor "
                          f"(target <= {TARGET_FLOOR_RATIO}x): {_met(ratio <= TARGET_FLOOR_RATIO)}")
     return lines
 

@@ -35,8 +35,16 @@ def launch(*, host: str, port: int, allow_pickle: bool = False, history_db: str 
     env[ALLOW_PICKLE_ENV] = "1" if allow_pickle else "0"
     if history_db:
         env[HISTORY_DB_ENV] = str(Path(history_db).expanduser().resolve())
-    print(f"inference-optimizer dashboard on http://{host}:{port} (Ctrl+C to stop)", file=sys.stderr)
+    print(f"inference-optimizer dashboard on {url_to_open(host, port)} (Ctrl+C to stop)", file=sys.stderr)
     return run_forwarding_signals(command(host, port), env)
+
+
+def url_to_open(host: str, port: int) -> str:
+    """What to type in a browser: a wildcard address listens everywhere but is not an address to open."""
+    if host in ("0.0.0.0", "::", ""):
+        return (f"http://127.0.0.1:{port} (listening on every interface: from another machine, "
+                f"http://<this machine's name or address>:{port})")
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def run_forwarding_signals(argv: list[str], env: dict[str, str]) -> int:
@@ -54,7 +62,9 @@ def run_forwarding_signals(argv: list[str], env: dict[str, str]) -> int:
 
     previous = {sig: signal.signal(sig, forward) for sig in FORWARDED}  # before the child exists: no gap
     try:
-        children.append(subprocess.Popen(argv, env=env))
+        # its own process group: a terminal's Ctrl+C reaches only this process, which passes it on once
+        # (the child used to get it twice and print "Stopping..." twice)
+        children.append(subprocess.Popen(argv, env=env, process_group=0))
         if stopping:  # a signal came while it was starting
             forward(signal.SIGTERM, None)
         code = _wait(children[0], stopping)

@@ -658,8 +658,12 @@ def measure_floor(
     rows = max(batch_sizes) + RING_BATCHES - 1
     rows = max(1, min(rows, RING_BYTES // max(1, n_features * 4)))
     X = np.random.default_rng(seed).standard_normal((rows, n_features), dtype=np.float32)
+    def floor_progress(stage: str, fraction: float) -> None:
+        if progress is not None:
+            progress(f"runtime floor: {stage.removeprefix('benchmark: ')}", fraction)
+
     result = benchmark([onnx_runner("runtime floor", session)], X, batch_sizes, budget_s=budget_s,
-                       progress=progress, seed=seed)
+                       progress=floor_progress, seed=seed)
     return tuple(FloorRow(batch_size=s.batch_size, p50_us=s.p50_us, calls=s.calls)
                  for s in result.latency["runtime floor"])
 

@@ -220,8 +220,12 @@ def test_onnx_runner_requests_only_scores_and_prepares_the_session_dtype() -> No
 
 def test_floor_on_a_real_trivial_graph() -> None:
     pytest.importorskip("onnxruntime")
-    rows = bench.measure_floor(6, (1, 32), budget_s=0.6, intra_op_threads=1)
+    stages: list[str] = []
+    rows = bench.measure_floor(6, (1, 32), budget_s=0.6, intra_op_threads=1,
+                               progress=lambda stage, fraction: stages.append(stage))
     assert [row.batch_size for row in rows] == [1, 32]
+    # its progress names the floor: "benchmark: starting" after the variants' last batch read as a restart
+    assert stages and all(stage.startswith("runtime floor: ") for stage in stages)
     assert all(isinstance(row, FloorRow) and row.p50_us > 0 and row.calls >= 1 for row in rows)
 
 

@@ -64,3 +64,12 @@ def test_stopping_the_command_stops_the_streamlit_server(signum, tmp_path):
             os.killpg(wrapper.pid, signal.SIGKILL)
         wrapper.wait(timeout=10)
         log.close()
+
+
+def test_the_printed_url_is_one_a_browser_can_open():
+    from dashboard.server import url_to_open
+
+    assert url_to_open("127.0.0.1", 8501) == "http://127.0.0.1:8501"
+    wildcard = url_to_open("0.0.0.0", 8632)
+    assert wildcard.startswith("http://127.0.0.1:8632 ") and "every interface" in wildcard
+    assert url_to_open("::1", 80) == "http://[::1]:80"
