@@ -501,7 +501,8 @@ def benchmark(
         stage = f"batch {batch_size}"
         ring = _batch_ring(data, batch_size, rng)
         if data.shape[0] < batch_size:
-            notes.append(f"repeated rows: the data has {data.shape[0]:,} rows, fewer than batch size "
+            notes.append(f"repeated rows: the data has {data.shape[0]:,} row{'' if data.shape[0] == 1 else 's'}, "
+                         "fewer than batch size "
                          f"{batch_size:,}, so rows are repeated to fill each batch")
         cells = [_Cell(r, _prepare(r, ring, batch_size)) for r in runners]
         del ring

@@ -254,7 +254,7 @@ class InferenceOptimizer:
         self._require_session()
         if n_runs < 1:
             raise InputError(f"n_runs must be at least 1 (got {n_runs})")
-        OptimizeConfig(batch_sizes=batch_sizes)  # the core's validation of batch sizes
+        batch_sizes = OptimizeConfig(batch_sizes=batch_sizes).batch_sizes  # validated and normalised by the core
         rows = np.ascontiguousarray(self._features(X), dtype=np.float32)
         if rows.shape[0] == 0:
             raise InputError("X has no rows to benchmark with")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
+
+import numpy as np
 
 from optimizer_core.errors import ConfigError
 
@@ -14,6 +18,12 @@ DEFAULT_PRECISIONS = PRECISIONS
 DEFAULT_BATCH_SIZES = (1, 16, 256, 4096)
 DEFAULT_MAX_DRIFT = 1e-4
 MAX_BATCH_SIZE = 1_000_000
+MAX_BUDGET_S = 24 * 3600.0  # a day of timing; larger values overflowed deadline arithmetic (time_t)
+
+# How each field is spelled on the command line, so one message serves the CLI and the Python API.
+_FLAGS = {"precisions": "--precision", "providers": "--provider", "batch_sizes": "--batch-sizes",
+          "threads": "--threads", "budget_s": "--budget-s", "max_drift": "--max-drift", "tune": "--tune",
+          "save_ort_optimized": "--save-ort-optimized"}
 
 
 def max_threads() -> int:
@@ -38,28 +48,26 @@ class OptimizeConfig:
     save_ort_optimized: bool = False  # also keep ONNX Runtime's graph-optimized model per variant
 
     def __post_init__(self) -> None:
+        # Normalised values are written back (frozen dataclass): a string or list becomes a tuple, numpy
+        # integers become ints, so everything downstream sees the documented types.
+        set_ = object.__setattr__
+        set_(self, "precisions", _names(self.precisions, "precisions", "('fp32', 'int8')"))
+        set_(self, "providers", _names(self.providers, "providers", "('auto',) or ('cuda', 'cpu')"))
+        set_(self, "batch_sizes", _batch_sizes(self.batch_sizes))
+        set_(self, "threads", _threads(self.threads))
+        set_(self, "budget_s", _budget(self.budget_s))
+        set_(self, "max_drift", _tolerance(self.max_drift, "max_drift", "leave it None for no gate"))
+        set_(self, "recommend_tolerance", _tolerance(self.recommend_tolerance, "recommend_tolerance",
+                                                      "leave it None to use max_drift or 1e-4"))
+        set_(self, "calibration_rows", _whole(self.calibration_rows, "calibration_rows", 1, "512"))
+        set_(self, "graph_optimization", _graph_level(self.graph_optimization))
+        set_(self, "tune", _flag(self.tune, "tune"))
+        set_(self, "seed", _whole(self.seed, "seed", 0, "0"))
+        set_(self, "bench_rows", _whole(self.bench_rows, "bench_rows", 1, "20000"))
+        set_(self, "save_ort_optimized", _flag(self.save_ort_optimized, "save_ort_optimized"))
         unknown = [p for p in self.precisions if p not in PRECISIONS]
         if unknown:
             raise ConfigError(f"unknown precision {unknown[0]!r}: choose from {', '.join(PRECISIONS)}")
-        if not self.precisions:
-            raise ConfigError(f"no precision chosen: pick at least one of {', '.join(PRECISIONS)}")
-        if not self.providers:
-            raise ConfigError("no provider chosen: use 'auto' or 'cpu'")
-        if not self.batch_sizes or any(b < 1 or b > MAX_BATCH_SIZE for b in self.batch_sizes):
-            raise ConfigError(f"batch sizes must be whole numbers from 1 to {MAX_BATCH_SIZE:,}")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError("--threads must be at least 1")
-        if self.threads is not None and self.threads > max_threads():
-            raise ConfigError(f"--threads {self.threads} is more than this machine can use "
-                              f"({os.cpu_count() or 1} logical cores): use at most {max_threads()}")
-        if not (self.budget_s > 0):
-            raise ConfigError("--budget-s must be a positive number of seconds")
-        if self.max_drift is not None and not (self.max_drift >= 0):
-            raise ConfigError("--max-drift must be a non-negative number")
-        if self.recommend_tolerance is not None and not (self.recommend_tolerance >= 0):
-            raise ConfigError("recommend_tolerance must be a non-negative number")
-        if self.calibration_rows < 1:
-            raise ConfigError("calibration rows must be at least 1")
 
     @property
     def tolerance(self) -> float:
@@ -79,6 +87,103 @@ class OptimizeConfig:
         return asdict(self)
 
 
+def _field(name: str) -> str:
+    flag = _FLAGS.get(name)
+    return f"{name} ({flag})" if flag else name
+
+
+def _names(value: Any, name: str, example: str) -> tuple[str, ...]:
+    """A tuple of names; one string is a comma-separated list ("fp32" or "fp32,int8"), never its letters."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{_field(name)} is {_shown(value)}: pass a tuple of names such as {example}")
+    items = tuple(dict.fromkeys(v.strip() for v in value if v.strip()))
+    if not items:
+        what = f"at least one of {', '.join(PRECISIONS)}" if name == "precisions" else "'auto' or 'cpu'"
+        raise ConfigError(f"no {name[:-1]} chosen in {_field(name)}: pick {what}")
+    return items
+
+
+def _batch_sizes(value: Any) -> tuple[int, ...]:
+    if isinstance(value, str):
+        return parse_batch_sizes(value)
+    if _is_whole(value):
+        value = (value,)
+    fix = f"pass whole numbers from 1 to {MAX_BATCH_SIZE:,}, for example (1, 16, 256)"
+    if not isinstance(value, list | tuple) or not value:
+        raise ConfigError(f"{_field('batch_sizes')} is {_shown(value)}: {fix}")
+    bad = next((v for v in value if not _is_whole(v) or not 1 <= v <= MAX_BATCH_SIZE), None)
+    if bad is not None:
+        raise ConfigError(f"batch size {_shown(bad)} in {_field('batch_sizes')} is not allowed: {fix}")
+    return tuple(int(v) for v in value)
+
+
+def _threads(value: Any) -> int | None:
+    if value is None:
+        return None
+    if not _is_whole(value) or value < 1:
+        raise ConfigError(f"{_field('threads')} is {_shown(value)}: give a whole number of threads, at least 1 "
+                          "(or None for one per physical core)")
+    if value > max_threads():
+        raise ConfigError(f"--threads {value} is more than this machine can use "
+                          f"({os.cpu_count() or 1} logical cores): use at most {max_threads()}")
+    return int(value)
+
+
+def _budget(value: Any) -> float:
+    fix = f"give a number of seconds above 0 and at most {MAX_BUDGET_S:,.0f} (24 hours)"
+    if not _is_number(value) or not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{_field('budget_s')} is {_shown(value)}: {fix}")
+    if value > MAX_BUDGET_S:
+        raise ConfigError(f"{_field('budget_s')} {value:g} s is more than 24 hours: give at most "
+                          f"{MAX_BUDGET_S:,.0f} seconds")
+    return float(value)
+
+
+def _tolerance(value: Any, name: str, alternative: str) -> float | None:
+    if value is None:
+        return None
+    if not _is_number(value) or math.isnan(value) or value < 0:
+        raise ConfigError(f"{_field(name)} is {_shown(value)}: give a number of at least 0, or {alternative}")
+    return float(value)
+
+
+def _whole(value: Any, name: str, minimum: int, example: str) -> int:
+    if not _is_whole(value) or value < minimum:
+        raise ConfigError(f"{_field(name)} is {_shown(value)}: give a whole number of at least {minimum} "
+                          f"(default {example})")
+    return int(value)
+
+
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise ConfigError(f"{_field(name)} is {_shown(value)}: give True or False")
+    return bool(value)
+
+
+def _graph_level(value: Any) -> str:
+    from optimizer_core.runtime import GRAPH_LEVELS
+
+    if value not in GRAPH_LEVELS:
+        raise ConfigError(f"unknown graph optimization level {_shown(value)} in graph_optimization: "
+                          f"choose from {', '.join(GRAPH_LEVELS)}")
+    return str(value)
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)  # np.bool_ is not Integral
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def parse_list(text: str, *, what: str) -> tuple[str, ...]:
     items = tuple(dict.fromkeys(part.strip().lower() for part in text.split(",") if part.strip()))
     if not items:
@@ -89,17 +194,13 @@ def parse_list(text: str, *, what: str) -> tuple[str, ...]:
 def parse_batch_sizes(text: str) -> tuple[int, ...]:
     """Batch sizes typed as "1, 16, 256, 4096": positive whole numbers, deduplicated and sorted.
 
-    The CLI's --batch-sizes and the dashboard's field both use it. Raises ConfigError naming the bad entry
-    and what to type instead.
+    The CLI's --batch-sizes and the dashboard's field both use it. A comma separates sizes, except that
+    "A,BBB" that reads as a typical size written with a thousands separator ("1,024", "16,384", "2,500")
+    is refused as ambiguous. Raises ConfigError naming the bad entry and what to type instead.
     """
     example = "type whole numbers separated by commas, for example 1, 16, 256, 4096"
-    grouped = re.search(r"(?<![\d,])(\d{1,3}),(\d{3})(?![\d])", text)
-    if grouped:  # "16,384": one size with a thousands separator, or two sizes? Never guess.
-        a, b = grouped.groups()
-        if b.startswith("0"):
-            raise ConfigError(f"{grouped.group(0)!r}: write sizes without thousands separators ({a}{b})")
-        raise ConfigError(f"{grouped.group(0)!r} could be {a}{b} or {a} and {b}: write {a}{b} for one size, "
-                         f"or '{a}, {b}' (with a space) for two")
+    for grouped in re.finditer(r"(?<![\d,])(\d{1,3}),(\d{3})(?![\d])", text):
+        _refuse_thousands_separator(grouped.group(0), *grouped.groups())
     tokens = [t for t in re.split(r"[\s,;]+", text.strip()) if t]
     if not tokens:
         raise ConfigError(f"no batch size given: {example}")
@@ -109,9 +210,7 @@ def parse_batch_sizes(text: str) -> tuple[int, ...]:
         if not digits.isascii() or not digits.isdigit():
             raise ConfigError(f"{token!r} is not a positive whole number: {example}")
         if len(digits) > 1 and digits.startswith("0"):
-            raise ConfigError(
-                f"{token!r} starts with 0: write sizes without thousands separators (1024, not 1,024)"
-            )
+            raise ConfigError(f"{token!r} starts with 0: write the size without leading zeros ({int(digits)})")
         size = int(digits)
         if not 1 <= size <= MAX_BATCH_SIZE:
             raise ConfigError(f"{token} is out of range: batch sizes go from 1 to {MAX_BATCH_SIZE:,}")
@@ -119,3 +218,14 @@ def parse_batch_sizes(text: str) -> tuple[int, ...]:
     return tuple(sorted(sizes))
 
 
+def _refuse_thousands_separator(text: str, a: str, b: str) -> None:
+    """Refuse "A,BBB" when it is most likely one size typed with a thousands separator; else it is two sizes."""
+    if a.startswith("0"):
+        return  # no number is written "0,BBB": two sizes (and the 0 is refused as out of range)
+    if b.startswith("0"):
+        raise ConfigError(f"{text!r}: write sizes without thousands separators ({a}{b})")
+    joined = int(a + b)
+    typical = (joined >= 1024 and joined & (joined - 1) == 0) or joined % 500 == 0
+    if typical:  # "16,384": a power of two or a round number, so one size or two? Never guess.
+        raise ConfigError(f"{text!r} could be {a}{b} or {a} and {b}: write {a}{b} for one size, "
+                          f"or '{a}, {b}' (with a space) for two")

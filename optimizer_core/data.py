@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 import csv
 import dataclasses
+import difflib
 import hashlib
 import io
 import os
@@ -45,6 +46,15 @@ _PROGRESS_MIN_BYTES = 1 << 24  # files smaller than this report only start and e
 _NON_SPACE = re.compile(rb"[^ \t\r\n\x0b\x0c]")
 _SPACES = " \t\r\n\x0b\x0c"
 _COLUMN_INDEX = re.compile(r"CSV column #(\d+)")
+# (leading bytes, what the file is, what to do): files that are often picked instead of the CSV itself
+_COMPRESSED = (
+    (b"\x1f\x8b", "gzip-compressed", "decompress it first (e.g. gunzip) and pass the CSV inside"),
+    (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx file is one)", "extract the CSV, or export the sheet as CSV UTF-8"),
+    (b"\xfd7zXZ\x00", "xz-compressed", "decompress it first (e.g. unxz) and pass the CSV inside"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed", "decompress it first (e.g. unzstd) and pass the CSV inside"),
+)
+_WIDE_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe", "UTF-16"),
+              (b"\xfe\xff", "UTF-16"))
 
 Progress = Callable[[str, float], None]
 
@@ -166,7 +176,8 @@ def _given_target(y: Any, rows: int) -> np.ndarray:
     if values.ndim != 1:
         raise InputError(f"y has shape {values.shape}: pass one target value per row (a list, Series or 1-D array)")
     if values.shape[0] != rows:
-        raise InputError(f"y has {values.shape[0]:,} values but the data has {rows:,} rows: pass one per row")
+        raise InputError(f"y has {_plural(values.shape[0], 'value')} but the data has {_plural(rows, 'row')}: "
+                         "pass one per row")
     return values
 
 
@@ -196,10 +207,7 @@ def _from_frame(frame: pd.DataFrame, model: LoadedModel, *, target: str | None, 
     target_values = None
     if target is not None:
         if target not in columns:
-            raise InputError(
-                f"target column {target!r} is not in {display} (columns: {_listing(columns)}): "
-                "check the spelling, or run without a target"
-            )
+            raise _missing_target(target, columns, display)
         target_values = frame.iloc[:, columns.index(target)].to_numpy(dtype=object)
     elif y is not None:
         target_values = _given_target(y, frame.shape[0])
@@ -225,8 +233,9 @@ def _from_frame(frame: pd.DataFrame, model: LoadedModel, *, target: str | None, 
 
 
 def _dataset(X: np.ndarray, selected: list[str], mapping: str, ignored: list[str], target: str | None,
-             target_values: np.ndarray | None, display: str, digest: str, model: LoadedModel) -> Dataset:
-    notes = []
+             target_values: np.ndarray | None, display: str, digest: str, model: LoadedModel, *,
+             extra_notes: Sequence[str] = ()) -> Dataset:
+    notes = list(extra_notes)
     y = _clean_target(target_values) if target_values is not None else None
     if ignored:
         notes.append(f"ignored columns not used by the model: {', '.join(ignored)}")
@@ -377,13 +386,13 @@ def _from_csv(src: _Source, model: LoadedModel, *, target: str | None, y: Any, p
         _check_quotes_closed(src, header)
     names = list(header.names)
     if target is not None and target not in names:
-        raise InputError(
-            f"target column {target!r} is not in {src.display} (columns: {_listing(names)}): "
-            "check the spelling, or run without a target"
-        )
+        raise _missing_target(target, names, src.display)
+    if problem := _index_column_problem(names, model.feature_names, src.display):
+        raise InputError(problem)
+    index = names[0] if _has_index_column(names) else None
     internal = [f"c{i}" for i in range(len(names))]
     try:
-        selected, mapping, ignored = _align([c for c in names if c != target], model.feature_names,
+        selected, mapping, ignored = _align([c for c in names if c not in (target, index)], model.feature_names,
                                             model.n_features, src.display, target)
     except InputError:
         # A malformed file is the more basic problem: name it first (as reading whole files did).
@@ -415,7 +424,8 @@ def _from_csv(src: _Source, model: LoadedModel, *, target: str | None, y: Any, p
         target_values = _given_target(y, X.shape[0])
         target = "y"
     report(1.0)
-    return _dataset(X, selected, mapping, ignored, target, target_values, src.display, scan.sha256, model)
+    return _dataset(X, selected, mapping, ignored, target, target_values, src.display, scan.sha256, model,
+                    extra_notes=(_INDEX_NOTE,) if index is not None else ())
 
 
 class _ConversionFailed(Exception):
@@ -522,7 +532,7 @@ def _raise_ragged(src: _Source, header: _Header, row: Any, message: str) -> None
     if line is not None:
         where = f"line {line} has {got} field{'s' if got != 1 else ''}"
     elif row is not None:
-        where = f"a row has {row.actual_columns} fields ({_shorten(row.text)!r})"
+        where = f"a row has {_plural(row.actual_columns, 'field')} ({_shorten(row.text)!r})"
     else:
         where = message
     raise InputError(
@@ -569,8 +579,7 @@ def _find_ragged_line(src: _Source, header: _Header) -> tuple[int | None, int, b
 
 def _read_header(src: _Source) -> _Header:
     head = bytes(src.read(0, min(_HEAD, src.size)))
-    if b"\x00" in head[:_BINARY_WINDOW]:
-        raise InputError(f"{src.display} is binary, not a CSV text file: export the data as UTF-8 CSV")
+    _refuse_non_text(head, src.display)
     bom = 3 if head.startswith(codecs.BOM_UTF8) else 0
     first = _NON_SPACE.search(head, bom)
     while first is None and len(head) < src.size:  # a long run of blank lines
@@ -600,6 +609,35 @@ def _read_header(src: _Source) -> _Header:
     _check_header(names, src.display)
     body_offset = start + len("".join(lines[:used]).encode("utf-8"))
     return _Header(tuple(names), sep, body_offset, skipped_lines + used)
+
+
+def _refuse_non_text(head: bytes, display: str) -> None:
+    """InputError for a compressed file, UTF-16/32 text or other binary content, each with its own fix."""
+    for magic, what, fix in _COMPRESSED:
+        if head.startswith(magic):
+            raise InputError(f"{display} is {what}: {fix}")
+    encoding = _wide_encoding(head)
+    if encoding:
+        raise InputError(f"{display} is {encoding} text: save it as UTF-8 (a spreadsheet's 'CSV UTF-8' format, "
+                         f"or iconv -f {encoding} -t UTF-8)")
+    if b"\x00" in head[:_BINARY_WINDOW]:
+        raise InputError(f"{display} is binary, not a CSV text file: export the data as UTF-8 CSV")
+
+
+def _wide_encoding(head: bytes) -> str | None:
+    """'UTF-16' or 'UTF-32' when the bytes start with that byte-order mark, or look like ASCII text stored in
+    UTF-16 without one (every other byte NUL); else None."""
+    for bom, name in _WIDE_BOMS:
+        if head.startswith(bom):
+            return name
+    sample = head[:min(512, len(head) - len(head) % 2)]  # whole code units
+    if len(sample) < 8:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    for zeros, text in ((odd, even), (even, odd)):  # little-endian, big-endian
+        if zeros.count(0) == len(zeros) and text.count(0) == 0:
+            return "UTF-16"
+    return None
 
 
 def _decode_head(head: bytes, start: int, src: _Source) -> tuple[str, bool]:
@@ -687,6 +725,10 @@ def check_columns(columns: Sequence[str], feature_names: Sequence[str] | None, n
     names = tuple(feature_names) if feature_names else None
     if names is None and n_features is None:
         return None
+    if problem := _index_column_problem(columns, names, display):
+        return problem
+    if _has_index_column(columns):
+        columns = columns[1:]
     try:
         _align([c for c in columns if c != target], names, n_features if n_features is not None else len(columns),
                display, target)
@@ -727,7 +769,8 @@ def _align(columns: list[str], names: tuple[str, ...] | None, n_features: int, d
         )
     if len(columns) != n_features:
         hint = " (name the target column if one of them is the target)" if len(columns) == n_features + 1 else ""
-        raise InputError(f"{display} has {len(columns)} feature columns but the model expects {n_features}{hint}")
+        raise InputError(f"{display} has {_plural(len(columns), 'feature column')} but the model expects "
+                         f"{n_features}{hint}")
     return list(columns), "positional", []
 
 
@@ -796,7 +839,11 @@ def _count_nan(X: np.ndarray, chunk_rows: int = 65_536) -> int:
 
 
 def _rows(count: int, total: int) -> str:
-    return f"{count:,} of {total:,} rows {'has' if count == 1 else 'have'}"
+    return f"{count:,} of {_plural(total, 'row')} {'has' if count == 1 else 'have'}"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
 def _target_notes(y: np.ndarray, model: LoadedModel, target: str, display: str) -> list[str]:
@@ -828,13 +875,26 @@ def _target_notes(y: np.ndarray, model: LoadedModel, target: str, display: str) 
                     "trained on"]
         if unknown.any():
             examples = list(dict.fromkeys(str(v) for v in y[unknown]))
-            notes.append(f"{_rows(int(unknown.sum()), y.size)} {target!r} values that are not among the "
+            which = f"a {target!r} value that is not" if int(unknown.sum()) == 1 else f"{target!r} values that are not"
+            notes.append(f"{_rows(int(unknown.sum()), y.size)} {which} among the "
                          f"model's classes ({_listing(examples)}): left out of the metrics")
     if missing.all():
         notes.append(f"metrics skipped: {target!r} is empty on every row")
     elif missing.any():
         notes.append(f"{_rows(int(missing.sum()), y.size)} no {target!r} value: left out of the metrics")
     return notes
+
+
+def _missing_target(target: str, columns: list[str], display: str) -> InputError:
+    """The target is not a column: suggest the closest name (case-insensitive first, then by spelling)."""
+    folded = [column_key(c) for c in columns]
+    same = [c for c, f in zip(columns, folded, strict=True) if f == column_key(target)]
+    close = same or [columns[folded.index(m)] for m in difflib.get_close_matches(column_key(target), folded, n=1)]
+    if close:
+        return InputError(f"target column {target!r} is not in {display}: did you mean {close[0]!r}? "
+                          f"(columns: {_listing(columns)})")
+    return InputError(f"target column {target!r} is not in {display} (columns: {_listing(columns)}): "
+                      "check the spelling, or run without a target")
 
 
 def _clean_target(values: np.ndarray) -> np.ndarray:
@@ -888,15 +948,39 @@ def _sniff_separator(header: str) -> str:
 
 
 def _check_header(columns: list[str], display: str) -> None:
-    unnamed = [i for i, c in enumerate(columns) if c.startswith("Unnamed: ") or not c.strip()]
+    first = 1 if _has_index_column(columns) else 0  # a pandas index: dealt with once the model is known
+    unnamed = [i for i, c in enumerate(columns) if i >= first and (c.startswith("Unnamed: ") or not c.strip())]
     if unnamed:
-        raise InputError(f"{display}: column {unnamed[0] + 1} has no name: the first row must be a header naming every column")
+        column = unnamed[0]
+        if column == len(columns) - 1 and not columns[column].strip():
+            raise InputError(f"{display}: column {column + 1} has no name: the header row ends with a separator "
+                             "(a trailing comma?): remove it, or name the column")
+        raise InputError(f"{display}: column {column + 1} has no name: the first row must be a header naming every column")
     numeric_like = sum(_is_number(c) for c in columns)
     if columns and numeric_like == len(columns):
         raise InputError(f"{display} has no header row (the first row is all numbers): add a header naming every column")
     duplicates = _duplicates(columns)
     if duplicates:
         raise InputError(f"{display} has duplicate column names: {_listing(duplicates)}; rename them")
+
+
+def _has_index_column(columns: Sequence[str]) -> bool:
+    """Whether the first column looks like the index pandas writes by default (DataFrame.to_csv without
+    index=False): no name, or 'Unnamed: 0' (such a file read back with pandas and written again)."""
+    return len(columns) > 1 and (not columns[0].strip() or columns[0] == "Unnamed: 0")
+
+
+def _index_column_problem(columns: Sequence[str], feature_names: Sequence[str] | None, display: str) -> str | None:
+    """Why a pandas index column cannot simply be ignored: a model without feature names takes columns by
+    position, so dropping an unnamed column would be a guess."""
+    if feature_names or not _has_index_column(columns):
+        return None
+    return (f"{display}: column 1 has no name and looks like a pandas index (DataFrame.to_csv without index=False): "
+            "this model takes the columns by position, so save the CSV with index=False (or delete that column)")
+
+
+_INDEX_NOTE = ("column 1 has no name and looks like a pandas index (DataFrame.to_csv without index=False): "
+               "ignored")
 
 
 def _duplicates(columns: list[str]) -> list[str]:

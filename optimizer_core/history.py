@@ -47,6 +47,12 @@ CREATE TABLE IF NOT EXISTS artifacts (
 );
 CREATE INDEX IF NOT EXISTS runs_created_at ON runs(created_at);
 """
+# The columns this tool reads: a database whose tables lack them belongs to another application.
+_COLUMNS = {
+    "runs": ("id", "created_at", "model_name", "family", "estimator", "task", "rows", "summary", "report_json"),
+    "artifacts": ("run_id", "name", "blob"),
+}
+_ELSEWHERE = f"pass another --db (or set {HISTORY_DB_ENV} to another file)"
 
 
 class HistoryError(OptimizerError):
@@ -125,15 +131,40 @@ class HistoryStore:
 
     def __init__(self, path: str | os.PathLike[str] | None = None):
         self.path = Path(path).expanduser() if path is not None else default_path()
+        if self.path.is_dir():
+            raise HistoryError(f"the run history at {self.path} is a folder: give the path of a history file "
+                               f"inside it (e.g. {self.path / 'history.db'})")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._refuse_foreign_database()  # before anything writes to it (tables, even the WAL journal mode)
             with self._connect() as conn:
                 conn.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as e:
-            raise HistoryError(
-                f"the run history at {self.path} cannot be opened ({e}): check that the folder "
-                f"is writable, or set {HISTORY_DB_ENV} to another file"
-            ) from e
+        except sqlite3.DatabaseError as e:
+            if not isinstance(e, sqlite3.OperationalError):  # "file is not a database", "malformed"
+                raise _not_a_history_file(self.path, e) from e
+            raise self._cannot_open(e) from e
+        except OSError as e:
+            raise self._cannot_open(e) from e
+
+    def _cannot_open(self, e: BaseException) -> HistoryError:
+        return HistoryError(f"the run history at {self.path} cannot be opened ({e}): check that the folder "
+                            f"is writable, or set {HISTORY_DB_ENV} to another file")
+
+    def _refuse_foreign_database(self) -> None:
+        """HistoryError for an existing SQLite file that holds another application's tables."""
+        if not self.path.is_file() or self.path.stat().st_size == 0:
+            return
+        conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S)
+        try:
+            names = [row[0] for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' "
+                "ORDER BY name")]
+            tables = {name: [row[0] for row in conn.execute("SELECT name FROM pragma_table_info(?)", (name,))]
+                      for name in names}
+        finally:
+            conn.close()
+        if problem := _foreign_schema(tables):
+            raise HistoryError(f"{self.path} is not an inference-optimizer history ({problem}): {_ELSEWHERE}")
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -248,7 +279,28 @@ class HistoryStore:
             with self._connect() as conn:
                 yield conn
         except sqlite3.Error as e:
+            if isinstance(e, sqlite3.DatabaseError) and not isinstance(e, sqlite3.OperationalError):
+                raise _not_a_history_file(self.path, e) from e
             raise HistoryError(f"the run history at {self.path} cannot be read: {e}") from e
+
+
+def _foreign_schema(tables: dict[str, list[str]]) -> str | None:
+    """Why these tables are not this tool's (None for an empty database or this tool's own)."""
+    if not tables:
+        return None
+    if "runs" not in tables:
+        listed = ", ".join(repr(t) for t in list(tables)[:5]) + (" and more" if len(tables) > 5 else "")
+        return f"it has table{'s' if len(tables) > 1 else ''} {listed}"
+    for name, expected in _COLUMNS.items():
+        columns = tables.get(name)
+        if columns is not None and not set(expected) <= set(columns):
+            return f"its table {name!r} has other columns: {', '.join(columns[:8]) or 'none'}"
+    return None
+
+
+def _not_a_history_file(path: Path, e: BaseException) -> HistoryError:
+    return HistoryError(f"{path} is not a valid history database ({e}): move it aside to start a new history, "
+                        f"or {_ELSEWHERE}")
 
 
 def compare_reports(a: Report, b: Report, sa: RunSummary, sb: RunSummary) -> Comparison:

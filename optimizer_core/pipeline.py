@@ -114,14 +114,18 @@ def optimize(
         if item.session is not None:
             item.scores = predict_onnx(item.session, dataset.X, item.input_dtype)
         _stage(progress, "drift", (i + 1) / max(len(prepared), 1), f"drift: {item.name}")
+    metric_notes: list[str] = []  # filled by _metrics: rows left out, metrics undefined on this data
     native_result = VariantResult(
         name="native", precision="native", provider_requested=None, provider_used=loaded.family,
         applicable=True, notes=_native_notes(loaded, config, threads),
         size_bytes=loaded.source_bytes or None, load_ms=load_ms,
         artifact_sha256=loaded.source_sha256 or None,
-        metrics=_metrics(native_scores, dataset, loaded),
+        metrics=_metrics(native_scores, dataset, loaded, "native", metric_notes),
     )
-    variants = [native_result] + [_with_drift(item, native_scores, dataset, loaded, config) for item in prepared]
+    variants = [native_result] + [_with_drift(item, native_scores, dataset, loaded, config, metric_notes)
+                                  for item in prepared]
+    notes += drift.non_finite_notes(native_scores, {i.name: i.scores for i in prepared if i.scores is not None})
+    notes += dict.fromkeys(metric_notes)
     notes += _verification_notes(variants)
 
     _stage(progress, "benchmark", 0.0, "benchmarking")
@@ -262,20 +266,24 @@ def _prepare_sessions(built: list[PrecisionVariant], config: OptimizeConfig, thr
 
 
 def _with_drift(item: _Prepared, native_scores: np.ndarray, dataset: Dataset, loaded: LoadedModel,
-                config: OptimizeConfig) -> VariantResult:
+                config: OptimizeConfig, metric_notes: list[str]) -> VariantResult:
     if item.scores is None:
         return item.result
     tolerance = config.max_drift
     stats = drift.compute_drift(native_scores, item.scores, loaded.task, tolerance=tolerance)
     detail = drift.drift_detail(native_scores, item.scores, dataset.X, seed=config.seed)
     return replace(item.result, drift=stats, drift_detail=detail,
-                   metrics=_metrics(item.scores, dataset, loaded))
+                   metrics=_metrics(item.scores, dataset, loaded, item.name, metric_notes))
 
 
-def _metrics(scores: np.ndarray, dataset: Dataset, loaded: LoadedModel) -> dict[str, float] | None:
+def _metrics(scores: np.ndarray, dataset: Dataset, loaded: LoadedModel, name: str,
+             notes: list[str]) -> dict[str, float] | None:
+    """The target metrics of ``name``'s scores; what they leave out or cannot define goes to ``notes``."""
     if dataset.y is None:
         return None
-    return drift.compute_metrics(scores, dataset.y, loaded.task, loaded.classes)
+    metrics, metric_notes = drift.metrics_with_notes(scores, dataset.y, loaded.task, loaded.classes, name=name)
+    notes.extend(metric_notes)
+    return metrics
 
 
 def _verification_notes(variants: list[VariantResult]) -> list[str]:
@@ -288,7 +296,7 @@ def _verification_notes(variants: list[VariantResult]) -> list[str]:
                          f"more than the expected {FP32_VERIFY_TOLERANCE:g}; see the drift section")
         else:
             notes.append(f"verification: {v.name} matches the native model within {v.drift.describe()} on "
-                         f"{v.drift.rows:,} rows")
+                         f"{v.drift.rows:,} row{'' if v.drift.rows == 1 else 's'}")
     return notes
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import types
 import typing
@@ -61,12 +62,21 @@ class DriftStats:
     # for regressors, whose float32 rounding grows with the size of the predictions
     metric: str = "max_abs"
 
+    def __post_init__(self) -> None:
+        # JSON has no infinity: a report read back carries None where a prediction was NaN or infinite on one
+        # side only. That drift is unbounded, the worst there is, never "unknown" or zero.
+        for name in ("max_abs", "mean_abs", "p99_abs", "max_rel"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, math.inf)
+
     @property
     def value(self) -> float:
         return self.max_rel if self.metric == "max_rel" else self.max_abs
 
     def describe(self) -> str:
         kind = "relative" if self.metric == "max_rel" else "absolute"
+        if math.isinf(self.value):
+            return f"unbounded ({kind}: NaN or infinity where the native model predicts a number, or the reverse)"
         return f"{self.value:.2g} ({kind})"
 
 

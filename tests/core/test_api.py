@@ -317,3 +317,37 @@ def test_an_onnx_model_is_timed_as_native_with_the_variants_session_settings(onn
     for key in ("intra_op_threads", "allow_spinning", "graph_optimization", "execution_mode"):
         assert native[key] == fp32[key], key
     assert any("variants' settings" in note for note in report.variant("native").notes)
+
+
+def _log_regressor(n_features: int) -> onnx.ModelProto:
+    """y = log(x . 1): NaN wherever the row sums below zero, the way a real model can misbehave off its range."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = numpy_helper.from_array(np.ones((n_features, 1), dtype=np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["s"]), helper.make_node("Log", ["s"], ["y"])], "log_reg",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, n_features])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1])], [weights])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_nan_predictions_are_named_and_never_crash_the_summary_or_a_json_round_trip():
+    """Regression: a model predicting NaN on some rows crashed the CLI summary and the dashboard (an int8
+    variant's infinite drift came back from JSON as None) or read as 'matches within 0'."""
+    from optimizer_core.cli import format_summary
+    from optimizer_core.figures import headline
+    from optimizer_core.history import summarize
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 4)).astype(np.float32)
+    X[::3] = np.abs(X[::3])  # some rows with a positive sum, so not every prediction is NaN
+    report = optimize(_log_regressor(4), X, replace(FAST, precisions=("fp32", "int8"), batch_sizes=(1,)))
+    assert any("predicts NaN or infinity on" in n for n in report.notes)
+    back = Report.from_json(report.to_json())
+    for r in (report, back):
+        format_summary(r)
+        headline(r)
+        summarize(r, model_name="log.onnx")
+    int8 = back.variant("int8")
+    if int8.drift is not None and not np.isfinite(report.variant("int8").drift.value):
+        assert int8.drift.value == float("inf") and "unbounded" in int8.drift.describe()

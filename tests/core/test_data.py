@@ -1,10 +1,11 @@
 import dataclasses
+import gzip
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from optimizer_core.data import guess_target, load_dataset
+from optimizer_core.data import check_columns, guess_target, load_dataset
 from optimizer_core.errors import InputError
 from optimizer_core.models.base import LoadedModel
 
@@ -269,7 +270,7 @@ def _classifier(classes=("setosa", "versicolor")) -> LoadedModel:
 def test_target_values_outside_the_model_classes_are_named_not_silently_dropped(tmp_path):
     path = _csv(tmp_path, "a,b,c,label\n1,2,3,setosa\n1,2,3,Setosa\n1,2,3,versicolor\n1,2,3,\n")
     ds = load_dataset(path, _classifier(), target="label")
-    assert any("1 of 4 rows has 'label' values that are not among the model's classes ('Setosa')" in n
+    assert any("1 of 4 rows has a 'label' value that is not among the model's classes ('Setosa')" in n
                for n in ds.notes)
     assert any("1 of 4 rows has no 'label' value" in n for n in ds.notes)
 
@@ -302,7 +303,7 @@ def test_api_targets_are_checked_and_noted_like_csv_targets():
         load_dataset(X, model, y=["setosa", "versicolor"])
     ds = load_dataset(X, model, y=np.array([["setosa"], ["Setosa"], ["versicolor"], [None]], dtype=object))
     assert ds.target == "y" and list(ds.y[:1]) == ["setosa"]
-    assert any("1 of 4 rows has 'y' values that are not among the model's classes ('Setosa')" in n for n in ds.notes)
+    assert any("1 of 4 rows has a 'y' value that is not among the model's classes ('Setosa')" in n for n in ds.notes)
     frame = pd.DataFrame(X, columns=["a", "b", "c"])
     ds = load_dataset(frame, model, y=pd.Series(["SETOSA"] * 4))
     assert ds.target == "y" and any(n.startswith("metrics skipped") for n in ds.notes)
@@ -329,3 +330,76 @@ def test_api_target_arguments_are_forgiving_and_unambiguous():
     assert ds.target == "3" and list(ds.y) == [1]
     with pytest.raises(InputError, match="either target= .* or y="):
         load_dataset(frame, _model(names=None), target=3, y=[1])
+
+
+# --------------------------------------------------------------------------- QA round 3 (finding 16)
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("a,b,c\n1,2,3\n".encode("utf-16"), r"is UTF-16 text: save it as UTF-8"),
+        ("a,b,c\n1,2,3\n".encode("utf-16-le"), r"is UTF-16 text: save it as UTF-8"),
+        ("a,b,c\n1,2,3\n".encode("utf-16-be"), r"is UTF-16 text: save it as UTF-8"),
+        ("a,b,c\n1,2,3\n".encode("utf-32"), r"is UTF-32 text: save it as UTF-8"),
+        (gzip.compress(b"a,b,c\n1,2,3\n", mtime=0), r"is gzip-compressed: decompress it first"),
+        (b"PK\x03\x04\x14\x00\x00\x00", r"is a ZIP archive \(an Excel .xlsx file is one\)"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00", r"is binary, not a CSV text file"),
+    ],
+    ids=["utf16-bom", "utf16-le", "utf16-be", "utf32", "gzip", "zip", "png"],
+)
+def test_utf16_and_compressed_files_are_named_for_what_they_are(tmp_path, content, words):
+    """Regression: UTF-16 text and gzip files were both called "binary"."""
+    with pytest.raises(InputError, match=words) as err:
+        load_dataset(_csv(tmp_path, content), _model())
+    assert "\n" not in str(err.value)
+
+
+def test_a_pandas_index_column_is_ignored_with_a_note_for_a_model_with_feature_names(tmp_path):
+    """Regression: DataFrame.to_csv() (index kept) gave "column 1 has no name"."""
+    frame = pd.DataFrame({"c": [3.0, 6.0], "a": [1.0, 4.0], "b": [2.0, 5.0], "label": [1, 0]}, index=[7, 3])
+    path = tmp_path / "with-index.csv"
+    frame.to_csv(path)
+    ds = load_dataset(path, _model(), target="label")
+    np.testing.assert_array_equal(ds.X, [[1, 2, 3], [4, 5, 6]])
+    assert ds.ignored_columns == () and list(ds.y) == [1, 0]
+    assert any(n.startswith("column 1 has no name and looks like a pandas index") for n in ds.notes)
+    read_back = _csv(tmp_path, "Unnamed: 0,a,b,c\n0,1,2,3\n", "again.csv")  # read with pandas, written again
+    np.testing.assert_array_equal(load_dataset(read_back, _model()).X, [[1, 2, 3]])
+
+
+def test_a_pandas_index_column_is_explained_for_a_model_that_takes_columns_by_position(tmp_path):
+    path = _csv(tmp_path, ",x,y,z\n0,1,2,3\n")
+    with pytest.raises(InputError, match=r"column 1 has no name and looks like a pandas index .*index=False"):
+        load_dataset(path, _model(names=None))
+    assert "pandas index" in check_columns(["", "x", "y", "z"], None, 3, None, "data.csv")
+    assert check_columns(["", "a", "b", "c"], ("a", "b", "c"), 3, None, "data.csv") is None
+
+
+def test_a_trailing_separator_in_the_header_is_named(tmp_path):
+    with pytest.raises(InputError, match="column 4 has no name: the header row ends with a separator"):
+        load_dataset(_csv(tmp_path, "a,b,c,\n1,2,3,\n"), _model())
+    with pytest.raises(InputError, match="column 2 has no name: the first row must be a header"):
+        load_dataset(_csv(tmp_path, "a,,c\n1,2,3\n"), _model())
+
+
+@pytest.mark.parametrize("as_frame", [False, True])
+def test_a_target_name_in_another_case_or_misspelt_is_suggested(tmp_path, as_frame):
+    """Regression: --target Y listed the first 5 columns and never suggested 'y'."""
+    text = "f1,f2,f3,f4,f5,f6,y\n1,2,3,4,5,6,1\n"
+    source = pd.read_csv(_csv(tmp_path, text)) if as_frame else _csv(tmp_path, text)
+    model = _model(names=("f1", "f2", "f3"))
+    with pytest.raises(InputError, match=r"target column 'Y' is not in .*: did you mean 'y'\?"):
+        load_dataset(source, model, target="Y")
+    with pytest.raises(InputError, match=r"did you mean 'f6'\?"):
+        load_dataset(source, model, target="F66")
+    with pytest.raises(InputError, match="check the spelling, or run without a target") as err:
+        load_dataset(source, model, target="species")
+    assert "did you mean" not in str(err.value)
+
+
+def test_counts_of_one_are_singular():
+    with pytest.raises(InputError, match="y has 2 values but the data has 1 row: pass one per row"):
+        load_dataset(np.zeros((1, 3)), _model(), y=[0, 1])
+    with pytest.raises(InputError, match="has 1 feature column but the model expects 3"):
+        load_dataset(pd.DataFrame({"x": [1.0]}), _model(names=None))

@@ -133,3 +133,65 @@ def test_unwritable_location_is_one_clear_error(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(HistoryError, match="cannot be opened"):
         HistoryStore(blocker / "history.db")
+
+
+def _tables(path) -> list[str]:
+    with sqlite3.connect(path) as conn:
+        return [r[0] for r in conn.execute("SELECT name FROM sqlite_master ORDER BY name")]
+
+
+@pytest.mark.parametrize(
+    ("schema", "words"),
+    [
+        (["CREATE TABLE users (id INT)", "CREATE TABLE orders (id INT)"], r"it has tables 'orders', 'users'\)"),
+        (["CREATE TABLE runs (x INT)"], r"its table 'runs' has other columns: x\)"),
+    ],
+)
+def test_another_applications_database_is_refused_and_left_untouched(tmp_path, schema, words):
+    """Regression: `history list --db other-app.db` added an `artifacts` table to it, then failed."""
+    path = tmp_path / "other-app.db"
+    with sqlite3.connect(path) as conn:
+        for statement in schema:
+            conn.execute(statement)
+    conn.close()
+    before, tables = path.read_bytes(), _tables(path)
+    with pytest.raises(HistoryError, match=words) as err:
+        HistoryStore(path)
+    message = str(err.value)
+    assert message.startswith(f"{path} is not an inference-optimizer history (") and "pass another --db" in message
+    assert "writable" not in message and "\n" not in message
+    assert path.read_bytes() == before and _tables(path) == tables
+    assert not (tmp_path / "other-app.db-wal").exists()
+
+
+def test_an_empty_or_own_database_is_accepted(tmp_path):
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    HistoryStore(empty).save(_report("a"), model_name="a")
+    assert [r.run_id for r in HistoryStore(empty).list_runs()] == ["a"]  # reopening its own tables is fine
+    with sqlite3.connect(tmp_path / "no-tables.db") as conn:
+        conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    assert HistoryStore(tmp_path / "no-tables.db").list_runs() == []
+
+
+def test_a_corrupt_database_is_named_as_such_not_as_a_permission_problem(tmp_path):
+    """Regression: a truncated database got the hint "check that the folder is writable"."""
+    good = HistoryStore(tmp_path / "h.db")
+    for i in range(20):
+        good.save(_report(f"run-{i}"), model_name="m")
+    truncated = tmp_path / "truncated.db"
+    truncated.write_bytes((tmp_path / "h.db").read_bytes()[:8192])
+    not_sqlite = tmp_path / "notes.db"
+    not_sqlite.write_bytes(b"just some text, not SQLite at all\n" * 200)
+    for path in (truncated, not_sqlite):
+        with pytest.raises(HistoryError) as err:
+            HistoryStore(path).list_runs()
+        message = str(err.value)
+        assert message.startswith(f"{path} is not a valid history database (") and "move it aside" in message
+        assert "writable" not in message and "\n" not in message
+
+
+def test_a_folder_given_as_the_database_says_so(tmp_path):
+    with pytest.raises(HistoryError, match="is a folder: give the path of a history file"):
+        HistoryStore(tmp_path)

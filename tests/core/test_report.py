@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -61,3 +62,18 @@ def test_write_out_renders_report_html_by_default(tmp_path):
     assert html.lstrip().lower().startswith("<!doctype html") and make_report().run_id in html
     bare = make_report().write_out(tmp_path / "bare", html=False)
     assert not (bare / "report.html").exists()
+
+
+def test_infinite_drift_survives_json_as_unbounded_not_none():
+    """JSON has no infinity: drift from NaN on one side only came back as None and crashed every comparison."""
+    import math
+
+    from optimizer_core.report import DriftStats
+
+    stats = DriftStats(rows=3, max_abs=math.inf, mean_abs=math.inf, p99_abs=math.inf, max_rel=math.inf,
+                       label_flips=None, label_flip_rate=None, metric="max_rel")
+    report = dataclasses.replace(make_report("regression"), variants=tuple(
+        dataclasses.replace(v, drift=stats) if v.precision == "int8" else v for v in make_report("regression").variants))
+    back = Report.from_json(report.to_json()).variant("int8").drift
+    assert back.value == math.inf and back.value > 1e-4
+    assert back.describe().startswith("unbounded (relative")
