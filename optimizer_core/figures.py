@@ -275,14 +275,40 @@ def _at(v: VariantResult, batch_size: int) -> LatencyStats | None:
     return next((r for r in timed_rows(v) if r.batch_size == batch_size), None)
 
 
+def _tuned_finals(report: Report, batch: int | None = None) -> list[dict[str, Any]]:
+    """The tuner's finalists (measured side by side), at ``batch`` when given; [] for an untuned run."""
+    rows = [r for r in (report.tuning or {}).get("candidates") or [] if isinstance(r, dict) and r.get("final")
+            and _finite(r.get("p50_us"))]
+    return [r for r in rows if batch is None or int(r["batch_size"]) == batch]
+
+
+def _final_within(row: dict[str, Any], tolerance: float) -> bool:
+    if row.get("precision") == "native":
+        return True
+    drift = row.get("drift", row.get("max_abs"))
+    return drift is not None and drift <= tolerance
+
+
 def _speedup(report: Report) -> dict[str, Any]:
+    """Batch 1: the fastest ONNX variant against native. A tuned run compares its finalists, measured side
+    by side, against the fastest native configuration it found (default threads can be far slower), as its
+    recommendation does."""
+    finals = _tuned_finals(report, 1)
+    natives = [r for r in finals if r.get("precision") == "native"]
+    onnx = [r for r in finals if r.get("precision") != "native" and _final_within(r, report_tolerance(report))]
+    if natives and onnx:
+        base, best = min(natives, key=lambda r: r["p50_us"]), min(onnx, key=lambda r: r["p50_us"])
+        return {"speedup_batch1": base["p50_us"] / best["p50_us"], "speedup_variant": best["variant"],
+                "speedup_configuration": best["name"], "speedup_baseline": base["name"]}
     native = report.native
-    base = _at(native, 1) if native and native.applicable else None
+    base_row = _at(native, 1) if native and native.applicable else None
     timed = [(v, row) for v in _onnx(report) if (row := _at(v, 1)) is not None]
-    if base is None or not timed:
-        return {"speedup_batch1": None, "speedup_variant": None}
-    best, row = min(timed, key=lambda t: t[1].p50_us)
-    return {"speedup_batch1": base.p50_us / row.p50_us, "speedup_variant": best.name}
+    if base_row is None or not timed:
+        return {"speedup_batch1": None, "speedup_variant": None, "speedup_configuration": None,
+                "speedup_baseline": None}
+    best_v, row = min(timed, key=lambda t: t[1].p50_us)
+    return {"speedup_batch1": base_row.p50_us / row.p50_us, "speedup_variant": best_v.name,
+            "speedup_configuration": best_v.name, "speedup_baseline": "native"}
 
 
 def report_tolerance(report: Report) -> float:
@@ -306,14 +332,22 @@ def _best_throughput(report: Report) -> dict[str, Any]:
             return True
         return v.drift is not None and v.drift.value <= tolerance
 
+    finals = [r for r in _tuned_finals(report) if _final_within(r, tolerance)]
+    if finals:  # a tuned run: the same side-by-side measurements its recommendation compares
+        best = max(finals, key=lambda r: int(r["batch_size"]) / r["p50_us"])
+        return {"best_rows_per_s": int(best["batch_size"]) / best["p50_us"] * 1e6,
+                "best_throughput_variant": best["variant"], "best_throughput_batch": int(best["batch_size"]),
+                "best_throughput_configuration": best["name"]}
     rows = [(v.name, r) for v in measured_variants(report) for r in timed_rows(v) if within(v)]
     if not rows:
-        return {"best_rows_per_s": None, "best_throughput_variant": None, "best_throughput_batch": None}
+        return {"best_rows_per_s": None, "best_throughput_variant": None, "best_throughput_batch": None,
+                "best_throughput_configuration": None}
     name, row = max(rows, key=lambda t: p50_rows_per_s(t[1]))
     return {
         "best_rows_per_s": p50_rows_per_s(row),
         "best_throughput_variant": name,
         "best_throughput_batch": row.batch_size,
+        "best_throughput_configuration": name,
     }
 
 
@@ -388,10 +422,10 @@ def headline(report: Report) -> dict[str, str]:
     speedup = throughput = size = drift = flips = "n/a"
     if h["speedup_batch1"] is not None:
         faster = " (native is faster)" if h["speedup_batch1"] < 1 else ""
-        speedup = f"{h['speedup_batch1']:.2f}× ({h['speedup_variant']} vs native){faster}"
+        speedup = f"{h['speedup_batch1']:.2f}× ({h['speedup_configuration']} vs {h['speedup_baseline']}){faster}"
     if h["best_rows_per_s"] is not None:
         throughput = (
-            f"{fmt_rows_per_s(h['best_rows_per_s'])} at p50 ({h['best_throughput_variant']}, "
+            f"{fmt_rows_per_s(h['best_rows_per_s'])} at p50 ({h['best_throughput_configuration']}, "
             f"batch {h['best_throughput_batch']:,})"
         )
     if h["size_reduction"] is not None:
@@ -1049,20 +1083,25 @@ def pareto(report: Report, batch_size: int = 1) -> go.Figure:
                 + "<extra></extra>",
             )
         )
-    if len(pts) > 1:
-        front = [pts[i] for i in _pareto_front([(r.p50_us, d) for _, r, d in pts])]
+    # the front runs through every plotted point: the variants and, in a tuned run, its candidates
+    plotted = [(r.p50_us, d) for _, r, d in pts]
+    plotted += [(float(c["p50_us"]), float(c.get("max_abs") or 0.0)) for c in _tuning_candidates(report, b)]
+    if len(plotted) > 1:
+        front = [plotted[i] for i in _pareto_front(plotted)]
         fig.add_trace(
             go.Scatter(
-                x=[r.p50_us for _, r, _ in front],
-                y=[max(d, ZERO_FLOOR) for _, _, d in front],
+                x=[x for x, _ in front],
+                y=[max(d, ZERO_FLOOR) for _, d in front],
                 mode="lines",
                 name="Pareto front",
                 line={"color": "#666", "dash": "dot", "shape": "hv"},
                 hoverinfo="skip",
             )
         )
-    _add_recommended(fig, report, b, pts)
-    _add_tuning(fig, report, b)
+    if _tuning_candidates(report, b):
+        _add_tuning(fig, report, b)  # marks the recommended configuration itself: one star, not two
+    else:
+        _add_recommended(fig, report, b, pts)
     if not fig.data:
         return _say_empty(fig, f"No variant has both latency and drift at batch {b}")
     return fig
@@ -1114,7 +1153,7 @@ def _add_tuning(fig: go.Figure, report: Report, b: int) -> None:
                 x=[c["p50_us"] for c in group],
                 y=[max(float(c.get("max_abs") or 0.0), ZERO_FLOOR) for c in group],
                 mode="markers",
-                name="recommended configuration" if rec else "tuning candidates",
+                name="recommended" if rec else "tuning candidates",
                 marker={
                     "symbol": "star-diamond" if rec else "circle-open",
                     "size": 16 if rec else 9,
@@ -1174,7 +1213,9 @@ def tuning_table(report: Report) -> pd.DataFrame:
         at_batch = [r for r in rows if int(r["batch_size"]) == batch]
         picked = rec.configuration(batch) if rec else None
         chosen = next((r for r in at_batch if r["name"] == picked), None)
-        native = next((r for r in at_batch if r["precision"] == "native"), None)
+        # the fastest native configuration measured, as the recommendation compares (default threads can be
+        # far slower on a busy machine)
+        native = min((r for r in at_batch if r["precision"] == "native"), key=lambda r: r["p50_us"], default=None)
         default = min((r for r in at_batch if r.get("is_default")), key=lambda r: r["p50_us"], default=None)
         if chosen is None:
             continue
@@ -1183,9 +1224,9 @@ def tuning_table(report: Report) -> pd.DataFrame:
             "batch size": batch,
             "recommended": chosen["name"],
             "p50": fmt_us(chosen["p50_us"]),
-            "native p50": fmt_us(native["p50_us"]) if native else "n/a",
+            "best native p50": f"{fmt_us(native['p50_us'])} ({native['name']})" if native else "n/a",
             "ORT defaults p50": fmt_us(default["p50_us"]) if default else "n/a",
-            "speedup vs native": f"{native['p50_us'] / chosen['p50_us']:.2f}x" if native else "n/a",
+            "speedup vs best native": f"{native['p50_us'] / chosen['p50_us']:.2f}x" if native else "n/a",
             "threads": _setting_text(settings.get("intra_op_threads")),
             "spinning": _setting_text(settings.get("allow_spinning")),
             "graph level": _setting_text(settings.get("graph_optimization")),

@@ -178,19 +178,23 @@ def test_drift_scatter_has_identity_line_and_regression_units():
 def test_pareto_marks_front_recommendation_and_tuning(report):
     fig = F.pareto(report, 1)
     names = [t.name for t in fig.data]
-    assert {
-        "native",
-        "fp32",
-        "int8",
-        "Pareto front",
-        "recommended",
-        "tuning candidates",
-        "recommended configuration",
-    } <= set(names)
-    front = next(t for t in fig.data if t.name == "Pareto front")
-    assert len(front.x) == 2  # fp32 (fast) and native (no drift); int8 is dominated by fp32
+    assert {"native", "fp32", "int8", "Pareto front", "recommended", "tuning candidates"} <= set(names)
+    assert names.count("recommended") == 1  # one star for the recommended configuration, not two
     native = next(t for t in fig.data if t.name == "native")
     assert native.y[0] == F.ZERO_FLOOR
+
+
+def test_the_pareto_front_runs_through_every_plotted_point_including_tuning_candidates(report):
+    """Regression: the front joined only the variants' points while plotted candidates beat them."""
+    fig = F.pareto(report, 1)
+    points = [(x, y) for t in fig.data if t.name not in ("Pareto front",) and t.mode and "markers" in t.mode
+              for x, y in zip(t.x, t.y, strict=True)]
+    front = next(t for t in fig.data if t.name == "Pareto front")
+    on_front = list(zip(front.x, front.y, strict=True))
+    for x, y in points:  # nothing plotted beats a front point on both axes
+        assert not any(x < fx and y < fy for fx, fy in on_front), (x, y)
+    untuned = F.pareto(make_report(), 1)
+    assert len(next(t for t in untuned.data if t.name == "Pareto front").x) == 2  # fp32 fast, native no drift
 
 
 def test_pareto_falls_back_to_a_measured_batch_size():
@@ -389,3 +393,28 @@ def test_headline_drift_for_a_regressor_is_the_relative_metric_the_gate_uses():
     assert values["max_drift"] == worst.drift.value == worst.drift.max_rel
     assert "relative" in F.headline(report)["Largest drift"]
     assert F.headline(report)["Best throughput"].split(" (")[0].endswith("at p50")
+
+
+def test_a_tuned_run_headlines_against_the_fastest_native_configuration():
+    """Regression: the headline and the tuning table compared against native at default threads (28 ms on a
+    busy machine: '1,882x') while the recommendation used native t1 (140 µs: '22x')."""
+    from optimizer_core.report import Recommendation
+
+    def row(name, precision, batch, p50, drift=0.0):
+        return {"name": name, "variant": "native" if precision == "native" else precision, "precision": precision,
+                "batch_size": batch, "p50_us": p50, "calls": 500, "max_abs": drift, "drift": drift,
+                "final": True, "settings": {}, "is_default": False}
+
+    candidates = [row("native", "native", 1, 28_000.0), row("native t1", "native", 1, 140.0),
+                  row("fp32 t1", "fp32", 1, 6.2, 1e-7), row("native", "native", 256, 30_000.0),
+                  row("native t1", "native", 256, 450.0), row("fp32 t1", "fp32", 256, 700.0, 1e-7)]
+    rec = Recommendation(by_batch_size={"1": "fp32", "256": "native"}, reason="test",
+                         configuration_by_batch_size={"1": "fp32 t1", "256": "native t1"}, tolerance=1e-4)
+    report = dataclasses.replace(make_report(), tuning={"candidates": candidates}, recommendation=rec)
+    h = F.headline_values(report)
+    assert h["speedup_batch1"] == pytest.approx(140.0 / 6.2)
+    assert h["speedup_baseline"] == "native t1" and h["speedup_configuration"] == "fp32 t1"
+    assert h["best_throughput_configuration"] == "native t1" and h["best_throughput_batch"] == 256
+    table = F.tuning_table(report)
+    assert table.loc[table["batch size"] == 1, "speedup vs best native"].item() == f"{140.0 / 6.2:.2f}x"
+    assert table.loc[table["batch size"] == 256, "speedup vs best native"].item() == "1.00x"
