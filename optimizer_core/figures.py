@@ -219,6 +219,8 @@ def _tidy_log_axes(fig: go.Figure) -> go.Figure:
     xs = sorted({float(x) for t in fig.data for x in (t.x or ()) if x is not None and float(x) > 0})
     if xs and fig.layout.xaxis.type == "log":
         fig.update_xaxes(tickvals=xs, ticktext=[f"{x:,.0f}" for x in xs])
+        if len(xs) == 1:  # plotly would put a lone batch size on the plot's edge
+            fig.update_xaxes(range=[math.log10(xs[0]) - 0.5, math.log10(xs[0]) + 0.5])
     ys = [float(y) for t in fig.data for y in (t.y or ()) if y is not None and float(y) > 0]
     if ys and fig.layout.yaxis.type == "log" and math.log10(max(ys) / min(ys)) >= 2:
         fig.update_yaxes(dtick=1, minor={"showgrid": True})
@@ -428,7 +430,10 @@ def headline(report: Report) -> dict[str, str]:
             f"{fmt_rows_per_s(h['best_rows_per_s'])} at p50 ({h['best_throughput_configuration']}, "
             f"batch {h['best_throughput_batch']:,})"
         )
-    if h["size_reduction"] is not None:
+    if h["size_reduction"] is not None and h["size_reduction"] < 1:
+        size = (f"none: no variant is smaller than {h['size_baseline']} {fmt_mb(h['size_baseline_bytes'])} "
+                f"(the smallest, {h['size_variant']}, is {1 / h['size_reduction']:.2f}× larger)")
+    elif h["size_reduction"] is not None:
         size = (
             f"{h['size_reduction']:.2f}× ({h['size_variant']} {fmt_mb(h['size_bytes'])} vs "
             f"{h['size_baseline']} {fmt_mb(h['size_baseline_bytes'])})"
@@ -607,7 +612,7 @@ def latency_vs_batch(report: Report) -> go.Figure:
             go.Scatter(
                 x=[r.batch_size for r in floor],
                 y=[r.p50_us for r in floor],
-                mode="lines",
+                mode="lines+markers",  # a single batch size still draws the floor
                 name="ORT floor (trivial graph)",
                 line={"color": FLOOR_COLOR, "dash": "dash"},
                 hovertemplate=(
@@ -764,8 +769,10 @@ def model_size(report: Report) -> go.Figure:
     """Artifact size per variant with the reduction vs fp32 (or native); inapplicable ones greyed."""
     colors = variant_colors(report)
     base = _size_baseline(report)
+    largest = max((v.size_bytes or 0 for v in report.variants), default=0)
+    unit, scale = ("MB", MB) if largest >= MB else ("kB", 1_000) if largest >= 1_000 else ("bytes", 1)
     fig = _figure(
-        "Model size" + (f" (ratios vs {label(base.name)})" if base else ""), "variant", "model size (MB)"
+        "Model size" + (f" (ratios vs {label(base.name)})" if base else ""), "variant", f"model size ({unit})"
     )
     names = [label(v.name) for v in report.variants if v.size_bytes or not v.applicable]
     for v in report.variants:
@@ -776,7 +783,7 @@ def model_size(report: Report) -> go.Figure:
                 fig.add_trace(
                     go.Bar(
                         x=[name],
-                        y=[v.size_bytes / MB],
+                        y=[v.size_bytes / scale],
                         name=name,
                         marker={"color": NOT_APPLICABLE_COLOR},
                         text=["n/a"],
@@ -805,7 +812,7 @@ def model_size(report: Report) -> go.Figure:
             fig.add_trace(
                 go.Bar(
                     x=[name],
-                    y=[v.size_bytes / MB],
+                    y=[v.size_bytes / scale],
                     name=name,
                     marker={"color": colors[v.name]},
                     meta={"variant": v.name},

@@ -418,3 +418,23 @@ def test_a_tuned_run_headlines_against_the_fastest_native_configuration():
     table = F.tuning_table(report)
     assert table.loc[table["batch size"] == 1, "speedup vs best native"].item() == f"{140.0 / 6.2:.2f}x"
     assert table.loc[table["batch size"] == 256, "speedup vs best native"].item() == "1.00x"
+
+
+def test_small_models_get_a_size_axis_in_kb_and_growth_is_not_called_a_reduction():
+    """Regression: a 700-byte model's axis read '700µ' MB, and fp16 2.2x larger showed as 'Size reduction 0.45x'."""
+    base = make_report()
+    variants = tuple(dataclasses.replace(v, size_bytes={"native": 900, "fp32": 700}.get(v.name, 1_560))
+                     if v.size_bytes else v for v in base.variants)
+    report = dataclasses.replace(base, variants=variants)
+    assert F.model_size(report).layout.yaxis.title.text == "model size (kB)"
+    text = F.headline(report)["Size reduction"]
+    assert text.startswith("none: no variant is smaller than fp32") and "2.23× larger" in text
+
+
+def test_a_single_batch_size_is_not_drawn_on_the_plot_edge_and_the_floor_shows():
+    report = make_report(batch_sizes=(64,))
+    fig = F.latency_vs_batch(report)
+    low, high = fig.layout.xaxis.range
+    assert low < math.log10(64) < high
+    floor = next(t for t in fig.data if t.name.startswith("ORT floor"))
+    assert "markers" in floor.mode
