@@ -418,6 +418,31 @@ def _worst_flips(report: Report) -> dict[str, Any]:
     }
 
 
+WARNING_NOTE_PREFIXES = ("the machine was busy while timing", "metrics skipped")  # change how to read a run
+
+
+def warning_notes(report: Report) -> list[str]:
+    """The run's notes that change how its numbers read: shown next to the headline, not only at the bottom."""
+    return [n for n in report.notes if n.startswith(WARNING_NOTE_PREFIXES)]
+
+
+def _cell_noisy(report: Report, variant: str | None, batch_size: int | None) -> bool:
+    v = report.variant(variant) if variant else None
+    row = v.latency_at(batch_size) if v is not None and batch_size is not None else None
+    return bool(row is not None and row.noisy)
+
+
+def headline_noisy(report: Report) -> dict[str, bool]:
+    """Per headline label, whether its number rests on a measurement flagged noisy."""
+    h = headline_values(report)
+    tuned = bool(_tuned_finals(report, 1))
+    speedup = not tuned and h["speedup_batch1"] is not None and (
+        _cell_noisy(report, "native", 1) or _cell_noisy(report, h["speedup_variant"], 1))
+    throughput = (not _tuned_finals(report) and h["best_rows_per_s"] is not None
+                  and _cell_noisy(report, h["best_throughput_variant"], h["best_throughput_batch"]))
+    return {HEADLINE_LABELS["speedup"]: speedup, HEADLINE_LABELS["throughput"]: throughput}
+
+
 def headline(report: Report) -> dict[str, str]:
     """The headline metrics as display strings, keyed by :data:`HEADLINE_LABELS` values; "n/a" if missing."""
     h = headline_values(report)

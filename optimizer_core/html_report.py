@@ -63,6 +63,8 @@ td.metricsc { white-space: nowrap; font-size: .85rem; }
 .badge.bad { color: var(--bad); border-color: var(--bad); }
 .badge.ok { color: var(--ok); border-color: var(--ok); }
 .badge.warn { color: #9a6700; border-color: #9a6700; }
+p.warn { color: #9a6700; background: #fff8e5; border-left: 4px solid #9a6700; padding: 6px 10px; margin: 8px 0; }
+.metric .v .warn { color: #9a6700; font-weight: 400; font-size: .85rem; }
 .notes { margin: 0; padding-left: 18px; }
 pre { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px;
       overflow-x: auto; font: 13px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
@@ -207,10 +209,13 @@ def _cores(env: dict[str, Any]) -> str | None:
 
 
 def _headline(report: Report) -> str:
+    noisy = F.headline_noisy(report)
     cards = "".join(
-        f'<div class="metric"><div class="k">{e(k)}</div><div class="v">{e(v)}</div></div>'
+        f'<div class="metric"><div class="k">{e(k)}</div><div class="v">{e(v)}'
+        + (' <span class="warn">· noisy</span>' if noisy.get(k) else "") + "</div></div>"
         for k, v in F.headline(report).items()
     )
+    warnings = "".join(f'<p class="warn">⚠ {e(n)}</p>' for n in F.warning_notes(report))
     c = F.crossover(report)
     line = ""
     if c is not None and c.batch_sizes:
@@ -222,7 +227,7 @@ def _headline(report: Report) -> str:
     elif c is not None and c.winner_throughout:
         other = c.native if c.winner_throughout == c.onnx else c.onnx
         line = f"<p>{e(c.winner_throughout)} is faster than {e(other)} at every measured batch size.</p>"
-    return _section("Headline", f'<div class="metrics">{cards}</div>{line}', "headline")
+    return _section("Headline", f'{warnings}<div class="metrics">{cards}</div>{line}', "headline")
 
 
 def _recommendation(report: Report) -> str:

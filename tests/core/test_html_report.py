@@ -173,3 +173,19 @@ def test_regressor_drift_cell_shows_the_relative_drift_the_tolerance_checks():
     text = render_html(dataclasses.replace(report, variants=variants))
     assert "1.50e-06 relative (2.50e-04 absolute)" in text
     assert "max drift vs native" in text
+
+
+def test_caveats_sit_next_to_the_headline():
+    """Regression: report.html headlined '1311.76x' with no noisy mark, the busy-machine warning only at the
+    bottom of the page."""
+
+    base = make_report()
+    busy = "the machine was busy while timing: other processes kept about 1.2 of its 2 cores busy"
+    variants = tuple(
+        dataclasses.replace(v, latency=tuple(dataclasses.replace(r, noisy=True) for r in v.latency))
+        if v.precision == "native" else v for v in base.variants)
+    report = dataclasses.replace(base, notes=(*base.notes, busy), variants=variants)
+    html = render_html(report)
+    headline = html[html.index('id="headline"'):html.index('id="recommendation"')]
+    assert busy in headline
+    assert "· noisy" in headline
