@@ -334,13 +334,16 @@ def _try_create(ort: Any, model_bytes: bytes, settings: SessionSettings, chain: 
             session = ort.InferenceSession(model_bytes, sess_options=options, providers=providers,
                                            enable_fallback=0)
         except Exception as e:
+            from optimizer_core.converters.verify import describe_ort_error
+
             if i + 1 < len(chains):
                 notes.append(f"{providers[0]} failed while creating the session ({type(e).__name__}: "
-                             f"{_first_line(e)}): ran on {CPU}")
+                             f"{describe_ort_error(e)}): "
+                             f"ran on {CPU}")
                 continue
             raise UnsupportedModelError(
-                f"ONNX Runtime cannot load this model on {CPU} ({type(e).__name__}: {_first_line(e)}): "
-                "the variant is not runnable here"
+                f"ONNX Runtime cannot load this model on {CPU} ({describe_ort_error(e)}): leave this precision "
+                "out (--precision), or export the model to ONNX yourself and pass the .onnx file"
             ) from e
         init_ms = (time.perf_counter() - started) * 1e3
         rss_after = _rss_mb()

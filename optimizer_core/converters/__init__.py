@@ -25,6 +25,7 @@ _CONVERTERS = {
     "sklearn": "optimizer_core.converters.sklearn",
     "onnx": "optimizer_core.converters.onnx",
 }
+_LIBRARIES = {"xgboost": "onnxmltools", "lightgbm": "onnxmltools", "sklearn": "skl2onnx"}
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,10 @@ def convert(model: LoadedModel, *, double: bool = False) -> onnx.ModelProto:
     except OptimizerError:
         raise
     except Exception as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise ConversionError(
-            f"converting {model.estimator} ({model.family}) to ONNX failed: {type(e).__name__}: {first}"
+            f"converting {model.estimator} ({model.family}) to ONNX failed ({type(e).__name__}: {_reason(e)}): "
+            f"{_LIBRARIES.get(model.family, 'the converter')} does not support this model as configured; change "
+            "the part named there, or export the model to ONNX yourself and pass the .onnx file"
         ) from e
     proto = normalize(
         raw.model,
@@ -75,6 +77,14 @@ def convert(model: LoadedModel, *, double: bool = False) -> onnx.ModelProto:
         proto.doc_string = "; ".join(raw.notes)
     _describe(proto, model)
     return proto
+
+
+def _reason(error: BaseException) -> str:
+    """The converter's message on one line, cut after a sentence or at a word (never mid-word)."""
+    from optimizer_core.converters.verify import shorten
+
+    lines = str(error).strip().splitlines()
+    return shorten(lines[0].strip() if lines else type(error).__name__, 200)
 
 
 def _describe(proto: onnx.ModelProto, model: LoadedModel) -> None:

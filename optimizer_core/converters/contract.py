@@ -17,6 +17,8 @@ INPUT_NAME = "input"
 SCORES_NAME = "scores"
 BATCH_DIM = "N"
 DEFAULT_AI_ONNX_OPSET = 15
+# IR version 4 is the first that lets initializers stay out of the graph inputs (IR 3 demands them there).
+MIN_IR_VERSION = 4
 
 
 def find_scores_tensor(graph: onnx.GraphProto, *, regression: bool) -> str:
@@ -89,8 +91,9 @@ def normalize(
         _free_name(graph, SCORES_NAME)
     _rename_tensor(graph, final_scores, SCORES_NAME)
 
-    del graph.input[:]
+    del graph.input[:]  # initializers listed as inputs (old exporters) leave too: they are not data inputs
     graph.input.append(helper.make_tensor_value_info(INPUT_NAME, elem_type, [BATCH_DIM, n_features]))
+    out.ir_version = max(out.ir_version, MIN_IR_VERSION)
     score_type = _elem_type_of(graph, SCORES_NAME, default=elem_type)
     del graph.output[:]
     graph.output.append(helper.make_tensor_value_info(SCORES_NAME, score_type, [BATCH_DIM, n_outputs]))
@@ -101,7 +104,13 @@ def normalize(
     try:
         onnx.checker.check_model(out)
     except onnx.checker.ValidationError as e:
-        raise ConversionError(f"the converted model fails the ONNX checker: {str(e).splitlines()[0]}") from e
+        from optimizer_core.converters.verify import shorten
+
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ConversionError(
+            f"the ONNX graph built for this model fails the ONNX checker ({shorten(first, 200)}): if the model was an "
+            "ONNX file, re-export it with a current converter; otherwise report it"
+        ) from e
     return out
 
 

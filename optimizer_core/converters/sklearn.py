@@ -13,6 +13,12 @@ Three skl2onnx 1.20 tree bugs are patched for the duration of a conversion (``_s
   that only separate NaNs (its float32->float64 threshold search never converges): non-finite
   thresholds are passed through unchanged.
 
+Other skl2onnx 1.20 defects, each with its regression test: a binary LinearDiscriminantAnalysis, a soft
+VotingClassifier and GradientBoostingClassifier(init='zero') are adjusted (``_estimator_fixes``,
+``_fix_zero_init_base_values``); a ColumnTransformer selecting columns by name gets one input per column,
+merged back into one (``_merge_column_inputs``); calibrations it converts wrong are refused
+(``_refuse_unfaithful_calibration``).
+
 Double-precision graphs: skl2onnx 1.20 keeps tree thresholds in float32 and declares double outputs that
 ONNX Runtime's tree operators do not produce, so trees are float32 only (scikit-learn's own trees compare
 as float32 anyway; HistGradientBoosting compares in float64). Everything else is tried in double and
@@ -33,7 +39,7 @@ import onnx
 
 from optimizer_core.converters import RawConversion
 from optimizer_core.converters.contract import find_scores_tensor
-from optimizer_core.errors import UnsupportedModelError
+from optimizer_core.errors import ConversionError, UnsupportedModelError
 from optimizer_core.models.base import LoadedModel
 
 # ai.onnx 18 / ai.onnx.ml 3: what skl2onnx 1.20 emits tested against onnxruntime 1.32.
@@ -52,11 +58,13 @@ _PATCH_LOCK = threading.Lock()
 def to_onnx(model: LoadedModel, *, double: bool) -> RawConversion:
     """Convert ``model.native`` with skl2onnx (probabilities without ZipMap for classifiers)."""
     _refuse_categorical_splits(model.native)
+    _refuse_unfaithful_calibration(model.native)
     if double:
         ok, reason = _static_double_support(model)
         if not ok:
             raise UnsupportedModelError(reason)
     proto = _convert(model, double=double)
+    _fix_zero_init_base_values(proto, model.native)
     scores = find_scores_tensor(proto.graph, regression=model.task == "regression")
     notes = [f"converted with skl2onnx {_skl2onnx_version()}"]
     if _tree_steps(model.native):
@@ -109,14 +117,18 @@ def _convert(model: LoadedModel, *, double: bool) -> onnx.ModelProto:
     from skl2onnx.common.exceptions import MissingConverter, MissingShapeCalculator
 
     tensor_type = DoubleTensorType if double else FloatTensorType
-    initial_types = [("input", tensor_type([None, model.n_features]))]
+    by_name = model.feature_names is not None and _selects_columns_by_name(model.native)
+    if by_name:  # skl2onnx finds named columns only among inputs of those names: one input per column
+        initial_types = [(name, tensor_type([None, 1])) for name in model.feature_names or ()]
+    else:
+        initial_types = [("input", tensor_type([None, model.n_features]))]
     try:
-        with _skl2onnx_tree_fixes(), warnings.catch_warnings():
+        with _skl2onnx_tree_fixes(), _estimator_fixes(model.native), warnings.catch_warnings():
             # skl2onnx reads SVC.probA_/probB_, deprecated in scikit-learn 1.9: not the user's concern.
             warnings.filterwarnings(
                 "ignore", message="Attribute `prob[AB]_` was deprecated", category=FutureWarning
             )
-            return convert_sklearn(
+            proto = convert_sklearn(
                 model.native,
                 initial_types=initial_types,
                 options=_options(model),
@@ -128,6 +140,48 @@ def _convert(model: LoadedModel, *, double: bool) -> onnx.ModelProto:
         if "Unable to find a shape calculator" in str(e) or "Unable to find a converter" in str(e):
             raise _unsupported(model, e) from e
         raise
+    if by_name:
+        _merge_column_inputs(proto, model.n_features)
+    return proto
+
+
+def _selects_columns_by_name(obj: Any) -> bool:
+    """Whether a ColumnTransformer in ``obj`` picks its columns by name (strings, or a selector that
+    resolved to names when it was fitted)."""
+    for step in _estimators(obj):
+        for _, _, columns in getattr(step, "transformers_", []):
+            spec = np.ravel(np.asarray(columns, dtype=object))
+            if any(isinstance(c, str) for c in spec):
+                return True
+    return False
+
+
+def _merge_column_inputs(proto: onnx.ModelProto, n_features: int) -> None:
+    """Replace the one-column inputs (in feature order) with one ``[N, n_features]`` input split into them."""
+    from onnx import TensorProto, helper
+
+    from optimizer_core.converters.contract import unique_name
+
+    graph = proto.graph
+    columns = [i.name for i in graph.input]
+    if len(columns) != n_features:
+        raise ConversionError(
+            f"skl2onnx kept {len(columns)} of the {n_features} column inputs: the columns cannot be mapped "
+            "back to one input; select the ColumnTransformer's columns by position (integers) and refit"
+        )
+    elem_type = graph.input[0].type.tensor_type.elem_type
+    merged = unique_name(graph, "input")
+    name = unique_name(graph, "split_input")
+    opset = max((op.version for op in proto.opset_import if op.domain in ("", "ai.onnx")), default=0)
+    if opset >= 13:  # the split sizes moved from an attribute to an input in opset 13
+        sizes = unique_name(graph, "input_column_sizes")
+        graph.initializer.append(helper.make_tensor(sizes, TensorProto.INT64, [n_features], [1] * n_features))
+        split = helper.make_node("Split", [merged, sizes], columns, axis=1, name=name)
+    else:
+        split = helper.make_node("Split", [merged], columns, axis=1, split=[1] * n_features, name=name)
+    graph.node.insert(0, split)
+    del graph.input[:]
+    graph.input.append(helper.make_tensor_value_info(merged, elem_type, [None, n_features]))
 
 
 def _options(model: LoadedModel) -> dict[int, dict[str, Any]] | None:
@@ -164,6 +218,101 @@ def _refuse_categorical_splits(obj: Any) -> None:
             f"{_skl2onnx_version()} ignores categorical splits): refit it with the categories one-hot encoded "
             "(a OneHotEncoder in a pipeline) and categorical_features=None"
         )
+
+
+def _refuse_unfaithful_calibration(obj: Any) -> None:
+    """skl2onnx 1.20 converts two kinds of CalibratedClassifierCV wrong without a word (up to 0.5 in
+    probability): isotonic calibration (it looks up the nearest calibration point instead of
+    interpolating) and a calibrator around a pipeline whose last step has decision_function (the
+    pipeline's probabilities get calibrated instead of its decision function, onnx/sklearn-onnx#1246)."""
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.pipeline import Pipeline
+
+    for step in _estimators(obj):
+        if not isinstance(step, CalibratedClassifierCV):
+            continue
+        if step.method == "isotonic":
+            raise UnsupportedModelError(
+                f"CalibratedClassifierCV(method='isotonic') has no faithful ONNX conversion (skl2onnx "
+                f"{_skl2onnx_version()} replaces its interpolation with a nearest-point lookup): refit it with "
+                "method='sigmoid'"
+            )
+        bases = [c.estimator for c in getattr(step, "calibrated_classifiers_", [])]
+        pipeline = next((b for b in bases if isinstance(b, Pipeline) and hasattr(b, "decision_function")), None)
+        if pipeline is not None:
+            from optimizer_core.models.sklearn import describe_estimator, final_estimator
+
+            last = type(final_estimator(pipeline)).__name__
+            raise UnsupportedModelError(
+                f"CalibratedClassifierCV around {describe_estimator(pipeline)} has no faithful ONNX conversion "
+                f"(skl2onnx {_skl2onnx_version()} calibrates the pipeline's probabilities, not its decision "
+                f"function): make the calibrator the pipeline's last step, e.g. make_pipeline(<your steps>, "
+                f"CalibratedClassifierCV({last}(...), ensemble=False))"
+            )
+
+
+def _estimators(obj: Any) -> Iterator[Any]:
+    """``obj`` and every fitted estimator inside it (pipelines, column transformers, unions, ensembles,
+    calibrators), depth first."""
+    yield obj
+    children: list[Any] = []
+    if hasattr(obj, "steps"):
+        children += [step for _, step in obj.steps]
+    children += [step for _, step, _ in getattr(obj, "transformers_", [])]
+    children += [step for _, step in getattr(obj, "transformer_list", [])]
+    estimators = getattr(obj, "estimators_", None)
+    if isinstance(estimators, list):
+        children += estimators
+    children += [c.estimator for c in getattr(obj, "calibrated_classifiers_", [])]
+    for child in children:
+        if hasattr(child, "get_params"):  # not "drop" / "passthrough"
+            yield from _estimators(child)
+
+
+@contextmanager
+def _estimator_fixes(obj: Any) -> Iterator[None]:
+    """Adjust the fitted estimators skl2onnx 1.20 misreads while one conversion runs, then restore them
+    (the adjustments change nothing that predict_proba computes):
+
+    * a binary LinearDiscriminantAnalysis gets coefficients [-w, w] and a softmax, i.e. sigmoid(2 x d)
+      where scikit-learn computes sigmoid(d): w and the intercept are halved (exact in floating point);
+    * a soft VotingClassifier with flatten_transform=True (the default) is refused although that flag only
+      shapes transform(): it is set to False.
+    """
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+    from sklearn.ensemble import VotingClassifier
+
+    saved: list[tuple[Any, str, Any]] = []
+    for step in _estimators(obj):
+        if isinstance(step, LinearDiscriminantAnalysis) and len(getattr(step, "classes_", ())) == 2:
+            saved += [(step, "coef_", step.coef_), (step, "intercept_", step.intercept_)]
+            step.coef_, step.intercept_ = step.coef_ * 0.5, step.intercept_ * 0.5
+        elif isinstance(step, VotingClassifier) and step.voting == "soft" and step.flatten_transform:
+            saved.append((step, "flatten_transform", True))
+            step.flatten_transform = False
+    try:
+        yield
+    finally:
+        for step, attr, value in reversed(saved):
+            setattr(step, attr, value)
+
+
+def _fix_zero_init_base_values(proto: onnx.ModelProto, obj: Any) -> None:
+    """GradientBoostingClassifier(init='zero') with 3+ classes: skl2onnx 1.20 writes one base value where
+    ONNX Runtime needs one per class (it refuses to load the graph). All zeros either way."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    if not any(isinstance(s, GradientBoostingClassifier) and s.init == "zero" for s in _estimators(obj)):
+        return
+    for node in proto.graph.node:
+        if node.op_type != "TreeEnsembleClassifier":
+            continue
+        attrs = {a.name: a for a in node.attribute}
+        n_classes = max(len(attrs[k].ints) if k == "classlabels_int64s" else len(attrs[k].strings)
+                        for k in ("classlabels_int64s", "classlabels_strings") if k in attrs)
+        base = attrs.get("base_values")
+        if base is not None and n_classes > 2 and list(base.floats) == [0.0]:
+            base.floats[:] = [0.0] * n_classes
 
 
 def _steps_from(obj: Any, module_prefix: str) -> list[str]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+
+from optimizer_core.errors import InputError
 
 Task = Literal["binary", "multiclass", "regression"]
 Family = Literal["xgboost", "lightgbm", "sklearn", "onnx"]
@@ -32,6 +34,7 @@ class LoadedModel:
     native: Any = field(repr=False, compare=False)
     predictor: Callable[[np.ndarray], np.ndarray] = field(repr=False, compare=False)
     notes: tuple[str, ...] = ()
+    categorical_features: tuple[int, ...] = ()  # input columns that hold category codes (trees split by set)
 
     @property
     def n_classes(self) -> int | None:
@@ -42,7 +45,13 @@ class LoadedModel:
         return 1 if self.task == "regression" else len(self.classes or ())
 
     def predict_scores(self, X: np.ndarray) -> np.ndarray:
-        """Native prediction in the output contract (float64, 2-D)."""
+        """Native prediction in the output contract (float64, 2-D).
+
+        Refuses category codes that are not whole numbers: the native library truncates them while the
+        ONNX tree operators compare them as numbers, so such rows drift with no visible cause.
+        """
+        if self.categorical_features:
+            check_category_codes(X, self.categorical_features, self.feature_names)
         out = np.asarray(self.predictor(X), dtype=np.float64)
         if out.ndim == 1:
             out = out.reshape(-1, 1)
@@ -61,3 +70,22 @@ class LoadedModel:
             "source_bytes": self.source_bytes,
             "source_sha256": self.source_sha256,
         }
+
+
+def check_category_codes(X: np.ndarray, columns: Sequence[int], feature_names: Sequence[str] | None) -> None:
+    """Raise ``InputError`` naming the categorical columns of ``X`` that hold values other than whole
+    numbers (missing values are fine)."""
+    bad = []
+    for column in columns:
+        values = np.asarray(X[:, column], dtype=np.float64)
+        fractional = values[np.isfinite(values) & (values != np.floor(values))]
+        if fractional.size:
+            name = repr(feature_names[column]) if feature_names else str(column + 1)
+            bad.append(f"{name} (e.g. {fractional[0]:g})")
+    if bad:
+        several = len(bad) > 1
+        raise InputError(
+            f"categorical column{'s' if several else ''} {', '.join(bad)} hold{'' if several else 's'} values "
+            "that are not whole numbers: categorical features take the integer category codes the model was "
+            "trained with; fix those values in the data"
+        )

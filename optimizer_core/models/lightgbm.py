@@ -252,6 +252,7 @@ def _build(native: Any, *, source: SourceInfo, fmt: str) -> LoadedModel:
         native=native,
         predictor=_predictor(native, task),
         notes=tuple(notes),
+        categorical_features=header.categorical_features,
     )
 
 

@@ -218,13 +218,15 @@ def _session(data: bytes, name: str) -> Any:
     try:
         return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
     except Exception as e:
-        first = _first_line(e)
+        reason = _ort_reason(e)
         if type(e).__name__ == "NotImplemented":
             raise UnsupportedModelError(
-                f"ONNX Runtime cannot run {name} ({first}): re-export it with operators and opsets "
+                f"ONNX Runtime cannot run {name} ({reason}): re-export it with operators and opsets "
                 "this onnxruntime version implements"
             ) from e
-        raise ModelLoadError(f"ONNX Runtime cannot load {name} ({first}): export the model again") from e
+        raise ModelLoadError(
+            f"ONNX Runtime cannot load {name} ({reason}): export the model again with a current converter"
+        ) from e
 
 
 def timing_predictor(model: LoadedModel, settings: Any) -> Callable[[np.ndarray], np.ndarray]:
@@ -263,15 +265,14 @@ class _Probe:
     def __init__(self, session: Any, spec: InputSpec, name: str):
         self._session, self._spec, self._name = session, spec, name
         self._shapes: dict[str, tuple[int, ...]] | None = None
+        self._error: ModelLoadError | None = None
 
     def width(self, vi: ValueInfoProto) -> int:
-        """Values per row of the float output ``vi`` (declared when fixed, else measured)."""
-        dims = vi.type.tensor_type.shape.dim if vi.type.tensor_type.HasField("shape") else None
-        if dims is not None and len(dims) == 1:
-            return 1
-        if dims is not None and len(dims) == 2 and dims[1].HasField("dim_value"):
-            return int(dims[1].dim_value)
-        shape = self._run().get(vi.name, ())
+        """Values per row of the float output ``vi``: measured, since a declared shape can be wrong (a
+        file may declare [N, 1] and return [N, 2]); the declared one when the probe row cannot run."""
+        shape = self._run().get(vi.name)
+        if shape is None:
+            return self._declared_width(vi)
         if len(shape) == 1:
             return 1
         if len(shape) != 2:
@@ -281,15 +282,29 @@ class _Probe:
             )
         return int(shape[1])
 
+    def _declared_width(self, vi: ValueInfoProto) -> int:
+        dims = vi.type.tensor_type.shape.dim if vi.type.tensor_type.HasField("shape") else None
+        if dims is not None and len(dims) == 1:
+            return 1
+        if dims is not None and len(dims) == 2 and dims[1].HasField("dim_value"):
+            return int(dims[1].dim_value)
+        if self._error is not None:  # neither declared nor measurable
+            raise self._error
+        raise UnsupportedModelError(f"{self._name}: output {vi.name!r} has no shape ONNX Runtime reports")
+
     def _run(self) -> dict[str, tuple[int, ...]]:
+        """Shapes by output name; empty when the zero row fails (the error is kept for ``_declared_width``)."""
         if self._shapes is None:
             row = np.zeros((1, self._spec.n_features), dtype=INPUT_DTYPES[self._spec.elem_type])
             try:
                 outs = self._session.run(None, {self._spec.name: row})
             except Exception as e:
-                raise ModelLoadError(
-                    f"{self._name} fails on a test row of zeros in ONNX Runtime ({_first_line(e)})"
-                ) from e
+                self._error = ModelLoadError(
+                    f"{self._name} fails on a test row of zeros in ONNX Runtime ({_ort_reason(e)}): "
+                    "check that it runs in ONNX Runtime, or declare the output shapes in the file"
+                )
+                self._error.__cause__ = e
+                outs = []
             names = [o.name for o in self._session.get_outputs()]
             self._shapes = {n: tuple(np.shape(v)) for n, v in zip(names, outs, strict=False)}
         return self._shapes
@@ -332,7 +347,8 @@ def _regression_plan(output: ValueInfoProto, probe: _Probe, name: str) -> Output
     if width != 1:
         raise UnsupportedModelError(
             f"{name}: output {output.name!r} gives {width} values per row and no class labels; this tool "
-            "handles regressors with one prediction per row and classifiers with a label output or ZipMap"
+            "handles regressors with one prediction per row (export one model per target) and classifiers "
+            "with a label output or ZipMap"
         )
     return OutputPlan("regression", output.name, None)
 
@@ -452,6 +468,12 @@ def _notes(plan: OutputPlan) -> tuple[str, ...]:
     if plan.zipmap:
         notes.append("the native ZipMap output (one dict per row) is read back as a probability array")
     return tuple(notes)
+
+
+def _ort_reason(e: BaseException) -> str:
+    from optimizer_core.converters.verify import describe_ort_error
+
+    return describe_ort_error(e)
 
 
 def _first_line(e: BaseException) -> str:

@@ -140,8 +140,8 @@ def from_object(obj: Any, *, source: SourceInfo, fmt: str) -> LoadedModel:
     """Describe a fitted scikit-learn estimator or pipeline and wrap its native prediction."""
     name = describe_estimator(obj)
     _check_fitted(obj, name)
+    _refuse_text_columns(obj, name)
     final = final_estimator(obj)
-    task, classes = _task_and_classes(obj, final, name)
     n_features = getattr(obj, "n_features_in_", None)
     if n_features is None:
         raise UnsupportedModelError(
@@ -150,6 +150,7 @@ def from_object(obj: Any, *, source: SourceInfo, fmt: str) -> LoadedModel:
         )
     names = getattr(obj, "feature_names_in_", None)
     feature_names = tuple(str(c) for c in names) if names is not None else None
+    task, classes = _task_and_classes(obj, final, name, lambda: _prediction_width(obj, int(n_features), feature_names))
     return LoadedModel(
         family="sklearn",
         estimator=name,
@@ -196,13 +197,15 @@ def _check_fitted(obj: Any, name: str) -> None:
         raise UnsupportedModelError(f"{name} has no final estimator to predict with: {_first_line(e)}") from e
 
 
-def _task_and_classes(obj: Any, final: Any, name: str) -> tuple[Task, tuple[Any, ...] | None]:
+def _task_and_classes(
+    obj: Any, final: Any, name: str, measure_width: Callable[[], int | None]
+) -> tuple[Task, tuple[Any, ...] | None]:
     from sklearn.base import is_classifier, is_regressor
 
     if is_classifier(final):
         return _classifier_task(obj, final, name)
     if is_regressor(final):
-        if _n_regression_outputs(final) > 1:
+        if _n_regression_outputs(final, measure_width) > 1:
             raise UnsupportedModelError(
                 f"{name} predicts several targets at once: only single-output regressors are "
                 "supported; fit one model per target"
@@ -218,54 +221,181 @@ def _classifier_task(obj: Any, final: Any, name: str) -> tuple[Task, tuple[Any, 
     classes = getattr(final, "classes_", None)
     if classes is None or isinstance(classes, list) or np.ndim(classes) != 1:
         raise UnsupportedModelError(
-            f"{name} is a multi-output classifier: only single-output classifiers are supported"
+            f"{name} is a multi-output classifier (several targets at once): only single-output classifiers "
+            "are supported; fit one classifier per target"
         )
     if len(classes) < 2:
         raise UnsupportedModelError(f"{name} was fitted on a single class: refit it on at least two classes")
     if not hasattr(obj, "predict_proba"):
-        raise UnsupportedModelError(
-            f"{name} cannot predict probabilities: retrain it with probability=True, or wrap it in "
-            "CalibratedClassifierCV(..., ensemble=False)"
-        )
+        raise UnsupportedModelError(f"{name} cannot predict probabilities: {probability_advice(obj, final)}")
     task: Task = "binary" if len(classes) == 2 else "multiclass"
     return task, tuple(classes.tolist())
 
 
-def _n_regression_outputs(final: Any) -> int:
+def probability_advice(obj: Any, final: Any) -> str:
+    """How to get probabilities from a classifier without predict_proba, in a form skl2onnx converts
+    faithfully (checked in tests: CalibratedClassifierCV wrapping a whole pipeline does not convert, the
+    calibrator has to be the pipeline's last step)."""
+    from sklearn.ensemble import VotingClassifier
+    from sklearn.linear_model import SGDClassifier
+    from sklearn.svm import SVC, NuSVC
+
+    cls = type(final).__name__
+    if isinstance(final, VotingClassifier):
+        return "refit it with voting='soft' (every member must predict probabilities)"
+    if not hasattr(final, "decision_function"):
+        return "use a classifier that has predict_proba"
+    calibrate = f"CalibratedClassifierCV({cls}(...), ensemble=False)"
+    if final is obj:
+        calibrate = f"wrap it in {calibrate}"
+    else:
+        calibrate = (f"make {calibrate} the pipeline's last step (a calibrator around the whole pipeline has "
+                     "no faithful ONNX conversion)")
+    if isinstance(final, SVC | NuSVC):
+        return f"retrain it with probability=True, or {calibrate}"
+    if isinstance(final, SGDClassifier):
+        return f"retrain it with loss='log_loss', or {calibrate}"
+    return calibrate
+
+
+def _prediction_width(obj: Any, n_features: int, feature_names: Sequence[str] | None) -> int | None:
+    """Columns of ``obj.predict`` on two all-zero rows; None when the model refuses such rows."""
+    import warnings
+
+    X = _as_input(np.zeros((2, n_features)), feature_names)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = np.asarray(obj.predict(X))
+    except Exception:  # noqa: BLE001 - e.g. a transformer that refuses zeros: no verdict
+        return None
+    return int(out.shape[1]) if out.ndim == 2 else 1
+
+
+def _n_regression_outputs(final: Any, measure_width: Callable[[], int | None]) -> int:
+    """Targets a regressor predicts: from its attributes when they say, else measured (meta estimators
+    such as MultiOutputRegressor, or KNeighborsRegressor fitted on 2-D y, record it nowhere)."""
     n_outputs = getattr(final, "n_outputs_", None)
     if n_outputs is not None:
         return int(n_outputs)
     coef = getattr(final, "coef_", None)
     if coef is not None and np.ndim(coef) == 2:
         return int(np.shape(coef)[0])
-    return 1
+    estimators = getattr(final, "estimators_", None)
+    if type(final).__module__.startswith("sklearn.multioutput") and isinstance(estimators, list):
+        return len(estimators)
+    return measure_width() or 1
+
+
+# Encoders whose fitted categories_ hold the raw category values.
+_CATEGORY_ENCODERS = ("OneHotEncoder", "OrdinalEncoder", "TargetEncoder")
+
+
+def _refuse_text_columns(obj: Any, name: str) -> None:
+    """Refuse a model whose encoders were fitted on text categories: it needs text columns, and this tool
+    (like the ONNX contract) feeds one float32 array, so the data would be blamed for holding text."""
+    found = list(_text_encoders(obj))
+    if not found:
+        return
+    encoder = found[0][0]
+    columns = [c for _, cols in found for c in cols]
+    shown = ", ".join(repr(c) for c in columns[:4]) + (", ..." if len(columns) > 4 else "")
+    on = f" on {shown}" if columns else ""
+    raise UnsupportedModelError(
+        f"{name} takes text columns ({encoder}{on}): this tool feeds the model one float32 array, so it "
+        "cannot pass text; encode the categories as numbers before the model (e.g. integer codes, then "
+        "refit on them), or export the preprocessing separately and pass the estimator that follows it"
+    )
+
+
+def _text_encoders(obj: Any) -> Iterator[tuple[str, list[str]]]:
+    """(encoder class, its input column names) for every category encoder in ``obj`` fitted on strings;
+    pipelines, column transformers and feature unions are searched."""
+    for step in _sub_estimators(obj):
+        yield from _text_encoders(step)
+    if type(obj).__name__ in _CATEGORY_ENCODERS and type(obj).__module__.startswith("sklearn."):
+        categories = getattr(obj, "categories_", None) or []
+        if any(isinstance(value, str) for values in categories for value in np.ravel(values)):
+            names = getattr(obj, "feature_names_in_", None)
+            yield type(obj).__name__, [str(n) for n in names] if names is not None else []
+
+
+def encoder_categories(obj: Any, n_features: int, feature_names: Sequence[str] | None) -> dict[int, np.ndarray]:
+    """Input column -> the numeric categories known to the category encoder that reads that raw column
+    (the model itself, its pipeline's first step, or a transformer of a ColumnTransformer there).
+    Values between those categories are unknown categories, which scikit-learn and ONNX treat apart."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    first = obj.steps[0][1] if isinstance(obj, Pipeline) else obj
+    readers = [(first, list(range(n_features)))]
+    if isinstance(first, ColumnTransformer):
+        names = {name: i for i, name in enumerate(feature_names or ())}
+        readers = [(step, _column_indices(columns, names, n_features))
+                   for _, step, columns in getattr(first, "transformers_", [])]
+    found: dict[int, np.ndarray] = {}
+    for step, columns in readers:
+        step = step.steps[0][1] if isinstance(step, Pipeline) else step
+        categories = getattr(step, "categories_", None)
+        if type(step).__name__ not in _CATEGORY_ENCODERS or categories is None or len(categories) != len(columns):
+            continue
+        for column, values in zip(columns, categories, strict=True):
+            values = np.asarray(values)
+            if values.dtype.kind in "iuf":
+                found[column] = values[np.isfinite(values)].astype(np.float64)
+    return found
+
+
+def _column_indices(columns: Any, names: dict[str, int], n_features: int) -> list[int]:
+    """A ColumnTransformer column spec as input column indices ([] when it is not a plain list/slice)."""
+    if isinstance(columns, slice):
+        return list(range(n_features))[columns]
+    spec = np.ravel(np.asarray(columns, dtype=object))
+    if spec.size and all(isinstance(c, bool | np.bool_) for c in spec):
+        return [i for i, keep in enumerate(spec) if keep]
+    indices = [names.get(c) if isinstance(c, str) else c for c in spec]
+    return [int(i) for i in indices] if all(isinstance(i, int | np.integer) for i in indices) else []
+
+
+def _sub_estimators(obj: Any) -> list[Any]:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import FeatureUnion, Pipeline
+
+    if isinstance(obj, Pipeline):
+        return [step for _, step in obj.steps]
+    if isinstance(obj, ColumnTransformer):
+        return [step for _, step, _ in getattr(obj, "transformers_", [])]
+    if isinstance(obj, FeatureUnion):
+        return [step for _, step in obj.transformer_list]
+    return []
 
 
 def _make_predictor(
     obj: Any, task: Task, feature_names: Sequence[str] | None
 ) -> Callable[[np.ndarray], np.ndarray]:
-    # Estimators fitted on a DataFrame warn when given a bare array; hand them the same column names
-    # so native predictions are exact and quiet.
     columns = list(feature_names) if feature_names is not None else None
-
-    def as_input(X: np.ndarray) -> Any:
-        if columns is None:
-            return X
-        import pandas as pd
-
-        return pd.DataFrame(X, columns=columns, copy=False)
-
     if task == "regression":
 
         def predict(X: np.ndarray) -> np.ndarray:
-            return np.asarray(obj.predict(as_input(X))).reshape(-1, 1)
+            # one row per sample: a second target would show as a second column, never as extra rows
+            return np.asarray(obj.predict(_as_input(X, columns))).reshape(len(X), -1)
 
     else:
 
         def predict(X: np.ndarray) -> np.ndarray:
-            return np.asarray(obj.predict_proba(as_input(X)))
+            return np.asarray(obj.predict_proba(_as_input(X, columns)))
 
     return predict
+
+
+def _as_input(X: np.ndarray, columns: Sequence[str] | None) -> Any:
+    """Estimators fitted on a DataFrame warn when given a bare array: hand them the same column names
+    so native predictions are exact and quiet."""
+    if columns is None:
+        return X
+    import pandas as pd
+
+    return pd.DataFrame(X, columns=columns, copy=False)
 
 
 def _first_line(e: BaseException) -> str:

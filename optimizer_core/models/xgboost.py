@@ -59,7 +59,11 @@ class BoosterInfo:
     num_target: int
     n_features: int
     feature_names: tuple[str, ...] | None
-    categorical: bool
+    categorical_features: tuple[int, ...]  # indices of the features typed "c" (category codes)
+
+    @property
+    def categorical(self) -> bool:
+        return bool(self.categorical_features)
 
 
 def matches(obj: Any) -> bool:
@@ -116,7 +120,7 @@ def booster_info(booster: Any) -> BoosterInfo:
         num_target=int(params.get("num_target", 1)),
         n_features=booster.num_features(),
         feature_names=tuple(names) if names else None,
-        categorical=any(t == "c" for t in types),
+        categorical_features=tuple(i for i, t in enumerate(types) if t == "c"),
     )
 
 
@@ -273,6 +277,7 @@ def _build(native: Any, *, source: SourceInfo, fmt: str) -> LoadedModel:
         native=native,
         predictor=_predictor(native, task, info),
         notes=tuple(notes),
+        categorical_features=info.categorical_features,
     )
 
 

@@ -382,3 +382,24 @@ def test_every_option_has_help_and_the_top_level_lists_exit_codes():
         for action in sub._actions:
             if action.dest != "help":
                 assert action.help, f"{name} {action.option_strings or action.dest} has no help text"
+
+
+def test_convert_checks_the_file_before_writing_it(xgb_files, tmp_path, capsys, monkeypatch):
+    """Regression: convert wrote files ONNX Runtime could not load, or that disagreed with the model, with exit 0."""
+    import optimizer_core.converters.verify as verify
+    from optimizer_core.errors import ConversionError
+
+    monkeypatch.setattr(verify, "verify_conversion", lambda model, proto: ["the ONNX file differs by up to 0.15"])
+    out = tmp_path / "m.onnx"
+    code = main(["convert", str(xgb_files["model"]), "--out", str(out)])
+    assert code == 0 and out.exists()
+    assert "warning: the ONNX file differs by up to 0.15" in capsys.readouterr().err
+
+    def unloadable(model, proto):
+        raise ConversionError("ONNX Runtime cannot load the converted model (bad base values)")
+
+    monkeypatch.setattr(verify, "verify_conversion", unloadable)
+    bad = tmp_path / "bad.onnx"
+    code, _, err = _run(["convert", str(xgb_files["model"]), "--out", str(bad)], capsys)
+    assert code == 2 and not bad.exists()
+    _assert_one_line_error(err, "cannot load the converted model")

@@ -18,7 +18,8 @@ import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 
 from optimizer_core.converters import convert, supports_double
-from optimizer_core.errors import ModelLoadError, UnsupportedModelError
+from optimizer_core.converters.verify import verify_conversion
+from optimizer_core.errors import InputError, ModelLoadError, UnsupportedModelError
 from optimizer_core.models import LoadedModel, load_model, model_from_object
 from optimizer_core.models import lightgbm as lgb_family
 
@@ -226,6 +227,22 @@ def test_categorical_splits_convert_without_drift(capfd: pytest.CaptureFixture[s
     X_test[:40, 5] = np.arange(40) - 5  # negative and never-seen categories too
     _assert_parity(model, X_test, capfd)
     assert "categorical" in convert(model).doc_string
+
+
+def test_fractional_category_codes_are_refused_naming_the_column() -> None:
+    X, y = _dataset("binary")
+    codes = np.random.default_rng(1).integers(0, 30, len(y)).astype(np.float64)
+    frame = pd.DataFrame(np.c_[X[:, :5], codes], columns=["a", "b", "c", "d", "e", "kind"])
+    params = {"objective": "binary", "num_leaves": 8, "min_data_per_group": 5, "verbose": -1}
+    booster = lgb.train(params, lgb.Dataset(frame, (y + np.isin(codes, [3, 7])) % 2, categorical_feature=[5]), 5)
+    model = model_from_object(booster)
+    assert model.categorical_features == (5,)
+    assert verify_conversion(model, convert(model)) == []
+    X_bad = frame.to_numpy(copy=True)
+    X_bad[:40, 5] += 0.5  # LightGBM truncates these, the ONNX trees do not: drift without a visible cause
+    with pytest.raises(InputError, match=r"^categorical column 'kind' \(e\.g\. \d+\.5\) holds values that are not "
+                       "whole numbers"):
+        model.predict_scores(X_bad)
 
 
 # --- refusals -----------------------------------------------------------------------------------------

@@ -458,6 +458,13 @@ def _multi_output(folder: Path) -> Path:
     return _write(folder, _multi_output_regressor())
 
 
+@_case("multi-output-declared-as-one", UnsupportedModelError, "2 values per row")
+def _multi_output_declared_as_one(folder: Path) -> Path:
+    # Regression: the declared [N, 1] was trusted, so only the first of two targets was scored.
+    w = numpy_helper.from_array(np.ones((4, 2), np.float32), "W")
+    return _write(folder, _model([helper.make_node("MatMul", ["X", "W"], ["Y"])], initializers=[w]))
+
+
 @_case("checker-failure", ModelLoadError, "is not a valid ONNX model")
 def _dangling(folder: Path) -> Path:
     return _write(folder, _dangling_input_model())
@@ -552,3 +559,42 @@ def test_a_converted_file_reads_back_with_its_classes_and_feature_names(tmp_path
     ds = load_dataset(reordered, back, target="label")  # matched by name, not by position
     np.testing.assert_array_equal(ds.X, X.to_numpy())
     assert pd.Series(est.predict(X)).equals(pd.Series(np.array(back.classes)[back.predict_scores(ds.X).argmax(1)]))
+
+
+def _ir3_model_with_initializer_inputs() -> onnx.ModelProto:
+    """Valid IR-3 / opset-7 file as old exporters wrote them: the weights are also listed as graph inputs."""
+    w = numpy_helper.from_array(np.arange(1, 5, dtype=np.float32).reshape(4, 1) / 4, "W")
+    inputs = [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["N", 4]),
+              helper.make_tensor_value_info("W", TensorProto.FLOAT, [4, 1])]
+    model = _model([helper.make_node("MatMul", ["X", "W"], ["Y"])], inputs=inputs, initializers=[w],
+                   opsets=(("", 7),))
+    model.ir_version = 3
+    onnx.checker.check_model(model)
+    return model
+
+
+def test_ir3_file_with_initializers_as_inputs_converts(X: np.ndarray, tmp_path: Path) -> None:
+    """Regression: refused with "the converted model fails the ONNX checker: W in initializer but not in graph
+    input" (the rewrite dropped the initializer inputs but kept IR version 3)."""
+    loaded = load_model(_write(tmp_path, _ir3_model_with_initializer_inputs()))
+    assert (loaded.task, loaded.n_features) == ("regression", N_FEATURES)
+    converted = convert(loaded)
+    _assert_contract(converted, N_FEATURES, 1, TensorProto.FLOAT)
+    assert converted.ir_version >= 4
+    expected = X @ (np.arange(1, 5, dtype=np.float32).reshape(4, 1) / 4)
+    np.testing.assert_allclose(_run(converted, {"input": X}), expected, rtol=1e-6)
+
+
+def test_onnx_runtime_load_failure_is_one_clean_line(tmp_path: Path) -> None:
+    """Regression: ORT's C++ message came through cut inside its source location, without the cause."""
+    X = np.random.RandomState(0).rand(60, N_FEATURES).astype(np.float32)
+    proto = to_onnx(RandomForestClassifier(3, max_depth=2, random_state=0).fit(X, np.arange(60) % 3), X[:1])
+    tree = next(n for n in proto.graph.node if n.op_type == "TreeEnsembleClassifier")
+    tree.attribute.append(helper.make_attribute("base_values", [0.5]))  # 1 value for 3 classes: ORT refuses it
+    with pytest.raises(ModelLoadError) as info:
+        load_model(_write(tmp_path, proto))
+    message = str(info.value)
+    assert "\n" not in message
+    assert "base_values should have 0 or 3 values" in message
+    assert "onnxruntime_src" not in message and "[ONNXRuntimeError]" not in message
+    assert message.endswith("export the model again with a current converter")

@@ -19,7 +19,10 @@ import pandas as pd
 import pytest
 import skops.io as sio
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.ensemble import (
     ExtraTreesClassifier,
     ExtraTreesRegressor,
@@ -29,20 +32,40 @@ from sklearn.ensemble import (
     HistGradientBoostingRegressor,
     RandomForestClassifier,
     RandomForestRegressor,
+    VotingClassifier,
 )
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.impute import SimpleImputer
 from sklearn.kernel_ridge import KernelRidge
-from sklearn.linear_model import ElasticNet, Lasso, LinearRegression, LogisticRegression, Ridge
+from sklearn.linear_model import (
+    ElasticNet,
+    Lasso,
+    LinearRegression,
+    LogisticRegression,
+    Perceptron,
+    Ridge,
+    RidgeClassifier,
+    SGDClassifier,
+)
+from sklearn.multioutput import MultiOutputClassifier, MultiOutputRegressor, RegressorChain
+from sklearn.neighbors import KNeighborsRegressor
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, RobustScaler, StandardScaler
-from sklearn.svm import SVC, SVR
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    MinMaxScaler,
+    OneHotEncoder,
+    OrdinalEncoder,
+    RobustScaler,
+    StandardScaler,
+)
+from sklearn.svm import SVC, SVR, LinearSVC
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 from sklearn.utils.validation import check_array
 
 from optimizer_core.converters import convert, supports_double
-from optimizer_core.errors import ModelLoadError, UnsafeModelError, UnsupportedModelError
+from optimizer_core.converters.verify import verify_conversion
+from optimizer_core.errors import ConversionError, ModelLoadError, UnsafeModelError, UnsupportedModelError
 from optimizer_core.models import LoadedModel, load_model, model_from_object
 
 pytestmark = [
@@ -528,11 +551,234 @@ def test_svc_without_probabilities_is_refused() -> None:
         model_from_object(estimator)
 
 
-def test_multi_output_regressor_is_refused() -> None:
-    X, y = _data("regression")
-    estimator = Ridge().fit(X, np.column_stack([y, -y]))
-    with pytest.raises(UnsupportedModelError, match="several targets"):
+@pytest.mark.parametrize(
+    ("factory", "expected"),
+    [
+        pytest.param(
+            lambda: make_pipeline(StandardScaler(), LinearSVC()),
+            r"make CalibratedClassifierCV\(LinearSVC\(\.\.\.\), ensemble=False\) the pipeline's last step",
+            id="linear-svc-pipeline",
+        ),
+        pytest.param(RidgeClassifier, r"wrap it in CalibratedClassifierCV\(RidgeClassifier\(\.\.\.\)", id="ridge"),
+        pytest.param(lambda: SGDClassifier(random_state=0), r"loss='log_loss'", id="sgd"),
+        pytest.param(
+            lambda: VotingClassifier([("lr", LogisticRegression(max_iter=500)), ("dt", DecisionTreeClassifier())]),
+            r"voting='soft'",
+            id="hard-voting",
+        ),
+        pytest.param(SVC, r"probability=True", id="svc"),
+    ],
+)
+def test_advice_for_classifiers_without_probabilities_fits_the_estimator(factory: Factory, expected: str) -> None:
+    """Regression: every such classifier was told to use probability=True (only SVC/NuSVC have it) or to
+    wrap the whole pipeline in CalibratedClassifierCV (which skl2onnx cannot convert)."""
+    estimator = _fit(factory(), "binary")[0]
+    with pytest.raises(UnsupportedModelError, match=expected) as err:
         model_from_object(estimator)
+    if not isinstance(estimator, SVC):
+        assert "probability=True" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("factory", "kind"),
+    [
+        pytest.param(
+            lambda: make_pipeline(StandardScaler(), CalibratedClassifierCV(LinearSVC(), ensemble=False)),
+            "binary",
+            id="calibrated-linear-svc-last-step",
+        ),
+        pytest.param(
+            lambda: make_pipeline(StandardScaler(), CalibratedClassifierCV(RidgeClassifier(), ensemble=False)),
+            "multiclass",
+            id="calibrated-ridge-last-step",
+        ),
+        pytest.param(
+            lambda: make_pipeline(StandardScaler(), CalibratedClassifierCV(Perceptron(), ensemble=False)),
+            "binary",
+            id="calibrated-perceptron-last-step",
+        ),
+        pytest.param(
+            lambda: make_pipeline(StandardScaler(), SGDClassifier(loss="log_loss", random_state=0)),
+            "binary",
+            id="sgd-log-loss",
+        ),
+        pytest.param(
+            # flatten_transform=True is VotingClassifier's default; skl2onnx refused it
+            lambda: VotingClassifier(
+                [("lr", LogisticRegression(max_iter=500)), ("rf", RandomForestClassifier(5, random_state=0))],
+                voting="soft",
+            ),
+            "multiclass",
+            id="soft-voting",
+        ),
+        pytest.param(LinearDiscriminantAnalysis, "binary", id="lda-binary"),  # was off by up to 0.15
+        pytest.param(LinearDiscriminantAnalysis, "multiclass", id="lda-multiclass"),
+        pytest.param(
+            # skl2onnx wrote one base value for three classes: ONNX Runtime refused to load the graph
+            lambda: GradientBoostingClassifier(n_estimators=10, init="zero", random_state=0),
+            "multiclass",
+            id="gbc-init-zero",
+        ),
+    ],
+)
+def test_advised_and_repaired_classifiers_convert_with_parity(factory: Factory, kind: str) -> None:
+    estimator, X = _fit(factory(), kind)
+    params = {k: v for k, v in estimator.get_params().items() if not hasattr(v, "get_params")}
+    fitted = [(step, dict(vars(step))) for step in [estimator] if isinstance(step, LinearDiscriminantAnalysis)]
+    model = model_from_object(estimator)
+    proto = convert(model)
+    _assert_contract(proto, model)
+    X32 = X.astype(np.float32)
+    _assert_parity(_session(proto).run(["scores"], {"input": X32})[0], model.predict_scores(X32), kind)
+    assert verify_conversion(model, proto) == []
+    # the temporary adjustments made for skl2onnx are undone
+    assert {k: v for k, v in estimator.get_params().items() if not hasattr(v, "get_params")} == params
+    for step, state in fitted:
+        np.testing.assert_array_equal(step.coef_, state["coef_"])
+        np.testing.assert_array_equal(step.intercept_, state["intercept_"])
+
+
+def test_binary_lda_float64_graph_matches() -> None:
+    estimator, X = _fit(LinearDiscriminantAnalysis(), "binary")
+    model = model_from_object(estimator)
+    scores = _session(convert(model, double=True)).run(["scores"], {"input": X})[0]
+    np.testing.assert_allclose(scores, model.predict_scores(X), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("factory", "expected"),
+    [
+        pytest.param(
+            lambda: CalibratedClassifierCV(make_pipeline(StandardScaler(), LinearSVC()), ensemble=False),
+            r"^CalibratedClassifierCV around Pipeline\(StandardScaler > LinearSVC\) has no faithful ONNX "
+            r"conversion .*make the calibrator the pipeline's last step",
+            id="calibrated-pipeline",
+        ),
+        pytest.param(
+            lambda: CalibratedClassifierCV(make_pipeline(StandardScaler(), LogisticRegression()), ensemble=False),
+            r"^CalibratedClassifierCV around Pipeline",
+            id="calibrated-pipeline-silently-wrong",
+        ),
+        pytest.param(
+            lambda: make_pipeline(
+                StandardScaler(), CalibratedClassifierCV(SGDClassifier(random_state=0), method="isotonic")
+            ),
+            r"method='isotonic'.*refit it with method='sigmoid'",
+            id="isotonic",
+        ),
+    ],
+)
+def test_calibrations_skl2onnx_converts_wrong_are_refused(factory: Factory, expected: str) -> None:
+    """Regression: these converted with exit 0 and probabilities off by 0.14 to 0.5 (or failed with
+    "NameError: Option 'zipmap' not in [...] for class 'LinearSVC'")."""
+    model = model_from_object(_fit(factory(), "binary")[0])
+    with pytest.raises(UnsupportedModelError, match=expected):
+        convert(model)
+
+
+def test_converter_errors_are_cut_at_a_sentence_not_mid_word(monkeypatch: pytest.MonkeyPatch) -> None:
+    from optimizer_core.converters import sklearn as sklearn_converter
+
+    text = ("Unable to find column name 'a' among names ['input']. Make sure the input names specified with "
+            "parameter initial_types fits the column names specified in the pipeline to convert. This may happen "
+            "because a ColumnTransformer follows a transformer without any mapped converter in a pipeline.")
+
+    def fail(model: LoadedModel, *, double: bool) -> Any:
+        raise RuntimeError(text)
+
+    monkeypatch.setattr(sklearn_converter, "to_onnx", fail)
+    model = model_from_object(_fit(LogisticRegression(max_iter=500), "binary")[0])
+    with pytest.raises(ConversionError) as err:
+        convert(model)
+    message = str(err.value)
+    assert "becau" not in message
+    assert "initial_types fits the column names specified in the pipeline to convert.)" in message
+    assert message.endswith("export the model to ONNX yourself and pass the .onnx file")
+
+
+def _multi_target(estimator: Any) -> Any:
+    X, y = _data("regression")
+    return estimator.fit(X, np.column_stack([y, -y]))
+
+
+@pytest.mark.parametrize(
+    "factory",
+    [
+        pytest.param(Ridge, id="ridge"),
+        pytest.param(lambda: MultiOutputRegressor(LinearRegression()), id="multi-output-regressor"),
+        pytest.param(lambda: RegressorChain(LinearRegression()), id="regressor-chain"),
+        pytest.param(KNeighborsRegressor, id="knn"),
+        pytest.param(lambda: TransformedTargetRegressor(LinearRegression()), id="transformed-target"),
+        pytest.param(lambda: make_pipeline(StandardScaler(), MultiOutputRegressor(Ridge())), id="pipeline"),
+    ],
+)
+def test_multi_output_regressor_is_refused(factory: Factory, tmp_path) -> None:
+    """Regression: MultiOutputRegressor and KNN fitted on 2-D y loaded as single-output regressors; `run`
+    then failed with an IndexError and `convert` declared [N, 1] for a graph returning [N, 2]."""
+    path = _dump(_multi_target(factory()), tmp_path)
+    with pytest.raises(UnsupportedModelError, match="predicts several targets at once: .*fit one model per target"):
+        load_model(path)
+
+
+def test_single_output_knn_regressor_still_loads() -> None:
+    estimator, X = _fit(KNeighborsRegressor(), "regression")
+    model = model_from_object(estimator)
+    assert model.predict_scores(X[:7]).shape == (7, 1)
+
+
+def test_multi_output_classifier_is_refused_with_the_fix() -> None:
+    X, y = _data("multiclass")
+    estimator = MultiOutputClassifier(LogisticRegression(max_iter=500)).fit(X, np.column_stack([y, y % 2]))
+    with pytest.raises(UnsupportedModelError, match="multi-output classifier.*fit one classifier per target"):
+        model_from_object(estimator)
+
+
+def _frame_with_text() -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({
+        "a": rng.normal(size=ROWS),
+        "b": rng.normal(size=ROWS),
+        "color": rng.choice(["red", "green", "blue"], ROWS),
+        "size": rng.choice(["S", "M", "L"], ROWS),
+    })
+    return frame, ((frame.a > 0) ^ (frame.color == "red")).to_numpy().astype(int)
+
+
+@pytest.mark.parametrize("encoder", [OneHotEncoder(handle_unknown="ignore"), OrdinalEncoder()], ids=type)
+def test_pipeline_taking_text_columns_is_refused_at_load(encoder: Any, tmp_path) -> None:
+    """Regression: the CSV was blamed ("'red' ... features must be numbers") for text the model needs."""
+    frame, y = _frame_with_text()
+    columns = ColumnTransformer([("num", StandardScaler(), ["a", "b"]), ("cat", encoder, ["color", "size"])])
+    path = _dump(make_pipeline(columns, LogisticRegression()).fit(frame, y), tmp_path)
+    with pytest.raises(UnsupportedModelError) as err:
+        load_model(path)
+    message = str(err.value)
+    assert message.startswith(
+        f"Pipeline(ColumnTransformer > LogisticRegression) takes text columns ({type(encoder).__name__} on "
+        "'color', 'size'): this tool feeds the model one float32 array"
+    )
+    assert "encode the categories as numbers before the model" in message
+
+
+def test_column_transformer_selecting_columns_by_name_converts() -> None:
+    """Encoding categories as numbers (the advice above) keeps a ColumnTransformer that selects columns by
+    name, which skl2onnx only maps onto inputs of those names: it converts with one input now."""
+    frame, y = _frame_with_text()
+    frame = frame.assign(color=frame.color.map({"red": 0, "green": 1, "blue": 2}).astype(float),
+                         size=frame["size"].map({"S": 0, "M": 1, "L": 2}).astype(float))
+    frame = frame.rename(columns={"a": "a value", "b": "input"})  # a space, and the contract's own input name
+    columns = ColumnTransformer([
+        ("num", StandardScaler(), ["a value", "input"]),
+        ("cat", OneHotEncoder(handle_unknown="ignore"), ["color", "size"]),
+    ])
+    model = model_from_object(make_pipeline(columns, LogisticRegression()).fit(frame, y))
+    proto = convert(model)
+    _assert_contract(proto, model)
+    X = frame.to_numpy(np.float32)
+    _assert_parity(_session(proto).run(["scores"], {"input": X})[0], model.predict_scores(X), "binary")
+    # synthetic rows draw the encoded columns from their categories (0.3 would be unknown to scikit-learn
+    # but category 0 to ONNX's OneHotEncoder): no false alarm
+    assert verify_conversion(model, proto) == []
 
 
 def test_estimator_without_converter_is_named(tmp_path) -> None:

@@ -19,7 +19,8 @@ import xgboost as xgb
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 
 from optimizer_core.converters import convert, supports_double
-from optimizer_core.errors import ModelLoadError, UnsupportedModelError
+from optimizer_core.converters.verify import verify_conversion
+from optimizer_core.errors import InputError, ModelLoadError, UnsupportedModelError
 from optimizer_core.models import LoadedModel, load_model, model_from_object
 from optimizer_core.models import xgboost as xgb_family
 
@@ -265,6 +266,32 @@ def test_categorical_features_convert_as_category_codes(capfd: pytest.CaptureFix
     X_codes[::7, 6] = np.nan  # missing category
     X_codes[::11, 6] = 40  # category never seen in training
     _assert_parity(model, X_codes, capfd)
+
+
+def _categorical_classifier() -> tuple[LoadedModel, np.ndarray]:
+    X, y = _dataset("binary")
+    codes = np.random.default_rng(1).integers(0, 12, len(y))
+    frame = pd.DataFrame(X[:, :6], columns=[f"x{i}" for i in range(6)]).assign(cat=pd.Categorical(codes))
+    clf = xgb.XGBClassifier(n_estimators=15, max_depth=4, enable_categorical=True, max_cat_to_onehot=1)
+    clf.fit(frame, (y + np.isin(codes, [2, 5, 7])) % 2)
+    return model_from_object(clf), frame.assign(cat=codes.astype(np.float32)).to_numpy(np.float32)
+
+
+def test_fractional_category_codes_are_refused_naming_the_column() -> None:
+    model, X = _categorical_classifier()
+    assert model.categorical_features == (6,)
+    X[::7, 6] = np.nan  # missing categories are fine
+    model.predict_scores(X)
+    X[61, 6] = 1.5  # XGBoost truncates it, the ONNX trees compare it as a number: silent drift
+    with pytest.raises(InputError, match=r"^categorical column 'cat' \(e\.g\. 1\.5\) holds values that are not "
+                       r"whole numbers: .*integer category codes") as err:
+        model.predict_scores(X)
+    assert "\n" not in str(err.value)
+
+
+def test_categorical_model_verifies_on_whole_number_codes() -> None:
+    model, _ = _categorical_classifier()
+    assert verify_conversion(model, convert(model)) == []
 
 
 # --- refusals -----------------------------------------------------------------------------------------
