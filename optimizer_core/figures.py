@@ -1010,7 +1010,8 @@ def worst_samples_table(
     multiclass = any(len(w.native) > 2 for w in worst)
     records = []
     for w in worst:
-        rec: dict[str, Any] = {"row": w.row, "abs diff": w.abs_diff}
+        # counted as the CSV's readers and the tool's errors count: 1 = the first row after the header
+        rec: dict[str, Any] = {"data row": w.row + 1, "abs diff": w.abs_diff}
         col = _worst_column(w.native, w.variant, multiclass)
         if multiclass:
             rec["class"] = col
@@ -1021,7 +1022,7 @@ def worst_samples_table(
         rec.update({n: (w.features[i] if i < len(w.features) else None) for i, n in enumerate(names)})
         records.append(rec)
     head = [
-        "row",
+        "data row",
         "abs diff",
         *(["class"] if multiclass else []),
         "native score",

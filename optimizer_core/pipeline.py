@@ -426,7 +426,7 @@ def _artifacts(prepared: list[_Prepared], native_scores: np.ndarray, task: str) 
 def per_sample_drift_csv(native_scores: np.ndarray, prepared: list[_Prepared], *, relative: bool = False) -> bytes:
     """One row per CSV row: each variant's largest absolute score difference, and for regressors also the
     relative one (the metric the gate and the recommendation use)."""
-    columns = {"row": np.arange(native_scores.shape[0])}
+    columns = {"data_row": np.arange(1, native_scores.shape[0] + 1)}  # 1 = the first row after the header
     scale = drift.relative_scale(native_scores.reshape(native_scores.shape[0], -1)) if relative else None
     for item in prepared:
         diff = drift.per_sample_abs_diff(native_scores, item.scores)

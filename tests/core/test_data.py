@@ -403,3 +403,14 @@ def test_counts_of_one_are_singular():
         load_dataset(np.zeros((1, 3)), _model(), y=[0, 1])
     with pytest.raises(InputError, match="has 1 feature column but the model expects 3"):
         load_dataset(pd.DataFrame({"x": [1.0]}), _model(names=None))
+
+
+def test_thousands_of_ignored_columns_make_a_short_note(tmp_path):
+    """Regression: a CSV with 2,970 extra columns produced a 46 KB note listing every one."""
+    from optimizer_core.data import _ignored_note
+
+    names = [f"extra_col_{i}" for i in range(2970)]
+    note = _ignored_note(names)
+    assert len(note) < 400 and note.startswith("2,970 columns not used by the model were ignored")
+    assert "extra_col_9," in note and "extra_col_2969" in note and "extra_col_10," not in note
+    assert _ignored_note(["a", "b"]) == "ignored columns not used by the model: a, b"

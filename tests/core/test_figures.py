@@ -206,7 +206,9 @@ def test_pareto_falls_back_to_a_measured_batch_size():
 def test_worst_samples_table_uses_feature_names(report):
     df = F.worst_samples_table(report, "int8")
     assert isinstance(df, pd.DataFrame) and len(df) == 10
-    assert list(df.columns[:5]) == ["row", "abs diff", "native score", "variant score", "label flip"]
+    assert list(df.columns[:5]) == ["data row", "abs diff", "native score", "variant score", "label flip"]
+    worst = max(report.variant("int8").drift_detail.worst, key=lambda w: w.abs_diff)
+    assert df["data row"].iloc[0] == worst.row + 1  # 1-based, as the CSV errors count rows
     assert list(df.columns[5:]) == ["age", "income", "score", "tenure"]
     assert df["abs diff"].is_monotonic_decreasing
     r = dataclasses.replace(report, model={**report.model, "feature_names": None})
