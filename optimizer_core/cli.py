@@ -20,6 +20,7 @@ from optimizer_core.errors import ConfigError, OptimizerError
 from optimizer_core.out_dir import out_dir_problem, write_file
 
 EXIT_OK, EXIT_GATE, EXIT_BAD_INPUT = 0, 1, 2
+DEFAULTS = {"precision": "fp32,fp64,fp16,int8,int8-static", "provider": "auto", "batch_sizes": "1,16,256,4096"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,12 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("model", nargs="?", help="model file (XGBoost JSON/UBJ, LightGBM text, skops, ONNX)")
     run.add_argument("data", nargs="?", help="CSV of test rows with a header")
     run.add_argument("--target", help="target column in the CSV (enables accuracy/F1/AUC or RMSE/MAE/R2)")
-    run.add_argument("--precision", default="fp32,fp64,fp16,int8,int8-static",
-                     help="comma-separated variants: fp32,fp64,fp16,int8,int8-static (default: all)")
-    run.add_argument("--provider", default="auto",
+    # list options may be repeated: "--precision fp32 --precision int8" means both (argparse kept the last)
+    run.add_argument("--precision", action="append",
+                     help=f"comma-separated variants: fp32,fp64,fp16,int8,int8-static (default: {DEFAULTS['precision']})")
+    run.add_argument("--provider", action="append",
                      help="comma-separated providers: auto, cpu, cuda, tensorrt, openvino, ... (default: auto)")
-    run.add_argument("--batch-sizes", default="1,16,256,4096",
-                     help="comma-separated rows per call to time (default: 1,16,256,4096)")
+    run.add_argument("--batch-sizes", action="append",
+                     help=f"comma-separated rows per call to time (default: {DEFAULTS['batch_sizes']})")
     run.add_argument("--threads", type=int, help="intra-op threads for ONNX Runtime (default: physical cores)")
     run.add_argument("--budget-s", type=float, default=30.0, help="seconds of timing budget (default: 30)")
     run.add_argument("--tune", action="store_true",
@@ -92,6 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `inference-optimizer history list | head`: the reader left, nothing is wrong
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":
@@ -111,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except MemoryError:
         _fail("out of memory: try a smaller CSV or fewer batch sizes")
+    except BrokenPipeError:
+        raise  # main() ends quietly: the output's reader left
     except Exception as e:  # a library failure we did not anticipate: still one line, never a traceback
         if os.environ.get("INFERENCE_OPTIMIZER_DEBUG"):
             raise
@@ -144,9 +157,9 @@ def _run(args: argparse.Namespace) -> int:
         if not os.path.exists(path):  # found here, before the worker starts and prints progress
             raise ConfigError(f"{what} {path} does not exist: check the path")
     config = OptimizeConfig(
-        precisions=parse_list(args.precision, what="precision"),
-        providers=parse_list(args.provider, what="provider"),
-        batch_sizes=_batch_sizes(args.batch_sizes),
+        precisions=parse_list(_joined(args, "precision"), what="precision"),
+        providers=parse_list(_joined(args, "provider"), what="provider"),
+        batch_sizes=_batch_sizes(_joined(args, "batch_sizes")),
         threads=args.threads,
         budget_s=args.budget_s,
         max_drift=args.max_drift,
@@ -181,6 +194,12 @@ def _run(args: argparse.Namespace) -> int:
             print(f"gate: nothing to check: none of the requested precisions ({', '.join(config.precisions)}) "
                   "applies to this model")
     return EXIT_OK
+
+
+def _joined(args: argparse.Namespace, name: str) -> str:
+    """A repeatable list option's values as one comma-separated list, or its default."""
+    given = getattr(args, name)
+    return ", ".join(given) if given else DEFAULTS[name]
 
 
 def _batch_sizes(text: str) -> tuple[int, ...]:

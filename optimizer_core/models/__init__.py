@@ -75,7 +75,7 @@ def sniff_format(data: bytes, name: str = "the model file") -> str:
     ``onnx``; raises ``ModelLoadError`` when the content is none of them.
     """
     if not data:
-        raise ModelLoadError("the model file is empty: export the model again and upload the saved file")
+        raise ModelLoadError(f"{name} is empty (0 bytes): export the model again and use the saved file")
     head = data[:64]
     if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
         return "pickle"

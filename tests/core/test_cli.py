@@ -403,3 +403,29 @@ def test_convert_checks_the_file_before_writing_it(xgb_files, tmp_path, capsys, 
     code, _, err = _run(["convert", str(xgb_files["model"]), "--out", str(bad)], capsys)
     assert code == 2 and not bad.exists()
     _assert_one_line_error(err, "cannot load the converted model")
+
+
+def test_a_closed_output_pipe_ends_quietly(tmp_path, monkeypatch, capsys):
+    """Regression: `inference-optimizer history list | head` ended with 'error: unexpected BrokenPipeError'."""
+    import optimizer_core.cli as cli
+
+    def closed_pipe(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(cli, "_history", closed_pipe)
+    monkeypatch.setattr(os, "dup2", lambda *a: None)  # keep pytest's own stdout
+    assert main(["history", "list", "--db", str(tmp_path / "h.db")]) == 0
+    assert "error" not in capsys.readouterr().err
+
+
+def test_repeated_list_options_add_up():
+    """Regression: '--precision fp32 --precision int8' silently kept only int8."""
+    from optimizer_core.cli import _joined, build_parser
+
+    args = build_parser().parse_args(["run", "m.json", "d.csv", "--precision", "fp32", "--precision", "int8",
+                                      "--batch-sizes", "1,16", "--batch-sizes", "256"])
+    assert _joined(args, "precision") == "fp32, int8"
+    assert _joined(args, "batch_sizes") == "1,16, 256"
+    assert _joined(args, "provider") == "auto"
+    defaults = build_parser().parse_args(["run", "m.json", "d.csv"])
+    assert _joined(defaults, "precision") == "fp32,fp64,fp16,int8,int8-static"
