@@ -6,6 +6,11 @@ report.html); this module only lays them out and formats values that are already
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import numbers
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -16,7 +21,19 @@ from optimizer_core import figures as F
 from optimizer_core.report import Report, VariantResult
 
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+# Characters that Markdown (CommonMark, GFM and Streamlit's additions: LaTeX, :color[...]) may act on; a
+# backslash in front of any ASCII punctuation shows it as it is.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$])")
+_MD_LINE_START = re.compile(r"^([-+])")
 _KINDS = {"violin": "Violin", "box": "Box", "ecdf": "ECDF"}
+
+
+def md_escape(text: object) -> str:
+    """User-provided text (file, column and model names, and core messages that quote them) as Markdown that
+    shows it literally: ``**x**`` stays ``**x**`` in st.markdown, st.caption, st.info and the like. Not for
+    inside backticks (a code span shows backslashes)."""
+    flat = " ".join(str(text).splitlines())
+    return _MD_LINE_START.sub(r"\\\1", _MD_SPECIAL.sub(r"\\\1", flat))
 
 
 def chart(fig: Any, *, key: str) -> None:
@@ -29,13 +46,13 @@ def chart(fig: Any, *, key: str) -> None:
 
 def run_caption(report: Report, model_name: str | None = None) -> str:
     m, d = report.model, report.data
-    what = " · ".join(str(x) for x in (m.get("estimator"), m.get("family"), m.get("task")) if x)
+    what = " · ".join(md_escape(x) for x in (m.get("estimator"), m.get("family"), m.get("task")) if x)
     rows = d.get("rows")
     parts = [
-        f"**{model_name}**" if model_name else None,
+        f"**{md_escape(model_name)}**" if model_name else None,
         what,
         f"{rows:,} rows" if isinstance(rows, int) else None,
-        f"target `{d['target']}`" if d.get("target") else "no target column (drift only)",
+        f"target **{md_escape(d['target'])}**" if d.get("target") else "no target column (drift only)",
         f"run `{report.run_id}`",
         report.created_at.replace("T", " ")[:19] + " UTC",
         f"took {report.wall_s:,.1f} s" if report.wall_s is not None else None,
@@ -81,14 +98,17 @@ def _speedup_card(report: Report, h: dict[str, Any]) -> tuple[str, str, str | No
     x = h["speedup_batch1"]
     if x is None:
         return label, "n/a", "batch 1 not measured", "measure batch size 1 to see it"
-    detail = f"{h['speedup_variant']} vs native" + (" · native faster" if x < 1 else "")
-    noisy = _noisy(report, "native", 1) or _noisy(report, h["speedup_variant"], 1)
+    config, baseline = h["speedup_configuration"], h["speedup_baseline"]
+    detail = f"{config} vs {baseline}" + (" · native faster" if x < 1 else "")
+    noisy = F.headline_noisy(report)[label]
     return (
         label,
         _ratio(x),
         detail + (" · noisy" if noisy else ""),
-        f"{x:,.2f}×: p50 latency of the native model at batch 1 divided by the fastest ONNX variant's "
-        f"({h['speedup_variant']}). 'noisy': the calls varied a lot on this machine (see the Latency tab)",
+        f"{x:,.2f}×: p50 latency of {baseline} at batch 1 divided by the fastest ONNX configuration's ({config})"
+        + (", both from the auto-tune finalists, measured side by side" if baseline != "native" or config != h[
+            "speedup_variant"] else "")
+        + ". 'noisy': the calls varied a lot on this machine (see the Latency tab)",
     )
 
 
@@ -97,8 +117,8 @@ def _throughput_card(report: Report, h: dict[str, Any]) -> tuple[str, str, str |
     rate = h["best_rows_per_s"]
     if rate is None:
         return label, "n/a", "no latency measured", "no variant was timed"
-    variant, batch = h["best_throughput_variant"], h["best_throughput_batch"]
-    noisy = " · noisy" if _noisy(report, variant, batch) else ""
+    variant, batch = h["best_throughput_configuration"], h["best_throughput_batch"]
+    noisy = " · noisy" if F.headline_noisy(report)[label] else ""
     return (
         label,
         _compact_rate(rate),
@@ -114,6 +134,10 @@ def _size_card(h: dict[str, Any]) -> tuple[str, str, str | None, str]:
     if x is None:
         return label, "n/a", "one size only", "needs at least two variants with a size"
     small, base = h["size_variant"], h["size_baseline"]
+    if x < 1:
+        return (label, "none", f"every variant is larger than {base}",
+                f"the smallest other variant, {small} ({F.fmt_mb(h['size_bytes'])}), is {1 / x:.2f}× larger than "
+                f"{base} ({F.fmt_mb(h['size_baseline_bytes'])})")
     return (
         label,
         _ratio(x),
@@ -163,12 +187,6 @@ def _flips_card(report: Report, h: dict[str, Any]) -> tuple[str, str, str | None
         f"{h['label_flips']:,} rows ({F.fmt_pct(h['label_flip_rate'])}) whose predicted class differs from the "
         f"native model's, for the worst variant ({h['label_flip_variant']})",
     )
-
-
-def _noisy(report: Report, variant: str, batch_size: int) -> bool:
-    v = report.variant(variant)
-    row = v.latency_at(batch_size) if v is not None else None
-    return bool(row is not None and row.noisy)
 
 
 def _compact_rate(rate: float) -> str:
@@ -318,7 +336,8 @@ def _drift_tab(report: Report, key: str) -> None:
         target = (report.data or {}).get("target")
         skipped = next((n for n in report.notes if n.startswith("metrics skipped")), None)
         if target:
-            st.caption(f"No metrics for target `{target}`: {skipped or 'none of its rows could be scored'}.")
+            why = md_escape(skipped) if skipped else "none of its rows could be scored"
+            st.caption(f"No metrics for target **{md_escape(target)}**: {why}.")
         else:
             st.caption("No target column was given, so only drift against the native model is measured.")
     else:
@@ -395,10 +414,10 @@ def _details_tab(report: Report, key: str) -> None:
     noted = [v for v in report.variants if v.notes]
     if noted:
         st.markdown("**What each variant is** (and why one does not apply)")
-        st.markdown("\n".join(f"- **{v.name}**: " + "; ".join(v.notes) for v in noted))
+        st.markdown("\n".join(f"- **{v.name}**: " + md_escape("; ".join(v.notes)) for v in noted))
     if report.explanations:
         st.markdown("**Where each variant wins, and why**")
-        st.markdown("\n".join(f"- {x}" for x in report.explanations))
+        st.markdown("\n".join(f"- {md_escape(x)}" for x in report.explanations))
     if report.runtime_floor:
         st.markdown(
             "**Runtime floor**: ONNX Runtime on a trivial graph with the same input shape, the least any "
@@ -417,7 +436,7 @@ def _details_tab(report: Report, key: str) -> None:
         )
     if report.notes:
         st.markdown("**Notes on this run**")
-        st.markdown("\n".join(f"- {n}" for n in report.notes))
+        st.markdown("\n".join(f"- {md_escape(n)}" for n in report.notes))
     left, right = st.columns(2)
     with left:
         st.markdown("**Environment**")
@@ -452,22 +471,33 @@ def downloads(report: Report, key: str) -> None:
     """report.html, report.json, drift.csv and each variant's ONNX file. The bytes are produced when a
     button is clicked (callables), so large models are not copied on every rerun."""
     stem = f"inference-report-{report.run_id}"
+    named = for_download(report)  # its snippet loads the .onnx files as the buttons below save them
     items: list[tuple[str, Any, str, str, str]] = [
         (
             "report.html",
-            lambda: state.html_report(report.run_id, report),
+            lambda: state.html_report(report.run_id, named),
             f"{stem}.html",
             "text/html",
             "one self-contained page with every chart (works offline)",
         ),
         (
             "report.json",
-            report.to_json,
+            named.to_json,
             f"{stem}.json",
             "application/json",
             "every measurement, machine-readable (the schema the CLI writes)",
         ),
     ]
+    if "deploy.py" in report.artifacts:
+        items.append(
+            (
+                "deploy.py",
+                lambda: snippet_for_download(report.artifacts["deploy.py"].decode(), report).encode(),
+                f"deploy-{report.run_id}.py",
+                "text/x-python",
+                "recreates the recommended ONNX Runtime session; keep it in the folder of the downloaded .onnx file",
+            )
+        )
     if "drift.csv" in report.artifacts:
         items.append(
             (
@@ -506,12 +536,25 @@ def downloads(report: Report, key: str) -> None:
 
 
 def snippet_for_download(snippet: str, report: Report) -> str:
-    """The deployment snippet naming the file the dashboard's download button saves (fp32-<run id>.onnx),
-    not the plain name the CLI writes into --out."""
+    """The deployment snippet (or deploy.py) naming the file the dashboard's download button saves
+    (fp32-<run id>.onnx), not the plain name the CLI writes into --out."""
     for v in report.variants:
-        if v.artifact and f'"{v.artifact}"' in snippet:
-            snippet = snippet.replace(f'"{v.artifact}"', f'"{onnx_file_name(v.artifact, report.run_id)}"')
+        if not v.artifact:
+            continue
+        for quote in ('"', "'"):
+            saved = onnx_file_name(v.artifact, report.run_id)
+            snippet = snippet.replace(f"{quote}{v.artifact}{quote}", f"{quote}{saved}{quote}")
     return snippet
+
+
+def for_download(report: Report) -> Report:
+    """The report as the dashboard's report.html and report.json downloads carry it: the recommendation's
+    snippet names the .onnx files as the download buttons save them (the stored report is left as it is)."""
+    rec = report.recommendation
+    if rec is None or not rec.snippet:
+        return report
+    named = dataclasses.replace(rec, snippet=snippet_for_download(rec.snippet, report))
+    return dataclasses.replace(report, recommendation=named)
 
 
 def onnx_file_name(artifact: str, run_id: str) -> str:
@@ -522,6 +565,89 @@ def onnx_file_name(artifact: str, run_id: str) -> str:
 
 def _artifact(report: Report, name: str) -> Any:
     return lambda: report.artifacts[name]
+
+
+# --------------------------------------------------------------------------- comparing two runs
+
+
+def _same_model(a: Report, b: Report) -> bool:
+    """By the model files' hashes where both reports have one, else by what the model is (estimator,
+    family, task, feature count)."""
+    ha, hb = a.model.get("source_sha256"), b.model.get("source_sha256")
+    if ha and hb:
+        return ha == hb
+    keys = ("estimator", "family", "task", "n_features")
+    return all(a.model.get(k) == b.model.get(k) for k in keys)
+
+
+def _same_data(a: Report, b: Report) -> bool:
+    """By the CSVs' hashes where both reports have one, else by name, rows and ignored columns."""
+    ha, hb = a.data.get("sha256"), b.data.get("sha256")
+    if ha and hb:
+        return ha == hb
+    return _data_shape(a) == _data_shape(b)
+
+
+def _data_shape(report: Report) -> tuple[Any, ...]:
+    d = report.data
+    return d.get("path"), d.get("rows"), tuple(d.get("ignored_columns") or ())
+
+
+def _model_words(report: Report, model_name: str | None) -> str:
+    m = report.model
+    n = m.get("n_features")
+    parts = [model_name, m.get("estimator"), m.get("task"), f"{n} features" if n else None]
+    return md_escape(" · ".join(str(p) for p in parts if p))
+
+
+def _data_words(report: Report) -> str:
+    d = report.data
+    rows = d.get("rows")
+    count = f"{rows:,} rows" if isinstance(rows, int) else "rows"
+    return md_escape(f"{count} of {d['path']}" if d.get("path") else count)
+
+
+def different_work(a: Report, b: Report, name_a: str | None = None, name_b: str | None = None) -> str | None:
+    """Why two runs' timings are not the same work measured twice (different model or data), in Markdown;
+    None when both ran the same model on the same data, as far as the reports tell."""
+    differences = []
+    if not _same_model(a, b):
+        differences.append(f"model (A: {_model_words(a, name_a)}; B: {_model_words(b, name_b)})")
+    if not _same_data(a, b):
+        differences.append(f"data (A: {_data_words(a)}; B: {_data_words(b)})")
+    if not differences:
+        return None
+    return (
+        "**These runs measured different work**: they differ in " + " and in ".join(differences) + ". The "
+        "\"B vs A\" ratios below compare different work, not the same model made faster or slower."
+    )
+
+
+def share_y_range(figures: Sequence[Any]) -> None:
+    """Give figures that sit side by side the same y-axis range (the union of their data), so their heights
+    compare by eye. Log axes get their range in decades, as plotly wants; figures without data are left."""
+    log = all(fig.layout.yaxis.type == "log" for fig in figures)
+    ys = [y for fig in figures for y in _y_values(fig) if y > 0 or not log]
+    if not ys:
+        return
+    low, high = min(ys), max(ys)
+    if log:
+        low, high = math.log10(low), math.log10(high)
+    pad = (high - low) * 0.08 or (0.25 if log else abs(high) * 0.1 or 1.0)
+    for fig in figures:
+        fig.update_yaxes(range=[low - pad, high + pad], autorange=False)
+        if log and high - low >= 2:
+            fig.update_yaxes(dtick=1, minor={"showgrid": True})  # the same ticks in both
+
+
+def _y_values(fig: Any) -> list[float]:
+    values = []
+    for trace in fig.data:
+        ys = getattr(trace, "y", None)
+        for y in ys if ys is not None else ():
+            if isinstance(y, numbers.Real) and not isinstance(y, bool) and math.isfinite(y):
+                values.append(float(y))
+    return values
 
 
 # --------------------------------------------------------------------------- the whole report
@@ -535,7 +661,7 @@ def render_report(report: Report, *, key: str, model_name: str | None = None) ->
     st.markdown(run_caption(report, model_name))
     for note in report.notes:
         if note.startswith(WARNING_NOTES):
-            st.warning(note[0].upper() + note[1:])
+            st.warning(md_escape(note[0].upper() + note[1:]))
     headline_metrics(report)
     recommendation(report)
     tabs = st.tabs(["Latency", "Throughput", "Size", "Drift", "Trade-offs", "Details"])

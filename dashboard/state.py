@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +60,59 @@ def pickle_allowed() -> bool:
 
 
 @dataclass(frozen=True)
+class RunSettings:
+    """The settings form as a run uses it (precisions in the order runs list them)."""
+
+    precisions: tuple[str, ...]
+    providers: tuple[str, ...]
+    batch_sizes: tuple[int, ...]
+    threads: int  # 0: one per physical core
+    budget_s: int
+    tune: bool
+    target: str | None
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """Everything a run measures: the model and CSV (by name and content) and the settings. The Optimize
+    page compares the inputs a job was submitted with to the form's current ones."""
+
+    model_name: str
+    model_sha256: str
+    csv_name: str
+    csv_sha256: str
+    settings: RunSettings
+
+
+# (label, what differs) for each input a user changes; the labels name the form's sections
+_INPUT_LABELS: tuple[tuple[str, Callable[[RunInputs], Any]], ...] = (
+    ("model", lambda i: (i.model_name, i.model_sha256)),
+    ("test data", lambda i: (i.csv_name, i.csv_sha256)),
+    ("target column", lambda i: i.settings.target),
+    ("precisions", lambda i: i.settings.precisions),
+    ("execution providers", lambda i: i.settings.providers),
+    ("batch sizes", lambda i: i.settings.batch_sizes),
+    ("threads", lambda i: i.settings.threads),
+    ("timing budget", lambda i: i.settings.budget_s),
+    ("auto-tune", lambda i: i.settings.tune),
+)
+
+
+def changed_inputs(before: RunInputs, now: RunInputs | None) -> list[str]:
+    """What differs between a job's inputs and the form's (empty when equal; every input when the form has
+    no runnable inputs, such as a model without its CSV)."""
+    if now is None:
+        return ["model and test data"]
+    return [label for label, part in _INPUT_LABELS if part(before) != part(now)]
+
+
+@dataclass(frozen=True)
 class JobMeta:
     job_id: str
     model_name: str
     csv_name: str
     demo: str | None = None
+    inputs: RunInputs | None = None  # None for a job this session reconnected to (?job=ID): not known
 
 
 def _bucket(key: str) -> dict[str, Any]:
@@ -176,13 +225,16 @@ def history_saver() -> HistorySaver:
     return HistorySaver()
 
 
-def submit(request: Any, meta_name: str, csv_name: str, demo: str | None) -> str:
-    """Queue a job in the worker pool, watch it for History, and make it this session's active job."""
+def submit(
+    request: Any, meta_name: str, csv_name: str, demo: str | None, inputs: RunInputs | None = None
+) -> str:
+    """Queue a job in the worker pool, watch it for History, and make it this session's active job; its
+    ``inputs`` are kept with it, so the page can tell when its results no longer match the form."""
     from optimizer_core import jobs
 
     job_id = jobs.get_manager().submit(request)
     history_saver().watch(job_id, meta_name)
-    remember_job(JobMeta(job_id, meta_name, csv_name, demo))
+    remember_job(JobMeta(job_id, meta_name, csv_name, demo, inputs))
     return job_id
 
 
@@ -331,6 +383,13 @@ def lost_job() -> str | None:
 # --------------------------------------------------------------------------- inputs
 
 
+def upload_limit_mb() -> int:
+    """The largest file the browser uploads (Streamlit's server.maxUploadSize, as this server runs)."""
+    from streamlit import config
+
+    return int(config.get_option("server.maxUploadSize"))
+
+
 @dataclass(frozen=True)
 class Inputs:
     """The model and CSV the next run uses: uploaded files, or the bundled demo."""
@@ -343,13 +402,16 @@ class Inputs:
     description: str | None = None
     default_target: str | None = None
 
-    @property
+    @cached_property  # hashed once per script run, however often the page asks
     def model_sha256(self) -> str:
         return _sha(self.model_bytes)
 
-    @property
+    @cached_property
     def csv_sha256(self) -> str:
         return _sha(self.csv_bytes)
+
+    def with_settings(self, settings: RunSettings) -> RunInputs:
+        return RunInputs(self.model_name, self.model_sha256, self.csv_name, self.csv_sha256, settings)
 
 
 def _sha(data: bytes) -> str:

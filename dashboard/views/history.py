@@ -21,7 +21,7 @@ def _store():
     try:
         return state.history_store()
     except OptimizerError as e:
-        st.error(state.one_line(e), icon=":material/error:")
+        st.error(render.md_escape(state.one_line(e)), icon=":material/error:")
         st.stop()
 
 
@@ -31,7 +31,7 @@ def _open_run(run_id: str) -> None:
         report = store.load(run_id)
         summary = store.summary(run_id)
     except OptimizerError as e:
-        st.error(state.one_line(e), icon=":material/error:")
+        st.error(render.md_escape(state.one_line(e)), icon=":material/error:")
         st.page_link(HISTORY_PAGE, label="All runs", icon=":material/arrow_back:", query_params={})
         return
     st.page_link(HISTORY_PAGE, label="All runs", icon=":material/arrow_back:", query_params={})
@@ -91,17 +91,22 @@ def _compare(store, runs) -> None:
         comparison = store.compare(a, b)
         reports = store.load(a), store.load(b)
     except OptimizerError as e:
-        st.error(state.one_line(e), icon=":material/error:")
+        st.error(render.md_escape(state.one_line(e)), icon=":material/error:")
         return
-    cols = st.columns(2)
-    for col, name, summary, report in zip(
-        cols, ("A", "B"), (comparison.a, comparison.b), reports, strict=True
+    summaries = comparison.a, comparison.b
+    unlike = render.different_work(*reports, *(s.model_name for s in summaries))
+    if unlike:
+        st.warning(unlike, icon=":material/warning:")
+    figures = [F.throughput_vs_batch(report) for report in reports]
+    render.share_y_range(figures)  # one scale: the two charts' heights compare by eye
+    for col, name, summary, report, figure in zip(
+        st.columns(2), ("A", "B"), summaries, reports, figures, strict=True
     ):
         with col, st.container(border=True):
             st.markdown(f"**Run {name}** · [open]({state.run_link(summary.run_id)})")
             st.caption(render.run_caption(report, summary.model_name))
             render.headline_metrics(report)
-            render.chart(F.throughput_vs_batch(report), key=f"compare-{name}-throughput")
+            render.chart(figure, key=f"compare-{name}-throughput")
     st.markdown("**p50 latency per call** (same variant and batch size in both runs)")
     st.dataframe(
         pd.DataFrame(
@@ -156,8 +161,8 @@ def _delete(store, runs) -> None:
     pending = state.pending_delete()
     if pending and pending in by_id:
         st.warning(
-            f"Delete run **{pending}** ({by_id[pending].model_name}) and its ONNX files? This cannot be "
-            "undone.",
+            f"Delete run **{pending}** ({render.md_escape(by_id[pending].model_name)}) and its ONNX files? "
+            "This cannot be undone.",
             icon=":material/warning:",
         )
         with st.container(horizontal=True):
@@ -165,10 +170,12 @@ def _delete(store, runs) -> None:
                 try:
                     store.delete(pending)
                 except OptimizerError as e:
-                    st.error(state.one_line(e), icon=":material/error:")
+                    st.error(render.md_escape(state.one_line(e)), icon=":material/error:")
                     state.set_pending_delete(None)
                     return
-                st.session_state["io_deleted_run"] = f"Deleted run {pending} ({by_id[pending].model_name})."
+                st.session_state["io_deleted_run"] = (
+                    f"Deleted run {pending} ({render.md_escape(by_id[pending].model_name)})."
+                )
                 state.set_pending_delete(None)
                 st.rerun()
             if st.button("Cancel", key="delete-cancel"):
@@ -189,7 +196,8 @@ if run_param:
 
 st.title("Run history")
 store = _store()
-st.caption(f"Every finished run is saved here automatically · `{store.path}`")
+# the file's name only: its folder on the server is no business of the people this page is shared with
+st.caption(f"Every finished run is saved here automatically, in {render.md_escape(store.path.name)} on the server.")
 if state.session_jobs() and state.unfinished_jobs():
     _watch_running()
 runs = store.list_runs()

@@ -30,7 +30,8 @@ def choose_inputs() -> state.Inputs | None:
                 "model",
                 "Model file",
                 nonce,
-                help=f"{FORMATS}. The format is recognised from the content, not the file name.",
+                help=f"{FORMATS}. The format is recognised from the content, not the file name. "
+                + _limit_help(),
             )
             if state.pickle_allowed():
                 st.caption(
@@ -50,9 +51,14 @@ def choose_inputs() -> state.Inputs | None:
                 nonce,
                 type=["csv", "tsv", "txt"],
                 help="Columns are matched to the model's features by name; extra "
-                "columns are ignored. Optionally one target column for metrics.",
+                "columns are ignored. Optionally one target column for metrics. " + _limit_help(),
             )
             st.caption("Every row is used to measure drift; timing samples at most 20,000 rows.")
+        st.caption(
+            f":material/upload_file: Files up to **{state.upload_limit_mb():,} MB** each. A larger file is not "
+            "uploaded: the browser marks it with a red '!' and the page carries on without it. Upload a "
+            "sample of the CSV's rows instead, or ask the server's administrator to raise the limit."
+        )
         with st.container(horizontal=True, vertical_alignment="center"):
             for kind, title in state.DEMO_KINDS.items():
                 st.button(
@@ -63,6 +69,15 @@ def choose_inputs() -> state.Inputs | None:
                     icon=":material/science:",
                 )
         return _inputs(model_file, csv_file)
+
+
+def _limit_help() -> str:
+    """The upload limit for the uploaders' tooltips, with the administrator's fix."""
+    return (
+        f"Up to {state.upload_limit_mb():,} MB: a larger file shows a red '!' and is not uploaded. "
+        "To raise the limit, start the server with a larger --server.maxUploadSize (MAX_UPLOAD_MB in "
+        "dashboard/server_config.py for inference-optimizer dashboard); see docs/deploying.md."
+    )
 
 
 def _uploader(kind: str, label: str, nonce: int, **options) -> state.Upload | None:
@@ -77,8 +92,8 @@ def _uploader(kind: str, label: str, nonce: int, **options) -> state.Upload | No
     if file is None and kept is not None:
         with st.container(horizontal=True, vertical_alignment="center"):
             st.caption(
-                f":material/attach_file: Using `{kept.name}` ({len(kept.data) / 1024:,.1f} KB), uploaded "
-                "earlier in this session."
+                f":material/attach_file: Using **{render.md_escape(kept.name)}** "
+                f"({len(kept.data) / 1024:,.1f} KB), uploaded earlier in this session."
             )
             st.button(
                 "Remove",
@@ -97,14 +112,15 @@ def _inputs(model: state.Upload | None, csv: state.Upload | None) -> state.Input
     if model is not None or csv is not None:
         missing = "test CSV" if model is not None else "model file"
         st.info(
-            f"Upload the {missing} as well, or press a demo button to run the bundled demo.",
+            f"Upload the {missing} as well, or press a demo button to run the bundled demo. (A file shown "
+            f"with a red '!' was not uploaded: it is over the {state.upload_limit_mb():,} MB limit.)",
             icon=":material/upload_file:",
         )
         return None
     try:
         inputs = state.demo_inputs(state.demo_kind())
     except (OptimizerError, OSError, ValueError) as e:
-        st.error(f"The demo could not be prepared: {e}", icon=":material/error:")
+        st.error(f"The demo could not be prepared: {render.md_escape(state.one_line(e))}", icon=":material/error:")
         return None
     st.success(
         f"**Demo ready:** {inputs.description}. Press **Run** below, or upload your own model and CSV.",
@@ -116,23 +132,24 @@ def _inputs(model: state.Upload | None, csv: state.Upload | None) -> state.Input
 # --------------------------------------------------------------------------- 2. settings
 
 
-def settings(inputs: state.Inputs, busy: bool) -> None:
-    """The run's settings and the Run button; a click submits a job to the worker pool."""
+def settings(inputs: state.Inputs, busy: bool) -> state.RunInputs | None:
+    """The run's settings and the Run button; a click submits a job to the worker pool. Returns what a
+    run would measure now (None when the model or CSV cannot run)."""
     check = state.model_check(
         inputs.model_sha256, inputs.model_bytes, inputs.model_name, state.pickle_allowed()
     )
     preview = state.csv_preview(inputs.csv_sha256, inputs.csv_bytes, inputs.csv_name)
     for problem in (check.error, preview.error):
         if problem:
-            st.error(problem, icon=":material/error:")
+            st.error(render.md_escape(problem), icon=":material/error:")
     if check.error or preview.error:
-        return
+        return None
 
     with st.container(border=True):
         st.subheader("2 · What to measure")
         if check.summary:
             st.markdown(
-                f"**Model:** {check.summary} · **data:** `{inputs.csv_name}`"
+                f"**Model:** {render.md_escape(check.summary)} · **data:** {render.md_escape(inputs.csv_name)}"
                 + ("" if preview.complete else " (columns read from its first MiB)")
             )
         c1, c2, c3 = st.columns(3)
@@ -160,7 +177,7 @@ def settings(inputs: state.Inputs, busy: bool) -> None:
         state.remember_setting("tune", tune)
         columns_problem = state.column_problem(preview.columns, check, target, inputs.csv_name)
         if columns_problem:
-            st.error(columns_problem, icon=":material/error:")
+            st.error(render.md_escape(columns_problem), icon=":material/error:")
         blockers = _blockers(precisions, providers, batch_sizes, batch_error, columns_problem)
         with st.container(horizontal=True, vertical_alignment="center"):
             clicked = st.button(
@@ -179,8 +196,18 @@ def settings(inputs: state.Inputs, busy: bool) -> None:
                     f"Takes about {budget} s of timing plus conversion; the run continues if you switch "
                     "pages."
                 )
+    run = state.RunSettings(
+        precisions=tuple(p for p in PRECISIONS if p in precisions),
+        providers=tuple(providers),
+        batch_sizes=batch_sizes,
+        threads=threads,
+        budget_s=budget,
+        tune=bool(tune),
+        target=target,
+    )
     if clicked:
-        _submit(inputs, precisions, providers, batch_sizes, threads, budget, target, tune)
+        _submit(inputs, run)
+    return inputs.with_settings(run)
 
 
 def _target(inputs: state.Inputs, preview: state.CsvPreview, check: state.ModelCheck) -> str | None:
@@ -332,24 +359,15 @@ def _providers() -> list[str]:
     return distinct
 
 
-def _submit(
-    inputs: state.Inputs,
-    precisions: list[str],
-    providers: list[str],
-    batch_sizes: tuple[int, ...],
-    threads: int,
-    budget: int,
-    target: str | None,
-    tune: bool = False,
-) -> None:
+def _submit(inputs: state.Inputs, run: state.RunSettings) -> None:
     try:
         config = OptimizeConfig(
-            precisions=tuple(p for p in PRECISIONS if p in precisions),
-            providers=tuple(providers),
-            batch_sizes=batch_sizes,
-            threads=int(threads) or None,
-            budget_s=float(budget),
-            tune=bool(tune),
+            precisions=run.precisions,
+            providers=run.providers,
+            batch_sizes=run.batch_sizes,
+            threads=run.threads or None,
+            budget_s=float(run.budget_s),
+            tune=run.tune,
         )
         request = jobs.JobRequest(
             model_bytes=inputs.model_bytes,
@@ -357,12 +375,12 @@ def _submit(
             csv_bytes=inputs.csv_bytes,
             csv_name=inputs.csv_name,
             config=config,
-            target=target,
+            target=run.target,
             allow_pickle=state.pickle_allowed(),
         )
-        state.submit(request, inputs.model_name, inputs.csv_name, inputs.demo)
+        state.submit(request, inputs.model_name, inputs.csv_name, inputs.demo, inputs.with_settings(run))
     except OptimizerError as e:
-        st.error(state.one_line(e), icon=":material/error:")
+        st.error(render.md_escape(state.one_line(e)), icon=":material/error:")
         return
     st.rerun()  # redraw with the Run button disabled and the progress shown
 
@@ -393,7 +411,8 @@ def progress(job_id: str) -> None:
     )
 
 
-def results(job_id: str, outcome: state.Outcome) -> None:
+def results(job_id: str, outcome: state.Outcome, current: state.RunInputs | None) -> None:
+    """The job's progress, failure or results; results whose inputs differ from the form's are marked."""
     status = outcome.status
     if status.state in ("queued", "running"):
         progress(job_id)
@@ -401,10 +420,12 @@ def results(job_id: str, outcome: state.Outcome) -> None:
         if status.message == "cancelled":
             st.warning("The run was cancelled.", icon=":material/stop_circle:")
         else:
-            st.error(f"The run failed: {status.message}", icon=":material/error:")
+            st.error(f"The run failed: {render.md_escape(status.message)}", icon=":material/error:")
     elif outcome.report is not None:
         meta = state.job_meta(job_id)
         st.header("Results", divider="gray")
+        if meta is not None and meta.inputs is not None:
+            _stale_warning(meta.inputs, current)
         if outcome.saved_run_id:
             st.caption(
                 f"Saved to History as run `{outcome.saved_run_id}` · "
@@ -412,11 +433,28 @@ def results(job_id: str, outcome: state.Outcome) -> None:
             )
         elif outcome.save_error:
             st.warning(
-                f"The run could not be saved to History: {outcome.save_error}", icon=":material/warning:"
+                f"The run could not be saved to History: {render.md_escape(outcome.save_error)}",
+                icon=":material/warning:",
             )
         render.render_report(
             outcome.report, key=f"job-{job_id}", model_name=meta.model_name if meta else None
         )
+
+
+def _stale_warning(before: state.RunInputs, now: state.RunInputs | None) -> None:
+    """Say so when the results below were measured with other inputs than the form holds now (the results
+    stay: users compare)."""
+    changed = state.changed_inputs(before, now)
+    if not changed:
+        return
+    sizes = before.settings.batch_sizes
+    batches = f"batch size{'s' if len(sizes) > 1 else ''} " + ", ".join(f"{b:,}" for b in sizes)
+    st.warning(
+        f"**These results are from the previous run** (model {render.md_escape(before.model_name)}, data "
+        f"{render.md_escape(before.csv_name)}, {batches}). Changed since: {', '.join(changed)}. "
+        "Press **Run** to measure the current settings.",
+        icon=":material/history:",
+    )
 
 
 # --------------------------------------------------------------------------- the page
@@ -449,7 +487,6 @@ if active and active == state.adopted_job() and outcome is not None and not outc
     )
 
 chosen = choose_inputs()
-if chosen is not None:
-    settings(chosen, busy=outcome is not None and not outcome.finished)
+current = settings(chosen, busy=outcome is not None and not outcome.finished) if chosen is not None else None
 if active and outcome is not None:
-    results(active, outcome)
+    results(active, outcome, current)

@@ -137,3 +137,40 @@ def wait_for_job(at, job_id: str, timeout_s: float = JOB_TIMEOUT_S):
     at.run()
     assert_clean(at)
     return status
+
+
+class InstantJobs:
+    """A stand-in for the worker pool: every submitted job is done at once, with a synthetic report. For
+    what the page shows around results; the real runs are tested in test_optimize_page.py."""
+
+    def __init__(self) -> None:
+        self.requests: dict[str, object] = {}
+        self._done: dict[str, object] = {}
+
+    def submit(self, request) -> str:
+        import dataclasses
+        import uuid
+
+        from optimizer_core.jobs import JobStatus
+        from tests.core.report_factory import make_report
+
+        job_id = uuid.uuid4().hex[:12]
+        self.requests[job_id] = request
+        report = dataclasses.replace(make_report("binary"), run_id=job_id)
+        self._done[job_id] = JobStatus(job_id, "done", stage="done", fraction=1.0, report=report)
+        return job_id
+
+    def get(self, job_id: str):
+        return self._done.get(job_id)
+
+    def cancel(self, job_id: str) -> None:
+        pass
+
+
+@pytest.fixture
+def instant_jobs(monkeypatch, history_db) -> InstantJobs:
+    from optimizer_core import jobs
+
+    manager = InstantJobs()
+    monkeypatch.setattr(jobs, "get_manager", lambda: manager)
+    return manager

@@ -4,6 +4,7 @@ confirmation. Runs are stored directly (synthetic reports), so no job has to run
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 
@@ -142,3 +143,61 @@ def test_leaving_a_stored_run_drops_it_from_the_address(stored, destination):
     assert at.title[0].value in ("Run history", "Optimize a model for ONNX Runtime")
     at.run()  # what a reload of that address shows
     assert at.title[0].value != "Run run-a"
+
+
+# --------------------------------------------------------------------------- QA 3 #6 comparing unlike runs
+
+
+def _different_work(at) -> list[str]:
+    return [w for w in texts(at.warning) if "measured different work" in w]
+
+
+def _compare_charts(monkeypatch) -> dict[str, object]:
+    from dashboard import render
+
+    drawn: dict[str, object] = {}
+    original = render.chart
+
+    def recording(fig, *, key):
+        drawn[key] = fig
+        return original(fig, key=key)
+
+    monkeypatch.setattr(render, "chart", recording)
+    return drawn
+
+
+def test_comparing_different_models_warns_and_shares_the_y_axis(stored, monkeypatch):
+    charts = _compare_charts(monkeypatch)
+    at = _history()
+    warning = _different_work(at)
+    assert len(warning) == 1, texts(at.warning)
+    assert "differ in model (A: churn.json · " in warning[0] and "B: price.txt · " in warning[0]
+    assert '"B vs A" ratios below compare different work' in warning[0]
+    a, b = charts["compare-A-throughput"], charts["compare-B-throughput"]
+    assert a.layout.yaxis.range is not None and a.layout.yaxis.range == b.layout.yaxis.range
+    low, high = a.layout.yaxis.range
+    for fig in (a, b):  # every point of either chart inside the shared range (log axis: decades)
+        ys = [math.log10(y) for trace in fig.data for y in trace.y if y and y > 0]
+        assert low < min(ys) and max(ys) < high
+
+
+def test_two_runs_of_the_same_model_and_data_compare_without_a_warning(history_db):
+    store = HistoryStore(history_db)
+    for run_id, day in (("run-1", "01"), ("run-2", "02")):
+        report = dataclasses.replace(make_report("binary"), run_id=run_id, created_at=f"2025-01-{day}T10:00:00")
+        store.save(report, model_name="churn.json")
+    at = _history()
+    assert at.selectbox(key="compare-a").value == "run-1"
+    assert not _different_work(at)
+    other_data = dataclasses.replace(store.load("run-1"), data={**store.load("run-1").data, "rows": 10})
+    store.save(other_data, model_name="churn.json")
+    at = _history()
+    warning = _different_work(at)
+    assert warning and "differ in data (A: 10 rows of synthetic.csv; B: 400 rows of synthetic.csv)" in warning[0]
+    assert "model (" not in warning[0]
+
+
+def test_history_shows_the_database_file_name_not_its_folder(stored, history_db):
+    at = _history()
+    caption = next(c for c in texts(at.caption) if c.startswith("Every finished run is saved here"))
+    assert "history.db" in caption and str(history_db.parent) not in caption

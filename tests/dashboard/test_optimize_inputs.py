@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard import state
+from dashboard import render, state
 from optimizer_core import jobs
 from tests.dashboard.conftest import assert_clean, new_app, start_run, texts, upload, widget
 
@@ -18,7 +18,7 @@ def submitted(monkeypatch) -> list:
     """Capture the job requests the page submits instead of starting workers."""
     requests: list = []
 
-    def fake_submit(request, model_name, csv_name, demo):
+    def fake_submit(request, model_name, csv_name, demo, inputs=None):
         requests.append(request)
         return "0" * 12
 
@@ -53,7 +53,7 @@ def test_uploads_and_settings_survive_switching_to_history_and_back(model_files,
     assert not any("Demo ready" in s for s in texts(at.success))
     # the uploaders are drawn empty again, the files are still the ones in use
     assert widget(at.file_uploader, "Model file").value is None
-    assert "Using `model.json`" in _captions(at) and "Using `holdout.csv`" in _captions(at)
+    assert "Using **model.json**" in _captions(at) and "Using **holdout.csv**" in _captions(at)
     assert any("XGBClassifier" in m for m in texts(at.markdown))
     assert widget(at.multiselect, "Precisions").value == ["fp32"]
     assert widget(at.selectbox, "Target column").value == "(none)"
@@ -74,7 +74,7 @@ def test_a_kept_upload_can_be_removed(model_files, csv_bytes, history_db):
     at.button(key="demo-xgboost").click().run()  # a demo forgets the other upload too
     assert_clean(at)
     assert any("Demo ready" in s for s in texts(at.success))
-    assert "Using `holdout.csv`" not in _captions(at)
+    assert "Using **holdout.csv**" not in _captions(at)
 
 
 # --------------------------------------------------------------------------- #6 batch sizes
@@ -156,7 +156,7 @@ def test_missing_feature_columns_are_reported_before_run(model_files, breast_can
     errors = texts(at.error)
     assert len(errors) == 1, errors
     assert errors[0].startswith("few-columns.csv is missing 3 of the model's feature columns:"), errors
-    assert repr(str(X.columns[3])) in errors[0]
+    assert render.md_escape(repr(str(X.columns[3]))) in errors[0]  # as Markdown shows it
     assert at.button(key="run").disabled
     assert "the CSV does not have the model's feature columns" in _captions(at)
 
@@ -206,3 +206,75 @@ def test_a_job_the_server_no_longer_has_is_explained(history_db):
     assert any("no longer on the server" in i for i in texts(at.info))
     assert "job" not in at.query_params
     assert not at.button(key="run").disabled
+
+
+# --------------------------------------------------------------------------- QA 3 #5 stale results
+
+
+def _stale(at) -> list[str]:
+    return [w for w in texts(at.warning) if "from the previous run" in w]
+
+
+def test_results_of_other_inputs_are_marked_and_kept(instant_jobs, model_files, csv_bytes):
+    at = new_app().run()
+    start_run(at, batch_sizes=[1, 16])
+    assert at.metric and not _stale(at)  # fresh results: nothing to mark
+
+    at.text_input(key="batch-sizes").input("1, 16, 256").run()
+    assert_clean(at)
+    stale = _stale(at)
+    assert len(stale) == 1, texts(at.warning)
+    assert "batch sizes 1, 16)" in stale[0] and "Changed since: batch sizes." in stale[0]
+    assert "Press **Run** to measure the current settings" in stale[0]
+    assert "model xgboost-breast-cancer" in stale[0]  # what the results used
+    assert at.metric  # still shown: users compare
+
+    at.text_input(key="batch-sizes").input("1, 16").run()  # back to what was run
+    assert not _stale(at)
+
+    at.slider(key="budget").set_value(10).run()
+    at.toggle(key="tune").set_value(True).run()
+    assert "Changed since: timing budget, auto-tune." in _stale(at)[0]
+
+    at = upload(at, model_files["onnx"], None)  # a model without its CSV: nothing runnable
+    assert "Changed since: model and test data." in _stale(at)[0]
+    at = upload(at, None, ("holdout.csv", csv_bytes))
+    changed = _stale(at)[0].split("Changed since: ")[1]
+    assert changed.startswith("model, test data, target column,"), changed
+
+
+def test_a_reconnected_job_is_not_marked_stale(instant_jobs):
+    at = new_app().run()
+    job_id = start_run(at, batch_sizes=[2])
+    reloaded = new_app()  # a reload: the form is fresh, the job's inputs are not known
+    reloaded.query_params["job"] = job_id
+    reloaded.run()
+    assert_clean(reloaded)
+    assert reloaded.metric
+    assert reloaded.text_input(key="batch-sizes").value != "2"
+    assert not _stale(reloaded)
+
+
+# --------------------------------------------------------------------------- QA 3 #9 upload limit
+
+
+def test_the_upload_limit_and_what_a_larger_file_does_are_said(history_db):
+    from streamlit import config
+
+    before = config.get_option("server.maxUploadSize")
+    config.set_option("server.maxUploadSize", 7)
+    try:
+        at = new_app().run()
+        assert_clean(at)
+        captions = _captions(at)
+        assert "Files up to **7 MB** each" in captions
+        assert "red '!'" in captions and "not uploaded" in captions and "sample" in captions
+        for uploader in at.file_uploader:
+            assert "Up to 7 MB: a larger file shows a red '!' and is not uploaded" in uploader.help
+            assert "--server.maxUploadSize" in uploader.help
+        widget(at.file_uploader, "Model file").upload("model.json", b"{}")
+        at.run()
+        info = [i for i in texts(at.info) if i.startswith("Upload the test CSV as well")]
+        assert info and "red '!' was not uploaded: it is over the 7 MB limit" in info[0]
+    finally:
+        config.set_option("server.maxUploadSize", before)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pyarrow
 import streamlit
@@ -11,7 +12,7 @@ from dashboard import render
 from optimizer_core import figures as F
 from optimizer_core.history import HistoryStore
 from tests.core.report_factory import make_report
-from tests.dashboard.conftest import assert_clean, new_app
+from tests.dashboard.conftest import assert_clean, new_app, texts, upload
 
 
 def test_headline_values_are_short_and_the_exact_numbers_are_in_the_help():
@@ -99,7 +100,7 @@ def test_a_busy_machine_and_skipped_metrics_are_warnings_not_footnotes(history_d
     warnings = [w.value for w in at.warning]
     assert any(w.startswith("The machine was busy while timing") for w in warnings)
     assert any(w.startswith("Metrics skipped: none of the values in 'label'") for w in warnings)
-    assert any("No metrics for target `label`: metrics skipped" in c.value for c in at.caption)
+    assert any("No metrics for target **label**: metrics skipped" in c.value for c in at.caption)
 
 
 def test_the_dashboard_snippet_loads_the_file_its_download_button_saves():
@@ -109,3 +110,100 @@ def test_the_dashboard_snippet_loads_the_file_its_download_button_saves():
     shown = render.snippet_for_download(snippet, report)
     assert f'"{render.onnx_file_name(fp32.artifact, report.run_id)}"' in shown
     assert f'"{fp32.artifact}"' not in shown
+
+
+# --------------------------------------------------------------------------- QA 3 #12 names as Markdown
+
+ODD = "<img src=x onerror=alert(1)>**bold**`code`_x_ [link](y) $a$ ~~s~~.json"
+
+
+def test_md_escape_shows_text_as_it_is():
+    escaped = render.md_escape(ODD)
+    assert escaped == (
+        "\\<img src=x onerror=alert(1)\\>\\*\\*bold\\*\\*\\`code\\`\\_x\\_ \\[link\\](y) \\$a\\$ \\~\\~s\\~\\~.json"
+    )
+    assert render.md_escape("- item\nnext # 1") == "\\- item next \\# 1"  # one line, no list or heading
+    assert render.md_escape("churn__v2__.json") == "churn\\_\\_v2\\_\\_.json"
+    assert render.md_escape("plain name-1.csv") == "plain name-1.csv"
+
+
+def test_user_names_on_a_stored_run_are_escaped(history_db):
+    report = make_report("binary")
+    report = dataclasses.replace(report, run_id="run-odd", data={**report.data, "target": "**y**"})
+    HistoryStore(history_db).save(report, model_name=ODD)
+    at = new_app()
+    at.query_params["run"] = "run-odd"
+    at.run()
+    assert_clean(at)
+    header = next(m.value for m in at.markdown if "run-odd" in m.value)
+    assert f"**{render.md_escape(ODD)}**" in header and "target **\\*\\*y\\*\\***" in header
+    assert "**bold**" not in header.replace(f"**{render.md_escape(ODD)}**", "")
+
+
+def test_uploaded_file_names_are_escaped(model_files, csv_bytes, history_db):
+    at = new_app().run()
+    at = upload(at, ("**m**_1_.json", model_files["xgboost"][1]), ("`d`*a*.csv", csv_bytes))
+    assert_clean(at)
+    summary = next(m for m in texts(at.markdown) if m.startswith("**Model:**"))
+    assert summary.endswith("**data:** \\`d\\`\\*a\\*.csv"), summary
+    at.switch_page("views/history.py").run()
+    at.switch_page("views/optimize.py").run()
+    captions = "\n".join(texts(at.caption))
+    assert "Using **\\*\\*m\\*\\*\\_1\\_.json**" in captions and "Using **\\`d\\`\\*a\\*.csv**" in captions
+
+
+# --------------------------------------------------------------------------- QA 3 #4 downloads name the files
+
+
+def _recorded_downloads(monkeypatch) -> dict[str, tuple[object, str]]:
+    found: dict[str, tuple[object, str]] = {}
+    original = streamlit.download_button
+
+    def recording(label, data, **kwargs):
+        found[label] = (data, kwargs["file_name"])
+        return original(label, data, **kwargs)
+
+    monkeypatch.setattr(streamlit, "download_button", recording)
+    return found
+
+
+def test_downloaded_reports_and_deploy_py_load_the_downloaded_onnx_file(history_db, monkeypatch):
+    from optimizer_core.tune import deploy_script
+
+    report = make_report("binary", with_tuning=True)
+    snippet = 'import onnxruntime as ort\nsession = ort.InferenceSession("model.fp32.onnx", so)\n'
+    report = dataclasses.replace(
+        report,
+        run_id="run-a",
+        recommendation=dataclasses.replace(report.recommendation, snippet=snippet),
+        artifacts={**report.artifacts, "deploy.py": deploy_script(snippet).encode()},
+    )
+    HistoryStore(history_db).save(report, model_name="m.json")
+    downloads = _recorded_downloads(monkeypatch)
+    at = new_app()
+    at.query_params["run"] = "run-a"
+    at.run()
+    assert_clean(at)
+    onnx_data, onnx_name = downloads["model.fp32.onnx"]
+    assert onnx_name == "model.fp32-run-a.onnx"
+
+    as_json = json.loads(downloads["report.json"][0]())
+    assert '"model.fp32-run-a.onnx"' in as_json["recommendation"]["snippet"]
+    html = downloads["report.html"][0]()
+    shown = html.split("How to use it", 1)[1].split("</code>", 1)[0]
+    assert "model.fp32-run-a.onnx" in shown and "model.fp32.onnx" not in shown
+    deploy, deploy_name = downloads["deploy.py"]
+    assert deploy_name == "deploy-run-a.py"
+    assert 'HERE / "model.fp32-run-a.onnx"' in deploy().decode()
+    # the stored run itself is unchanged: the CLI's --out and `history export` keep the plain names
+    assert HistoryStore(history_db).load("run-a").recommendation.snippet == snippet
+
+
+def test_size_card_says_none_when_every_variant_is_larger():
+    """Regression: fp16 2.2x larger than fp32 showed as 'Size reduction 0.45x'."""
+    from dashboard.render import _size_card
+
+    h = {"size_reduction": 700 / 1560, "size_variant": "fp16", "size_baseline": "fp32", "size_bytes": 1560,
+         "size_baseline_bytes": 700}
+    label, value, caption, help_text = _size_card(h)
+    assert value == "none" and "larger" in caption and "2.23× larger" in help_text
