@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -402,7 +403,7 @@ def format_summary(report) -> str:
             row = v.latency_at(b)
             cells.append(f"{row.p50_us:,.1f}" + ("*" if row.noisy else "") if row else "-")
             noisy = noisy or bool(row and row.noisy)
-        cells.append(f"{v.drift.value:.2e}" if v.drift else "-")
+        cells.append(("unbounded" if math.isinf(v.drift.value) else f"{v.drift.value:.2e}") if v.drift else "-")
         cells.append(str(v.drift.label_flips) if v.drift and v.drift.label_flips is not None else "-")
         rows.append(cells)
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]

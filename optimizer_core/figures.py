@@ -100,7 +100,7 @@ def fmt_diff(x: float | None) -> str:
     if x is None:
         return "n/a"
     if not math.isfinite(x):
-        return "inf"
+        return "unbounded"  # NaN or infinity on one side only (see the run's notes)
     return "0" if x == 0 else f"{x:.2e}"
 
 
@@ -1018,7 +1018,8 @@ def worst_samples_table(
         rec["native score"] = w.native[col] if w.native else None
         rec["variant score"] = w.variant[col] if w.variant else None
         if classifier and w.native and w.variant:
-            rec["label flip"] = int(np.argmax(w.native)) != int(np.argmax(w.variant))
+            finite = np.isfinite(w.native).all() and np.isfinite(w.variant).all()
+            rec["label flip"] = (int(np.argmax(w.native)) != int(np.argmax(w.variant))) if finite else None
         rec.update({n: (w.features[i] if i < len(w.features) else None) for i, n in enumerate(names)})
         records.append(rec)
     head = [

@@ -88,6 +88,16 @@ class WorstRow:
     variant: tuple[float, ...]
     features: tuple[float | None, ...]
 
+    def __post_init__(self) -> None:
+        # JSON has no NaN or infinity: read back, a non-finite score is None. A missing difference is the
+        # unbounded one (NaN on one side only); a missing score is NaN, never a crash in the tables.
+        if self.abs_diff is None:
+            object.__setattr__(self, "abs_diff", math.inf)
+        for name in ("native", "variant"):
+            values = getattr(self, name)
+            if any(v is None for v in values):
+                object.__setattr__(self, name, tuple(math.nan if v is None else v for v in values))
+
 
 @dataclass(frozen=True)
 class DriftDetail:

@@ -348,6 +348,4 @@ def test_nan_predictions_are_named_and_never_crash_the_summary_or_a_json_round_t
         format_summary(r)
         headline(r)
         summarize(r, model_name="log.onnx")
-    int8 = back.variant("int8")
-    if int8.drift is not None and not np.isfinite(report.variant("int8").drift.value):
-        assert int8.drift.value == float("inf") and "unbounded" in int8.drift.describe()
+    # the unbounded-drift round trip itself: test_html_report's NaN-where-native-is-not test

@@ -189,3 +189,25 @@ def test_caveats_sit_next_to_the_headline():
     headline = html[html.index('id="headline"'):html.index('id="recommendation"')]
     assert busy in headline
     assert "· noisy" in headline
+
+
+def test_a_variant_predicting_nan_where_native_does_not_renders_after_a_json_round_trip():
+    """Regression: a binary report whose int8 variant predicted NaN on a row crashed report.html and the
+    worst-rows table once read back from JSON (the worker hands every run back that way)."""
+    import math
+
+    from optimizer_core.report import DriftStats, Report, WorstRow
+
+    base = make_report("binary")
+    unbounded = DriftStats(rows=10, max_abs=math.inf, mean_abs=math.inf, p99_abs=math.inf, max_rel=math.inf,
+                           label_flips=1, label_flip_rate=0.1)
+    bad_row = WorstRow(row=3, abs_diff=math.inf, native=(0.2, 0.8), variant=(math.nan, math.nan),
+                       features=(1.0, 2.0, 3.0, 4.0))
+    variants = tuple(
+        dataclasses.replace(v, drift=unbounded,
+                            drift_detail=dataclasses.replace(v.drift_detail, worst=(bad_row, *v.drift_detail.worst)))
+        if v.precision == "int8" else v for v in base.variants)
+    back = Report.from_json(dataclasses.replace(base, variants=variants).to_json())
+    table = F.worst_samples_table(back, "int8")
+    assert table.iloc[0]["data row"] == 4 and table.iloc[0]["label flip"] is None
+    assert "unbounded" in render_html(back)
