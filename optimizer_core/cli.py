@@ -175,13 +175,13 @@ def _run(args: argparse.Namespace) -> int:
     if out is not None and (problem := out_dir_problem(out)):
         raise ConfigError(problem)
     report = _run_isolated(model_path, data_path, config, target, allow_pickle=args.allow_pickle, quiet=args.quiet)
-    print(format_summary(report))
+    _say(format_summary(report))
     if not args.no_history:
         _store(report, model_name=Path(model_path).name)
     if out is not None:
         report.write_out(out)
         written = ", ".join(sorted({"report.json", "report.html", *report.artifacts}))
-        print(f"\nwrote to {out}/: {written}")
+        _say(f"\nwrote to {out}/: {written}")
     if config.max_drift is not None:
         failing = drift_failures(report, config.max_drift, config.precisions)
         if failing:
@@ -190,11 +190,18 @@ def _run(args: argparse.Namespace) -> int:
             return EXIT_GATE
         gated = [v.name for v in report.variants if v.precision in config.precisions and v.drift is not None]
         if gated:
-            print(f"gate passed: {', '.join(gated)} within --max-drift {config.max_drift:g}")
+            _say(f"gate passed: {', '.join(gated)} within --max-drift {config.max_drift:g}")
         else:
-            print(f"gate: nothing to check: none of the requested precisions ({', '.join(config.precisions)}) "
-                  "applies to this model")
+            _say(f"gate: nothing to check: none of the requested precisions ({', '.join(config.precisions)}) "
+                 "applies to this model")
     return EXIT_OK
+
+
+def _say(text: str) -> None:
+    """Print to stdout; a reader that left (`run ... | head`) must not stop the run before it writes --out,
+    stores the run and decides the gate's exit code."""
+    with contextlib.suppress(BrokenPipeError):
+        print(text, flush=True)
 
 
 def _joined(args: argparse.Namespace, name: str) -> str:
@@ -273,7 +280,7 @@ def _store(report, *, model_name: str) -> None:
     try:
         store = HistoryStore()
         run_id = store.save(report, model_name=model_name)
-        print(f"stored as run {run_id} in {store.path} (inference-optimizer history show {run_id})")
+        _say(f"stored as run {run_id} in {store.path} (inference-optimizer history show {run_id})")
     except (OptimizerError, OSError) as e:
         print(f"warning: the run was not stored in the history: {' '.join(str(e).split())}", file=sys.stderr)
 

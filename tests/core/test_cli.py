@@ -429,3 +429,26 @@ def test_repeated_list_options_add_up():
     assert _joined(args, "provider") == "auto"
     defaults = build_parser().parse_args(["run", "m.json", "d.csv"])
     assert _joined(defaults, "precision") == "fp32,fp64,fp16,int8,int8-static"
+
+
+def test_a_closed_pipe_during_run_still_writes_out_and_keeps_the_gate(xgb_files, tmp_path, monkeypatch):
+    """Regression: `run ... --max-drift X | head` exited 0 with no --out written when stdout closed early."""
+    import builtins
+
+    import optimizer_core.cli as cli
+
+    real_print = builtins.print
+
+    def closed_stdout(*args, **kwargs):
+        if kwargs.get("file") in (None, sys.stdout):
+            raise BrokenPipeError(32, "Broken pipe")
+        return real_print(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "print", closed_stdout, raising=False)
+    out = tmp_path / "out"
+    code = main(["run", str(xgb_files["model"]), str(xgb_files["csv"]), "--target", "label", "--precision", "fp32",
+                 "--batch-sizes", "1", "--budget-s", "0.5", "--no-history", "--quiet", "--out", str(out),
+                 "--max-drift", "0"])
+    assert (out / "report.json").exists()
+    drift = next(v for v in json.loads((out / "report.json").read_text())["variants"] if v["name"] == "fp32")["drift"]
+    assert code == (1 if max(drift["max_abs"], 0) > 0 else 0)  # the gate decided it, not the closed pipe
