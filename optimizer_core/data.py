@@ -401,7 +401,7 @@ def _from_csv(src: _Source, model: LoadedModel, *, target: str | None, y: Any, p
         raise _missing_target(target, names, src.display)
     if problem := _index_column_problem(names, model.feature_names, src.display):
         raise InputError(problem)
-    index = names[0] if _has_index_column(names) else None
+    index = names[0] if _has_index_column(names, model.feature_names) else None
     internal = [f"c{i}" for i in range(len(names))]
     try:
         selected, mapping, ignored = _align([c for c in names if c not in (target, index)], model.feature_names,
@@ -739,7 +739,7 @@ def check_columns(columns: Sequence[str], feature_names: Sequence[str] | None, n
         return None
     if problem := _index_column_problem(columns, names, display):
         return problem
-    if _has_index_column(columns):
+    if _has_index_column(columns, names):
         columns = columns[1:]
     try:
         _align([c for c in columns if c != target], names, n_features if n_features is not None else len(columns),
@@ -976,16 +976,19 @@ def _check_header(columns: list[str], display: str) -> None:
         raise InputError(f"{display} has duplicate column names: {_listing(duplicates)}; rename them")
 
 
-def _has_index_column(columns: Sequence[str]) -> bool:
+def _has_index_column(columns: Sequence[str], feature_names: Sequence[str] | None = None) -> bool:
     """Whether the first column looks like the index pandas writes by default (DataFrame.to_csv without
-    index=False): no name, or 'Unnamed: 0' (such a file read back with pandas and written again)."""
+    index=False): no name, or 'Unnamed: 0' (such a file read back with pandas and written again). Never a
+    column the model names as a feature: a model trained on such a frame has 'Unnamed: 0' as a feature."""
+    if feature_names and columns and columns[0] in feature_names:
+        return False
     return len(columns) > 1 and (not columns[0].strip() or columns[0] == "Unnamed: 0")
 
 
 def _index_column_problem(columns: Sequence[str], feature_names: Sequence[str] | None, display: str) -> str | None:
     """Why a pandas index column cannot simply be ignored: a model without feature names takes columns by
     position, so dropping an unnamed column would be a guess."""
-    if feature_names or not _has_index_column(columns):
+    if feature_names or not _has_index_column(columns, feature_names):
         return None
     return (f"{display}: column 1 has no name and looks like a pandas index (DataFrame.to_csv without index=False): "
             "this model takes the columns by position, so save the CSV with index=False (or delete that column)")

@@ -414,3 +414,12 @@ def test_thousands_of_ignored_columns_make_a_short_note(tmp_path):
     assert len(note) < 400 and note.startswith("2,970 columns not used by the model were ignored")
     assert "extra_col_9," in note and "extra_col_2969" in note and "extra_col_10," not in note
     assert _ignored_note(["a", "b"]) == "ignored columns not used by the model: a, b"
+
+
+def test_a_feature_really_named_unnamed_0_is_read_not_dropped_as_an_index(tmp_path):
+    """Regression: a model trained on a frame read from an index-carrying CSV has 'Unnamed: 0' as a feature;
+    the index heuristic dropped it and then said the column was missing."""
+    model = _model(names=("Unnamed: 0", "a", "b"))
+    path = _csv(tmp_path, "Unnamed: 0,a,b\n7,1,2\n", "named.csv")
+    np.testing.assert_array_equal(load_dataset(path, model).X, [[7, 1, 2]])
+    assert check_columns(["Unnamed: 0", "a", "b"], ("Unnamed: 0", "a", "b"), 3, None, "named.csv") is None
