@@ -20,6 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from optimizer_core.report import DriftStats, FloorRow, LatencyStats, Report, VariantResult
+from optimizer_core.tune import fallback_duplicates, row_within
 
 NATIVE_COLOR = "#3b3b3b"
 NOT_APPLICABLE_COLOR = "#c4c4c4"
@@ -278,17 +279,12 @@ def _at(v: VariantResult, batch_size: int) -> LatencyStats | None:
 
 
 def _tuned_finals(report: Report, batch: int | None = None) -> list[dict[str, Any]]:
-    """The tuner's finalists (measured side by side), at ``batch`` when given; [] for an untuned run."""
+    """The tuner's finalists (measured side by side), at ``batch`` when given, without the fallen-back
+    duplicates the recommendation leaves out; [] for an untuned run."""
+    duplicates = fallback_duplicates(report.variants)
     rows = [r for r in (report.tuning or {}).get("candidates") or [] if isinstance(r, dict) and r.get("final")
-            and _finite(r.get("p50_us"))]
+            and _finite(r.get("p50_us")) and r.get("variant") not in duplicates]
     return [r for r in rows if batch is None or int(r["batch_size"]) == batch]
-
-
-def _final_within(row: dict[str, Any], tolerance: float) -> bool:
-    if row.get("precision") == "native":
-        return True
-    drift = row.get("drift", row.get("max_abs"))
-    return drift is not None and drift <= tolerance
 
 
 def _speedup(report: Report) -> dict[str, Any]:
@@ -297,14 +293,16 @@ def _speedup(report: Report) -> dict[str, Any]:
     recommendation does."""
     finals = _tuned_finals(report, 1)
     natives = [r for r in finals if r.get("precision") == "native"]
-    onnx = [r for r in finals if r.get("precision") != "native" and _final_within(r, report_tolerance(report))]
+    onnx = [r for r in finals if r.get("precision") != "native" and row_within(r, report_tolerance(report))]
     if natives and onnx:
         base, best = min(natives, key=lambda r: r["p50_us"]), min(onnx, key=lambda r: r["p50_us"])
         return {"speedup_batch1": base["p50_us"] / best["p50_us"], "speedup_variant": best["variant"],
                 "speedup_configuration": best["name"], "speedup_baseline": base["name"]}
     native = report.native
     base_row = _at(native, 1) if native and native.applicable else None
-    timed = [(v, row) for v in _onnx(report) if (row := _at(v, 1)) is not None]
+    tolerance = report_tolerance(report)  # the headline never quotes a variant the recommendation rejects
+    timed = [(v, row) for v in _onnx(report) if (row := _at(v, 1)) is not None
+             and v.drift is not None and v.drift.value <= tolerance]
     if base_row is None or not timed:
         return {"speedup_batch1": None, "speedup_variant": None, "speedup_configuration": None,
                 "speedup_baseline": None}
@@ -320,8 +318,10 @@ def report_tolerance(report: Report) -> float:
     rec = report.recommendation
     if rec is not None and rec.tolerance is not None:
         return rec.tolerance
-    gate = report.config.get("max_drift")
-    return gate if gate is not None else DEFAULT_MAX_DRIFT
+    for key in ("recommend_tolerance", "max_drift"):  # what an older report's recommendation used
+        if report.config.get(key) is not None:
+            return report.config[key]
+    return DEFAULT_MAX_DRIFT
 
 
 def _best_throughput(report: Report) -> dict[str, Any]:
@@ -334,7 +334,7 @@ def _best_throughput(report: Report) -> dict[str, Any]:
             return True
         return v.drift is not None and v.drift.value <= tolerance
 
-    finals = [r for r in _tuned_finals(report) if _final_within(r, tolerance)]
+    finals = [r for r in _tuned_finals(report) if row_within(r, tolerance)]
     if finals:  # a tuned run: the same side-by-side measurements its recommendation compares
         best = max(finals, key=lambda r: int(r["batch_size"]) / r["p50_us"])
         return {"best_rows_per_s": int(best["batch_size"]) / best["p50_us"] * 1e6,

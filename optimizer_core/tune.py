@@ -111,7 +111,7 @@ def recommend_from_candidates(rows: Sequence[dict[str, Any]], variants: Sequence
     stated = _tolerance_words(tolerance, source)
     for batch in batch_sizes:
         timed = [r for r in rows if int(r["batch_size"]) == batch and r.get("p50_us") is not None]
-        eligible = [r for r in timed if _row_within(r, tolerance)]
+        eligible = [r for r in timed if row_within(r, tolerance)]
         if not eligible:
             continue
         best = min(eligible, key=lambda r: r["p50_us"])
@@ -129,7 +129,7 @@ def recommend_from_candidates(rows: Sequence[dict[str, Any]], variants: Sequence
             text += f", {min(r['p50_us'] for r in natives) / best['p50_us']:.1f}x faster than native"
         faster_rejected = {}
         for r in timed:
-            if not _row_within(r, tolerance) and r["p50_us"] < best["p50_us"]:
+            if not row_within(r, tolerance) and r["p50_us"] < best["p50_us"]:
                 faster_rejected.setdefault(r["variant"], r)
         for variant_name, r in faster_rejected.items():
             variant = by_variant.get(variant_name)
@@ -189,7 +189,9 @@ def finalist_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return final or list(rows)
 
 
-def _row_within(row: dict[str, Any], tolerance: float) -> bool:
+def row_within(row: dict[str, Any], tolerance: float) -> bool:
+    """Whether a candidate row may be recommended: native always; an ONNX row when its drift is known and
+    within ``tolerance``."""
     if row["precision"] == "native":
         return True
     value = row.get("drift", row.get("max_abs"))  # "drift": the value tolerances apply to (DriftStats.value)
@@ -342,7 +344,9 @@ def tune(
             pool.shutdown(wait=False)
     for index in pareto_front(rows):
         rows[index]["pareto"] = True
-    recommendation = recommend_from_candidates(finalist_rows(rows), variants, tolerance=tolerance)
+    duplicates = fallback_duplicates(variants)  # as recommend() leaves them out, so the marks match it
+    recommendation = recommend_from_candidates([r for r in finalist_rows(rows) if r["variant"] not in duplicates],
+                                               variants, tolerance=tolerance)
     if recommendation:
         picked = set(recommendation.configurations().items())
         for row in rows:

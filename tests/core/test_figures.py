@@ -440,3 +440,17 @@ def test_a_single_batch_size_is_not_drawn_on_the_plot_edge_and_the_floor_shows()
     assert low < math.log10(64) < high
     floor = next(t for t in fig.data if t.name.startswith("ORT floor"))
     assert "markers" in floor.mode
+
+
+def test_the_batch1_headline_never_quotes_a_variant_over_the_drift_tolerance():
+    """Regression: an untuned run headlined '40x (int8 vs native)' while int8 drifted 0.028, over the 1e-4
+    tolerance its own recommendation applied."""
+    base = make_report()
+    variants = tuple(
+        dataclasses.replace(v, latency=tuple(dataclasses.replace(r, p50_us=0.5) if r.batch_size == 1 else r
+                                             for r in v.latency)) if v.precision == "int8" else v
+        for v in base.variants)
+    report = dataclasses.replace(base, variants=variants)
+    assert report.variant("int8").drift.value > F.report_tolerance(report)
+    h = F.headline_values(report)
+    assert h["speedup_variant"] not in (None, "int8")

@@ -263,3 +263,4 @@ def test_a_pick_resting_on_a_handful_of_calls_says_it_is_noise():
     assert "rests on 4 timed call(s)" in rec.details["1"] and "larger --budget-s" in rec.details["1"]
     assert "rests on" not in rec.details["16"]
     assert "batch 1: fewer than 10 timed calls" in rec.reason
+
