@@ -111,12 +111,16 @@ def _batch_sizes(value: Any) -> tuple[int, ...]:
     if _is_whole(value):
         value = (value,)
     fix = f"pass whole numbers from 1 to {MAX_BATCH_SIZE:,}, for example (1, 16, 256)"
+    if hasattr(value, "tolist") and not isinstance(value, list | tuple):  # a numpy array
+        value = value.tolist()
+    if isinstance(value, range):
+        value = list(value)
     if not isinstance(value, list | tuple) or not value:
         raise ConfigError(f"{_field('batch_sizes')} is {_shown(value)}: {fix}")
     bad = next((v for v in value if not _is_whole(v) or not 1 <= v <= MAX_BATCH_SIZE), None)
     if bad is not None:
         raise ConfigError(f"batch size {_shown(bad)} in {_field('batch_sizes')} is not allowed: {fix}")
-    return tuple(int(v) for v in value)
+    return tuple(sorted({int(v) for v in value}))  # as parse_batch_sizes reads typed text
 
 
 def _threads(value: Any) -> int | None:
@@ -144,8 +148,8 @@ def _budget(value: Any) -> float:
 def _tolerance(value: Any, name: str, alternative: str) -> float | None:
     if value is None:
         return None
-    if not _is_number(value) or math.isnan(value) or value < 0:
-        raise ConfigError(f"{_field(name)} is {_shown(value)}: give a number of at least 0, or {alternative}")
+    if not _is_number(value) or not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{_field(name)} is {_shown(value)}: give a finite number of at least 0, or {alternative}")
     return float(value)
 
 
@@ -225,7 +229,9 @@ def _refuse_thousands_separator(text: str, a: str, b: str) -> None:
     if b.startswith("0"):
         raise ConfigError(f"{text!r}: write sizes without thousands separators ({a}{b})")
     joined = int(a + b)
-    typical = (joined >= 1024 and joined & (joined - 1) == 0) or joined % 500 == 0
+    # sizes people write with a thousands separator: powers of two and multiples of 256 (1,536; 6,144) or of
+    # 500 (2,500); "1,256" or "16,256" are two sizes
+    typical = joined >= 1000 and (joined % 256 == 0 or joined % 500 == 0)
     if typical:  # "16,384": a power of two or a round number, so one size or two? Never guess.
         raise ConfigError(f"{text!r} could be {a}{b} or {a} and {b}: write {a}{b} for one size, "
                           f"or '{a}, {b}' (with a space) for two")

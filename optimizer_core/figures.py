@@ -758,7 +758,7 @@ def throughput_vs_batch(report: Report) -> go.Figure:
             go.Scatter(
                 x=[r.batch_size for r in floor],
                 y=[r.batch_size / (r.p50_us * 1e-6) for r in floor],
-                mode="lines",
+                mode="lines+markers",  # a single batch size still draws the floor
                 name="ORT floor (trivial graph)",
                 line={"color": FLOOR_COLOR, "dash": "dash"},
                 customdata=[r.p50_us for r in floor],

@@ -116,7 +116,7 @@ def test_strings_lists_and_numpy_values_are_normalised():
     assert OptimizeConfig(precisions="fp32, int8").precisions == ("fp32", "int8")
     assert OptimizeConfig(precisions=["fp32", "fp32"]).precisions == ("fp32",)
     assert OptimizeConfig(batch_sizes="1, 16").batch_sizes == (1, 16)
-    assert OptimizeConfig(batch_sizes=[np.int64(4), 2]).batch_sizes == (4, 2)
+    assert OptimizeConfig(batch_sizes=[np.int64(4), 2]).batch_sizes == (2, 4)
     assert OptimizeConfig(budget_s=MAX_BUDGET_S).budget_s == MAX_BUDGET_S
     assert hash(OptimizeConfig(precisions=["fp32"])) == hash(OptimizeConfig(precisions=("fp32",)))
 
@@ -126,3 +126,22 @@ def test_a_config_survives_its_dict_round_trip():
     config = OptimizeConfig(precisions=("fp32", "int8"), batch_sizes=(1, 64), threads=2, budget_s=5, max_drift=0.01)
     data = {k: tuple(v) if isinstance(v, list) else v for k, v in config.to_dict().items()}
     assert OptimizeConfig(**data) == config
+
+
+def test_sizes_typed_with_a_thousands_separator_are_refused_for_multiples_of_256_too():
+    """Regression: '1,536' and '6,144' (3 x 512, 6 x 1,024) were silently read as two sizes each."""
+    for text in ("1,536", "6,144", "1,280", "16,384", "2,500"):
+        with pytest.raises(ConfigError, match="could be"):
+            parse_batch_sizes(text)
+    assert parse_batch_sizes("16,256") == (16, 256) and parse_batch_sizes("1,512") == (1, 512)
+
+
+def test_api_batch_sizes_accept_ranges_and_arrays_sorted_and_deduplicated():
+    """Regression: range(1, 3) and numpy arrays were refused, and tuples were neither sorted nor deduplicated."""
+    import numpy as np
+
+    assert OptimizeConfig(batch_sizes=range(1, 3)).batch_sizes == (1, 2)
+    assert OptimizeConfig(batch_sizes=np.array([16, 1])).batch_sizes == (1, 16)
+    assert OptimizeConfig(batch_sizes=(256, 1, 16, 16)).batch_sizes == (1, 16, 256)
+    with pytest.raises(ConfigError, match="finite"):
+        OptimizeConfig(max_drift=float("inf"))
