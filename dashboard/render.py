@@ -653,15 +653,11 @@ def _y_values(fig: Any) -> list[float]:
 # --------------------------------------------------------------------------- the whole report
 
 
-WARNING_NOTES = ("the machine was busy while timing", "metrics skipped")  # notes that change how to read a run
-
-
 def render_report(report: Report, *, key: str, model_name: str | None = None) -> None:
     """Headline, recommendation, the six tabs and the downloads for one Report."""
     st.markdown(run_caption(report, model_name))
-    for note in report.notes:
-        if note.startswith(WARNING_NOTES):
-            st.warning(md_escape(note[0].upper() + note[1:]))
+    for note in F.warning_notes(report):  # the notes that change how to read a run (report.html shows them too)
+        st.warning(md_escape(note[0].upper() + note[1:]))
     headline_metrics(report)
     recommendation(report)
     tabs = st.tabs(["Latency", "Throughput", "Size", "Drift", "Trade-offs", "Details"])

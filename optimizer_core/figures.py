@@ -418,7 +418,7 @@ def _worst_flips(report: Report) -> dict[str, Any]:
     }
 
 
-WARNING_NOTE_PREFIXES = ("the machine was busy while timing", "metrics skipped")  # change how to read a run
+WARNING_NOTE_PREFIXES = ("the machine was busy while timing", "metrics skipped", "metrics of ")  # change the reading
 
 
 def warning_notes(report: Report) -> list[str]:

@@ -38,18 +38,25 @@ class Limits:
         )
 
     def check_sizes(self, *, model_bytes: int, csv_bytes: int) -> None:
-        if model_bytes > self.max_model_mb * 1024 * 1024:
+        if model_bytes > self.max_model_mb * 2**20:
             raise ResourceLimitError(
-                f"the model file is {_mb(model_bytes / 2**20)}, over the {_mb(self.max_model_mb)} limit "
-                "(raise the environment variable INFERENCE_OPTIMIZER_MAX_MODEL_MB where the tool runs to allow it)"
+                f"the model file is {_over(model_bytes, self.max_model_mb)} (raise the environment variable "
+                "INFERENCE_OPTIMIZER_MAX_MODEL_MB, in MiB, where the tool runs to allow it)"
             )
-        if csv_bytes > self.max_csv_mb * 1024 * 1024:
+        if csv_bytes > self.max_csv_mb * 2**20:
             raise ResourceLimitError(
-                f"the CSV is {_mb(csv_bytes / 2**20)}, over the {_mb(self.max_csv_mb)} limit "
-                "(raise the environment variable INFERENCE_OPTIMIZER_MAX_CSV_MB where the tool runs, or sample the rows)"
+                f"the CSV is {_over(csv_bytes, self.max_csv_mb)} (raise the environment variable "
+                "INFERENCE_OPTIMIZER_MAX_CSV_MB, in MiB, where the tool runs, or sample the rows)"
             )
 
 
-def _mb(value: float) -> str:
-    """Sizes in MiB as people read them: 2 MB, 0.5 MB, 0.001 MB (never "0 MB" for a small limit)."""
-    return f"{value:,.0f} MB" if value >= 10 else f"{value:.3g} MB"
+def _over(size_bytes: int, limit_mib: float) -> str:
+    """"2.10 MB, over the 2.10 MB limit" can't happen: sizes in the units every other message uses (decimal),
+    with the exact bytes when the rounded figures would read the same."""
+    from optimizer_core.units import fmt_size
+
+    limit_bytes = int(limit_mib * 2**20)
+    size, limit = fmt_size(size_bytes), fmt_size(limit_bytes)
+    if size == limit:
+        return f"{size_bytes:,} bytes, over the {limit_bytes:,}-byte limit"
+    return f"{size}, over the {limit} limit"

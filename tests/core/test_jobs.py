@@ -211,4 +211,12 @@ def test_size_limit_messages_never_round_to_zero():
     with pytest.raises(ResourceLimitError) as info:
         Limits(max_csv_mb=0.001).check_sizes(model_bytes=10, csv_bytes=5000)
     message = str(info.value)
-    assert "0.00477 MB, over the 0.001 MB limit" in message and "on the server" not in message
+    assert "5.0 kB, over the 1.0 kB limit" in message and "on the server" not in message
+
+
+def test_a_size_just_over_the_limit_never_reads_as_equal_to_it():
+    from optimizer_core.errors import ResourceLimitError
+
+    with pytest.raises(ResourceLimitError) as info:
+        Limits(max_model_mb=500).check_sizes(model_bytes=500 * 2**20 + 10, csv_bytes=0)
+    assert "524,288,010 bytes, over the 524,288,000-byte limit" in str(info.value)
