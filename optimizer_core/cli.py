@@ -149,8 +149,7 @@ def _run(args: argparse.Namespace) -> int:
         from optimizer_core.demo import demo_files
 
         demo = demo_files(args.demo)
-        model_path = model_path or str(demo.model_path)
-        data_path = data_path or str(demo.csv_path)
+        model_path, data_path = str(demo.model_path), str(demo.csv_path)
         target = target or demo.target
     if not model_path or not data_path:
         raise ConfigError("run needs MODEL and DATA (or --demo): inference-optimizer run model.json test.csv")
@@ -327,12 +326,12 @@ def _convert(args: argparse.Namespace) -> int:
     from optimizer_core.converters.verify import verify_conversion
     from optimizer_core.models import load_model
 
-    loaded = load_model(args.model, allow_pickle=args.allow_pickle)
-    proto = convert(loaded)
-    warnings = verify_conversion(loaded, proto)  # a file ONNX Runtime cannot run is never written
     out = Path(args.out)
     if out.is_dir():
         raise ConfigError(f"--out {out} is a folder: give the path of the .onnx file to write")
+    loaded = load_model(args.model, allow_pickle=args.allow_pickle)
+    proto = convert(loaded)
+    warnings = verify_conversion(loaded, proto)  # a file ONNX Runtime cannot run is never written
     try:
         write_file(out, proto.SerializeToString())
     except OSError as e:

@@ -125,6 +125,10 @@ class InferenceOptimizer:
         if model is not None and self.loaded is None:
             self.loaded = loaded
         proto = convert(loaded)
+        from optimizer_core.converters.verify import verify_conversion
+
+        for problem in verify_conversion(loaded, proto):  # the same self-check as `inference-optimizer convert`
+            warnings.warn(problem, UserWarning, stacklevel=2)
         self.onnx_model = self._converted = proto
         self._write(proto, output_path)
         return proto

@@ -11,6 +11,7 @@ from dashboard import render, state
 from optimizer_core import jobs
 from optimizer_core.config import DEFAULT_BATCH_SIZES, PRECISIONS, OptimizeConfig, parse_batch_sizes
 from optimizer_core.errors import ConfigError, OptimizerError
+from optimizer_core.units import fmt_size
 
 NO_TARGET = "(none)"
 FORMATS = "XGBoost JSON/UBJ, LightGBM text, scikit-learn skops, ONNX"
@@ -93,7 +94,7 @@ def _uploader(kind: str, label: str, nonce: int, **options) -> state.Upload | No
         with st.container(horizontal=True, vertical_alignment="center"):
             st.caption(
                 f":material/attach_file: Using **{render.md_escape(kept.name)}** "
-                f"({len(kept.data) / 1024:,.1f} KB), uploaded earlier in this session."
+                f"({fmt_size(len(kept.data))}), uploaded earlier in this session."
             )
             st.button(
                 "Remove",

@@ -349,3 +349,11 @@ def test_nan_predictions_are_named_and_never_crash_the_summary_or_a_json_round_t
         headline(r)
         summarize(r, model_name="log.onnx")
     # the unbounded-drift round trip itself: test_html_report's NaN-where-native-is-not test
+
+
+def test_convert_to_onnx_warns_like_the_cli_when_the_self_check_disagrees(xgb_classifier, monkeypatch):
+    import optimizer_core.converters.verify as verify
+
+    monkeypatch.setattr(verify, "verify_conversion", lambda model, proto: ["the ONNX file differs by up to 0.15"])
+    with pytest.warns(UserWarning, match="differs by up to 0.15"):
+        InferenceOptimizer(xgb_classifier).convert_to_onnx()
