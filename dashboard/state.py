@@ -70,6 +70,7 @@ class RunSettings:
     budget_s: int
     tune: bool
     target: str | None
+    max_drift: float = 1e-4  # the drift a recommended variant may have (the CLI's --max-drift)
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ _INPUT_LABELS: tuple[tuple[str, Callable[[RunInputs], Any]], ...] = (
     ("threads", lambda i: i.settings.threads),
     ("timing budget", lambda i: i.settings.budget_s),
     ("auto-tune", lambda i: i.settings.tune),
+    ("drift tolerance", lambda i: i.settings.max_drift),
 )
 
 

@@ -167,15 +167,19 @@ def settings(inputs: state.Inputs, busy: bool) -> state.RunInputs | None:
             threads = _threads()
         with d3:
             budget = _budget()
-        state.restore_setting("tune", False, lambda v: isinstance(v, bool))
-        tune = st.toggle(
-            "Auto-tune",
-            key="tune",
-            help="Search ONNX Runtime settings (threads, thread spinning, graph optimization level, execution "
-            "mode, splitting a batch across cores) within the budget and recommend the fastest configuration "
-            "per batch size whose drift is within 1e-4 (the native model is always a candidate).",
-        )
-        state.remember_setting("tune", tune)
+        e1, e2 = st.columns([2, 1], vertical_alignment="center")
+        with e2:
+            max_drift = _max_drift()
+        with e1:
+            state.restore_setting("tune", False, lambda v: isinstance(v, bool))
+            tune = st.toggle(
+                "Auto-tune",
+                key="tune",
+                help="Search ONNX Runtime settings (threads, thread spinning, graph optimization level, execution "
+                "mode, splitting a batch across cores) within the budget and recommend the fastest configuration "
+                f"per batch size whose drift is within {max_drift:g} (the native model is always a candidate).",
+            )
+            state.remember_setting("tune", tune)
         columns_problem = state.column_problem(preview.columns, check, target, inputs.csv_name)
         if columns_problem:
             st.error(render.md_escape(columns_problem), icon=":material/error:")
@@ -205,6 +209,7 @@ def settings(inputs: state.Inputs, busy: bool) -> state.RunInputs | None:
         budget_s=budget,
         tune=bool(tune),
         target=target,
+        max_drift=max_drift,
     )
     if clicked:
         _submit(inputs, run)
@@ -264,6 +269,26 @@ def _threads() -> int:
     )
     state.remember_setting("threads", threads)
     return int(threads)
+
+
+DRIFT_TOLERANCES = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 5e-2, 1e-1)
+
+
+def _max_drift() -> float:
+    """The drift a recommended variant may have: absolute probability difference for classifiers, relative
+    for regressors (the CLI's --max-drift)."""
+    state.restore_setting("max-drift", 1e-4, lambda v: v in DRIFT_TOLERANCES)
+    value = st.selectbox(
+        "Drift tolerance",
+        DRIFT_TOLERANCES,
+        key="max-drift",
+        format_func=lambda x: f"{x:g}",
+        help="The largest drift from the native model a recommended variant may have: the absolute probability "
+        "difference for classifiers, the difference relative to the prediction for regressors (the CLI's "
+        "--max-drift). Variants over it are still measured and shown, never recommended.",
+    )
+    state.remember_setting("max-drift", value)
+    return float(value)
 
 
 def _budget() -> int:
@@ -369,6 +394,7 @@ def _submit(inputs: state.Inputs, run: state.RunSettings) -> None:
             threads=run.threads or None,
             budget_s=float(run.budget_s),
             tune=run.tune,
+            max_drift=run.max_drift,
         )
         request = jobs.JobRequest(
             model_bytes=inputs.model_bytes,

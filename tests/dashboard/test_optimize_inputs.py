@@ -278,3 +278,14 @@ def test_the_upload_limit_and_what_a_larger_file_does_are_said(history_db):
         assert info and "red '!' was not uploaded: it is over the 7 MB limit" in info[0]
     finally:
         config.set_option("server.maxUploadSize", before)
+
+
+def test_the_drift_tolerance_reaches_the_run_and_the_recommendation(submitted, history_db):
+    """The recommendation's tolerance was a fixed 1e-4 in the dashboard, which had no way to set it."""
+    at = new_app().run()
+    at.selectbox(key="max-drift").set_value(0.01).run()
+    assert_clean(at)
+    at.button(key="run").click().run()
+    assert_clean(at)
+    assert [r.config.max_drift for r in submitted] == [0.01]
+    assert [r.config.tolerance for r in submitted] == [0.01]
