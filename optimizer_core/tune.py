@@ -141,7 +141,8 @@ def recommend_from_candidates(rows: Sequence[dict[str, Any]], variants: Sequence
     thin = [b for b in by_batch if _pick_calls(rows, b, by_batch[b]) < bench.STABLE_MIN_CALLS]
     for b in thin:
         details[b] += (f" (rests on {_pick_calls(rows, b, by_batch[b])} timed call(s), fewer than "
-                       f"{bench.STABLE_MIN_CALLS}: noise, not a measurement to deploy on; re-run with a larger --budget-s)")
+                       f"{bench.STABLE_MIN_CALLS}: noise, not a measurement to deploy on; re-run with a larger timing "
+                       "budget)")
     picks = list(dict.fromkeys(by_batch.values()))
     if len(picks) == 1:
         reason = f"{picks[0]} is the fastest within {stated} at every measured batch size"
@@ -150,7 +151,7 @@ def recommend_from_candidates(rows: Sequence[dict[str, Any]], variants: Sequence
                   f"(native always a candidate): " + ", ".join(f"batch {b}: {n}" for b, n in by_batch.items()))
     if thin:
         reason += (f"; batch {', '.join(thin)}: fewer than {bench.STABLE_MIN_CALLS} timed calls behind the pick, "
-                   "so it is noise: re-run with a larger --budget-s")
+                   "so it is noise: re-run with a larger timing budget (--budget-s)")
     snippet = None
     if snippets and all(by_batch.get(str(b)) is not None for b in batch_sizes) and not any(
             n in snippets for n in picks):
@@ -178,7 +179,9 @@ def _pick_calls(rows: Sequence[dict[str, Any]], batch: str, name: str) -> int:
 
 def _tolerance_words(tolerance: float, source: str) -> str:
     if source == "default":
-        return f"the default drift tolerance {tolerance:g} (--max-drift sets it)"
+        return f"the default drift tolerance {tolerance:g} (set it with --max-drift, or 'Drift tolerance' in the dashboard)"
+    if source == "--max-drift":
+        return f"the drift tolerance {tolerance:g} (--max-drift, or 'Drift tolerance' in the dashboard)"
     return f"the drift tolerance {tolerance:g} ({source})"
 
 

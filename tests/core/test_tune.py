@@ -222,10 +222,10 @@ def test_recommendation_wording_names_where_the_tolerance_came_from():
     variants = [_variant("native", "native"), _variant("int8", "int8", 0.03, 4)]
     rows = [_row("native", "native", "native", 1, 100.0, 0.0), _row("int8 t1", "int8", "int8", 1, 6.0, 0.03)]
     default = recommend_from_candidates(rows, variants, tolerance=1e-4)
-    assert "the default drift tolerance 0.0001 (--max-drift sets it)" in default.details["1"]
+    assert "the default drift tolerance 0.0001 (set it with --max-drift, or 'Drift tolerance' in the dashboard)" in default.details["1"]
     assert "your" not in default.details["1"]
     gate = recommend_from_candidates(rows, variants, tolerance=0.01, source="--max-drift")
-    assert "the drift tolerance 0.01 (--max-drift)" in gate.details["1"]
+    assert "the drift tolerance 0.01 (--max-drift, or 'Drift tolerance' in the dashboard)" in gate.details["1"]
 
 
 def test_deploy_script_loads_the_model_next_to_itself(tmp_path, monkeypatch):
@@ -260,7 +260,7 @@ def test_a_pick_resting_on_a_handful_of_calls_says_it_is_noise():
             {**_row("native", "native", "native", 16, 90.0, 0.0), "calls": 500},
             {**_row("fp32 t1", "fp32", "fp32", 16, 60.0, 1e-7), "calls": 500}]
     rec = recommend_from_candidates(rows, variants, tolerance=1e-4)
-    assert "rests on 4 timed call(s)" in rec.details["1"] and "larger --budget-s" in rec.details["1"]
+    assert "rests on 4 timed call(s)" in rec.details["1"] and "larger timing budget" in rec.details["1"]
     assert "rests on" not in rec.details["16"]
     assert "batch 1: fewer than 10 timed calls" in rec.reason
 
