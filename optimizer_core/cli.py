@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from optimizer_core.errors import ConfigError, OptimizerError
-from optimizer_core.out_dir import out_dir_problem, write_file
+from optimizer_core.out_dir import creation_problem, out_dir_problem, write_file
 
 EXIT_OK, EXIT_GATE, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULTS = {"precision": "fp32,fp64,fp16,int8,int8-static", "provider": "auto", "batch_sizes": "1,16,256,4096"}
@@ -329,6 +329,11 @@ def _convert(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise ConfigError(f"--out {out} is a folder: give the path of the .onnx file to write")
+    if out.exists() and Path(args.model).exists() and os.path.samefile(out, args.model):
+        raise ConfigError(f"--out {out} is the model file itself: writing there would replace your model; "
+                          "give another path, for example model.onnx")
+    if problem := creation_problem(out.parent, f"--out {out}: the folder"):
+        raise ConfigError(problem)
     loaded = load_model(args.model, allow_pickle=args.allow_pickle)
     proto = convert(loaded)
     warnings = verify_conversion(loaded, proto)  # a file ONNX Runtime cannot run is never written

@@ -30,7 +30,7 @@ def out_dir_problem(out_dir: str | os.PathLike[str], *, flag: str = "--out") -> 
     """Why ``out_dir`` cannot receive a run's files, or None when it can (``flag`` names it in the message)."""
     target = Path(out_dir)
     if not target.exists():
-        return _creation_problem(target, flag)
+        return creation_problem(target, flag)
     if not target.is_dir():
         return f"{flag} {target} exists and is not a folder: choose a folder path"
     entries = sorted(p.name for p in target.iterdir())
@@ -45,8 +45,11 @@ def out_dir_problem(out_dir: str | os.PathLike[str], *, flag: str = "--out") -> 
     return None
 
 
-def _creation_problem(target: Path, flag: str) -> str | None:
-    """Why a folder that does not exist yet could not be created there, judged by its nearest existing parent."""
+def creation_problem(target: Path, flag: str) -> str | None:
+    """Why a folder that does not exist yet could not be created there, judged by its nearest existing parent
+    (None when it exists already or can be created)."""
+    if target.exists():
+        return None if target.is_dir() else f"{flag} {target} is a file, not a folder; choose another path"
     parent = target.absolute().parent
     while not parent.exists():
         parent = parent.parent

@@ -369,7 +369,23 @@ def test_convert_to_a_path_under_a_file_is_one_line(xgb_files, tmp_path, capsys)
     (tmp_path / "afile").write_text("x")
     code, _, err = _run(["convert", str(xgb_files["model"]), "--out", str(tmp_path / "afile" / "m.onnx")], capsys)
     assert code == 2
-    _assert_one_line_error(err, "cannot write")
+    _assert_one_line_error(err, "afile is a file, not a folder")
+
+
+def test_convert_never_writes_over_its_own_model_file(xgb_files, tmp_path, capsys):
+    """Regression: `convert self.ubj --out self.ubj` replaced the user's only copy of the model with ONNX."""
+    import shutil
+
+    model = tmp_path / "self.json"
+    shutil.copy(xgb_files["model"], model)
+    before = model.read_bytes()
+    link = tmp_path / "link.json"
+    link.symlink_to(model)
+    for out in (model, link):
+        code, _, err = _run(["convert", str(model), "--out", str(out)], capsys)
+        assert code == 2
+        _assert_one_line_error(err, "is the model file itself")
+    assert model.read_bytes() == before
 
 
 def test_every_option_has_help_and_the_top_level_lists_exit_codes():
