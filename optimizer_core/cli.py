@@ -422,7 +422,7 @@ def format_summary(report) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     model = report.model
     title = (f"{model['estimator']} ({model['family']}, {model['task']}, {model['n_features']} features) on "
-             f"{report.data['rows']:,} rows")
+             f"{report.data['rows']:,} row{'' if report.data['rows'] == 1 else 's'}")
     out = [title, *lines]
     drift_kind = ("largest difference from the native prediction relative to its size" if relative
                   else "largest absolute difference from the native model's scores")

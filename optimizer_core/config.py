@@ -214,6 +214,9 @@ def parse_batch_sizes(text: str) -> tuple[int, ...]:
         if not digits.isascii() or not digits.isdigit():
             raise ConfigError(f"{token!r} is not a positive whole number: {example}")
         if len(digits) > 1 and digits.startswith("0"):
+            if len(digits) == 3 and f",{token}" in text:  # "4096,1,024", "1,000,000": a thousands group
+                raise ConfigError(f"',{token}' reads as part of a number written with a thousands separator: write "
+                                  "sizes without separators (1024, not 1,024)")
             raise ConfigError(f"{token!r} starts with 0: write the size without leading zeros ({int(digits)})")
         size = int(digits)
         if not 1 <= size <= MAX_BATCH_SIZE:

@@ -158,8 +158,10 @@ def _regression_metrics(pred: np.ndarray, y: Any, name: str) -> tuple[dict[str, 
         "rmse": float(np.sqrt(skm.mean_squared_error(y_true, pred))),
         "mae": float(skm.mean_absolute_error(y_true, pred)),
     }
-    if y_true.size > 1:
+    if y_true.size > 1 and np.ptp(y_true) > 0:
         out["r2"] = float(skm.r2_score(y_true, pred))
+    elif y_true.size > 1:
+        notes.append("r2 omitted: every row has the same target value, so R² is undefined (no variance to explain)")
     else:
         notes.append("r2 omitted: only one row has a target, and R² needs at least two")
     return out, notes

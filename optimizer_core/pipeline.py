@@ -136,6 +136,8 @@ def optimize(
     bench_info["other_processes_cores_busy"] = None if others_busy is None else round(others_busy, 2)
     if busy := machine_load.busy_note(others_busy, os.cpu_count() or 1):
         notes.append(busy)
+    # batch sizes the CSV is too short for are timed on repeated rows: say so where every reader looks
+    notes += [n for n in bench_info["notes"] if n.startswith("repeated rows")]
 
     _stage(progress, "report", 0.0, "writing report")
     from optimizer_core.tune import recommend

@@ -245,7 +245,7 @@ class Report:
                 "history export'), or save the JSON alone with to_json()"
             )
         files = {"report.json": self.to_json().encode("utf-8")}
-        if html is True:
+        if html is None or (html is not False and not isinstance(html, str)):  # True, 1, None: render it
             from optimizer_core.html_report import render_html
 
             html = render_html(self)

@@ -40,7 +40,8 @@ PICKLE_ADVICE = (
     "pickle and joblib files run arbitrary code when loaded, so they are refused by default. "
     "Save the model safely instead (XGBoost: model.save_model('model.json'); LightGBM: "
     "booster.save_model('model.txt'); scikit-learn: skops.io.dump(model, 'model.skops')), "
-    "or, only for a file you trust, pass --allow-pickle (dashboard: start it with --allow-pickle)."
+    "or, only for a file you trust, allow pickles (CLI: --allow-pickle; dashboard: start it with "
+    "--allow-pickle; Python API: allow_pickle=True)."
 )
 
 

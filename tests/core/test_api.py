@@ -357,3 +357,9 @@ def test_convert_to_onnx_warns_like_the_cli_when_the_self_check_disagrees(xgb_cl
     monkeypatch.setattr(verify, "verify_conversion", lambda model, proto: ["the ONNX file differs by up to 0.15"])
     with pytest.warns(UserWarning, match="differs by up to 0.15"):
         InferenceOptimizer(xgb_classifier).convert_to_onnx()
+
+
+def test_a_batch_larger_than_the_data_is_named_in_the_run_notes(onnx_proto):
+    proto, X = onnx_proto
+    report = optimize(proto, X[:10], replace(FAST, batch_sizes=(1, 64)))
+    assert any(n.startswith("repeated rows: the data has 10 rows, fewer than batch size 64") for n in report.notes)

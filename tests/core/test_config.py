@@ -145,3 +145,10 @@ def test_api_batch_sizes_accept_ranges_and_arrays_sorted_and_deduplicated():
     assert OptimizeConfig(batch_sizes=(256, 1, 16, 16)).batch_sizes == (1, 16, 256)
     with pytest.raises(ConfigError, match="finite"):
         OptimizeConfig(max_drift=float("inf"))
+
+
+def test_a_thousands_group_after_a_comma_is_named_as_such():
+    """Regression: '4096,1,024' suggested '(24)' and '1,000,000' suggested '(1000)'."""
+    for text in ("4096,1,024", "1,000,000"):
+        with pytest.raises(ConfigError, match="thousands separator"):
+            parse_batch_sizes(text)

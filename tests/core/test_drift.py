@@ -90,6 +90,12 @@ def test_a_single_row_regression_target_says_why_r2_is_missing():
     assert set(metrics) == {"rmse", "mae"} and any(n.startswith("r2 omitted") for n in notes)
 
 
+def test_a_constant_regression_target_says_why_r2_is_missing():
+    """Regression: every row with the same target reported r2 0.0, a number that means nothing there."""
+    metrics, notes = metrics_with_notes(np.array([1.0, 2.0, 3.0]), np.array([2.0, 2.0, 2.0]), "regression", None)
+    assert "r2" not in metrics and any("same target value" in n for n in notes)
+
+
 # --------------------------------------------------------------------------- NaN predictions
 
 

@@ -77,3 +77,10 @@ def test_infinite_drift_survives_json_as_unbounded_not_none():
     back = Report.from_json(report.to_json()).variant("int8").drift
     assert back.value == math.inf and back.value > 1e-4
     assert back.describe().startswith("unbounded (relative")
+
+
+def test_write_out_renders_html_for_any_true_value_and_skips_it_only_for_false(tmp_path):
+    """Regression: write_out(d, html=1) or html=None silently wrote no report.html."""
+    for i, html in enumerate((None, 1, True)):
+        assert (make_report().write_out(tmp_path / f"o{i}", html=html) / "report.html").exists()
+    assert not (make_report().write_out(tmp_path / "none", html=False) / "report.html").exists()
