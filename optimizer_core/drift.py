@@ -254,9 +254,12 @@ def non_finite_notes(native: np.ndarray, variants: Mapping[str, np.ndarray]) -> 
     for name, scores in variants.items():
         apart = np.flatnonzero(np.isinf(per_sample_abs_diff(native, scores)))
         bad = _non_finite_rows(_as_2d(scores))
+        shared = np.setdiff1d(bad, apart)  # NaN or infinite on both sides: no drift, no prediction either
         if apart.size:
             notes.append(f"{name} and native disagree on NaN or infinite predictions on "
-                         f"{_count_rows(apart.size, total)} ({_where(apart)}): counted as infinite drift")
+                         f"{_count_rows(apart.size, total)} ({_where(apart)}): counted as infinite drift"
+                         + (f"; both predict NaN or infinity on {_count_rows(shared.size, total)} more"
+                            if shared.size else ""))
         elif bad.size:
             notes.append(f"{name} predicts NaN or infinity on exactly the rows native does: no drift there, "
                          "but no usable prediction either")

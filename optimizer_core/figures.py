@@ -1119,7 +1119,7 @@ def pareto(report: Report, batch_size: int = 1) -> go.Figure:
         )
     # the front runs through every plotted point: the variants and, in a tuned run, its candidates
     plotted = [(r.p50_us, d) for _, r, d in pts]
-    plotted += [(float(c["p50_us"]), float(c.get("max_abs") or 0.0)) for c in _tuning_candidates(report, b)]
+    plotted += [(float(c["p50_us"]), _candidate_drift(c)) for c in _tuning_candidates(report, b)]
     if len(plotted) > 1:
         front = [plotted[i] for i in _pareto_front(plotted)]
         fig.add_trace(
@@ -1162,14 +1162,21 @@ def _add_recommended(
     )
 
 
+def _candidate_drift(c: dict[str, Any]) -> float:
+    """A candidate's max |diff|: 0 for native; None on an ONNX row read back from JSON means unbounded."""
+    if c.get("precision") == "native":
+        return 0.0
+    value = c.get("max_abs")
+    return math.inf if value is None else float(value)
+
+
 def _tuning_candidates(report: Report, b: int) -> list[dict[str, Any]]:
     raw = (report.tuning or {}).get("candidates") or []
     out = []
     for c in raw:
         if not isinstance(c, dict) or c.get("batch_size", b) != b:
             continue
-        p50, drift = c.get("p50_us"), c.get("max_abs", 0.0)
-        if _finite(p50) and (drift is None or _finite(drift)):
+        if _finite(c.get("p50_us")) and math.isfinite(_candidate_drift(c)):  # unbounded drift has no place here
             out.append(c)
     return out
 
@@ -1185,7 +1192,7 @@ def _add_tuning(fig: go.Figure, report: Report, b: int) -> None:
         fig.add_trace(
             go.Scatter(
                 x=[c["p50_us"] for c in group],
-                y=[max(float(c.get("max_abs") or 0.0), ZERO_FLOOR) for c in group],
+                y=[max(_candidate_drift(c), ZERO_FLOOR) for c in group],
                 mode="markers",
                 name="recommended" if rec else "tuning candidates",
                 marker={

@@ -1,7 +1,7 @@
 """Convert a loaded model to ONNX, honouring the output contract.
 
-One module per family (``convert/<family>.py``) exposes ``to_onnx(model, *, double) -> ModelProto``
-returning the raw converter output plus the name of its scores tensor; this registry normalizes it.
+One module per family (``converters/<family>.py``) exposes ``to_onnx(model, *, double) -> RawConversion``:
+the raw converter output plus the name of its scores tensor; this registry normalizes it.
 """
 
 from __future__ import annotations

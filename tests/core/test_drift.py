@@ -129,7 +129,7 @@ def test_nan_on_one_side_only_is_infinite_drift_and_nan_on_both_is_reported():
                         "features against the range the model expects")
     assert notes[1].startswith("fp32 predicts NaN or infinity on exactly the rows native does")
     assert notes[2] == ("fp16 and native disagree on NaN or infinite predictions on 1 of 6 rows (data row 3): "
-                        "counted as infinite drift")
+                        "counted as infinite drift; both predict NaN or infinity on 1 of 6 rows more")
     assert non_finite_notes(np.ones(3), {"fp32": np.ones(3)}) == []
 
 
