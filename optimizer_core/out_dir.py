@@ -57,6 +57,10 @@ def creation_problem(target: Path, flag: str) -> str | None:
         return f"{flag} {target} cannot be created: {parent} is a file, not a folder; choose another path"
     if not os.access(parent, os.W_OK | os.X_OK):
         return f"{flag} {target} cannot be created: {parent} is not writable; choose a folder you can write to"
+    try:  # permissions do not tell everything (root, /proc, read-only mounts): try it, and leave nothing
+        os.rmdir(tempfile.mkdtemp(prefix=".inference-optimizer-probe-", dir=parent))
+    except OSError as e:
+        return f"{flag} {target} cannot be created in {parent} ({e.strerror or e}); choose another folder"
     return None
 
 

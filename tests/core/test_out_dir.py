@@ -98,3 +98,10 @@ def test_a_folder_that_cannot_be_created_is_a_config_error(tmp_path, monkeypatch
     monkeypatch.setattr(pathlib.Path, "mkdir", refuse)
     with pytest.raises(ConfigError, match="cannot create the output folder .*Permission denied.*nothing was written"):
         write_files(tmp_path / "a" / "b", {"report.json": b"{}"})
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs Linux's /proc")
+def test_a_folder_the_filesystem_refuses_is_found_before_the_run():
+    """Regression: --out /proc/nope/x passed the permission check (root) and failed only after the benchmark."""
+    problem = out_dir_problem("/proc/nope/x")
+    assert problem and "cannot be created" in problem
