@@ -551,10 +551,13 @@ def for_download(report: Report) -> Report:
     """The report as the dashboard's report.html and report.json downloads carry it: the recommendation's
     snippet names the .onnx files as the download buttons save them (the stored report is left as it is)."""
     rec = report.recommendation
-    if rec is None or not rec.snippet:
-        return report
-    named = dataclasses.replace(rec, snippet=snippet_for_download(rec.snippet, report))
-    return dataclasses.replace(report, recommendation=named)
+    if rec is not None and rec.snippet:
+        rec = dataclasses.replace(rec, snippet=snippet_for_download(rec.snippet, report))
+    tuning = report.tuning
+    if tuning and tuning.get("snippets"):  # every candidate's snippet, not only the recommended one
+        tuning = {**tuning, "snippets": {name: snippet_for_download(code, report)
+                                         for name, code in tuning["snippets"].items()}}
+    return dataclasses.replace(report, recommendation=rec, tuning=tuning)
 
 
 def onnx_file_name(artifact: str, run_id: str) -> str:

@@ -161,6 +161,7 @@ def summarize(samples_ns: np.ndarray, batch_size: int, *, seed: int = 0) -> Late
         noisy=bool(reasons),
         noise_reasons=reasons,
         samples_us=tuple(float(v) for v in downsample(us)),
+        rows_per_s_p50=batch_size / (p50 * 1e-6) if p50 > 0 else float("inf"),
     )
 
 

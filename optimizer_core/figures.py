@@ -370,7 +370,10 @@ def _size_reduction(report: Report) -> dict[str, Any]:
     if base is None:
         return none
     others = [v for v in _onnx(report) if v.size_bytes and v.name != base.name]
-    if not others and base.precision != "native" and report.native and report.native.size_bytes:
+    smaller = [v for v in others if (v.size_bytes or 0) < (base.size_bytes or 0)]
+    # nothing smaller than fp32 (only fp32, or fp64 and fp16 graphs that grew): fp32 against the native file,
+    # the same answer whichever larger precisions were ticked
+    if not smaller and base.precision != "native" and report.native and report.native.size_bytes:
         base, others = report.native, [base]
     if not others:
         return none
@@ -434,13 +437,26 @@ def _cell_noisy(report: Report, variant: str | None, batch_size: int | None) -> 
 
 def headline_noisy(report: Report) -> dict[str, bool]:
     """Per headline label, whether its number rests on a measurement flagged noisy."""
+    from optimizer_core.bench import STABLE_MIN_CALLS
+
     h = headline_values(report)
-    tuned = bool(_tuned_finals(report, 1))
-    speedup = not tuned and h["speedup_batch1"] is not None and (
-        _cell_noisy(report, "native", 1) or _cell_noisy(report, h["speedup_variant"], 1))
-    throughput = (not _tuned_finals(report) and h["best_rows_per_s"] is not None
-                  and _cell_noisy(report, h["best_throughput_variant"], h["best_throughput_batch"]))
-    return {HEADLINE_LABELS["speedup"]: speedup, HEADLINE_LABELS["throughput"]: throughput}
+
+    def thin(name: str | None, batch: int | None) -> bool:  # tuning rows carry call counts, not noise flags
+        return any(r["name"] == name and int(r["batch_size"]) == batch and int(r.get("calls") or 0) < STABLE_MIN_CALLS
+                   for r in _tuned_finals(report))
+
+    if _tuned_finals(report, 1):
+        speedup = h["speedup_batch1"] is not None and (thin(h["speedup_baseline"], 1)
+                                                        or thin(h["speedup_configuration"], 1))
+    else:
+        speedup = h["speedup_batch1"] is not None and (
+            _cell_noisy(report, "native", 1) or _cell_noisy(report, h["speedup_variant"], 1))
+    if _tuned_finals(report):
+        throughput = thin(h["best_throughput_configuration"], h["best_throughput_batch"])
+    else:
+        throughput = h["best_rows_per_s"] is not None and _cell_noisy(
+            report, h["best_throughput_variant"], h["best_throughput_batch"])
+    return {HEADLINE_LABELS["speedup"]: speedup, HEADLINE_LABELS["throughput"]: bool(throughput)}
 
 
 def headline(report: Report) -> dict[str, str]:

@@ -126,7 +126,7 @@ def optimize(
                                   for item in prepared]
     notes += drift.non_finite_notes(native_scores, {i.name: i.scores for i in prepared if i.scores is not None})
     notes += dict.fromkeys(metric_notes)
-    notes += _verification_notes(variants)
+    notes += _verification_notes(variants, native_scores)
 
     _stage(progress, "benchmark", 0.0, "benchmarking")
     cpu_before = machine_load.snapshot()
@@ -288,17 +288,22 @@ def _metrics(scores: np.ndarray, dataset: Dataset, loaded: LoadedModel, name: st
     return metrics
 
 
-def _verification_notes(variants: list[VariantResult]) -> list[str]:
+def _verification_notes(variants: list[VariantResult], native_scores: np.ndarray) -> list[str]:
     notes = []
+    no_number = int(np.count_nonzero(~np.isfinite(native_scores.reshape(native_scores.shape[0], -1)).all(axis=1)))
     for v in variants:
         if v.precision != "fp32" or v.drift is None:
             continue
         if v.drift.value > FP32_VERIFY_TOLERANCE:
             notes.append(f"verification: {v.name} differs from the native model by up to {v.drift.describe()}, "
                          f"more than the expected {FP32_VERIFY_TOLERANCE:g}; see the drift section")
-        else:
-            notes.append(f"verification: {v.name} matches the native model within {v.drift.describe()} on "
-                         f"{v.drift.rows:,} row{'' if v.drift.rows == 1 else 's'}")
+            continue
+        compared = v.drift.rows - no_number
+        where = f"{compared:,} row{'' if compared == 1 else 's'}"
+        if no_number:  # rows both predict NaN on agree, but they show nothing about the conversion
+            where = (f"the {where} where the native model predicts a number ({no_number:,} more are NaN or "
+                     "infinite on both sides)")
+        notes.append(f"verification: {v.name} matches the native model within {v.drift.describe()} on {where}")
     return notes
 
 

@@ -345,8 +345,10 @@ def tune(
     finally:
         for pool in pools:
             pool.shutdown(wait=False)
-    for index in pareto_front(rows):
-        rows[index]["pareto"] = True
+    for batch in {r["batch_size"] for r in rows}:  # a front per batch size: rows of other sizes are other work
+        at_batch = [i for i, r in enumerate(rows) if r["batch_size"] == batch]
+        for index in pareto_front([rows[i] for i in at_batch]):
+            rows[at_batch[index]]["pareto"] = True
     duplicates = fallback_duplicates(variants)  # as recommend() leaves them out, so the marks match it
     recommendation = recommend_from_candidates([r for r in finalist_rows(rows) if r["variant"] not in duplicates],
                                                variants, tolerance=tolerance)

@@ -343,6 +343,8 @@ def test_nan_predictions_are_named_and_never_crash_the_summary_or_a_json_round_t
     X[::3] = np.abs(X[::3])  # some rows with a positive sum, so not every prediction is NaN
     report = optimize(_log_regressor(4), X, replace(FAST, precisions=("fp32", "int8"), batch_sizes=(1,)))
     assert any("predicts NaN or infinity on" in n for n in report.notes)
+    verification = next(n for n in report.notes if n.startswith("verification: fp32"))
+    assert "where the native model predicts a number" in verification  # never "within 0 on every row"
     back = Report.from_json(report.to_json())
     for r in (report, back):
         format_summary(r)

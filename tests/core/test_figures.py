@@ -417,6 +417,10 @@ def test_a_tuned_run_headlines_against_the_fastest_native_configuration():
     assert h["speedup_batch1"] == pytest.approx(140.0 / 6.2)
     assert h["speedup_baseline"] == "native t1" and h["speedup_configuration"] == "fp32 t1"
     assert h["best_throughput_configuration"] == "native t1" and h["best_throughput_batch"] == 256
+    assert F.headline_noisy(report)[F.HEADLINE_LABELS["speedup"]] is False
+    thin = dataclasses.replace(report, tuning={"candidates": [
+        {**c, "calls": 3} if c["name"] == "native t1" and c["batch_size"] == 1 else c for c in candidates]})
+    assert F.headline_noisy(thin)[F.HEADLINE_LABELS["speedup"]] is True  # a baseline resting on 3 calls
     table = F.tuning_table(report)
     assert table.loc[table["batch size"] == 1, "speedup vs best native"].item() == f"{140.0 / 6.2:.2f}x"
     assert table.loc[table["batch size"] == 256, "speedup vs best native"].item() == "1.00x"
@@ -429,8 +433,14 @@ def test_small_models_get_a_size_axis_in_kb_and_growth_is_not_called_a_reduction
                      if v.size_bytes else v for v in base.variants)
     report = dataclasses.replace(base, variants=variants)
     assert F.model_size(report).layout.yaxis.title.text == "model size (kB)"
+    # nothing smaller than fp32: fp32 against the native file, whichever larger precisions were ticked
     text = F.headline(report)["Size reduction"]
-    assert text.startswith("none: no variant is smaller than fp32") and "2.23× larger" in text
+    assert text == "1.29× (fp32 700 B vs native 900 B)"
+    only_fp32 = dataclasses.replace(report, variants=tuple(v for v in variants if v.precision in ("native", "fp32")))
+    assert F.headline(only_fp32)["Size reduction"] == text
+    grown = dataclasses.replace(report, variants=tuple(
+        dataclasses.replace(v, size_bytes=500) if v.precision == "native" else v for v in variants))
+    assert F.headline(grown)["Size reduction"].startswith("none: no variant is smaller than native")
 
 
 def test_a_single_batch_size_is_not_drawn_on_the_plot_edge_and_the_floor_shows():

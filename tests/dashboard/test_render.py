@@ -177,6 +177,7 @@ def test_downloaded_reports_and_deploy_py_load_the_downloaded_onnx_file(history_
         run_id="run-a",
         recommendation=dataclasses.replace(report.recommendation, snippet=snippet),
         artifacts={**report.artifacts, "deploy.py": deploy_script(snippet).encode()},
+        tuning={**report.tuning, "snippets": {"fp32 t1": snippet}},
     )
     HistoryStore(history_db).save(report, model_name="m.json")
     downloads = _recorded_downloads(monkeypatch)
@@ -189,6 +190,7 @@ def test_downloaded_reports_and_deploy_py_load_the_downloaded_onnx_file(history_
 
     as_json = json.loads(downloads["report.json"][0]())
     assert '"model.fp32-run-a.onnx"' in as_json["recommendation"]["snippet"]
+    assert '"model.fp32-run-a.onnx"' in as_json["tuning"]["snippets"]["fp32 t1"]  # every candidate's snippet too
     html = downloads["report.html"][0]()
     shown = html.split("How to use it", 1)[1].split("</code>", 1)[0]
     assert "model.fp32-run-a.onnx" in shown and "model.fp32.onnx" not in shown
