@@ -113,6 +113,8 @@ def test_tuned_run_completes_within_its_budget():
     assert elapsed < budget * 1.5 + 15  # timing within budget; the rest is load, convert and session set-up
     rec = report.recommendation
     assert set(rec.by_batch_size) == {"1", "64"}
+    # a Pareto front per batch size (batch-1 rows used to dominate every batch-64 row)
+    assert {r["batch_size"] for r in report.tuning["candidates"] if r["pareto"]} == {1, 64}
     finals = [r for r in report.tuning["candidates"] if r["final"] and r["batch_size"] == 1]
     native = next(r for r in finals if r["precision"] == "native")
     chosen = next(r for r in finals if r["name"] == rec.configuration(1))
