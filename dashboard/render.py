@@ -33,6 +33,9 @@ def md_escape(text: object) -> str:
     shows it literally: ``**x**`` stays ``**x**`` in st.markdown, st.caption, st.info and the like. Not for
     inside backticks (a code span shows backslashes)."""
     flat = " ".join(str(text).splitlines())
+    # a word joiner after "://" and "www." keeps Markdown from turning a name into a link (whose escapes would
+    # then show as backslashes)
+    flat = flat.replace("://", ":\u2060//").replace("www.", "www\u2060.")
     return _MD_LINE_START.sub(r"\\\1", _MD_SPECIAL.sub(r"\\\1", flat))
 
 

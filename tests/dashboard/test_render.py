@@ -209,3 +209,10 @@ def test_size_card_says_none_when_every_variant_is_larger():
          "size_baseline_bytes": 700}
     label, value, caption, help_text = _size_card(h)
     assert value == "none" and "larger" in caption and "2.23× larger" in help_text
+
+
+def test_url_like_names_are_not_turned_into_links():
+    """Regression: a file named like a URL became a clickable link with stray backslashes."""
+    shown = render.md_escape("https://evil.example/a_b.csv and www.example.com")
+    assert "://" not in shown and "www." not in shown
+    assert shown.replace("\u2060", "").replace("\\", "") == "https://evil.example/a_b.csv and www.example.com"
