@@ -288,6 +288,9 @@ class _Source:
         if isinstance(source, bytes | bytearray | memoryview):
             view = memoryview(source).cast("B")
             return cls(name or "<uploaded CSV>", view.nbytes, data=view)
+        if not isinstance(source, str | os.PathLike):
+            raise InputError(f"data is a {type(source).__module__}.{type(source).__name__}: pass a CSV path or its "
+                             "bytes, a pandas DataFrame, a numpy array or a Dataset (dense, one row per sample)")
         path = Path(source)
         display = name or str(path)
         try:

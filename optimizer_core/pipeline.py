@@ -7,6 +7,7 @@ floor -> recommendation -> Report.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import os
@@ -26,7 +27,7 @@ from optimizer_core.config import OptimizeConfig
 from optimizer_core.converters import convert
 from optimizer_core.data import Dataset, load_dataset
 from optimizer_core.environment import describe_environment, physical_cores
-from optimizer_core.errors import InputError, OptimizerError
+from optimizer_core.errors import ConfigError, InputError, OptimizerError
 from optimizer_core.models import LoadedModel, load_model, model_from_object
 from optimizer_core.precision import PrecisionVariant, build_variant
 from optimizer_core.report import SCHEMA_VERSION, DriftStats, Report, VariantResult
@@ -64,6 +65,20 @@ def _stage(progress: Progress, stage: str, within: float = 0.0, label: str | Non
     progress(label or stage, lo + (hi - lo) * min(max(within, 0.0), 1.0))
 
 
+def _as_config(config: Any) -> OptimizeConfig:
+    """``config`` as an OptimizeConfig: None is the defaults, a dict its fields."""
+    if config is None:
+        return OptimizeConfig()
+    if isinstance(config, OptimizeConfig):
+        return config
+    if isinstance(config, dict):
+        unknown = sorted(set(config) - {f.name for f in dataclasses.fields(OptimizeConfig)})
+        if unknown:
+            raise ConfigError(f"unknown config field {unknown[0]!r}: see OptimizeConfig for the fields")
+        return OptimizeConfig(**config)
+    raise ConfigError(f"config is a {type(config).__name__}: pass an OptimizeConfig (or a dict of its fields)")
+
+
 def optimize(
     model: Any,
     data: Any,
@@ -83,8 +98,15 @@ def optimize(
     ``LoadedModel``. ``data``: a CSV path or bytes, a DataFrame, a numpy array or a ``Dataset``.
     ``progress(stage, fraction)`` is called as the run advances.
     """
-    config = config or OptimizeConfig()
+    config = _as_config(config)
+    if progress is not None and not callable(progress):
+        raise ConfigError(f"progress is a {type(progress).__name__}: pass a function progress(stage, fraction), "
+                          "or None")
     progress = progress or _noop
+    from optimizer_core.runtime import resolve_provider
+
+    for provider in config.providers:
+        resolve_provider(provider)  # an unknown name fails here, before any work
     started = time.perf_counter()
     _stage(progress, "load", 0.0, "loading model")
     load_started = time.perf_counter()

@@ -365,3 +365,26 @@ def test_a_batch_larger_than_the_data_is_named_in_the_run_notes(onnx_proto):
     proto, X = onnx_proto
     report = optimize(proto, X[:10], replace(FAST, batch_sizes=(1, 64)))
     assert any(n.startswith("repeated rows: the data has 10 rows, fewer than batch size 64") for n in report.notes)
+
+
+def test_odd_api_arguments_are_one_line_errors_before_any_work(onnx_proto):
+    """Regression: a config dict, progress=5, StringIO or sparse data and an unknown provider raised raw
+    TypeErrors, or failed only deep inside the run."""
+    import io
+
+    import scipy.sparse
+
+    from optimizer_core.errors import ConfigError, InputError
+
+    proto, X = onnx_proto
+    report = optimize(proto, X, {"precisions": ("fp32",), "batch_sizes": (1,), "budget_s": 0.5})
+    assert report.config["budget_s"] == 0.5
+    with pytest.raises(ConfigError, match="unknown config field 'budget'"):
+        optimize(proto, X, {"budget": 1})
+    with pytest.raises(ConfigError, match="pass a function progress"):
+        optimize(proto, X, FAST, 5)
+    with pytest.raises(ConfigError, match="unknown provider 'bogus'"):
+        optimize(proto, X, replace(FAST, providers=("bogus",)))
+    for data in (io.StringIO("a,b\n1,2\n"), scipy.sparse.csr_matrix(X)):
+        with pytest.raises(InputError, match="pass a CSV path or its bytes, a pandas DataFrame"):
+            optimize(proto, data, FAST)
