@@ -618,7 +618,11 @@ def different_work(a: Report, b: Report, name_a: str | None = None, name_b: str 
     None when both ran the same model on the same data, as far as the reports tell."""
     differences = []
     if not _same_model(a, b):
-        differences.append(f"model (A: {_model_words(a, name_a)}; B: {_model_words(b, name_b)})")
+        words_a, words_b = _model_words(a, name_a), _model_words(b, name_b)
+        if words_a == words_b:  # same name and shape, other file: the content tells them apart
+            words_a += f" · file {str(a.model.get('source_sha256') or '?')[:12]}"
+            words_b += f" · file {str(b.model.get('source_sha256') or '?')[:12]}"
+        differences.append(f"model (A: {words_a}; B: {words_b})")
     if not _same_data(a, b):
         differences.append(f"data (A: {_data_words(a)}; B: {_data_words(b)})")
     if not differences:

@@ -103,8 +103,8 @@ _INPUT_LABELS: tuple[tuple[str, Callable[[RunInputs], Any]], ...] = (
 def changed_inputs(before: RunInputs, now: RunInputs | None) -> list[str]:
     """What differs between a job's inputs and the form's (empty when equal; every input when the form has
     no runnable inputs, such as a model without its CSV)."""
-    if now is None:
-        return ["model and test data"]
+    if now is None:  # nothing runnable is loaded now: say so, without guessing which of the two changed
+        return ["the model or the test data (one is missing or cannot run)"]
     return [label for label, part in _INPUT_LABELS if part(before) != part(now)]
 
 

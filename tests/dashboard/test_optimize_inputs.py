@@ -237,7 +237,7 @@ def test_results_of_other_inputs_are_marked_and_kept(instant_jobs, model_files, 
     assert "Changed since: timing budget, auto-tune." in _stale(at)[0]
 
     at = upload(at, model_files["onnx"], None)  # a model without its CSV: nothing runnable
-    assert "Changed since: model and test data." in _stale(at)[0]
+    assert "Changed since: the model or the test data (one is missing or cannot run)." in _stale(at)[0]
     at = upload(at, None, ("holdout.csv", csv_bytes))
     changed = _stale(at)[0].split("Changed since: ")[1]
     assert changed.startswith("model, test data, target column,"), changed

@@ -216,3 +216,11 @@ def test_url_like_names_are_not_turned_into_links():
     shown = render.md_escape("https://evil.example/a_b.csv and www.example.com")
     assert "://" not in shown and "www." not in shown
     assert shown.replace("\u2060", "").replace("\\", "") == "https://evil.example/a_b.csv and www.example.com"
+
+
+def test_two_different_models_with_the_same_name_and_shape_are_told_apart():
+    a = make_report("binary")
+    b = dataclasses.replace(a, model={**a.model, "source_sha256": "f" * 64})
+    a = dataclasses.replace(a, model={**a.model, "source_sha256": "a" * 64})
+    text = render.different_work(a, b, "m.json", "m.json")
+    assert text and "file aaaaaaaaaaaa" in text and "file ffffffffffff" in text
