@@ -373,7 +373,9 @@ def _tradeoffs_tab(report: Report, key: str) -> None:
     chart(F.pareto(report, batch), key=f"{key}-pareto")
     st.caption(
         "Marker area is proportional to model size. Points on the dotted Pareto front are not beaten on "
-        "both latency and drift by any other variant."
+        "both p50 latency and drift by any other point in this chart"
+        + (". report.json's tuning candidates carry a wider front (`pareto`: also p99 latency and size, per "
+           "batch size), so a candidate can be on that one and off this line." if report.tuning else ".")
     )
 
 
