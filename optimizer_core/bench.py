@@ -701,7 +701,7 @@ def explain(native_name: str, latency: dict[str, tuple[LatencyStats, ...]], floo
                 causes = _causes(name, stats, floors.get(batch_size), context)
                 lines.append(f"batch {batch_size}: {name} is {_ratio(stats.p50_us / base.p50_us)} slower than "
                              f"{native_name}; likely cause: " + ("; ".join(causes) if causes else
-                                                                 "none visible from the run's settings"))
+                                                                 _kernel_words(context)))
     return tuple(lines)
 
 
@@ -748,6 +748,16 @@ def _causes(name: str, stats: LatencyStats, floor: FloorRow | None, context: dic
     elif precision in ("int8", "int8-static"):
         causes.append("int8 adds QuantizeLinear/DequantizeLinear work around the quantized operators")
     return causes
+
+
+def _kernel_words(context: dict[str, Any]) -> str:
+    """When no setting explains it: the time is in ONNX Runtime's kernels for the graph's own operators."""
+    ops = context.get("ops") or []
+    if not ops:
+        return "none visible from the run's settings"
+    return (f"none of the settings (threads, runtime floor, provider): the time is in ONNX Runtime's kernels for "
+            f"this graph's operators ({', '.join(ops)}), slower here than the native library's own code; "
+            "ONNX Runtime's profiler (SessionOptions.enable_profiling) shows which")
 
 
 def _overlap(a: LatencyStats, b: LatencyStats) -> bool:

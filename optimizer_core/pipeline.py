@@ -14,6 +14,7 @@ import os
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -414,8 +415,11 @@ def _native_threaded(loaded: LoadedModel) -> list[tuple[str, Any]]:
 
 
 def _explain_context(loaded: LoadedModel, prepared: list[_Prepared], threads: int) -> dict[str, Any]:
-    n_trees = _count_trees(next((p.variant.model for p in prepared if p.variant.model is not None), None))
+    first = next((p.variant.model for p in prepared if p.variant.model is not None), None)
+    n_trees = _count_trees(first)
+    ops = Counter(node.op_type for node in first.graph.node) if first is not None else Counter()
     return {
+        "ops": [op for op, _ in ops.most_common(4)],
         "intra_op_threads": threads,
         "cores": physical_cores(),
         "tree_model": n_trees is not None,

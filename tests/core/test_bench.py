@@ -289,3 +289,12 @@ def test_a_small_batch_slower_than_a_larger_one_is_flagged_noisy():
     flagged = flag_implausible(rows)
     assert flagged[0].noisy and "75.0x the p50 at the larger batch size 16" in flagged[0].noise_reasons[0]
     assert not flagged[1].noisy and not flagged[2].noisy
+
+
+def test_explain_without_a_setting_to_blame_names_the_graphs_operators() -> None:
+    """Regression: a KNN regressor slower than native read 'likely cause: none visible'."""
+    latency = {"native": (_stats(256, 100.0),), "fp32": (_stats(256, 400.0),)}
+    floor = (FloorRow(256, 5.0, 1000),)
+    context = {"intra_op_threads": 2, "cores": 2, "tree_model": False, "ops": ["TopK", "ReduceSumSquare"]}
+    slower = [line for line in bench.explain("native", latency, floor, context) if "slower" in line]
+    assert "ONNX Runtime's kernels for this graph's operators (TopK, ReduceSumSquare)" in slower[0]
