@@ -346,6 +346,8 @@ def _convert(args: argparse.Namespace) -> int:
           f"output 'scores' {shape}")
     for warning in warnings:  # synthetic rows: a warning, not a failure (exit 1 is the --max-drift gate)
         print(f"warning: {warning}", file=sys.stderr)
+    if out.suffix.lower() != ".onnx":
+        print(f"note: {out.name} holds an ONNX model although its name does not end in .onnx", file=sys.stderr)
     return EXIT_OK
 
 

@@ -468,3 +468,9 @@ def test_a_closed_pipe_during_run_still_writes_out_and_keeps_the_gate(xgb_files,
     assert (out / "report.json").exists()
     drift = next(v for v in json.loads((out / "report.json").read_text())["variants"] if v["name"] == "fp32")["drift"]
     assert code == (1 if max(drift["max_abs"], 0) > 0 else 0)  # the gate decided it, not the closed pipe
+
+
+def test_convert_to_a_name_without_onnx_says_what_the_file_is(xgb_files, tmp_path, capsys):
+    code = main(["convert", str(xgb_files["model"]), "--out", str(tmp_path / "model.txt")])
+    assert code == 0
+    assert "model.txt holds an ONNX model" in capsys.readouterr().err
