@@ -92,36 +92,33 @@ def _ratio(x: float) -> str:
 
 
 def _headline_cards(report: Report, h: dict[str, Any]) -> list[tuple[str, str, str | None, str]]:
-    return [_speedup_card(report, h), _throughput_card(report, h), _size_card(h), _drift_card(h),
-            _flips_card(report, h)]
+    return [_speedup_card(h), _throughput_card(h), _size_card(h), _drift_card(h), _flips_card(report, h)]
 
 
-def _speedup_card(report: Report, h: dict[str, Any]) -> tuple[str, str, str | None, str]:
+def _speedup_card(h: dict[str, Any]) -> tuple[str, str, str | None, str]:
     label = F.HEADLINE_LABELS["speedup"]
     x = h["speedup_batch1"]
     if x is None:
         return label, "n/a", "batch 1 not measured", "measure batch size 1 to see it"
     config, baseline = h["speedup_configuration"], h["speedup_baseline"]
     detail = f"{config} vs {baseline}" + (" · native faster" if x < 1 else "")
-    noisy = F.headline_noisy(report)[label]
     return (
         label,
         _ratio(x),
-        detail + (" · noisy" if noisy else ""),
+        detail + (" · noisy" if h["speedup_noisy"] else ""),
         f"{x:,.2f}×: p50 latency of {baseline} at batch 1 divided by the fastest ONNX configuration's ({config})"
-        + (", both from the auto-tune finalists, measured side by side" if baseline != "native" or config != h[
-            "speedup_variant"] else "")
+        + (", both from the auto-tune finalists, measured side by side" if h["speedup_tuned"] else "")
         + ". 'noisy': the calls varied a lot on this machine (see the Latency tab)",
     )
 
 
-def _throughput_card(report: Report, h: dict[str, Any]) -> tuple[str, str, str | None, str]:
+def _throughput_card(h: dict[str, Any]) -> tuple[str, str, str | None, str]:
     label = F.HEADLINE_LABELS["throughput"]
     rate = h["best_rows_per_s"]
     if rate is None:
         return label, "n/a", "no latency measured", "no variant was timed"
     variant, batch = h["best_throughput_configuration"], h["best_throughput_batch"]
-    noisy = " · noisy" if F.headline_noisy(report)[label] else ""
+    noisy = " · noisy" if h["throughput_noisy"] else ""
     return (
         label,
         _compact_rate(rate),

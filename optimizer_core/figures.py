@@ -271,6 +271,7 @@ def headline_values(report: Report) -> dict[str, Any]:
     out.update(_size_reduction(report))
     out.update(_largest_drift(report))
     out.update(_worst_flips(report))
+    out.update(_noise_flags(report, out))
     return out
 
 
@@ -297,7 +298,7 @@ def _speedup(report: Report) -> dict[str, Any]:
     if natives and onnx:
         base, best = min(natives, key=lambda r: r["p50_us"]), min(onnx, key=lambda r: r["p50_us"])
         return {"speedup_batch1": base["p50_us"] / best["p50_us"], "speedup_variant": best["variant"],
-                "speedup_configuration": best["name"], "speedup_baseline": base["name"]}
+                "speedup_configuration": best["name"], "speedup_baseline": base["name"], "speedup_tuned": True}
     native = report.native
     base_row = _at(native, 1) if native and native.applicable else None
     tolerance = report_tolerance(report)  # the headline never quotes a variant the recommendation rejects
@@ -305,10 +306,10 @@ def _speedup(report: Report) -> dict[str, Any]:
              and v.drift is not None and v.drift.value <= tolerance]
     if base_row is None or not timed:
         return {"speedup_batch1": None, "speedup_variant": None, "speedup_configuration": None,
-                "speedup_baseline": None}
+                "speedup_baseline": None, "speedup_tuned": False}
     best_v, row = min(timed, key=lambda t: t[1].p50_us)
     return {"speedup_batch1": base_row.p50_us / row.p50_us, "speedup_variant": best_v.name,
-            "speedup_configuration": best_v.name, "speedup_baseline": "native"}
+            "speedup_configuration": best_v.name, "speedup_baseline": "native", "speedup_tuned": False}
 
 
 def report_tolerance(report: Report) -> float:
@@ -435,11 +436,10 @@ def _cell_noisy(report: Report, variant: str | None, batch_size: int | None) -> 
     return bool(row is not None and row.noisy)
 
 
-def headline_noisy(report: Report) -> dict[str, bool]:
-    """Per headline label, whether its number rests on a measurement flagged noisy."""
+def _noise_flags(report: Report, h: dict[str, Any]) -> dict[str, bool]:
+    """Whether the speedup and throughput headlines rest on a measurement flagged noisy (tuned runs: on fewer
+    than STABLE_MIN_CALLS timed calls, the tuner's rows carrying call counts rather than noise flags)."""
     from optimizer_core.bench import STABLE_MIN_CALLS
-
-    h = headline_values(report)
 
     def thin(name: str | None, batch: int | None) -> bool:  # tuning rows carry call counts, not noise flags
         return any(r["name"] == name and int(r["batch_size"]) == batch and int(r.get("calls") or 0) < STABLE_MIN_CALLS
@@ -456,12 +456,13 @@ def headline_noisy(report: Report) -> dict[str, bool]:
     else:
         throughput = h["best_rows_per_s"] is not None and _cell_noisy(
             report, h["best_throughput_variant"], h["best_throughput_batch"])
-    return {HEADLINE_LABELS["speedup"]: speedup, HEADLINE_LABELS["throughput"]: bool(throughput)}
+    return {"speedup_noisy": bool(speedup), "throughput_noisy": bool(throughput)}
 
 
-def headline(report: Report) -> dict[str, str]:
-    """The headline metrics as display strings, keyed by :data:`HEADLINE_LABELS` values; "n/a" if missing."""
-    h = headline_values(report)
+def headline(report: Report, h: dict[str, Any] | None = None) -> dict[str, str]:
+    """The headline metrics as display strings, keyed by :data:`HEADLINE_LABELS` values; "n/a" if missing.
+    ``h``: :func:`headline_values` when the caller has it already."""
+    h = h if h is not None else headline_values(report)
     speedup = throughput = size = drift = flips = "n/a"
     if h["speedup_batch1"] is not None:
         faster = " (native is faster)" if h["speedup_batch1"] < 1 else ""

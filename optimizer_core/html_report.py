@@ -209,11 +209,12 @@ def _cores(env: dict[str, Any]) -> str | None:
 
 
 def _headline(report: Report) -> str:
-    noisy = F.headline_noisy(report)
+    h = F.headline_values(report)
+    noisy = {F.HEADLINE_LABELS["speedup"]: h["speedup_noisy"], F.HEADLINE_LABELS["throughput"]: h["throughput_noisy"]}
     cards = "".join(
         f'<div class="metric"><div class="k">{e(k)}</div><div class="v">{e(v)}'
         + (' <span class="warn">· noisy</span>' if noisy.get(k) else "") + "</div></div>"
-        for k, v in F.headline(report).items()
+        for k, v in F.headline(report, h).items()
     )
     warnings = "".join(f'<p class="warn">⚠ {e(n)}</p>' for n in F.warning_notes(report))
     c = F.crossover(report)

@@ -417,10 +417,10 @@ def test_a_tuned_run_headlines_against_the_fastest_native_configuration():
     assert h["speedup_batch1"] == pytest.approx(140.0 / 6.2)
     assert h["speedup_baseline"] == "native t1" and h["speedup_configuration"] == "fp32 t1"
     assert h["best_throughput_configuration"] == "native t1" and h["best_throughput_batch"] == 256
-    assert F.headline_noisy(report)[F.HEADLINE_LABELS["speedup"]] is False
+    assert F.headline_values(report)["speedup_noisy"] is False
     thin = dataclasses.replace(report, tuning={"candidates": [
         {**c, "calls": 3} if c["name"] == "native t1" and c["batch_size"] == 1 else c for c in candidates]})
-    assert F.headline_noisy(thin)[F.HEADLINE_LABELS["speedup"]] is True  # a baseline resting on 3 calls
+    assert F.headline_values(thin)["speedup_noisy"] is True  # a baseline resting on 3 calls
     table = F.tuning_table(report)
     assert table.loc[table["batch size"] == 1, "speedup vs best native"].item() == f"{140.0 / 6.2:.2f}x"
     assert table.loc[table["batch size"] == 256, "speedup vs best native"].item() == "1.00x"
