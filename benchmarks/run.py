@@ -73,33 +73,12 @@ def physical_cores() -> int:
     return psutil.cpu_count(logical=False) or os.cpu_count() or 1
 
 
-def convert_model(ref: Reference, estimator: Any, n_features: int) -> tuple[bytes, str, str]:
-    """ONNX bytes, the name of the probabilities output, and which converter produced them."""
-    try:
-        from optimizer_core.converters import SCORES_NAME, convert
-        from optimizer_core.models import model_from_object
+def convert_model(estimator: Any) -> bytes:
+    """The ONNX bytes the product itself makes for ``estimator`` (its scores output is SCORES_NAME)."""
+    from optimizer_core.converters import convert
+    from optimizer_core.models import model_from_object
 
-        return convert(model_from_object(estimator)).SerializeToString(), SCORES_NAME, "optimizer_core.converters"
-    except Exception as e:  # the family modules may not exist yet: fall back to the converters themselves
-        fallback = f"direct converter (optimizer_core.converters failed: {type(e).__name__})"
-    if ref.family == "xgboost":
-        from onnxmltools import convert_xgboost
-        from onnxmltools.convert.common.data_types import FloatTensorType
-
-        proto = convert_xgboost(estimator, initial_types=[("input", FloatTensorType([None, n_features]))])
-    elif ref.family == "lightgbm":
-        from onnxmltools import convert_lightgbm
-        from onnxmltools.convert.common.data_types import FloatTensorType
-
-        proto = convert_lightgbm(estimator, initial_types=[("input", FloatTensorType([None, n_features]))],
-                                 zipmap=False)
-    else:
-        from skl2onnx import convert_sklearn
-        from skl2onnx.common.data_types import FloatTensorType
-
-        proto = convert_sklearn(estimator, initial_types=[("input", FloatTensorType([None, n_features]))],
-                                options={id(estimator): {"zipmap": False}})
-    return proto.SerializeToString(), "probabilities", fallback
+    return convert(model_from_object(estimator)).SerializeToString()
 
 
 def make_session(model: bytes, threads: int, spinning: bool = False) -> Any:
@@ -121,7 +100,7 @@ def measure_model(ref: Reference, batch_sizes: tuple[int, ...], budget_s: float,
     estimator, X = ref.build()
     if native_threads is not None and "n_jobs" in estimator.get_params():
         estimator.set_params(n_jobs=native_threads)
-    model, output, converter = convert_model(ref, estimator, X.shape[1])
+    model, output, converter = convert_model(estimator), bench.SCORES_NAME, "optimizer_core.converters"
     session = make_session(model, threads, spinning)
     fp32 = bench.onnx_runner("fp32", session, output=output)
     scores = fp32.predict(fp32.prepare(X))[0]

@@ -20,6 +20,7 @@ from typing import Any
 
 import streamlit as st
 
+from optimizer_core.config import DEFAULT_MAX_DRIFT
 from optimizer_core.errors import OptimizerError
 
 ALLOW_PICKLE_ENV = "INFERENCE_OPTIMIZER_ALLOW_PICKLE"
@@ -70,7 +71,7 @@ class RunSettings:
     budget_s: int
     tune: bool
     target: str | None
-    max_drift: float = 1e-4  # the drift a recommended variant may have (the CLI's --max-drift)
+    max_drift: float = DEFAULT_MAX_DRIFT  # the drift a recommended variant may have (the CLI's --max-drift)
 
 
 @dataclass(frozen=True)

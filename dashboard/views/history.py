@@ -12,6 +12,7 @@ import streamlit as st
 from dashboard import render, state
 from optimizer_core import figures as F
 from optimizer_core.errors import OptimizerError
+from optimizer_core.history import compare_reports
 
 HISTORY_PAGE = "views/history.py"  # the History page (registered before the stored-run page on this script)
 OPTIMIZE_PAGE = "views/optimize.py"
@@ -88,8 +89,8 @@ def _compare(store, runs) -> None:
         st.info("Pick two different runs.")
         return
     try:
-        comparison = store.compare(a, b)
-        reports = store.load(a), store.load(b)
+        reports = store.load(a), store.load(b)  # once: each load copies the run's stored model files
+        comparison = compare_reports(*reports, by_id[a], by_id[b])
     except OptimizerError as e:
         st.error(render.md_escape(state.one_line(e)), icon=":material/error:")
         return

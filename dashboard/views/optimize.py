@@ -9,7 +9,13 @@ import streamlit as st
 
 from dashboard import render, state
 from optimizer_core import jobs
-from optimizer_core.config import DEFAULT_BATCH_SIZES, PRECISIONS, OptimizeConfig, parse_batch_sizes
+from optimizer_core.config import (
+    DEFAULT_BATCH_SIZES,
+    DEFAULT_MAX_DRIFT,
+    PRECISIONS,
+    OptimizeConfig,
+    parse_batch_sizes,
+)
 from optimizer_core.errors import ConfigError, OptimizerError
 from optimizer_core.units import fmt_size
 
@@ -183,7 +189,7 @@ def settings(inputs: state.Inputs, busy: bool) -> state.RunInputs | None:
         columns_problem = state.column_problem(preview.columns, check, target, inputs.csv_name)
         if columns_problem:
             st.error(render.md_escape(columns_problem), icon=":material/error:")
-        blockers = _blockers(precisions, providers, batch_sizes, batch_error, columns_problem)
+        blockers = _blockers(precisions, providers, batch_error, columns_problem)
         with st.container(horizontal=True, vertical_alignment="center"):
             clicked = st.button(
                 "Run",
@@ -277,7 +283,7 @@ DRIFT_TOLERANCES = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 5e-2, 1e-1)
 def _max_drift() -> float:
     """The drift a recommended variant may have: absolute probability difference for classifiers, relative
     for regressors (the CLI's --max-drift)."""
-    state.restore_setting("max-drift", 1e-4, lambda v: v in DRIFT_TOLERANCES)
+    state.restore_setting("max-drift", DEFAULT_MAX_DRIFT, lambda v: v in DRIFT_TOLERANCES)
     value = st.selectbox(
         "Drift tolerance",
         DRIFT_TOLERANCES,
@@ -308,7 +314,6 @@ def _budget() -> int:
 def _blockers(
     precisions: list[str],
     providers: list[str],
-    batch_sizes: tuple[int, ...],
     batch_error: str | None,
     columns_problem: str | None,
 ) -> list[str]:
@@ -318,10 +323,8 @@ def _blockers(
         blockers.append("choose at least one precision")
     if not providers:
         blockers.append("choose at least one execution provider")
-    if batch_error:
+    if batch_error:  # parse_batch_sizes refuses empty text too, so there is no separate "none given" case
         blockers.append("fix the batch sizes")
-    elif not batch_sizes:
-        blockers.append("give at least one batch size")
     if columns_problem:
         blockers.append("the CSV does not have the model's feature columns")
     return blockers
