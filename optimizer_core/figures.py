@@ -161,7 +161,9 @@ def batch_sizes(report: Report) -> list[int]:
 def p50_rows_per_s(row: LatencyStats) -> float:
     """Rows per second at the median call (batch / p50): the throughput the recommendation's p50 implies.
     ``rows_per_s`` in report.json is batch / mean call time, which a few slow calls pull down."""
-    return row.batch_size / (row.p50_us * 1e-6)
+    if row.rows_per_s_p50 is not None:
+        return row.rows_per_s_p50
+    return row.batch_size / (row.p50_us * 1e-6) if row.p50_us > 0 else math.inf  # reports older than the field
 
 
 def timed_rows(v: VariantResult) -> list[LatencyStats]:

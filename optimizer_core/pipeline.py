@@ -163,7 +163,7 @@ def optimize(
     notes += [n for n in bench_info["notes"] if n.startswith("repeated rows")]
 
     _stage(progress, "report", 0.0, "writing report")
-    from optimizer_core.tune import recommend
+    from optimizer_core.tune import mark_recommended, recommend
 
     report = Report(
         schema_version=SCHEMA_VERSION,
@@ -184,6 +184,8 @@ def optimize(
     )
     recommendation = recommend(report, tolerance=config.tolerance, source=config.tolerance_source)
     report = replace(report, recommendation=recommendation)
+    if report.tuning:
+        mark_recommended(report.tuning["candidates"], recommendation)
     if recommendation is not None and recommendation.snippet:
         from optimizer_core.tune import deploy_script
 
@@ -417,9 +419,9 @@ def _native_threaded(loaded: LoadedModel) -> list[tuple[str, Any]]:
 def _explain_context(loaded: LoadedModel, prepared: list[_Prepared], threads: int) -> dict[str, Any]:
     first = next((p.variant.model for p in prepared if p.variant.model is not None), None)
     n_trees = _count_trees(first)
-    ops = Counter(node.op_type for node in first.graph.node) if first is not None else Counter()
     return {
-        "ops": [op for op, _ in ops.most_common(4)],
+        "ops": {p.name: [op for op, _ in Counter(n.op_type for n in p.variant.model.graph.node).most_common(4)]
+                for p in prepared if p.variant.model is not None},
         "intra_op_threads": threads,
         "cores": physical_cores(),
         "tree_model": n_trees is not None,

@@ -185,6 +185,14 @@ def _tolerance_words(tolerance: float, source: str) -> str:
     return f"the drift tolerance {tolerance:g} ({source})"
 
 
+def mark_recommended(candidates: Sequence[dict[str, Any]], recommendation: Recommendation | None) -> None:
+    """Flag the finalists the run's recommendation picked (``recommended``), so report.json, the tuning table
+    and the charts point at the same configurations as the recommendation itself."""
+    picked = set(recommendation.configurations().items()) if recommendation else set()
+    for row in candidates:
+        row["recommended"] = (str(row["batch_size"]), row["name"]) in picked and bool(row.get("final"))
+
+
 def finalist_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Only candidates re-measured in the finalists round compete: a short first-round number is too
     noisy to recommend on, and the finalists were measured side by side with native."""
@@ -349,13 +357,6 @@ def tune(
         at_batch = [i for i, r in enumerate(rows) if r["batch_size"] == batch]
         for index in pareto_front([rows[i] for i in at_batch]):
             rows[at_batch[index]]["pareto"] = True
-    duplicates = fallback_duplicates(variants)  # as recommend() leaves them out, so the marks match it
-    recommendation = recommend_from_candidates([r for r in finalist_rows(rows) if r["variant"] not in duplicates],
-                                               variants, tolerance=tolerance)
-    if recommendation:
-        picked = set(recommendation.configurations().items())
-        for row in rows:
-            row["recommended"] = (str(row["batch_size"]), row["name"]) in picked and row.get("final", False)
     snippets = {c.candidate.name: deployment_snippet(c.candidate, by_name) for c in built
                 if c.candidate.precision != "native"}
     snippets = {name: code for name, code in snippets.items() if any(r["name"] == name for r in rows)}

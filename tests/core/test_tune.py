@@ -115,6 +115,9 @@ def test_tuned_run_completes_within_its_budget():
     assert set(rec.by_batch_size) == {"1", "64"}
     # a Pareto front per batch size (batch-1 rows used to dominate every batch-64 row)
     assert {r["batch_size"] for r in report.tuning["candidates"] if r["pareto"]} == {1, 64}
+    # the flags name exactly the recommendation's picks (set from it, not from a second recommendation)
+    flagged = {(str(r["batch_size"]), r["name"]) for r in report.tuning["candidates"] if r["recommended"]}
+    assert flagged == set(rec.configurations().items())
     finals = [r for r in report.tuning["candidates"] if r["final"] and r["batch_size"] == 1]
     native = next(r for r in finals if r["precision"] == "native")
     chosen = next(r for r in finals if r["name"] == rec.configuration(1))
