@@ -41,6 +41,7 @@ from optimizer_core.converters import RawConversion
 from optimizer_core.converters.contract import find_scores_tensor
 from optimizer_core.errors import ConversionError, UnsupportedModelError
 from optimizer_core.models.base import LoadedModel
+from optimizer_core.models.sklearn import iter_estimators
 
 # ai.onnx 18 / ai.onnx.ml 3: what skl2onnx 1.20 emits tested against onnxruntime 1.32.
 TARGET_OPSET = {"": 18, "ai.onnx.ml": 3}
@@ -148,7 +149,7 @@ def _convert(model: LoadedModel, *, double: bool) -> onnx.ModelProto:
 def _selects_columns_by_name(obj: Any) -> bool:
     """Whether a ColumnTransformer in ``obj`` picks its columns by name (strings, or a selector that
     resolved to names when it was fitted)."""
-    for step in _estimators(obj):
+    for step in iter_estimators(obj):
         for _, _, columns in getattr(step, "transformers_", []):
             spec = np.ravel(np.asarray(columns, dtype=object))
             if any(isinstance(c, str) for c in spec):
@@ -206,15 +207,12 @@ def _unsupported(model: LoadedModel, error: Exception) -> UnsupportedModelError:
 def _refuse_categorical_splits(obj: Any) -> None:
     """skl2onnx drops HistGradientBoosting's categorical (bitset) splits without a word, and the graph it
     emits then disagrees with scikit-learn by up to ~0.6 in probability: refuse rather than hand it out."""
-    steps = getattr(obj, "steps", None)
-    if steps is not None:
-        for _, step in steps:
-            _refuse_categorical_splits(step)
-        return
-    categorical = getattr(obj, "is_categorical_", None)
-    if categorical is not None and np.any(categorical):
+    for step in iter_estimators(obj):  # also inside ensembles and calibrators, not only pipelines
+        categorical = getattr(step, "is_categorical_", None)
+        if categorical is None or not np.any(categorical):
+            continue
         raise UnsupportedModelError(
-            f"{type(obj).__name__} with categorical_features has no faithful ONNX conversion (skl2onnx "
+            f"{type(step).__name__} with categorical_features has no faithful ONNX conversion (skl2onnx "
             f"{_skl2onnx_version()} ignores categorical splits): refit it with the categories one-hot encoded "
             "(a OneHotEncoder in a pipeline) and categorical_features=None"
         )
@@ -228,7 +226,7 @@ def _refuse_unfaithful_calibration(obj: Any) -> None:
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.pipeline import Pipeline
 
-    for step in _estimators(obj):
+    for step in iter_estimators(obj):
         if not isinstance(step, CalibratedClassifierCV):
             continue
         if step.method == "isotonic":
@@ -251,24 +249,6 @@ def _refuse_unfaithful_calibration(obj: Any) -> None:
             )
 
 
-def _estimators(obj: Any) -> Iterator[Any]:
-    """``obj`` and every fitted estimator inside it (pipelines, column transformers, unions, ensembles,
-    calibrators), depth first."""
-    yield obj
-    children: list[Any] = []
-    if hasattr(obj, "steps"):
-        children += [step for _, step in obj.steps]
-    children += [step for _, step, _ in getattr(obj, "transformers_", [])]
-    children += [step for _, step in getattr(obj, "transformer_list", [])]
-    estimators = getattr(obj, "estimators_", None)
-    if isinstance(estimators, list):
-        children += estimators
-    children += [c.estimator for c in getattr(obj, "calibrated_classifiers_", [])]
-    for child in children:
-        if hasattr(child, "get_params"):  # not "drop" / "passthrough"
-            yield from _estimators(child)
-
-
 @contextmanager
 def _estimator_fixes(obj: Any) -> Iterator[None]:
     """Adjust the fitted estimators skl2onnx 1.20 misreads while one conversion runs, then restore them
@@ -283,7 +263,7 @@ def _estimator_fixes(obj: Any) -> Iterator[None]:
     from sklearn.ensemble import VotingClassifier
 
     saved: list[tuple[Any, str, Any]] = []
-    for step in _estimators(obj):
+    for step in iter_estimators(obj):
         if isinstance(step, LinearDiscriminantAnalysis) and len(getattr(step, "classes_", ())) == 2:
             saved += [(step, "coef_", step.coef_), (step, "intercept_", step.intercept_)]
             step.coef_, step.intercept_ = step.coef_ * 0.5, step.intercept_ * 0.5
@@ -302,7 +282,7 @@ def _fix_zero_init_base_values(proto: onnx.ModelProto, obj: Any) -> None:
     ONNX Runtime needs one per class (it refuses to load the graph). All zeros either way."""
     from sklearn.ensemble import GradientBoostingClassifier
 
-    if not any(isinstance(s, GradientBoostingClassifier) and s.init == "zero" for s in _estimators(obj)):
+    if not any(isinstance(s, GradientBoostingClassifier) and s.init == "zero" for s in iter_estimators(obj)):
         return
     for node in proto.graph.node:
         if node.op_type != "TreeEnsembleClassifier":
@@ -315,7 +295,7 @@ def _fix_zero_init_base_values(proto: onnx.ModelProto, obj: Any) -> None:
             base.floats[:] = [0.0] * n_classes
 
 
-def _steps_from(obj: Any, module_prefix: str) -> list[str]:
+def _steps_from(obj: Any, module_prefix: str | tuple[str, ...]) -> list[str]:
     """Class names of the steps in ``obj`` (a pipeline is searched step by step) defined under ``module_prefix``."""
     steps = getattr(obj, "steps", None)
     if steps is not None:
@@ -325,11 +305,7 @@ def _steps_from(obj: Any, module_prefix: str) -> list[str]:
 
 def _tree_steps(obj: Any) -> list[str]:
     """Class names of the tree-based steps in ``obj`` (a pipeline is searched step by step)."""
-    steps = getattr(obj, "steps", None)
-    if steps is not None:
-        return [name for _, step in steps for name in _tree_steps(step)]
-    module = type(obj).__module__ + "."
-    return [type(obj).__name__] if module.startswith(_TREE_MODULE_PREFIXES) else []
+    return _steps_from(obj, _TREE_MODULE_PREFIXES)
 
 
 def _skl2onnx_version() -> str:

@@ -309,15 +309,32 @@ def _refuse_text_columns(obj: Any, name: str) -> None:
 
 
 def _text_encoders(obj: Any) -> Iterator[tuple[str, list[str]]]:
-    """(encoder class, its input column names) for every category encoder in ``obj`` fitted on strings;
-    pipelines, column transformers and feature unions are searched."""
-    for step in _sub_estimators(obj):
-        yield from _text_encoders(step)
-    if type(obj).__name__ in _CATEGORY_ENCODERS and type(obj).__module__.startswith("sklearn."):
-        categories = getattr(obj, "categories_", None) or []
-        if any(isinstance(value, str) for values in categories for value in np.ravel(values)):
-            names = getattr(obj, "feature_names_in_", None)
-            yield type(obj).__name__, [str(n) for n in names] if names is not None else []
+    """(encoder class, its input column names) for every category encoder in ``obj`` fitted on strings,
+    wherever it sits (pipelines, column transformers, unions, ensembles, calibrators)."""
+    for step in iter_estimators(obj):
+        if type(step).__name__ in _CATEGORY_ENCODERS and type(step).__module__.startswith("sklearn."):
+            categories = getattr(step, "categories_", None) or []
+            if any(isinstance(value, str) for values in categories for value in np.ravel(values)):
+                names = getattr(step, "feature_names_in_", None)
+                yield type(step).__name__, [str(n) for n in names] if names is not None else []
+
+
+def iter_estimators(obj: Any) -> Iterator[Any]:
+    """``obj`` and every fitted estimator inside it (pipelines, column transformers, unions, ensembles,
+    calibrators), depth first."""
+    yield obj
+    children: list[Any] = []
+    if hasattr(obj, "steps"):
+        children += [step for _, step in obj.steps]
+    children += [step for _, step, _ in getattr(obj, "transformers_", [])]
+    children += [step for _, step in getattr(obj, "transformer_list", [])]
+    estimators = getattr(obj, "estimators_", None)
+    if isinstance(estimators, list):
+        children += estimators
+    children += [c.estimator for c in getattr(obj, "calibrated_classifiers_", [])]
+    for child in children:
+        if hasattr(child, "get_params"):  # not "drop" / "passthrough"
+            yield from iter_estimators(child)
 
 
 def encoder_categories(obj: Any, n_features: int, feature_names: Sequence[str] | None) -> dict[int, np.ndarray]:
@@ -355,19 +372,6 @@ def _column_indices(columns: Any, names: dict[str, int], n_features: int) -> lis
         return [i for i, keep in enumerate(spec) if keep]
     indices = [names.get(c) if isinstance(c, str) else c for c in spec]
     return [int(i) for i in indices] if all(isinstance(i, int | np.integer) for i in indices) else []
-
-
-def _sub_estimators(obj: Any) -> list[Any]:
-    from sklearn.compose import ColumnTransformer
-    from sklearn.pipeline import FeatureUnion, Pipeline
-
-    if isinstance(obj, Pipeline):
-        return [step for _, step in obj.steps]
-    if isinstance(obj, ColumnTransformer):
-        return [step for _, step, _ in getattr(obj, "transformers_", [])]
-    if isinstance(obj, FeatureUnion):
-        return [step for _, step in obj.transformer_list]
-    return []
 
 
 def _make_predictor(

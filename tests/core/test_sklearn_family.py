@@ -453,6 +453,14 @@ def test_hist_gradient_boosting_with_categorical_features_is_refused_not_convert
     piped = load_model(_dump(pipeline.fit(X, y), tmp_path, "piped.skops"))
     with pytest.raises(UnsupportedModelError, match="categorical_features"):
         convert(piped)
+    # also inside an ensemble (it converted 0.48 off there: the check only walked pipelines)
+    hgb = HistGradientBoostingClassifier(categorical_features=[1], max_iter=10)
+    voting = VotingClassifier([("hgb", hgb), ("lr", LogisticRegression(max_iter=200))], voting="soft")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        voting.fit(X, y)
+    with pytest.raises(UnsupportedModelError, match="HistGradientBoostingClassifier with categorical_features"):
+        convert(model_from_object(voting))
 
 
 def _with_func(func: Any) -> Any:
@@ -758,6 +766,10 @@ def test_pipeline_taking_text_columns_is_refused_at_load(encoder: Any, tmp_path)
         "'color', 'size'): this tool feeds the model one float32 array"
     )
     assert "encode the categories as numbers before the model" in message
+    # wherever the encoder sits: inside a calibrator it slipped through to a confusing data error
+    calibrated = CalibratedClassifierCV(make_pipeline(columns, LogisticRegression()), ensemble=False, cv=3)
+    with pytest.raises(UnsupportedModelError, match="takes text columns"):
+        load_model(_dump(calibrated.fit(frame, y), tmp_path, "calibrated.skops"))
 
 
 def test_column_transformer_selecting_columns_by_name_converts() -> None:
