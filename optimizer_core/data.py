@@ -126,10 +126,12 @@ def load_dataset(
         with _Source.open(source, name) as src:
             return _from_csv(src, model, target=target, y=y, progress=progress)
     except InputError as e:
-        categorical = any("categorical" in n for n in model.notes)
-        if categorical and "non-numeric value" in str(e) and "category codes" not in str(e):
-            raise InputError(f"{e}; this model has categorical features: write each category as the integer "
-                             "code it had in training") from e
+        # the hint belongs only to text in a column the model splits by category (never the target's)
+        categorical = [model.feature_names[i] for i in model.categorical_features] if model.feature_names else []
+        named = [n for n in categorical if f"column {n!r} has a non-numeric value" in str(e)]
+        if named:
+            raise InputError(f"{e}; the model reads {named[0]!r} as category codes: write each category as the "
+                             "integer code it had in training") from e
         raise
 
 

@@ -235,8 +235,14 @@ def _build_variants(loaded: LoadedModel, fp32_model: Any, dataset: Dataset, conf
         _stage(progress, "variants", i / len(config.precisions), f"building {precision}")
         try:
             calibration = dataset.X if precision == "int8-static" else None  # only it calibrates
-            built.append(build_variant(precision, fp32_model, loaded=loaded, calibration=calibration,
-                                       calibration_rows=config.calibration_rows, seed=config.seed))
+            variant = build_variant(precision, fp32_model, loaded=loaded, calibration=calibration,
+                                    calibration_rows=config.calibration_rows, seed=config.seed)
+            if calibration is not None and variant.applicable:  # calibrated on rows the drift is measured on
+                rows = variant.config.get("calibration_rows", 0)
+                variant = replace(variant, notes=(*variant.notes, (
+                    f"the drift is measured on the same CSV it was calibrated on, so on {rows:,} of its rows it is "
+                    "in-sample (a model calibrated on them looks better there than on unseen rows)")))
+            built.append(variant)
         except OptimizerError as e:
             built.append(PrecisionVariant(precision=precision, applicable=False, model=None,
                                           notes=(f"could not be built: {e}",), nodes_changed=(), config={}))

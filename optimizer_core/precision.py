@@ -560,8 +560,6 @@ def _calibration_rows(calibration: np.ndarray | None, n_features: int, rows: int
     sentence = f"calibrated on {take:,} of {pool.size:,} rows sampled without replacement (seed {seed})"
     if dropped:
         sentence += f"; {dropped:,} row(s) with missing or infinite values were left out"
-    sentence += (f"; the drift is measured on the same CSV, so on {take:,} of its rows it is in-sample (a model "
-                 "calibrated on them looks better there than on unseen rows)")
     config = {"calibration_rows": take, "calibration_rows_requested": rows, "calibration_pool_rows": int(pool.size),
               "rows_dropped_non_finite": dropped, "seed": seed}
     return sample, sentence, config

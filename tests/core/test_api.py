@@ -388,3 +388,17 @@ def test_odd_api_arguments_are_one_line_errors_before_any_work(onnx_proto):
     for data in (io.StringIO("a,b\n1,2\n"), scipy.sparse.csr_matrix(X)):
         with pytest.raises(InputError, match="pass a CSV path or its bytes, a pandas DataFrame"):
             optimize(proto, data, FAST)
+
+
+def test_int8_static_in_a_run_says_its_drift_is_partly_in_sample():
+    """The run calibrates int8-static on the CSV it measures drift on; the API's own calibration rows do not."""
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = load_iris(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MLPClassifier(hidden_layer_sizes=(8,), max_iter=50, random_state=0).fit(X, y)
+    report = optimize(model, X, replace(FAST, precisions=("fp32", "int8-static"), batch_sizes=(1,)))
+    variant = report.variant("int8-static")
+    assert variant.applicable, variant.notes
+    assert any("it is in-sample" in n for n in variant.notes)

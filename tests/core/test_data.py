@@ -291,9 +291,13 @@ def test_a_non_numeric_regression_target_names_column_and_row(tmp_path, as_frame
 
 
 def test_text_in_a_categorical_models_column_points_at_category_codes(tmp_path):
-    model = dataclasses.replace(_model(), notes=("categorical features must be given as their integer category codes",))
-    with pytest.raises(InputError, match="non-numeric value 'b'.*this model has categorical features: write each"):
+    model = dataclasses.replace(_model(), categorical_features=(1,))  # column 'b' holds category codes
+    with pytest.raises(InputError, match="non-numeric value 'b'.*the model reads 'b' as category codes: write each"):
         load_dataset(_csv(tmp_path, "a,b,c\n1,b,3\n"), model)
+    # text elsewhere, or in the target, is not about category codes (the hint used to follow any text)
+    with pytest.raises(InputError) as err:
+        load_dataset(_csv(tmp_path, "a,b,c\nx,1,3\n", "other.csv"), model)
+    assert "category codes" not in str(err.value)
 
 
 def test_api_targets_are_checked_and_noted_like_csv_targets():

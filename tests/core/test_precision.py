@@ -151,7 +151,7 @@ def test_int8_static_calibrates_on_sampled_rows_reproducibly(mlp, data):
     assert first.config["calibration_rows"] == 64 and first.config["seed"] == 3
     assert first.config["format"] == "QDQ"
     assert any("calibrated on 64 of 800 rows" in n for n in first.notes)
-    assert any("on 64 of its rows it is in-sample" in n for n in first.notes)  # drift is measured on them too
+    assert not any("in-sample" in n for n in first.notes)  # calibration rows of its own: nothing is claimed
     assert first.model.SerializeToString() == again.model.SerializeToString()
     assert any(n.startswith("QuantizeLinear:") for n in first.nodes_changed)
     assert len(fp32.SerializeToString()) / len(first.model.SerializeToString()) >= 3.0
