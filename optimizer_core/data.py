@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from optimizer_core.errors import InputError
+from optimizer_core.errors import InputError, shorten
 from optimizer_core.models.base import LoadedModel
 
 TARGET_GUESSES = ("label", "target", "y", "class")
@@ -1017,7 +1017,7 @@ def _is_number(text: str) -> bool:
 
 
 def _shorten(text: str, limit: int = 40) -> str:
-    return text[:limit]
+    return shorten(text, limit)
 
 
 def _listing(items: Any) -> str:

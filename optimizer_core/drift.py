@@ -117,11 +117,6 @@ def drift_detail(
     )
 
 
-def compute_metrics(scores: np.ndarray, y: np.ndarray, task: Task, classes: Sequence[Any] | None) -> dict[str, float]:
-    """Metrics of scores against the target (see :func:`metrics_with_notes`, which also says what it left out)."""
-    return metrics_with_notes(scores, y, task, classes)[0]
-
-
 def metrics_with_notes(
     scores: np.ndarray, y: np.ndarray, task: Task, classes: Sequence[Any] | None, *, name: str = "native"
 ) -> tuple[dict[str, float], list[str]]:

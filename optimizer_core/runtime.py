@@ -334,7 +334,7 @@ def _try_create(ort: Any, model_bytes: bytes, settings: SessionSettings, chain: 
             session = ort.InferenceSession(model_bytes, sess_options=options, providers=providers,
                                            enable_fallback=0)
         except Exception as e:
-            from optimizer_core.converters.verify import describe_ort_error
+            from optimizer_core.errors import describe_ort_error
 
             if i + 1 < len(chains):
                 notes.append(f"{providers[0]} failed while creating the session ({type(e).__name__}: "

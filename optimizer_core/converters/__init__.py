@@ -14,7 +14,7 @@ import onnx
 from onnx import TensorProto
 
 from optimizer_core.converters.contract import INPUT_NAME, SCORES_NAME, normalize
-from optimizer_core.errors import ConversionError, OptimizerError, UnsupportedModelError
+from optimizer_core.errors import ConversionError, OptimizerError, UnsupportedModelError, shorten
 from optimizer_core.models.base import LoadedModel
 
 __all__ = ["convert", "RawConversion", "INPUT_NAME", "SCORES_NAME", "supports_double"]
@@ -81,8 +81,6 @@ def convert(model: LoadedModel, *, double: bool = False) -> onnx.ModelProto:
 
 def _reason(error: BaseException) -> str:
     """The converter's message on one line, cut after a sentence or at a word (never mid-word)."""
-    from optimizer_core.converters.verify import shorten
-
     lines = str(error).strip().splitlines()
     return shorten(lines[0].strip() if lines else type(error).__name__, 200)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import onnx
 from onnx import TensorProto, helper
 
-from optimizer_core.errors import ConversionError
+from optimizer_core.errors import ConversionError, shorten
 
 INPUT_NAME = "input"
 SCORES_NAME = "scores"
@@ -104,8 +104,6 @@ def normalize(
     try:
         onnx.checker.check_model(out)
     except onnx.checker.ValidationError as e:
-        from optimizer_core.converters.verify import shorten
-
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise ConversionError(
             f"the ONNX graph built for this model fails the ONNX checker ({shorten(first, 200)}): if the model was an "

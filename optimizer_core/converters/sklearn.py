@@ -39,7 +39,7 @@ import onnx
 
 from optimizer_core.converters import RawConversion
 from optimizer_core.converters.contract import find_scores_tensor
-from optimizer_core.errors import ConversionError, UnsupportedModelError
+from optimizer_core.errors import ConversionError, UnsupportedModelError, describe_ort_error
 from optimizer_core.models.base import LoadedModel
 from optimizer_core.models.sklearn import iter_estimators
 
@@ -86,7 +86,7 @@ def supports_double(model: LoadedModel) -> tuple[bool, str]:
     except UnsupportedModelError as e:
         return False, str(e)
     except Exception as e:
-        return False, f"the float64 graph for {model.estimator} does not run in ONNX Runtime: {_reason(e)}"
+        return False, f"the float64 graph for {model.estimator} does not run in ONNX Runtime: {describe_ort_error(e)}"
     return True, "skl2onnx emits this estimator in float64 and ONNX Runtime runs it"
 
 
@@ -320,13 +320,6 @@ def _ort_session(proto: onnx.ModelProto) -> Any:
     options = ort.SessionOptions()
     options.log_severity_level = 3
     return ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
-
-
-def _reason(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    line = text[0] if text else type(e).__name__
-    # ORT prefixes messages with "[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : "; the tail is the useful part.
-    return line.rsplit(" : ", 1)[-1][:200]
 
 
 # --- skl2onnx 1.20 compatibility (see the module docstring) -------------------------------------------

@@ -21,6 +21,7 @@ from optimizer_core.errors import (
     ModelLoadError,
     RuntimeNotInstalledError,
     UnsupportedModelError,
+    describe_ort_error,
 )
 from optimizer_core.models.base import LoadedModel, Task
 from optimizer_core.onnx_safety import check_onnx_safe
@@ -218,7 +219,7 @@ def _session(data: bytes, name: str) -> Any:
     try:
         return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
     except Exception as e:
-        reason = _ort_reason(e)
+        reason = describe_ort_error(e)
         if type(e).__name__ == "NotImplemented":
             raise UnsupportedModelError(
                 f"ONNX Runtime cannot run {name} ({reason}): re-export it with operators and opsets "
@@ -300,7 +301,7 @@ class _Probe:
                 outs = self._session.run(None, {self._spec.name: row})
             except Exception as e:
                 self._error = ModelLoadError(
-                    f"{self._name} fails on a test row of zeros in ONNX Runtime ({_ort_reason(e)}): "
+                    f"{self._name} fails on a test row of zeros in ONNX Runtime ({describe_ort_error(e)}): "
                     "check that it runs in ONNX Runtime, or declare the output shapes in the file"
                 )
                 self._error.__cause__ = e
@@ -468,12 +469,6 @@ def _notes(plan: OutputPlan) -> tuple[str, ...]:
     if plan.zipmap:
         notes.append("the native ZipMap output (one dict per row) is read back as a probability array")
     return tuple(notes)
-
-
-def _ort_reason(e: BaseException) -> str:
-    from optimizer_core.converters.verify import describe_ort_error
-
-    return describe_ort_error(e)
 
 
 def _first_line(e: BaseException) -> str:

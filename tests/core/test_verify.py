@@ -17,8 +17,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from optimizer_core.converters import convert
-from optimizer_core.converters.verify import describe_ort_error, shorten, verify_conversion
-from optimizer_core.errors import ConversionError
+from optimizer_core.converters.verify import verify_conversion
+from optimizer_core.errors import ConversionError, describe_ort_error, shorten
 from optimizer_core.models import LoadedModel, model_from_object
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
