@@ -20,7 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from optimizer_core.report import DriftStats, FloorRow, LatencyStats, Report, VariantResult
-from optimizer_core.tune import fallback_duplicates, row_within
+from optimizer_core.tune import fallback_duplicates, row_within, variant_within
 
 NATIVE_COLOR = "#3b3b3b"
 NOT_APPLICABLE_COLOR = "#c4c4c4"
@@ -305,7 +305,7 @@ def _speedup(report: Report) -> dict[str, Any]:
     base_row = _at(native, 1) if native and native.applicable else None
     tolerance = report_tolerance(report)  # the headline never quotes a variant the recommendation rejects
     timed = [(v, row) for v in _onnx(report) if (row := _at(v, 1)) is not None
-             and v.drift is not None and v.drift.value <= tolerance]
+             and variant_within(v, tolerance)]
     if base_row is None or not timed:
         return {"speedup_batch1": None, "speedup_variant": None, "speedup_configuration": None,
                 "speedup_baseline": None, "speedup_tuned": False}
@@ -331,19 +331,13 @@ def _best_throughput(report: Report) -> dict[str, Any]:
     """Highest rows/s at p50 among the variants within the drift tolerance the recommendation used (native
     always counts)."""
     tolerance = report_tolerance(report)
-
-    def within(v: VariantResult) -> bool:
-        if v.precision == "native":
-            return True
-        return v.drift is not None and v.drift.value <= tolerance
-
     finals = [r for r in _tuned_finals(report) if row_within(r, tolerance)]
     if finals:  # a tuned run: the same side-by-side measurements its recommendation compares
         best = max(finals, key=lambda r: int(r["batch_size"]) / r["p50_us"])
         return {"best_rows_per_s": int(best["batch_size"]) / best["p50_us"] * 1e6,
                 "best_throughput_variant": best["variant"], "best_throughput_batch": int(best["batch_size"]),
                 "best_throughput_configuration": best["name"]}
-    rows = [(v.name, r) for v in measured_variants(report) for r in timed_rows(v) if within(v)]
+    rows = [(v.name, r) for v in measured_variants(report) for r in timed_rows(v) if variant_within(v, tolerance)]
     if not rows:
         return {"best_rows_per_s": None, "best_throughput_variant": None, "best_throughput_batch": None,
                 "best_throughput_configuration": None}

@@ -49,7 +49,9 @@ class _Built:
     drift: float | None = None
 
 
-def _within(variant: VariantResult, tolerance: float) -> bool:
+def variant_within(variant: VariantResult, tolerance: float) -> bool:
+    """Whether a variant may be recommended: native always; an ONNX variant when its drift is known and within
+    ``tolerance`` (the same rule as :func:`row_within`, for a variant)."""
     if variant.precision == "native":
         return True
     return variant.drift is not None and variant.drift.value <= tolerance
@@ -325,8 +327,8 @@ def tune(
     from optimizer_core.runtime import SessionSettings, create_session
 
     report_progress = progress or (lambda stage, fraction: None)
-    eligible = [v for v in variants if v.precision != "native" and v.name in models and _within(v, tolerance)]
-    dropped = [v for v in variants if v.precision != "native" and v.name in models and not _within(v, tolerance)]
+    eligible = [v for v in variants if v.precision != "native" and v.name in models and variant_within(v, tolerance)]
+    dropped = [v for v in variants if v.precision != "native" and v.name in models and not variant_within(v, tolerance)]
     notes = [f"{v.name} not tuned: {_drift_words(v)}, over the tolerance {tolerance:g}" for v in dropped]
     grid = candidate_grid(eligible, cores=cores, provider=provider, batch_sizes=batch_sizes)
     by_name = {v.name: v for v in variants}

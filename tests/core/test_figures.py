@@ -347,13 +347,22 @@ def test_throughput_verdict_follows_p50_like_the_recommendation():
     assert trace.y[-1] == pytest.approx(largest / (native_p50 * 1e-6))
 
 
+def _fastest_everywhere(report: Report, name: str) -> Report:
+    """``report`` with variant ``name`` 100x faster than it was at every batch size."""
+    return dataclasses.replace(report, variants=tuple(
+        dataclasses.replace(v, latency=tuple(dataclasses.replace(r, p50_us=r.p50_us / 100, rows_per_s_p50=None)
+                                             for r in v.latency)) if v.name == name else v
+        for v in report.variants))
+
+
 def test_best_throughput_headline_skips_variants_over_the_drift_tolerance():
-    report = make_report()
-    fastest = max((v for v in report.variants if v.precision != "native" and v.latency and v.drift),
-                  key=lambda v: max(F.p50_rows_per_s(s) for s in v.latency))
-    failed = dataclasses.replace(fastest, drift=dataclasses.replace(fastest.drift, passed=False))
-    report = dataclasses.replace(report, variants=tuple(failed if v is fastest else v for v in report.variants))
-    assert F.headline_values(report)["best_throughput_variant"] != fastest.name
+    report = _fastest_everywhere(make_report(), "fp32")
+    assert report.variant("fp32").drift.value <= F.report_tolerance(report)
+    assert F.headline_values(report)["best_throughput_variant"] == "fp32"
+    fp32 = report.variant("fp32")
+    drifting = dataclasses.replace(fp32, drift=dataclasses.replace(fp32.drift, max_abs=0.05, metric="max_abs"))
+    over = dataclasses.replace(report, variants=tuple(drifting if v.name == "fp32" else v for v in report.variants))
+    assert F.headline_values(over)["best_throughput_variant"] != "fp32"
 
 
 def test_violin_density_is_estimated_on_log_latency_with_ticks_in_microseconds():
@@ -367,14 +376,14 @@ def test_violin_density_is_estimated_on_log_latency_with_ticks_in_microseconds()
     assert trace.box.line.color != trace.line.color  # the inner box stays visible on the fill
 
 
-def test_best_throughput_uses_the_recommendation_tolerance_when_the_run_had_none():
-    report = make_report()
-    fastest = max((v for v in report.variants if v.precision != "native" and v.latency and v.drift),
-                  key=lambda v: max(F.p50_rows_per_s(s) for s in v.latency))
-    loose = dataclasses.replace(fastest, drift=dataclasses.replace(fastest.drift, tolerance=None, passed=None,
-                                                                     max_abs=0.05, metric="max_abs"))
-    report = dataclasses.replace(report, variants=tuple(loose if v is fastest else v for v in report.variants))
-    assert F.headline_values(report)["best_throughput_variant"] != fastest.name
+def test_best_throughput_uses_the_tolerance_the_recommendation_used():
+    report = _fastest_everywhere(make_report(), "fp32")
+    fp32 = report.variant("fp32")
+    drifting = dataclasses.replace(fp32, drift=dataclasses.replace(fp32.drift, max_abs=0.05, metric="max_abs"))
+    report = dataclasses.replace(report, variants=tuple(drifting if v.name == "fp32" else v for v in report.variants))
+    assert F.headline_values(report)["best_throughput_variant"] != "fp32"  # over the default 1e-4
+    loose = dataclasses.replace(report, recommendation=dataclasses.replace(report.recommendation, tolerance=0.1))
+    assert F.headline_values(loose)["best_throughput_variant"] == "fp32"  # within the run's 0.1
 
 
 def test_log_axes_label_the_measured_batch_sizes_and_only_decades():
