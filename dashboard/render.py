@@ -18,6 +18,7 @@ import streamlit as st
 
 from dashboard import state
 from optimizer_core import figures as F
+from optimizer_core.data import METRICS_SKIPPED
 from optimizer_core.report import Report, VariantResult
 
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
@@ -334,7 +335,7 @@ def _drift_tab(report: Report, key: str) -> None:
     st.markdown("**Metrics vs the target column** (Δ: change vs native)")
     if deltas.empty:
         target = (report.data or {}).get("target")
-        skipped = next((n for n in report.notes if n.startswith("metrics skipped")), None)
+        skipped = next((n for n in report.notes if n.startswith(METRICS_SKIPPED)), None)
         if target:
             why = md_escape(skipped) if skipped else "none of its rows could be scored"
             st.caption(f"No metrics for target **{md_escape(target)}**: {why}.")

@@ -67,6 +67,7 @@ NOISY_STD = 0.10  # pyperf: std above 10% of the mean
 NOISY_EXTREME = 0.50  # pyperf: min or max more than 50% away from the mean
 WIDE_CI = 0.20  # the median's 95% CI wider than 20% of the median
 STABLE_MIN_CALLS = 10  # fewer timed calls than this are always flagged noisy
+REPEATED_ROWS = "repeated rows"  # how the note on a batch larger than the data starts: a run note
 PROGRESS_EVERY_S = 0.1
 LARGE_BATCH = 128  # where intra-op threads start to matter
 TREE_KERNEL_ROWS = 50  # ORT's TreeEnsemble switches its parallelization above 50 rows...
@@ -502,7 +503,7 @@ def benchmark(
         stage = f"batch {batch_size}"
         ring = _batch_ring(data, batch_size, rng)
         if data.shape[0] < batch_size:
-            notes.append(f"repeated rows: the data has {data.shape[0]:,} row{'' if data.shape[0] == 1 else 's'}, "
+            notes.append(f"{REPEATED_ROWS}: the data has {data.shape[0]:,} row{'' if data.shape[0] == 1 else 's'}, "
                          "fewer than batch size "
                          f"{batch_size:,}, so rows are repeated to fill each batch")
         cells = [_Cell(r, _prepare(r, ring, batch_size)) for r in runners]

@@ -234,6 +234,7 @@ def _from_frame(frame: pd.DataFrame, model: LoadedModel, *, target: str | None, 
     return _dataset(X, selected, mapping, ignored, target, target_values, display, "", model)
 
 
+METRICS_SKIPPED = "metrics skipped"  # how a note on unusable targets starts: shown as a warning
 IGNORED_NAMED = 10  # the note names this many ignored columns; report.json's data.ignored_columns has them all
 
 
@@ -883,11 +884,11 @@ def _target_notes(y: np.ndarray, model: LoadedModel, target: str, display: str) 
             seen = list(dict.fromkeys(str(v) for v in y[unknown]))
             indices = list(model.classes) == list(range(len(model.classes)))
             if indices and all(isinstance(v, str) for v in y[unknown]):
-                return [f"metrics skipped: the values in {target!r} are text ({_listing(seen)}) but this model file "
+                return [f"{METRICS_SKIPPED}: the values in {target!r} are text ({_listing(seen)}) but this model file "
                         f"stores its classes as 0 to {len(model.classes) - 1} without their names (XGBoost and LightGBM "
                         "files keep none): write the target as those class numbers (scikit-learn numbers sorted "
                         "labels: the first in sorted order is 0)"]
-            return [f"metrics skipped: none of the values in {target!r} ({_listing(seen)}) is one of the model's "
+            return [f"{METRICS_SKIPPED}: none of the values in {target!r} ({_listing(seen)}) is one of the model's "
                     f"classes ({_listing(model.classes)}); check that this column holds the labels the model was "
                     "trained on"]
         if unknown.any():
@@ -896,7 +897,7 @@ def _target_notes(y: np.ndarray, model: LoadedModel, target: str, display: str) 
             notes.append(f"{_rows(int(unknown.sum()), y.size)} {which} among the "
                          f"model's classes ({_listing(examples)}): left out of the metrics")
     if missing.all():
-        notes.append(f"metrics skipped: {target!r} is empty on every row")
+        notes.append(f"{METRICS_SKIPPED}: {target!r} is empty on every row")
     elif missing.any():
         notes.append(f"{_rows(int(missing.sum()), y.size)} no {target!r} value: left out of the metrics")
     return notes

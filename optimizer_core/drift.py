@@ -18,6 +18,7 @@ THRESHOLDS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
 SAMPLE_LIMIT = 5000
 WORST_ROWS = 20
 _ROWS_LISTED = 5  # rows or classes named in a note before "and N more"
+METRICS_OF = "metrics of"  # how a note on a variant's left-out metrics starts: shown as a warning
 
 
 def per_sample_abs_diff(reference: np.ndarray, candidate: np.ndarray) -> np.ndarray:
@@ -228,9 +229,9 @@ def _finite_predictions(keep: np.ndarray, finite: np.ndarray, name: str, notes: 
     """Rows to score: ``keep`` (a usable target) where the prediction is finite, with a note on the rest."""
     dropped = int(np.count_nonzero(keep & ~finite))
     if dropped and dropped == int(np.count_nonzero(keep)):
-        notes.append(f"metrics of {name} skipped: it predicts NaN or infinity on every row with a target")
+        notes.append(f"{METRICS_OF} {name} skipped: it predicts NaN or infinity on every row with a target")
     elif dropped:
-        notes.append(f"metrics of {name} leave out {_count_rows(dropped, int(np.count_nonzero(keep)))} with a "
+        notes.append(f"{METRICS_OF} {name} leave out {_count_rows(dropped, int(np.count_nonzero(keep)))} with a "
                      "target: it predicts NaN or infinity there")
     return keep & finite
 

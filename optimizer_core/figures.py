@@ -19,6 +19,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from optimizer_core.data import METRICS_SKIPPED
+from optimizer_core.drift import METRICS_OF
+from optimizer_core.machine_load import BUSY_NOTE
 from optimizer_core.report import DriftStats, FloorRow, LatencyStats, Report, VariantResult
 from optimizer_core.tune import fallback_duplicates, row_within, variant_within
 
@@ -418,7 +421,8 @@ def _worst_flips(report: Report) -> dict[str, Any]:
     }
 
 
-WARNING_NOTE_PREFIXES = ("the machine was busy while timing", "metrics skipped", "metrics of ")  # change the reading
+# the notes that change how a run reads, by how their writers start them
+WARNING_NOTE_PREFIXES = (BUSY_NOTE, METRICS_SKIPPED, f"{METRICS_OF} ")
 
 
 def warning_notes(report: Report) -> list[str]:

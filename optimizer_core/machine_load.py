@@ -12,6 +12,7 @@ import os
 import time
 from dataclasses import dataclass
 
+BUSY_NOTE = "the machine was busy while timing"  # how the note starts: the report shows it as a warning
 BUSY_CORES = 0.5  # other processes using more than half a core on average: the timings are affected
 
 
@@ -38,7 +39,7 @@ def other_cores_busy(start: CpuSnapshot, end: CpuSnapshot) -> float | None:
 def busy_note(cores_busy: float | None, cores: int) -> str | None:
     if cores_busy is None or cores_busy <= BUSY_CORES:
         return None
-    return (f"the machine was busy while timing: other processes kept about {cores_busy:.1f} of its {cores} cores "
+    return (f"{BUSY_NOTE}: other processes kept about {cores_busy:.1f} of its {cores} cores "
             "busy on average, which slows every measurement here and can slow multi-threaded native libraries "
             "(OpenMP, joblib) a hundredfold: re-run on a quiet machine before quoting these numbers")
 

@@ -160,7 +160,7 @@ def optimize(
     if busy := machine_load.busy_note(others_busy, os.cpu_count() or 1):
         notes.append(busy)
     # batch sizes the CSV is too short for are timed on repeated rows: say so where every reader looks
-    notes += [n for n in bench_info["notes"] if n.startswith("repeated rows")]
+    notes += [n for n in bench_info["notes"] if n.startswith(bench.REPEATED_ROWS)]
 
     _stage(progress, "report", 0.0, "writing report")
     from optimizer_core.tune import mark_recommended, recommend

@@ -473,3 +473,14 @@ def test_the_batch1_headline_never_quotes_a_variant_over_the_drift_tolerance():
     assert report.variant("int8").drift.value > F.report_tolerance(report)
     h = F.headline_values(report)
     assert h["speedup_variant"] not in (None, "int8")
+
+
+def test_the_notes_that_change_how_a_run_reads_reach_the_headline_from_their_writers():
+    """The warnings next to the headline are picked by how their writers start them: wording one differently
+    must not silently drop it."""
+    from optimizer_core.machine_load import busy_note
+
+    busy = busy_note(1.2, 2)
+    report = dataclasses.replace(make_report(), notes=(busy, "metrics skipped: 'y' is empty on every row",
+                                                       "metrics of int8 skipped: it predicts NaN", "an ordinary note"))
+    assert F.warning_notes(report) == list(report.notes[:3])
