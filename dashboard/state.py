@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -326,6 +325,7 @@ def remember_setting(key: str, value: Any) -> None:
 class Upload:
     name: str
     data: bytes = field(repr=False)
+    sha256: str = ""  # hashed once, when the file arrives, not on every rerun of the page
 
 
 def keep_upload(kind: str, widget_key: str) -> None:
@@ -334,7 +334,8 @@ def keep_upload(kind: str, widget_key: str) -> None:
     if file is None:
         forget_upload(kind)
     else:
-        _bucket(_UPLOADS)[kind] = Upload(file.name, file.getvalue())
+        data = file.getvalue()
+        _bucket(_UPLOADS)[kind] = Upload(file.name, data, _sha(data))
 
 
 def uploaded(kind: str) -> Upload | None:
@@ -401,17 +402,16 @@ class Inputs:
     model_bytes: bytes = field(repr=False)
     csv_name: str
     csv_bytes: bytes = field(repr=False)
+    model_sha256: str  # hashed once per upload (Upload.sha256) or per demo (cached with its bytes)
+    csv_sha256: str
     demo: str | None = None  # demo kind, None for uploads
     description: str | None = None
     default_target: str | None = None
 
-    @cached_property  # hashed once per script run, however often the page asks
-    def model_sha256(self) -> str:
-        return _sha(self.model_bytes)
-
-    @cached_property
-    def csv_sha256(self) -> str:
-        return _sha(self.csv_bytes)
+    @classmethod
+    def of(cls, model: Upload, csv: Upload, **extra: Any) -> Inputs:
+        return cls(model.name, model.data, csv.name, csv.data, model.sha256 or _sha(model.data),
+                   csv.sha256 or _sha(csv.data), **extra)
 
     def with_settings(self, settings: RunSettings) -> RunInputs:
         return RunInputs(self.model_name, self.model_sha256, self.csv_name, self.csv_sha256, settings)
@@ -422,31 +422,18 @@ def _sha(data: bytes) -> str:
 
 
 @st.cache_data(show_spinner="Preparing the demo model…")
-def _demo_bytes(kind: str) -> tuple[str, bytes, str, bytes, str, str]:
+def _demo_bytes(kind: str) -> tuple[Upload, Upload, str, str]:
     from optimizer_core.demo import demo_files
 
     files = demo_files(kind)
-    return (
-        files.model_path.name,
-        Path(files.model_path).read_bytes(),
-        files.csv_path.name,
-        Path(files.csv_path).read_bytes(),
-        files.target,
-        files.description,
-    )
+    model, csv = Path(files.model_path).read_bytes(), Path(files.csv_path).read_bytes()
+    return (Upload(files.model_path.name, model, _sha(model)), Upload(files.csv_path.name, csv, _sha(csv)),
+            files.target, files.description)
 
 
 def demo_inputs(kind: str) -> Inputs:
-    model_name, model_bytes, csv_name, csv_bytes, target, description = _demo_bytes(kind)
-    return Inputs(
-        model_name,
-        model_bytes,
-        csv_name,
-        csv_bytes,
-        demo=kind,
-        description=description,
-        default_target=target,
-    )
+    model, csv, target, description = _demo_bytes(kind)
+    return Inputs.of(model, csv, demo=kind, description=description, default_target=target)
 
 
 # --------------------------------------------------------------------------- cached core calls

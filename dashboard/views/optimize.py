@@ -115,7 +115,7 @@ def _uploader(kind: str, label: str, nonce: int, **options) -> state.Upload | No
 
 def _inputs(model: state.Upload | None, csv: state.Upload | None) -> state.Inputs | None:
     if model is not None and csv is not None:
-        return state.Inputs(model.name, model.data, csv.name, csv.data)
+        return state.Inputs.of(model, csv)
     if model is not None or csv is not None:
         missing = "test CSV" if model is not None else "model file"
         st.info(
