@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import dataclasses
 import difflib
 import hashlib
 import io
@@ -195,10 +194,9 @@ def _from_array(X: np.ndarray, model: LoadedModel, *, y: Any, name: str | None) 
         raise InputError(f"the array is not numeric: {_first_line(e)}") from e
     names = model.feature_names or tuple(f"f{i}" for i in range(model.n_features))
     values = _given_target(y, X.shape[0]) if y is not None else None
-    dataset = _dataset(X, list(names), "positional", [], "y" if values is not None else None, values,
-                       name or "<array>", "", model)
-    notes = [n for n in dataset.notes if not n.startswith("the model has no feature names")]
-    return dataclasses.replace(dataset, notes=tuple(notes), path=name)
+    # an array has no column names: taking it in order is what the caller asked for, not worth a note
+    return _dataset(X, list(names), "positional", [], "y" if values is not None else None, values,
+                    name or "<array>", "", model, order_note=False)
 
 
 def _from_frame(frame: pd.DataFrame, model: LoadedModel, *, target: str | None, y: Any, name: str | None) -> Dataset:
@@ -249,12 +247,12 @@ def _ignored_note(ignored: Sequence[str]) -> str:
 
 def _dataset(X: np.ndarray, selected: list[str], mapping: str, ignored: list[str], target: str | None,
              target_values: np.ndarray | None, display: str, digest: str, model: LoadedModel, *,
-             extra_notes: Sequence[str] = ()) -> Dataset:
+             extra_notes: Sequence[str] = (), order_note: bool = True) -> Dataset:
     notes = list(extra_notes)
     y = _clean_target(target_values) if target_values is not None else None
     if ignored:
         notes.append(_ignored_note(ignored))
-    if mapping == "positional":
+    if mapping == "positional" and order_note:
         notes.append("the model has no feature names: the columns were taken in the order given")
     elif mapping == "by-name-ignoring-case":
         notes.append("columns were matched to the model's feature names ignoring case and surrounding spaces")

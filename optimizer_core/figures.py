@@ -728,8 +728,6 @@ def _crossover_title(c: Crossover | None) -> str:
 
 
 def _crossover_verdict(base: str, c: Crossover) -> str:
-    if c is None:
-        return base
     if c.winner_throughout is not None:
         loser = c.native if c.winner_throughout == c.onnx else c.onnx
         return f"{base}{label(c.winner_throughout)} is faster than {label(loser)} at every measured batch size"

@@ -266,9 +266,8 @@ def _prepare_sessions(built: list[PrecisionVariant], config: OptimizeConfig, thr
             artifact = f"{name.replace('@', '-')}.onnx"
             with tempfile.TemporaryDirectory(prefix="inference-optimizer-ort-") as scratch:
                 optimized_path = os.path.join(scratch, "optimized.onnx") if config.save_ort_optimized else None
-                settings = SessionSettings(provider=provider, intra_op_threads=threads,
-                                           graph_optimization=config.graph_optimization, allow_spinning=False,
-                                           optimized_model_path=optimized_path)
+                settings = replace(timing_settings(config, threads), provider=provider,
+                                   optimized_model_path=optimized_path)
                 session, info = create_session(blob, settings)
                 optimized = Path(optimized_path).read_bytes() if optimized_path and os.path.exists(optimized_path) else None
             input_type = session.get_inputs()[0].type
@@ -360,8 +359,7 @@ def _benchmark(loaded: LoadedModel, dataset: Dataset, prepared: list[_Prepared],
     if loaded.family == "onnx":  # "native" is ONNX Runtime too: time it with the variants' session settings
         from optimizer_core.models.onnx import timing_predictor
 
-        native_predict = timing_predictor(loaded, SessionSettings(
-            intra_op_threads=threads, graph_optimization=config.graph_optimization, allow_spinning=False))
+        native_predict = timing_predictor(loaded, timing_settings(config, threads))
     runners = [bench.native_runner("native", native_predict)]
     runners += [bench.onnx_runner(p.name, p.session, p.input_dtype) for p in prepared if p.session is not None]
     # Shares of the timing budget: variants side by side, the runtime floor, and the search when tuning.
@@ -400,12 +398,21 @@ def _benchmark(loaded: LoadedModel, dataset: Dataset, prepared: list[_Prepared],
     return measured, floor, info, tuple(explanations), tuning
 
 
+def timing_settings(config: OptimizeConfig, threads: int) -> SessionSettings:
+    """The session settings every ONNX session of a run is timed with (spinning off: ORT's spinning threads
+    would steal the cores from whatever runs next in the interleave)."""
+    return SessionSettings(intra_op_threads=threads, graph_optimization=config.graph_optimization,
+                           allow_spinning=False)
+
+
 def _native_notes(loaded: LoadedModel, config: OptimizeConfig, threads: int) -> tuple[str, ...]:
     notes = [f"{loaded.estimator} predicting with {loaded.family} itself"]
     if loaded.family == "onnx":
-        notes.append(f"timed on an ONNX Runtime CPU session with the variants' settings ({threads} intra-op "
-                     f"thread(s), spinning off, graph level {config.graph_optimization}), so native against "
-                     "fp32 measures the conversion, not a difference in session options")
+        s = timing_settings(config, threads)
+        notes.append(f"timed on an ONNX Runtime CPU session with the variants' settings ({s.intra_op_threads} "
+                     f"intra-op thread(s), spinning {'on' if s.allow_spinning else 'off'}, graph level "
+                     f"{s.graph_optimization}), so native against fp32 measures the conversion, not a difference "
+                     "in session options")
     return tuple(notes)
 
 

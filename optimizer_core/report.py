@@ -179,7 +179,7 @@ class Recommendation:
 
     def configurations(self) -> dict[str, str]:
         """Batch size -> configuration, for every batch size with a pick."""
-        return {b: self.configuration(b) or v for b, v in self.by_batch_size.items()}
+        return {b: self.configuration_by_batch_size.get(b) or v for b, v in self.by_batch_size.items()}
 
 
 @dataclass(frozen=True)
@@ -228,10 +228,10 @@ class Report:
     def from_json(cls, text: str) -> Report:
         return cls.from_dict(json.loads(text))
 
-    def write_out(self, out_dir: str | os.PathLike[str], *, html: str | bool = True) -> Path:
+    def write_out(self, out_dir: str | os.PathLike[str], *, html: str | bool | None = True) -> Path:
         """Write report.json, report.html and every artifact into ``out_dir``, all or nothing.
 
-        ``html``: True renders report.html (``html_report.render_html``), a string is written as it is,
+        ``html``: True (or None) renders report.html (``html_report.render_html``), a string is written as it is,
         False leaves it out.
 
         A new or empty folder receives the files; a folder holding an earlier run's output is replaced;

@@ -188,11 +188,14 @@ def test_worker_exits_when_its_parent_is_killed(files, tmp_path):
     assert not _alive(worker), "the worker outlived its parent"
 
 
-def test_job_folders_of_dead_processes_are_swept_and_live_ones_kept(tmp_path):
+def test_job_folders_of_dead_processes_are_swept_and_live_ones_kept(tmp_path, monkeypatch):
     import subprocess
     import sys
 
     from optimizer_core.jobs import sweep_orphaned_job_dirs
+
+    # a temp folder of its own: the machine's may hold real orphans, and nothing is left behind
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid = int(dead.stdout)
