@@ -32,6 +32,7 @@ _RESULTS = "io_results"  # job id -> Report (with artifacts), kept once the job 
 _DEMO = "io_demo_kind"  # which demo runs when nothing is uploaded
 _UPLOAD_NONCE = "io_upload_nonce"  # bumped to clear the file uploaders
 _PENDING_DELETE = "io_pending_delete"  # history run id awaiting confirmation
+_DELETED = "io_deleted_run"  # what the last deletion removed, said once after the rerun
 _SETTINGS = "io_settings"  # widget key -> last value, kept while the widget is not drawn (other pages)
 _UPLOADS = "io_uploads"  # "model" / "csv" -> Upload, kept while the uploaders are not drawn
 _STARTED = "io_started"  # set on the session's first script run
@@ -274,6 +275,15 @@ def choose_demo(kind: str) -> None:
 
 def upload_nonce() -> int:
     return int(st.session_state.get(_UPLOAD_NONCE, 0))
+
+
+def say_deleted(text: str) -> None:
+    st.session_state[_DELETED] = text
+
+
+def pop_deleted() -> str | None:
+    """The message about a run deleted on the previous script run, once."""
+    return st.session_state.pop(_DELETED, None)
 
 
 def pending_delete() -> str | None:

@@ -156,7 +156,7 @@ def _change(a: float | None, b: float | None) -> str:
 
 def _delete(store, runs) -> None:
     st.subheader("Delete a run", divider="gray")
-    if deleted := st.session_state.pop("io_deleted_run", None):
+    if deleted := state.pop_deleted():
         st.success(deleted, icon=":material/delete:")
     by_id = {r.run_id: r for r in runs}
     pending = state.pending_delete()
@@ -174,9 +174,7 @@ def _delete(store, runs) -> None:
                     st.error(render.md_escape(state.one_line(e)), icon=":material/error:")
                     state.set_pending_delete(None)
                     return
-                st.session_state["io_deleted_run"] = (
-                    f"Deleted run {pending} ({render.md_escape(by_id[pending].model_name)})."
-                )
+                state.say_deleted(f"Deleted run {pending} ({render.md_escape(by_id[pending].model_name)}).")
                 state.set_pending_delete(None)
                 st.rerun()
             if st.button("Cancel", key="delete-cancel"):
