@@ -209,7 +209,8 @@ def _same_model(a: onnx.ModelProto, b: onnx.ModelProto) -> bool:
 
 def _check_runs(model: onnx.ModelProto) -> str | None:
     """None if ONNX Runtime loads ``model`` and runs one zero row on CPU, else the error in one line."""
-    from optimizer_core.runtime import import_onnxruntime, probe_feeds
+    from optimizer_core.environment import import_onnxruntime
+    from optimizer_core.runtime import probe_feeds
 
     ort = import_onnxruntime()
     try:

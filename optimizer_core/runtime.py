@@ -7,42 +7,27 @@ asked (as Olive's ``check_ort_fallback`` does), observes where nodes actually ra
 fallback in words. A provider that is missing or fails while the session is created falls back to
 CPU with a note; it never crashes the run.
 
-onnxruntime is imported lazily (``import_onnxruntime()``), never when ``optimizer_core`` is imported.
+onnxruntime is imported lazily (``environment.import_onnxruntime()``), never when ``optimizer_core`` is
+imported.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import shutil
 import tempfile
 import time
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from optimizer_core.errors import ConfigError, RuntimeNotInstalledError, UnsupportedModelError
+from optimizer_core.environment import import_onnxruntime, installed_ort_distributions, physical_cores
+from optimizer_core.errors import ConfigError, UnsupportedModelError
 
 CPU = "CPUExecutionProvider"
-INSTALL_ADVICE = "ONNX Runtime is not installed: pip install 'inference-optimizer[cpu]' (or [gpu] for CUDA)"
-
-# Distributions that all install the same `onnxruntime` module: more than one means the last one
-# installed wins file by file, and CUDA (or OpenVINO, DirectML...) can silently vanish.
-ORT_DISTRIBUTIONS = (
-    "onnxruntime",
-    "onnxruntime-gpu",
-    "onnxruntime-openvino",
-    "onnxruntime-directml",
-    "onnxruntime-qnn",
-    "onnxruntime-rocm",
-    "onnxruntime-migraphx",
-    "onnxruntime-silicon",
-)
-
 # short name -> ORT name, and where to get a build that has it. Any other provider ORT knows is
 # accepted by its own name (case-insensitive, with or without the "ExecutionProvider" suffix).
 _KNOWN: tuple[tuple[str, str, str], ...] = (
@@ -74,54 +59,6 @@ _COPY_OPS = ("MemcpyToHost", "MemcpyFromHost")
 
 GRAPH_LEVELS = ("disable", "basic", "extended", "layout", "all")
 EXECUTION_MODES = ("sequential", "parallel")
-
-_ort_module: Any = None
-_packages_checked = False
-
-
-# --------------------------------------------------------------------------- import and packages
-
-def import_onnxruntime() -> Any:
-    """The onnxruntime module (imported on first use), warning once about conflicting packages."""
-    global _ort_module, _packages_checked
-    if not _packages_checked:
-        _packages_checked = True
-        message = package_conflict()
-        if message:
-            warnings.warn(message, RuntimeWarning, stacklevel=2)
-    if _ort_module is None:
-        try:
-            import onnxruntime
-        except ImportError as e:
-            raise RuntimeNotInstalledError(INSTALL_ADVICE) from e
-        _ort_module = onnxruntime
-    return _ort_module
-
-
-def installed_ort_distributions() -> tuple[str, ...]:
-    """The onnxruntime distributions pip has installed (they all provide the same module)."""
-    found = []
-    for name in ORT_DISTRIBUTIONS:
-        try:
-            importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-        found.append(name)
-    return tuple(found)
-
-
-def package_conflict() -> str | None:
-    """One line explaining a conflicting onnxruntime install, or None when there is none."""
-    found = installed_ort_distributions()
-    if len(found) < 2:
-        return None
-    names = " and ".join(found)
-    return (
-        f"{names} are installed together: they provide the same 'onnxruntime' module, so CUDA (or "
-        f"another accelerator) can silently vanish; run pip uninstall -y {' '.join(found)} and reinstall "
-        "exactly one (pip install 'inference-optimizer[cpu]' or '[gpu]')"
-    )
-
 
 # --------------------------------------------------------------------------- providers as data
 
@@ -215,8 +152,6 @@ class SessionSettings:
             )
 
     def resolved_intra_op_threads(self) -> int:
-        from optimizer_core.environment import physical_cores
-
         return self.intra_op_threads if self.intra_op_threads is not None else physical_cores()
 
     def to_dict(self) -> dict[str, Any]:
@@ -459,7 +394,6 @@ def _placement_notes(target: str, providers: tuple[str, ...], placement: dict[st
 
 
 __all__ = [
-    "ProviderInfo", "SessionInfo", "SessionSettings", "create_session", "import_onnxruntime",
-    "installed_ort_distributions", "observe_placement", "package_conflict", "probe_feeds", "provider_table",
-    "resolve_provider",
+    "ProviderInfo", "SessionInfo", "SessionSettings", "create_session", "observe_placement", "probe_feeds",
+    "provider_table", "resolve_provider",
 ]

@@ -13,7 +13,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
 
-from optimizer_core import runtime
+from optimizer_core import environment
 from optimizer_core.environment import physical_cores
 from optimizer_core.errors import ConfigError, RuntimeNotInstalledError, UnsupportedModelError
 from optimizer_core.runtime import CPU, SessionSettings, create_session, provider_table, resolve_provider
@@ -249,28 +249,28 @@ def _fake_versions(installed):
 
 def test_both_cpu_and_gpu_packages_warn_once(monkeypatch):
     monkeypatch.setattr(importlib.metadata, "version", _fake_versions({"onnxruntime", "onnxruntime-gpu"}))
-    monkeypatch.setattr(runtime, "_packages_checked", False)
+    monkeypatch.setattr(environment, "_packages_checked", False)
     with pytest.warns(RuntimeWarning, match="onnxruntime and onnxruntime-gpu are installed together.*reinstall"):
-        runtime.import_onnxruntime()
+        environment.import_onnxruntime()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        runtime.import_onnxruntime()  # once per process
+        environment.import_onnxruntime()  # once per process
 
 
 def test_a_single_package_does_not_warn(monkeypatch):
     monkeypatch.setattr(importlib.metadata, "version", _fake_versions({"onnxruntime"}))
-    monkeypatch.setattr(runtime, "_packages_checked", False)
+    monkeypatch.setattr(environment, "_packages_checked", False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        runtime.import_onnxruntime()
-    assert runtime.package_conflict() is None
+        environment.import_onnxruntime()
+    assert environment.package_conflict() is None
 
 
 def test_missing_onnxruntime_is_a_clear_error(monkeypatch):
-    monkeypatch.setattr(runtime, "_ort_module", None)
+    monkeypatch.setattr(environment, "_ort_module", None)
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` fail
     with pytest.raises(RuntimeNotInstalledError, match=r"pip install 'inference-optimizer\[cpu\]'"):
-        runtime.import_onnxruntime()
+        environment.import_onnxruntime()
 
 
 def test_importing_the_core_does_not_import_onnxruntime():
