@@ -875,8 +875,6 @@ def _target_notes(y: np.ndarray, model: LoadedModel, target: str, display: str) 
                 f"row {row + 1}: a regression model's target must be numbers (leave a cell empty if unknown)"
             )
     elif model.classes is not None:
-        from optimizer_core.drift import encode_target
-
         unknown = (encode_target(y, model.classes) < 0) & ~missing
         if unknown.all() and unknown.any():
             seen = list(dict.fromkeys(str(v) for v in y[unknown]))
@@ -899,6 +897,40 @@ def _target_notes(y: np.ndarray, model: LoadedModel, target: str, display: str) 
     elif missing.any():
         notes.append(f"{_rows(int(missing.sum()), y.size)} no {target!r} value: left out of the metrics")
     return notes
+
+
+def encode_target(y: np.ndarray, classes: Sequence[Any] | None) -> np.ndarray:
+    """Map target values to class indices (-1 for missing or unknown labels).
+
+    Matches by value, and by string form so that a CSV's "1" matches a model's integer class 1.
+    """
+    y = np.asarray(y, dtype=object)
+    if classes is None:
+        raise ValueError("classification metrics need the model's classes")
+    lookup: dict[Any, int] = {}
+    for i, c in enumerate(classes):
+        for key in _label_keys(c):
+            lookup.setdefault(key, i)
+    out = np.full(y.shape[0], -1, dtype=np.int64)
+    for row, value in enumerate(y):
+        for key in _label_keys(value):
+            if key in lookup:
+                out[row] = lookup[key]
+                break
+    return out
+
+
+def _label_keys(value: Any) -> list[Any]:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    keys: list[Any] = [value, str(value).strip()]
+    try:
+        as_float = float(value)
+    except (TypeError, ValueError):
+        return keys
+    if as_float.is_integer():
+        keys.append(str(int(as_float)))
+    return keys
 
 
 def _missing_target(target: str, columns: list[str], display: str) -> InputError:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from optimizer_core.data import encode_target
 from optimizer_core.models.base import Task
 from optimizer_core.report import DriftDetail, DriftStats, WorstRow
 
@@ -298,40 +299,6 @@ def _class_namer(classes: Sequence[Any] | None) -> Callable[[int], str]:
 def _listing(items: list[str]) -> str:
     return ", ".join(items[:_ROWS_LISTED]) + (f" and {len(items) - _ROWS_LISTED} more" if len(items) > _ROWS_LISTED
                                               else "")
-
-
-def encode_target(y: np.ndarray, classes: Sequence[Any] | None) -> np.ndarray:
-    """Map target values to class indices (-1 for missing or unknown labels).
-
-    Matches by value, and by string form so that a CSV's "1" matches a model's integer class 1.
-    """
-    y = np.asarray(y, dtype=object)
-    if classes is None:
-        raise ValueError("classification metrics need the model's classes")
-    lookup: dict[Any, int] = {}
-    for i, c in enumerate(classes):
-        for key in _label_keys(c):
-            lookup.setdefault(key, i)
-    out = np.full(y.shape[0], -1, dtype=np.int64)
-    for row, value in enumerate(y):
-        for key in _label_keys(value):
-            if key in lookup:
-                out[row] = lookup[key]
-                break
-    return out
-
-
-def _label_keys(value: Any) -> list[Any]:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return []
-    keys: list[Any] = [value, str(value).strip()]
-    try:
-        as_float = float(value)
-    except (TypeError, ValueError):
-        return keys
-    if as_float.is_integer():
-        keys.append(str(int(as_float)))
-    return keys
 
 
 def _as_2d(a: np.ndarray) -> np.ndarray:
