@@ -461,7 +461,8 @@ class CsvPreview:
 @st.cache_data(show_spinner=False, max_entries=32)
 def csv_preview(sha256: str, _data: bytes, name: str) -> CsvPreview:
     """The CSV's columns (reading at most the first MiB) and the guessed target column."""
-    from optimizer_core.data import guess_target, read_csv_table
+    from optimizer_core.csv_reader import read_csv_table
+    from optimizer_core.data import guess_target
 
     complete = len(_data) <= CSV_HEAD_BYTES
     head = _data if complete else _data[: _data.rfind(b"\n", 0, CSV_HEAD_BYTES) + 1]

@@ -158,7 +158,7 @@ def _outcome(data: bytes, model: LoadedModel) -> tuple:
        chunk=st.integers(1, 64))
 def test_block_and_chunk_boundaries_do_not_change_the_result(doc, repeat, block, chunk):
     """Tiny pyarrow blocks and checking-pass chunks cut rows, \r\n pairs and UTF-8 characters."""
-    import optimizer_core.data as data_module
+    import optimizer_core.csv_reader as data_module
 
     data, header = doc
     head, _, body = data.partition(b"\n")

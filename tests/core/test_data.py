@@ -164,11 +164,11 @@ def _big_csv(rows: int, *, bad_row: int | None = None, cell: str = "oops") -> by
 
 
 def test_large_file_streams_in_many_blocks(tmp_path, monkeypatch):
-    import optimizer_core.data as data
+    import optimizer_core.csv_reader as csv_reader
 
-    monkeypatch.setattr(data, "_BLOCK", 1 << 14)  # many record batches
-    monkeypatch.setattr(data, "_CHUNK", 4099)  # many checking-pass chunks, at odd boundaries
-    monkeypatch.setattr(data, "_PROGRESS_MIN_BYTES", 0)
+    monkeypatch.setattr(csv_reader, "_BLOCK", 1 << 14)  # many record batches
+    monkeypatch.setattr(csv_reader, "_CHUNK", 4099)  # many checking-pass chunks, at odd boundaries
+    monkeypatch.setattr(csv_reader, "_PROGRESS_MIN_BYTES", 0)
     path = _csv(tmp_path, _big_csv(30_000))
     calls = []
     ds = load_dataset(path, _model(), target="label", progress=lambda stage, f: calls.append((stage, f)))
@@ -186,9 +186,9 @@ def test_large_file_streams_in_many_blocks(tmp_path, monkeypatch):
 
 
 def test_bad_value_deep_in_a_large_file_names_its_row(tmp_path, monkeypatch):
-    import optimizer_core.data as data
+    import optimizer_core.csv_reader as csv_reader
 
-    monkeypatch.setattr(data, "_BLOCK", 1 << 14)
+    monkeypatch.setattr(csv_reader, "_BLOCK", 1 << 14)
     with pytest.raises(InputError, match="column 'b' has a non-numeric value 'oops' at data row 25001"):
         load_dataset(_csv(tmp_path, _big_csv(30_000, bad_row=25_000)), _model())
     with pytest.raises(InputError, match="column 'b' has an infinite value at data row 20001"):
@@ -196,17 +196,17 @@ def test_bad_value_deep_in_a_large_file_names_its_row(tmp_path, monkeypatch):
 
 
 def test_cell_longer_than_a_block(tmp_path, monkeypatch):
-    import optimizer_core.data as data
+    import optimizer_core.csv_reader as csv_reader
 
-    monkeypatch.setattr(data, "_BLOCK", 1 << 12)
+    monkeypatch.setattr(csv_reader, "_BLOCK", 1 << 12)
     text = "a,b,c,notes\n1,2,3," + "x" * 50_000 + "\n4,5,6,short\n"
     np.testing.assert_array_equal(load_dataset(text.encode(), _model()).X, [[1, 2, 3], [4, 5, 6]])
 
 
 def test_non_utf8_offset_and_split_characters(tmp_path, monkeypatch):
-    import optimizer_core.data as data
+    import optimizer_core.csv_reader as csv_reader
 
-    monkeypatch.setattr(data, "_CHUNK", 5)  # multi-byte characters cut by every chunk boundary
+    monkeypatch.setattr(csv_reader, "_CHUNK", 5)  # multi-byte characters cut by every chunk boundary
     text = "a,b,c,é€😀\n1,2,3,é€😀é€😀\n"
     assert load_dataset(text.encode(), _model()).rows == 1
     bad = text.encode() + b"4,5,6,\xc3(\n"
@@ -217,7 +217,7 @@ def test_non_utf8_offset_and_split_characters(tmp_path, monkeypatch):
 
 
 def test_read_csv_table_keeps_raw_strings():
-    from optimizer_core.data import read_csv_table
+    from optimizer_core.csv_reader import read_csv_table
 
     frame, display, digest = read_csv_table(b"a;b\n1; x\n;2\n", name="t.csv")
     assert list(frame.columns) == ["a", "b"] and display == "t.csv" and len(digest) == 64
@@ -225,9 +225,9 @@ def test_read_csv_table_keeps_raw_strings():
 
 
 def test_long_cell_deep_in_the_file(monkeypatch):
-    import optimizer_core.data as data
+    import optimizer_core.csv_reader as csv_reader
 
-    monkeypatch.setattr(data, "_BLOCK", 1 << 12)
+    monkeypatch.setattr(csv_reader, "_BLOCK", 1 << 12)
     rows = [f"{i},{i},{i},n" for i in range(2_000)]
     rows[1_500] = "1500,1500,1500," + "x" * 40_000
     ds = load_dataset(("a,b,c,notes\n" + "\n".join(rows) + "\n").encode(), _model())
