@@ -19,7 +19,7 @@ _EXPORTS = {
     "optimize": "optimizer_core.pipeline",
     "InferenceOptimizer": "optimizer_core.compat",
     "OptimizeConfig": "optimizer_core.config",
-    "PRECISIONS": "optimizer_core.config",
+    "PRECISIONS": "optimizer_core.variants",
     "Report": "optimizer_core.report",
     "Dataset": "optimizer_core.data",
     "load_dataset": "optimizer_core.data",

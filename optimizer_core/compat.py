@@ -147,7 +147,7 @@ class InferenceOptimizer:
         "quantized" file that is the same model. Nothing is written then.
         """
         from optimizer_core.config import OptimizeConfig
-        from optimizer_core.precision import build_variant
+        from optimizer_core.variants import build_variant
 
         OptimizeConfig(precisions=(precision,))  # the core's validation of the precision name
         if onnx_model is None:

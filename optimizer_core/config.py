@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from optimizer_core.errors import ConfigError
+from optimizer_core.variants import PRECISIONS
 
-PRECISIONS = ("fp32", "fp64", "fp16", "int8", "int8-static")
 DEFAULT_PRECISIONS = PRECISIONS
 DEFAULT_BATCH_SIZES = (1, 16, 256, 4096)
 DEFAULT_MAX_DRIFT = 1e-4

@@ -30,9 +30,10 @@ from optimizer_core.data import Dataset, load_dataset
 from optimizer_core.environment import describe_environment, physical_cores
 from optimizer_core.errors import ConfigError, InputError, OptimizerError
 from optimizer_core.models import LoadedModel, load_model, model_from_object
-from optimizer_core.precision import PrecisionVariant, build_variant
 from optimizer_core.report import SCHEMA_VERSION, DriftStats, Report, VariantResult
 from optimizer_core.runtime import SessionSettings, create_session
+from optimizer_core.variants import build_variant
+from optimizer_core.variants.base import PrecisionVariant
 
 Progress = Callable[[str, float], None]
 PREDICT_CHUNK_ROWS = 65_536

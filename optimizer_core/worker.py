@@ -72,11 +72,10 @@ def _inject_test_fault(fault: str | None) -> None:
 
 def inspect(job_dir: Path, request: dict) -> int:
     """Load and convert the model only, and say which precisions apply: the dashboard's preview."""
-    from optimizer_core.config import PRECISIONS
     from optimizer_core.converters import convert
     from optimizer_core.errors import OptimizerError
     from optimizer_core.models import load_model
-    from optimizer_core.precision import applicability
+    from optimizer_core.variants import PRECISIONS, applicability
 
     try:
         loaded = load_model(request["model_file"], allow_pickle=bool(request.get("allow_pickle")),

@@ -24,7 +24,8 @@ from optimizer_core.converters.contract import find_scores_tensor, normalize
 from optimizer_core.drift import compute_drift
 from optimizer_core.errors import ConfigError
 from optimizer_core.models.base import LoadedModel
-from optimizer_core.precision import PRECISIONS, PrecisionVariant, applicability, build_variant
+from optimizer_core.variants import PRECISIONS, applicability, build_variant
+from optimizer_core.variants.base import PrecisionVariant
 
 N_FEATURES = 20
 
@@ -349,7 +350,7 @@ def _chain(n: int, order: list[int]) -> onnx.GraphProto:
 
 
 def test_topological_sort_moves_producers_first_and_keeps_a_valid_order_untouched():
-    from optimizer_core.precision import _sort_topologically
+    from optimizer_core.variants.fp16 import _sort_topologically
 
     graph = _chain(4, [3, 0, 2, 1])
     _sort_topologically(graph)
@@ -362,7 +363,7 @@ def test_topological_sort_moves_producers_first_and_keeps_a_valid_order_untouche
 
 
 def test_topological_sort_leaves_a_cycle_or_a_dangling_input_as_it_is():
-    from optimizer_core.precision import _sort_topologically
+    from optimizer_core.variants.fp16 import _sort_topologically
 
     cyclic = _chain(3, [2, 1, 0])
     cyclic.node[2].input[0] = "t2"  # n0 now reads n2's output, which needs n0
@@ -375,7 +376,7 @@ def test_topological_sort_leaves_a_cycle_or_a_dangling_input_as_it_is():
 
 
 def test_topological_sort_handles_long_graphs():
-    from optimizer_core.precision import _sort_topologically
+    from optimizer_core.variants.fp16 import _sort_topologically
 
     n = 20_000  # the earlier wave-by-wave sort was quadratic: minutes on a graph like this
     graph = _chain(n, list(reversed(range(n))))
