@@ -1,6 +1,6 @@
 """Shared rendering of a Report: the Optimize page's results and the History page's stored runs.
 
-Widgets in, figures out: every chart comes from :mod:`optimizer_core.figures` (the same builders as
+Widgets in, figures out: every chart comes from :mod:`optimizer_core.views.figures` (the same builders as
 report.html); this module only lays them out and formats values that are already in the Report.
 """
 
@@ -17,9 +17,13 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import state
-from optimizer_core import figures as F
+from optimizer_core import summary as S
 from optimizer_core.data import METRICS_SKIPPED
 from optimizer_core.report import Report, VariantResult
+from optimizer_core.units import fmt_diff, fmt_mb, fmt_pct, fmt_rows_per_s, fmt_us
+from optimizer_core.views import figures as F
+from optimizer_core.views.tables import tuning_table
+from optimizer_core.views.text import fmt_drift, provider_text
 
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 # Characters that Markdown (CommonMark, GFM and Streamlit's additions: LaTeX, :color[...]) may act on; a
@@ -70,7 +74,7 @@ CARD_WIDTH_PX = 228  # wide enough for every card's value; the cards wrap onto a
 def headline_metrics(report: Report) -> None:
     """The five headline numbers as st.metric cards: a short value, what it compares muted below, and
     the exact figures in the help tooltip. Cards have a fixed width and wrap, so nothing is cut off."""
-    h = F.headline_values(report)
+    h = S.headline_values(report)
     with st.container(horizontal=True, wrap=True, gap="small"):
         for label, value, detail, help_text in _headline_cards(report, h):
             st.metric(
@@ -97,7 +101,7 @@ def _headline_cards(report: Report, h: dict[str, Any]) -> list[tuple[str, str, s
 
 
 def _speedup_card(h: dict[str, Any]) -> tuple[str, str, str | None, str]:
-    label = F.HEADLINE_LABELS["speedup"]
+    label = S.HEADLINE_LABELS["speedup"]
     x = h["speedup_batch1"]
     if x is None:
         return label, "n/a", "batch 1 not measured", "measure batch size 1 to see it"
@@ -114,7 +118,7 @@ def _speedup_card(h: dict[str, Any]) -> tuple[str, str, str | None, str]:
 
 
 def _throughput_card(h: dict[str, Any]) -> tuple[str, str, str | None, str]:
-    label = F.HEADLINE_LABELS["throughput"]
+    label = S.HEADLINE_LABELS["throughput"]
     rate = h["best_rows_per_s"]
     if rate is None:
         return label, "n/a", "no latency measured", "no variant was timed"
@@ -130,49 +134,49 @@ def _throughput_card(h: dict[str, Any]) -> tuple[str, str, str | None, str]:
 
 
 def _size_card(h: dict[str, Any]) -> tuple[str, str, str | None, str]:
-    label = F.HEADLINE_LABELS["size"]
+    label = S.HEADLINE_LABELS["size"]
     x = h["size_reduction"]
     if x is None:
         return label, "n/a", "one size only", "needs at least two variants with a size"
     small, base = h["size_variant"], h["size_baseline"]
     if x < 1:
         return (label, "none", f"every variant is larger than {base}",
-                f"the smallest other variant, {small} ({F.fmt_mb(h['size_bytes'])}), is {1 / x:.2f}× larger than "
-                f"{base} ({F.fmt_mb(h['size_baseline_bytes'])})")
+                f"the smallest other variant, {small} ({fmt_mb(h['size_bytes'])}), is {1 / x:.2f}× larger than "
+                f"{base} ({fmt_mb(h['size_baseline_bytes'])})")
     return (
         label,
         _ratio(x),
         f"{small} vs {base}",
-        f"{small} is {F.fmt_mb(h['size_bytes'])}, {base} {F.fmt_mb(h['size_baseline_bytes'])}: the smallest "
+        f"{small} is {fmt_mb(h['size_bytes'])}, {base} {fmt_mb(h['size_baseline_bytes'])}: the smallest "
         "variant's file size compared with the fp32 ONNX model (or the native file)",
     )
 
 
 def _drift_card(h: dict[str, Any]) -> tuple[str, str, str | None, str]:
-    label = F.HEADLINE_LABELS["drift"]
+    label = S.HEADLINE_LABELS["drift"]
     if h["max_drift"] is None:
         return label, "n/a", "no ONNX variant ran", "no drift was measured"
     if h["max_drift_metric"] == "relative":
         return (
             label,
-            F.fmt_diff(h["max_drift"]),
+            fmt_diff(h["max_drift"]),
             f"{h['max_drift_variant']} · relative",
-            f"{F.fmt_diff(h['max_drift'])} ({h['max_drift_variant']}): the largest difference between a "
+            f"{fmt_diff(h['max_drift'])} ({h['max_drift_variant']}): the largest difference between a "
             "variant's predictions and the native model's relative to the prediction (or to the predictions' "
             "RMS where a prediction is smaller), over every row of the CSV; the tolerance and the gate use it. "
-            f"Largest absolute difference: {F.fmt_diff(h['max_drift_abs'])}",
+            f"Largest absolute difference: {fmt_diff(h['max_drift_abs'])}",
         )
     return (
         label,
-        F.fmt_diff(h["max_drift"]),
+        fmt_diff(h["max_drift"]),
         h["max_drift_variant"],
-        f"max |score diff| {F.fmt_diff(h['max_drift'])} ({h['max_drift_variant']}): the largest absolute "
+        f"max |score diff| {fmt_diff(h['max_drift'])} ({h['max_drift_variant']}): the largest absolute "
         "difference between a variant's scores and the native model's, over every row of the CSV",
     )
 
 
 def _flips_card(report: Report, h: dict[str, Any]) -> tuple[str, str, str | None, str]:
-    label = F.HEADLINE_LABELS["flips"]
+    label = S.HEADLINE_LABELS["flips"]
     if h["label_flips"] is None:
         regression = report.model.get("task") == "regression"
         return (
@@ -184,8 +188,8 @@ def _flips_card(report: Report, h: dict[str, Any]) -> tuple[str, str, str | None
     return (
         label,
         f"{h['label_flips']:,}",
-        f"{F.fmt_pct(h['label_flip_rate'])} · {h['label_flip_variant']}",
-        f"{h['label_flips']:,} rows ({F.fmt_pct(h['label_flip_rate'])}) whose predicted class differs from the "
+        f"{fmt_pct(h['label_flip_rate'])} · {h['label_flip_variant']}",
+        f"{h['label_flips']:,} rows ({fmt_pct(h['label_flip_rate'])}) whose predicted class differs from the "
         f"native model's, for the worst variant ({h['label_flip_variant']})",
     )
 
@@ -211,7 +215,7 @@ def recommendation(report: Report) -> None:
         st.markdown(f":material/recommend: **Recommendation:** {text}")
         st.caption(rec.reason)
         if report.tuning and report.tuning.get("candidates"):
-            st.dataframe(F.tuning_table(report), hide_index=True, width="stretch")
+            st.dataframe(tuning_table(report), hide_index=True, width="stretch")
             if rec.snippet:
                 st.caption("Recreate the recommended ONNX Runtime session in production (copy button at the "
                            "top right of the code); it loads the .onnx file as the download button below saves it:")
@@ -230,7 +234,7 @@ def recommendation(report: Report) -> None:
 
 
 def _latency_tab(report: Report, key: str) -> None:
-    sizes = F.batch_sizes(report)
+    sizes = S.batch_sizes(report)
     if not sizes:
         st.info("No latency was measured in this run.")
         return
@@ -279,18 +283,18 @@ def _latency_tab(report: Report, key: str) -> None:
 
 def latency_table(report: Report) -> pd.DataFrame:
     records = []
-    for v in F.measured_variants(report):
+    for v in S.measured_variants(report):
         for r in sorted(v.latency, key=lambda r: r.batch_size):
             records.append(
                 {
                     "variant": v.name,
                     "batch size": r.batch_size,
                     "calls": r.calls,
-                    "p50": F.fmt_us(r.p50_us),
-                    "p90": F.fmt_us(r.p90_us),
-                    "p99": F.fmt_us(r.p99_us) if r.p99_us is not None else f"n/a ({r.calls} calls)",
-                    "throughput at p50": F.fmt_rows_per_s(F.p50_rows_per_s(r)),
-                    "throughput at mean": F.fmt_rows_per_s(r.rows_per_s),
+                    "p50": fmt_us(r.p50_us),
+                    "p90": fmt_us(r.p90_us),
+                    "p99": fmt_us(r.p99_us) if r.p99_us is not None else f"n/a ({r.calls} calls)",
+                    "throughput at p50": fmt_rows_per_s(S.p50_rows_per_s(r)),
+                    "throughput at mean": fmt_rows_per_s(r.rows_per_s),
                     "noisy": bool(r.noisy),
                 }
             )
@@ -299,7 +303,7 @@ def latency_table(report: Report) -> pd.DataFrame:
 
 def _noise_notes(report: Report) -> list[str]:
     notes = []
-    for v in F.measured_variants(report):
+    for v in S.measured_variants(report):
         for r in sorted(v.latency, key=lambda r: r.batch_size):
             if r.noisy:
                 why = "; ".join(r.noise_reasons) or "the timings vary a lot"
@@ -309,7 +313,7 @@ def _noise_notes(report: Report) -> list[str]:
 
 def _drift_tab(report: Report, key: str) -> None:
     chart(F.drift_histogram(report), key=f"{key}-drift-hist")
-    names = F.drift_variants(report)
+    names = S.drift_variants(report)
     if names:
         narrow, _ = st.columns([1, 3])
         with narrow:
@@ -321,7 +325,7 @@ def _drift_tab(report: Report, key: str) -> None:
             )
         chart(F.drift_scatter(report, variant), key=f"{key}-drift-scatter")
         st.markdown(f"**Rows where {variant} drifts most** (feature values as read from the CSV)")
-        worst = F.worst_samples_table(report, variant, report.model.get("feature_names"))
+        worst = S.worst_samples_table(report, variant, report.model.get("feature_names"))
         if worst.empty:
             st.caption("No rows recorded.")
         else:
@@ -331,7 +335,7 @@ def _drift_tab(report: Report, key: str) -> None:
                 key=f"{key}-worst",
                 column_config={"abs diff": st.column_config.NumberColumn(format="%.3e")},
             )
-    deltas = F.metric_deltas(report)
+    deltas = S.metric_deltas(report)
     st.markdown("**Metrics vs the target column** (Δ: change vs native)")
     if deltas.empty:
         target = (report.data or {}).get("target")
@@ -355,7 +359,7 @@ def _drift_tab(report: Report, key: str) -> None:
 
 
 def _tradeoffs_tab(report: Report, key: str) -> None:
-    sizes = F.batch_sizes(report)
+    sizes = S.batch_sizes(report)
     if not sizes:
         st.info("No latency was measured in this run.")
         return
@@ -385,12 +389,12 @@ def variant_table(report: Report) -> pd.DataFrame:
                 "variant": v.name,
                 "precision": v.precision,
                 "applies": v.applicable,
-                "provider": F.provider_text(v),
-                "size": F.fmt_mb(v.size_bytes),
+                "provider": provider_text(v),
+                "size": fmt_mb(v.size_bytes),
                 "session init": f"{v.session_init_ms:,.1f} ms" if v.session_init_ms is not None else "—",
                 "max drift": "reference"
                 if v.precision == "native"
-                else F.fmt_drift(v.drift)
+                else fmt_drift(v.drift)
                 if v.drift
                 else "—",
                 "within tolerance": _passed_text(v),
@@ -429,7 +433,7 @@ def _details_tab(report: Report, key: str) -> None:
         st.dataframe(
             pd.DataFrame(
                 [
-                    {"batch size": r.batch_size, "p50": F.fmt_us(r.p50_us), "calls": r.calls}
+                    {"batch size": r.batch_size, "p50": fmt_us(r.p50_us), "calls": r.calls}
                     for r in report.runtime_floor
                 ]
             ),
@@ -519,7 +523,7 @@ def downloads(report: Report, key: str) -> None:
                     _artifact(report, v.artifact),
                     onnx_file_name(v.artifact, report.run_id),
                     "application/octet-stream",
-                    f"the {v.name} ONNX model ({F.fmt_mb(v.size_bytes)})",
+                    f"the {v.name} ONNX model ({fmt_mb(v.size_bytes)})",
                 )
             )
     with st.container(horizontal=True):
@@ -666,7 +670,7 @@ def _y_values(fig: Any) -> list[float]:
 def render_report(report: Report, *, key: str, model_name: str | None = None) -> None:
     """Headline, recommendation, the six tabs and the downloads for one Report."""
     st.markdown(run_caption(report, model_name))
-    for note in F.warning_notes(report):  # the notes that change how to read a run (report.html shows them too)
+    for note in S.warning_notes(report):  # the notes that change how to read a run (report.html shows them too)
         st.warning(md_escape(note[0].upper() + note[1:]))
     headline_metrics(report)
     recommendation(report)

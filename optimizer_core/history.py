@@ -113,7 +113,7 @@ class Comparison:
 
 def summarize(report: Report, *, model_name: str) -> dict[str, Any]:
     """The summary stored next to a report (what the history list shows)."""
-    from optimizer_core.figures import headline
+    from optimizer_core.summary import headline
 
     rec = report.recommendation.configuration(1) if report.recommendation else None
     return {
@@ -304,7 +304,7 @@ def _not_a_history_file(path: Path, e: BaseException) -> HistoryError:
 
 
 def compare_reports(a: Report, b: Report, sa: RunSummary, sb: RunSummary) -> Comparison:
-    from optimizer_core.figures import headline
+    from optimizer_core.summary import headline
 
     ha, hb = headline(a), headline(b)
     heads = tuple(ComparedValue(k, ha.get(k), hb.get(k)) for k in dict.fromkeys([*ha, *hb]))

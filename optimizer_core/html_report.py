@@ -1,6 +1,6 @@
 """report.html: one self-contained page for stakeholders, readable offline.
 
-plotly.js is embedded once, inline; every figure comes from :mod:`optimizer_core.figures` (the same
+plotly.js is embedded once, inline; every figure comes from :mod:`optimizer_core.views.figures` (the same
 builders the dashboard uses). Nothing is loaded from elsewhere, and a Content-Security-Policy says so
 to the browser as well. Every string that comes from the report (model, variant, feature and class
 names, notes) is HTML-escaped: model files can be hostile.
@@ -16,8 +16,11 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from optimizer_core import figures as F
+from optimizer_core import summary as S
 from optimizer_core.report import LatencyStats, Report, VariantResult
+from optimizer_core.units import fmt_mb, fmt_pct, fmt_rows_per_s, fmt_us
+from optimizer_core.views import figures as F
+from optimizer_core.views.text import fmt_drift, provider_text
 
 _CSP = (
     "default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
@@ -168,7 +171,7 @@ def _header(report: Report) -> str:
             ("task", m.get("task")),
             ("features", feature_text),
             ("classes", _join(m.get("classes")) or m.get("n_classes")),
-            ("file size", F.fmt_mb(m["source_bytes"]) if m.get("source_bytes") else None),
+            ("file size", fmt_mb(m["source_bytes"]) if m.get("source_bytes") else None),
         ]
     )
     data = _dl(
@@ -209,15 +212,15 @@ def _cores(env: dict[str, Any]) -> str | None:
 
 
 def _headline(report: Report) -> str:
-    h = F.headline_values(report)
-    noisy = {F.HEADLINE_LABELS["speedup"]: h["speedup_noisy"], F.HEADLINE_LABELS["throughput"]: h["throughput_noisy"]}
+    h = S.headline_values(report)
+    noisy = {S.HEADLINE_LABELS["speedup"]: h["speedup_noisy"], S.HEADLINE_LABELS["throughput"]: h["throughput_noisy"]}
     cards = "".join(
         f'<div class="metric"><div class="k">{e(k)}</div><div class="v">{e(v)}'
         + (' <span class="warn">· noisy</span>' if noisy.get(k) else "") + "</div></div>"
-        for k, v in F.headline(report, h).items()
+        for k, v in S.headline(report, h).items()
     )
-    warnings = "".join(f'<p class="warn">⚠ {e(n)}</p>' for n in F.warning_notes(report))
-    c = F.crossover(report)
+    warnings = "".join(f'<p class="warn">⚠ {e(n)}</p>' for n in S.warning_notes(report))
+    c = S.crossover(report)
     line = ""
     if c is not None and c.batch_sizes:
         where = ", ".join(f"≈{b:,.0f}" for b in c.batch_sizes)
@@ -255,14 +258,14 @@ def _batch_key(item: tuple[str, Any]) -> tuple[int, str]:
 
 
 def _provider(v: VariantResult) -> str:
-    text = e(F.provider_text(v))
+    text = e(provider_text(v))
     return text + ' <span class="badge warn" title="provider fell back">fallback</span>' if v.fell_back else text
 
 
 def _latency_cell(row: LatencyStats | None) -> str:
     if row is None:
         return "—"
-    cell = e(F.fmt_us(row.p50_us))
+    cell = e(fmt_us(row.p50_us))
     if row.noisy:
         why = "; ".join(row.noise_reasons) or "noisy measurement"
         cell += f' <span class="badge warn" title="{e(why)}">noisy</span>'
@@ -275,12 +278,12 @@ def _drift_cells(v: VariantResult) -> tuple[str, str]:
     d = v.drift
     if d is None:
         return "—", "—"
-    drift = e(F.fmt_drift(d))
+    drift = e(fmt_drift(d))
     if d.passed is not None:
         tol = f"tolerance {d.tolerance:g}" if d.tolerance is not None else "tolerance"
         cls, word = ("ok", "within") if d.passed else ("bad", "over")
         drift += f' <span class="badge {cls}" title="{e(tol)}">{word}</span>'
-    flips = "n/a" if d.label_flips is None else f"{d.label_flips:,} ({F.fmt_pct(d.label_flip_rate)})"
+    flips = "n/a" if d.label_flips is None else f"{d.label_flips:,} ({fmt_pct(d.label_flip_rate)})"
     return drift, e(flips)
 
 
@@ -293,7 +296,7 @@ def _metric_text(metrics: dict[str, float] | None) -> str:
 
 
 def _variants(report: Report) -> str:
-    sizes = F.batch_sizes(report)
+    sizes = S.batch_sizes(report)
     colors = F.variant_colors(report)
     head = [
         "variant",
@@ -319,7 +322,7 @@ def _variants(report: Report) -> str:
                 e(v.precision),
                 _provider(v),
                 "yes" if v.applicable else "<strong>no</strong>",
-                e(F.fmt_mb(v.size_bytes)),
+                e(fmt_mb(v.size_bytes)),
                 e(f"{v.session_init_ms:,.1f} ms") if v.session_init_ms is not None else "—",
                 *[_latency_cell(v.latency_at(b)) for b in sizes],
                 drift,
@@ -344,7 +347,7 @@ def _explanations(report: Report) -> str:
 
 
 def _metrics(report: Report) -> str:
-    df = F.metric_deltas(report)
+    df = S.metric_deltas(report)
     if df.empty:
         return ""
     rows = [
@@ -367,15 +370,15 @@ def _num(x: Any, *, signed: bool = False) -> str:
 
 
 def _floor(report: Report) -> str:
-    floor = F.floor_rows(report)
+    floor = S.floor_rows(report)
     if not floor:
         return ""
     rows = [
         (
             f"{r.batch_size:,}",
-            e(F.fmt_us(r.p50_us)),
+            e(fmt_us(r.p50_us)),
             f"{r.calls:,}",
-            e(F.fmt_rows_per_s(r.batch_size / (r.p50_us * 1e-6))),
+            e(fmt_rows_per_s(r.batch_size / (r.p50_us * 1e-6))),
         )
         for r in floor
     ]
@@ -410,11 +413,11 @@ def _figure_html(fig: go.Figure, index: int) -> str:
 
 
 def _worst_rows(report: Report) -> str:
-    names = F.drift_variants(report)
+    names = S.drift_variants(report)
     if not names:
         return ""
     worst = names[0]
-    df = F.worst_samples_table(report, worst).head(WORST_ROWS_SHOWN)
+    df = S.worst_samples_table(report, worst).head(WORST_ROWS_SHOWN)
     if df.empty:
         return ""
     rows = [[_cell(value) for value in record] for record in df.itertuples(index=False)]

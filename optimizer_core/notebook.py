@@ -2,7 +2,7 @@
 
 ``Report._repr_html_`` calls :func:`report_html`: the headline metrics, one row per variant
 (precision, provider used, size, p50 at each batch size, drift, label flips) and the key figures,
-built by the same :mod:`optimizer_core.figures` builders as report.html and the dashboard.
+built by the same :mod:`optimizer_core.views.figures` builders as report.html and the dashboard.
 
 No network: plotly.js is embedded inline, once per displayed report (about 4.8 MB), and every figure
 reuses it. ``report_html(report, figures=False)`` gives the light table-only view. ``report.figures``
@@ -61,7 +61,7 @@ _JS_AFTER = "window.define = window.__ioDefine; delete window.__ioDefine;"
 
 def report_figures(report: Report) -> dict[str, go.Figure]:
     """Every figure with something to show, title -> plotly figure (``figures.all_figures``)."""
-    from optimizer_core.figures import all_figures
+    from optimizer_core.views.figures import all_figures
 
     return all_figures(report)
 
@@ -80,7 +80,7 @@ def report_html(report: Report, *, figures: bool = True) -> str:
     Self-contained and offline: with ``figures=True`` plotly.js is inlined once for all the figures.
     Every string taken from the report is escaped (model files and column names can be hostile).
     """
-    import optimizer_core.figures as F
+    from optimizer_core.summary import headline
 
     m = report.model
     subtitle = " · ".join(e(x) for x in (m.get("estimator"), m.get("family"), m.get("task")) if x)
@@ -92,7 +92,7 @@ def report_html(report: Report, *, figures: bool = True) -> str:
     parts = [
         f"<style>{_CSS}</style>",
         f'<div class="io-nb"><h3>Inference optimization report</h3><p class="io-sub">{subtitle}</p>',
-        _kv_table(F.headline(report)),
+        _kv_table(headline(report)),
         _variants_table(report),
         _recommendation(report),
     ]
@@ -110,14 +110,14 @@ def _kv_table(values: dict[str, str]) -> str:
 
 
 def _provider(v: VariantResult) -> str:
-    from optimizer_core.figures import provider_text
+    from optimizer_core.views.text import provider_text
 
     text = e(provider_text(v))
     return f'<span class="io-warn">{text}</span>' if v.fell_back else text
 
 
 def _p50(row: LatencyStats | None) -> str:
-    from optimizer_core.figures import fmt_us
+    from optimizer_core.units import fmt_us
 
     if row is None:
         return "—"
@@ -128,7 +128,8 @@ def _p50(row: LatencyStats | None) -> str:
 
 
 def _drift(v: VariantResult) -> tuple[str, str]:
-    from optimizer_core.figures import fmt_drift, fmt_pct
+    from optimizer_core.units import fmt_pct
+    from optimizer_core.views.text import fmt_drift
 
     if v.precision == "native":
         return "reference", "reference"
@@ -143,7 +144,8 @@ def _drift(v: VariantResult) -> tuple[str, str]:
 
 
 def _variants_table(report: Report) -> str:
-    from optimizer_core.figures import batch_sizes, fmt_mb
+    from optimizer_core.summary import batch_sizes
+    from optimizer_core.units import fmt_mb
 
     sizes = batch_sizes(report)
     head = ["variant", "precision", "provider used", "size", *[f"p50 @ batch {b:,}" for b in sizes],

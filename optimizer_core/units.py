@@ -1,6 +1,9 @@
-"""Sizes as the CLI, the dashboard and the HTML report print them: decimal units (1 kB = 1,000 bytes)."""
+"""Numbers as people read them, the same in the CLI, the dashboard, report.html and the run history: sizes in
+decimal units (1 kB = 1,000 bytes), durations, rates, score differences and shares."""
 
 from __future__ import annotations
+
+import math
 
 
 def fmt_size(size_bytes: float | None, *, missing: str = "n/a") -> str:
@@ -12,3 +15,39 @@ def fmt_size(size_bytes: float | None, *, missing: str = "n/a") -> str:
     if size_bytes < 1_000_000:
         return f"{size_bytes / 1_000:.1f} kB"
     return f"{size_bytes / 1_000_000:,.2f} MB"
+
+
+def fmt_us(us: float | None) -> str:
+    if us is None or not math.isfinite(us):
+        return "n/a"
+    if us >= 1e6:
+        return f"{us / 1e6:.2f} s"
+    if us >= 1e3:
+        return f"{us / 1e3:.2f} ms"
+    return f"{us:.1f} µs" if us >= 10 else f"{us:.2f} µs"
+
+
+def fmt_rows_per_s(rate: float | None) -> str:
+    if rate is None or not math.isfinite(rate):
+        return "n/a"
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if rate >= scale:
+            return f"{rate / scale:.2f}{suffix} rows/s"
+    return f"{rate:.1f} rows/s"
+
+
+def fmt_mb(size_bytes: float | None) -> str:
+    """A file size in decimal units (kB under 1 MB), the same as the CLI prints."""
+    return fmt_size(size_bytes)
+
+
+def fmt_diff(x: float | None) -> str:
+    if x is None:
+        return "n/a"
+    if not math.isfinite(x):
+        return "unbounded"  # NaN or infinity on one side only (see the run's notes)
+    return "0" if x == 0 else f"{x:.2e}"
+
+
+def fmt_pct(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{rate:.2%}"

@@ -10,9 +10,11 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import render, state
-from optimizer_core import figures as F
+from optimizer_core import summary as S
 from optimizer_core.errors import OptimizerError
 from optimizer_core.history import compare_reports
+from optimizer_core.units import fmt_diff, fmt_pct, fmt_us
+from optimizer_core.views import figures as F
 
 HISTORY_PAGE = "views/history.py"  # the History page (registered before the stored-run page on this script)
 OPTIMIZE_PAGE = "views/optimize.py"
@@ -62,8 +64,8 @@ def _runs_table(runs) -> pd.DataFrame:
                 "estimator": r.estimator,
                 "task": r.task,
                 "rows": r.rows,
-                F.HEADLINE_LABELS["speedup"]: r.headline.get(F.HEADLINE_LABELS["speedup"]),
-                F.HEADLINE_LABELS["drift"]: r.headline.get(F.HEADLINE_LABELS["drift"]),
+                S.HEADLINE_LABELS["speedup"]: r.headline.get(S.HEADLINE_LABELS["speedup"]),
+                S.HEADLINE_LABELS["drift"]: r.headline.get(S.HEADLINE_LABELS["drift"]),
                 "recommended at batch 1": r.recommended_batch1,
                 "run id": r.run_id,
             }
@@ -115,8 +117,8 @@ def _compare(store, runs) -> None:
                 {
                     "batch size": size,
                     "variant": name,
-                    "run A": F.fmt_us(pa) if pa else "—",
-                    "run B": F.fmt_us(pb) if pb else "—",
+                    "run A": fmt_us(pa) if pa else "—",
+                    "run B": fmt_us(pb) if pb else "—",
                     "B vs A": _change(pa, pb),
                 }
                 for size, name, pa, pb in comparison.p50_us
@@ -131,10 +133,10 @@ def _compare(store, runs) -> None:
             [
                 {
                     "variant": name,
-                    "run A max |diff|": F.fmt_diff(da),
-                    "run B max |diff|": F.fmt_diff(db),
-                    "run A label flips": F.fmt_pct(fa),
-                    "run B label flips": F.fmt_pct(fb),
+                    "run A max |diff|": fmt_diff(da),
+                    "run B max |diff|": fmt_diff(db),
+                    "run A label flips": fmt_pct(fa),
+                    "run B label flips": fmt_pct(fb),
                 }
                 for name, da, db, fa, fb in comparison.drift
             ]

@@ -7,8 +7,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from optimizer_core import figures as F
+from optimizer_core import summary as S
 from optimizer_core.report import DriftDetail, Report
+from optimizer_core.views import figures as F
+from optimizer_core.views.tables import tuning_table
+from optimizer_core.views.text import fmt_drift, provider_text
 
 try:
     from tests.core.report_factory import make_report
@@ -93,7 +96,7 @@ def test_colours_are_stable_across_reports():
 
 def test_crossover_marked_when_native_wins_at_large_batches():
     r = make_report(native_wins_large_batch=True)
-    c = F.crossover(r)
+    c = S.crossover(r)
     assert c is not None and len(c.batch_sizes) == 1
     assert 64 < c.batch_sizes[0] < 1024
     assert (c.faster_first, c.faster_last) == ("fp32", "native")
@@ -107,7 +110,7 @@ def test_crossover_marked_when_native_wins_at_large_batches():
 
 def test_no_crossover_marker_when_one_side_wins_throughout():
     r = make_report(native_wins_large_batch=False)
-    c = F.crossover(r)
+    c = S.crossover(r)
     assert c is not None and c.winner_throughout == "fp32"
     fig = F.throughput_vs_batch(r)
     assert not [s for s in fig.layout.shapes if s.name == "crossover"]
@@ -204,7 +207,7 @@ def test_pareto_falls_back_to_a_measured_batch_size():
 
 
 def test_worst_samples_table_uses_feature_names(report):
-    df = F.worst_samples_table(report, "int8")
+    df = S.worst_samples_table(report, "int8")
     assert isinstance(df, pd.DataFrame) and len(df) == 10
     assert list(df.columns[:5]) == ["data row", "abs diff", "native score", "variant score", "label flip"]
     worst = max(report.variant("int8").drift_detail.worst, key=lambda w: w.abs_diff)
@@ -212,26 +215,26 @@ def test_worst_samples_table_uses_feature_names(report):
     assert list(df.columns[5:]) == ["age", "income", "score", "tenure"]
     assert df["abs diff"].is_monotonic_decreasing
     r = dataclasses.replace(report, model={**report.model, "feature_names": None})
-    assert list(F.worst_samples_table(r, "int8").columns[5:]) == ["f0", "f1", "f2", "f3"]
-    multi = F.worst_samples_table(make_report("multiclass"), "int8")
+    assert list(S.worst_samples_table(r, "int8").columns[5:]) == ["f0", "f1", "f2", "f3"]
+    multi = S.worst_samples_table(make_report("multiclass"), "int8")
     assert "class" in multi.columns
-    assert "label flip" not in F.worst_samples_table(make_report("regression"), "int8").columns
-    assert F.worst_samples_table(report, "fp16").empty
+    assert "label flip" not in S.worst_samples_table(make_report("regression"), "int8").columns
+    assert S.worst_samples_table(report, "fp16").empty
 
 
 def test_metric_deltas(report):
-    df = F.metric_deltas(report).set_index("variant")
+    df = S.metric_deltas(report).set_index("variant")
     assert list(df.index) == ["native", "fp32", "int8"]
     assert df.loc["native", "Δ accuracy"] == 0
     assert df.loc["int8", "Δ accuracy"] < 0
     assert df.loc["int8", "accuracy"] == pytest.approx(report.variant("int8").metrics["accuracy"])
-    assert F.metric_deltas(make_report("regression")).columns.tolist()[:3] == ["variant", "rmse", "Δ rmse"]
+    assert S.metric_deltas(make_report("regression")).columns.tolist()[:3] == ["variant", "rmse", "Δ rmse"]
 
 
 def test_headline_strings(report):
-    h = F.headline(report)
-    assert list(h) == list(F.HEADLINE_LABELS.values())
-    values = F.headline_values(report)
+    h = S.headline(report)
+    assert list(h) == list(S.HEADLINE_LABELS.values())
+    values = S.headline_values(report)
     native, fp32 = report.variant("native").latency_at(1), report.variant("fp32").latency_at(1)
     assert values["speedup_batch1"] == pytest.approx(native.p50_us / fp32.p50_us)
     assert (
@@ -245,13 +248,13 @@ def test_headline_strings(report):
 
 
 def test_headline_says_na_instead_of_inventing():
-    h = F.headline(make_report("regression", with_latency=False))
+    h = S.headline(make_report("regression", with_latency=False))
     assert h["Speedup at batch 1"] == "n/a"
     assert h["Best throughput"] == "n/a"
     assert h["Label flips"].startswith("n/a")
-    h = F.headline(make_report(variants=("native",)))
+    h = S.headline(make_report(variants=("native",)))
     assert h["Speedup at batch 1"] == h["Size reduction"] == h["Largest drift"] == "n/a"
-    only_fp32 = F.headline(make_report(variants=("native", "fp32")))
+    only_fp32 = S.headline(make_report(variants=("native", "fp32")))
     assert "fp32" in only_fp32["Size reduction"] and "native" in only_fp32["Size reduction"]
 
 
@@ -271,11 +274,11 @@ PARTIAL = {
 @pytest.mark.parametrize("kwargs", PARTIAL.values(), ids=PARTIAL.keys())
 def test_partial_reports_do_not_crash(kwargs):
     r = Report.from_json(make_report(**kwargs).to_json())  # as the history and shared links read it back
-    F.headline(r)
+    S.headline(r)
     for _, build, _, _ in BUILDERS_AND_UNITS:
         assert isinstance(build(r), go.Figure)
-    F.worst_samples_table(r, "int8")
-    F.metric_deltas(r)
+    S.worst_samples_table(r, "int8")
+    S.metric_deltas(r)
     for fig in F.all_figures(r).values():
         assert fig.data
 
@@ -312,8 +315,8 @@ def test_fmt_drift_names_the_metric_only_when_it_is_relative():
 
     base = DriftStats(rows=3, max_abs=2e-4, mean_abs=1e-4, p99_abs=2e-4, max_rel=3e-7, label_flips=None,
                       label_flip_rate=None, above_thresholds={}, tolerance=1e-4, passed=True)
-    assert F.fmt_drift(base) == "2.00e-04"
-    assert F.fmt_drift(dataclasses.replace(base, metric="max_rel")) == "3.00e-07 relative (2.00e-04 absolute)"
+    assert fmt_drift(base) == "2.00e-04"
+    assert fmt_drift(dataclasses.replace(base, metric="max_rel")) == "3.00e-07 relative (2.00e-04 absolute)"
 
 
 def test_provider_text_names_a_fallback_even_when_auto_was_requested():
@@ -322,11 +325,11 @@ def test_provider_text_names_a_fallback_even_when_auto_was_requested():
     settings = {**(fp32.session_settings or {}), "provider_resolved": "CUDAExecutionProvider"}
     fell = dataclasses.replace(fp32, provider_requested="auto", provider_used="CPUExecutionProvider",
                                session_settings=settings)
-    assert F.provider_text(fell) == "CPUExecutionProvider (fell back from CUDAExecutionProvider)"
+    assert provider_text(fell) == "CPUExecutionProvider (fell back from CUDAExecutionProvider)"
     ran = dataclasses.replace(fell, session_settings={**settings, "provider_resolved": "CPUExecutionProvider"})
-    assert F.provider_text(ran) == "CPUExecutionProvider"
+    assert provider_text(ran) == "CPUExecutionProvider"
     native = next(v for v in report.variants if v.precision == "native")
-    assert F.provider_text(native).endswith("(own runtime)")
+    assert provider_text(native).endswith("(own runtime)")
 
 
 def test_throughput_verdict_follows_p50_like_the_recommendation():
@@ -336,7 +339,7 @@ def test_throughput_verdict_follows_p50_like_the_recommendation():
     native, fp32 = report.variants
     slow_mean = tuple(dataclasses.replace(s, rows_per_s=s.rows_per_s / 100) for s in native.latency)
     report = dataclasses.replace(report, variants=(dataclasses.replace(native, latency=slow_mean), fp32))
-    c = F.crossover(report)
+    c = S.crossover(report)
     largest = max(s.batch_size for s in native.latency)
     native_p50 = next(s.p50_us for s in native.latency if s.batch_size == largest)
     fp32_p50 = next(s.p50_us for s in fp32.latency if s.batch_size == largest)
@@ -357,12 +360,12 @@ def _fastest_everywhere(report: Report, name: str) -> Report:
 
 def test_best_throughput_headline_skips_variants_over_the_drift_tolerance():
     report = _fastest_everywhere(make_report(), "fp32")
-    assert report.variant("fp32").drift.value <= F.report_tolerance(report)
-    assert F.headline_values(report)["best_throughput_variant"] == "fp32"
+    assert report.variant("fp32").drift.value <= S.report_tolerance(report)
+    assert S.headline_values(report)["best_throughput_variant"] == "fp32"
     fp32 = report.variant("fp32")
     drifting = dataclasses.replace(fp32, drift=dataclasses.replace(fp32.drift, max_abs=0.05, metric="max_abs"))
     over = dataclasses.replace(report, variants=tuple(drifting if v.name == "fp32" else v for v in report.variants))
-    assert F.headline_values(over)["best_throughput_variant"] != "fp32"
+    assert S.headline_values(over)["best_throughput_variant"] != "fp32"
 
 
 def test_violin_density_is_estimated_on_log_latency_with_ticks_in_microseconds():
@@ -381,15 +384,15 @@ def test_best_throughput_uses_the_tolerance_the_recommendation_used():
     fp32 = report.variant("fp32")
     drifting = dataclasses.replace(fp32, drift=dataclasses.replace(fp32.drift, max_abs=0.05, metric="max_abs"))
     report = dataclasses.replace(report, variants=tuple(drifting if v.name == "fp32" else v for v in report.variants))
-    assert F.headline_values(report)["best_throughput_variant"] != "fp32"  # over the default 1e-4
+    assert S.headline_values(report)["best_throughput_variant"] != "fp32"  # over the default 1e-4
     loose = dataclasses.replace(report, recommendation=dataclasses.replace(report.recommendation, tolerance=0.1))
-    assert F.headline_values(loose)["best_throughput_variant"] == "fp32"  # within the run's 0.1
+    assert S.headline_values(loose)["best_throughput_variant"] == "fp32"  # within the run's 0.1
 
 
 def test_log_axes_label_the_measured_batch_sizes_and_only_decades():
     report = make_report()
     for fig in (F.latency_vs_batch(report), F.throughput_vs_batch(report)):
-        assert list(fig.layout.xaxis.tickvals) == [float(b) for b in F.batch_sizes(report)]
+        assert list(fig.layout.xaxis.tickvals) == [float(b) for b in S.batch_sizes(report)]
         assert fig.layout.yaxis.dtick in (1, None)  # decades only when the values span two decades or more
     assert F.throughput_vs_batch(report).layout.yaxis.dtick == 1
 
@@ -398,12 +401,12 @@ def test_headline_drift_for_a_regressor_is_the_relative_metric_the_gate_uses():
     """Regression: the 'Largest drift' card showed the absolute difference (1.00e-04) for a regressor whose
     gate, table and recommendation used the relative one (4.2e-07)."""
     report = make_report("regression")
-    values = F.headline_values(report)
+    values = S.headline_values(report)
     worst = max((v for v in report.variants if v.precision != "native" and v.drift), key=lambda v: v.drift.value)
     assert values["max_drift_metric"] == "relative"
     assert values["max_drift"] == worst.drift.value == worst.drift.max_rel
-    assert "relative" in F.headline(report)["Largest drift"]
-    assert F.headline(report)["Best throughput"].split(" (")[0].endswith("at p50")
+    assert "relative" in S.headline(report)["Largest drift"]
+    assert S.headline(report)["Best throughput"].split(" (")[0].endswith("at p50")
 
 
 def test_a_tuned_run_headlines_against_the_fastest_native_configuration():
@@ -422,15 +425,15 @@ def test_a_tuned_run_headlines_against_the_fastest_native_configuration():
     rec = Recommendation(by_batch_size={"1": "fp32", "256": "native"}, reason="test",
                          configuration_by_batch_size={"1": "fp32 t1", "256": "native t1"}, tolerance=1e-4)
     report = dataclasses.replace(make_report(), tuning={"candidates": candidates}, recommendation=rec)
-    h = F.headline_values(report)
+    h = S.headline_values(report)
     assert h["speedup_batch1"] == pytest.approx(140.0 / 6.2)
     assert h["speedup_baseline"] == "native t1" and h["speedup_configuration"] == "fp32 t1"
     assert h["best_throughput_configuration"] == "native t1" and h["best_throughput_batch"] == 256
-    assert F.headline_values(report)["speedup_noisy"] is False
+    assert S.headline_values(report)["speedup_noisy"] is False
     thin = dataclasses.replace(report, tuning={"candidates": [
         {**c, "calls": 3} if c["name"] == "native t1" and c["batch_size"] == 1 else c for c in candidates]})
-    assert F.headline_values(thin)["speedup_noisy"] is True  # a baseline resting on 3 calls
-    table = F.tuning_table(report)
+    assert S.headline_values(thin)["speedup_noisy"] is True  # a baseline resting on 3 calls
+    table = tuning_table(report)
     assert table.loc[table["batch size"] == 1, "speedup vs best native"].item() == f"{140.0 / 6.2:.2f}x"
     assert table.loc[table["batch size"] == 256, "speedup vs best native"].item() == "1.00x"
 
@@ -443,13 +446,13 @@ def test_small_models_get_a_size_axis_in_kb_and_growth_is_not_called_a_reduction
     report = dataclasses.replace(base, variants=variants)
     assert F.model_size(report).layout.yaxis.title.text == "model size (kB)"
     # nothing smaller than fp32: fp32 against the native file, whichever larger precisions were ticked
-    text = F.headline(report)["Size reduction"]
+    text = S.headline(report)["Size reduction"]
     assert text == "1.29× (fp32 700 B vs native 900 B)"
     only_fp32 = dataclasses.replace(report, variants=tuple(v for v in variants if v.precision in ("native", "fp32")))
-    assert F.headline(only_fp32)["Size reduction"] == text
+    assert S.headline(only_fp32)["Size reduction"] == text
     grown = dataclasses.replace(report, variants=tuple(
         dataclasses.replace(v, size_bytes=500) if v.precision == "native" else v for v in variants))
-    assert F.headline(grown)["Size reduction"].startswith("none: no variant is smaller than native")
+    assert S.headline(grown)["Size reduction"].startswith("none: no variant is smaller than native")
 
 
 def test_a_single_batch_size_is_not_drawn_on_the_plot_edge_and_the_floor_shows():
@@ -470,8 +473,8 @@ def test_the_batch1_headline_never_quotes_a_variant_over_the_drift_tolerance():
                                              for r in v.latency)) if v.precision == "int8" else v
         for v in base.variants)
     report = dataclasses.replace(base, variants=variants)
-    assert report.variant("int8").drift.value > F.report_tolerance(report)
-    h = F.headline_values(report)
+    assert report.variant("int8").drift.value > S.report_tolerance(report)
+    h = S.headline_values(report)
     assert h["speedup_variant"] not in (None, "int8")
 
 
@@ -483,4 +486,4 @@ def test_the_notes_that_change_how_a_run_reads_reach_the_headline_from_their_wri
     busy = busy_note(1.2, 2)
     report = dataclasses.replace(make_report(), notes=(busy, "metrics skipped: 'y' is empty on every row",
                                                        "metrics of int8 skipped: it predicts NaN", "an ordinary note"))
-    assert F.warning_notes(report) == list(report.notes[:3])
+    assert S.warning_notes(report) == list(report.notes[:3])

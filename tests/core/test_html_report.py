@@ -8,9 +8,10 @@ from html.parser import HTMLParser
 import pytest
 from plotly.offline import get_plotlyjs
 
-from optimizer_core import figures as F
+from optimizer_core import summary as S
 from optimizer_core.html_report import render_html
 from optimizer_core.report import Report
+from optimizer_core.views import figures as F
 
 try:
     from tests.core.report_factory import make_report
@@ -97,7 +98,7 @@ def test_header_and_sections(page, report):
         report.explanations[0],
     ):
         assert html.escape(text) in page, text
-    for value in F.headline(report).values():
+    for value in S.headline(report).values():
         assert html.escape(value) in page
 
 
@@ -208,6 +209,6 @@ def test_a_variant_predicting_nan_where_native_does_not_renders_after_a_json_rou
                             drift_detail=dataclasses.replace(v.drift_detail, worst=(bad_row, *v.drift_detail.worst)))
         if v.precision == "int8" else v for v in base.variants)
     back = Report.from_json(dataclasses.replace(base, variants=variants).to_json())
-    table = F.worst_samples_table(back, "int8")
+    table = S.worst_samples_table(back, "int8")
     assert table.iloc[0]["data row"] == 4 and table.iloc[0]["label flip"] is None
     assert "unbounded" in render_html(back)

@@ -12,9 +12,10 @@ from pathlib import Path
 import nbformat
 import plotly.graph_objects as go
 import pytest
-
-from optimizer_core import figures as F
 from optimizer_core.notebook import KEY_FIGURES, notebook_progress, report_html
+
+from optimizer_core import summary as S
+from optimizer_core.views import figures as F
 
 try:
     from tests.core.report_factory import make_report
@@ -38,7 +39,7 @@ def report():
 def test_repr_html_has_headline_variants_and_plotly_figures(report):
     html = report._repr_html_()
     text = _without_scripts(html)
-    for label in F.HEADLINE_LABELS.values():
+    for label in S.HEADLINE_LABELS.values():
         assert label in text
     for v in report.variants:
         assert f"<td>{v.name}</td>" in text

@@ -8,9 +8,9 @@ import time
 import pyarrow
 import pytest
 
-from optimizer_core import figures as F
 from optimizer_core import jobs
 from optimizer_core.history import HistoryStore
+from optimizer_core.views.tables import tuning_table
 from tests.dashboard.conftest import (
     JOB_TIMEOUT_S,
     assert_clean,
@@ -210,5 +210,5 @@ def test_auto_tune_shows_the_per_batch_recommendation_and_snippet(history_db):
     tuning = next(t for t in tables if "recommended" in t.columns)
     assert list(tuning["batch size"]) == [1, 16]
     # the settings columns are text: numbers mixed with "-" failed Arrow conversion (a server-log traceback)
-    pyarrow.Table.from_pandas(F.tuning_table(status.report))
+    pyarrow.Table.from_pandas(tuning_table(status.report))
     assert any("ort.InferenceSession" in c.value for c in at.code)

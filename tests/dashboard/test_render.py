@@ -9,8 +9,9 @@ import pyarrow
 import streamlit
 
 from dashboard import render
-from optimizer_core import figures as F
+from optimizer_core import summary as S
 from optimizer_core.history import HistoryStore
+from optimizer_core.views.tables import tuning_table
 from tests.core.report_factory import make_report
 from tests.dashboard.conftest import assert_clean, new_app, texts, upload
 
@@ -19,13 +20,13 @@ def test_headline_values_are_short_and_the_exact_numbers_are_in_the_help():
     assert [render._ratio(x) for x in (2.834, 15.57, 1947.97)] == ["2.83×", "15.6×", "1,948×"]
     assert render._compact_rate(1_234_567) == "1.23M/s"
     report = make_report("binary")
-    cards = render._headline_cards(report, F.headline_values(report))
-    assert [c[0] for c in cards] == list(F.HEADLINE_LABELS.values())
+    cards = render._headline_cards(report, S.headline_values(report))
+    assert [c[0] for c in cards] == list(S.HEADLINE_LABELS.values())
     for label, value, detail, _help in cards:
         assert len(value) <= 9, (label, value)  # fits a card of render.CARD_WIDTH_PX
         assert detail is None or len(detail) <= 28, (label, detail)
     speedup, _, size, *_ = cards
-    assert speedup[3].startswith(f"{F.headline_values(report)['speedup_batch1']:,.2f}×")
+    assert speedup[3].startswith(f"{S.headline_values(report)['speedup_batch1']:,.2f}×")
     assert " MB" in size[3]  # both file sizes, exactly, in the tooltip
 
 
@@ -78,7 +79,7 @@ def test_tuning_settings_columns_are_text(monkeypatch):
                                                                reason="test", details={},
                                                                configuration_by_batch_size={"1": "fp32 t1",
                                                                                             "256": "native"}))
-    table = F.tuning_table(report)
+    table = tuning_table(report)
     assert not table.empty
     for column in ("threads", "spinning", "graph level"):
         assert all(isinstance(v, str) for v in table[column]), (column, table[column].tolist())

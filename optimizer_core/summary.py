@@ -1,0 +1,496 @@
+"""Derived numbers, computed once from a Report and read by every view (the CLI, the dashboard, report.html,
+the notebook display, the run history): the headline values and their one-line texts, the native/ONNX
+crossover, the latency-vs-drift Pareto front, the worst rows and the metric deltas.
+
+Figures draw these; they do not decide them. Every function takes a :class:`Report` and copes with partial
+ones (variants that do not apply, no latency, regression without label flips): None or an empty result
+where the report does not have the data. The headline follows the run's recommendation: it quotes only
+variants within the drift tolerance the recommendation used, and a tuned run's finalists measured side by
+side (``tune`` holds the rules: ``row_within``, ``variant_within``, ``fallback_duplicates``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from optimizer_core.data import METRICS_SKIPPED
+from optimizer_core.drift import METRICS_OF
+from optimizer_core.machine_load import BUSY_NOTE
+from optimizer_core.report import FloorRow, LatencyStats, Report, VariantResult
+from optimizer_core.tune import fallback_duplicates, row_within, variant_within
+from optimizer_core.units import fmt_diff, fmt_mb, fmt_pct, fmt_rows_per_s
+
+HEADLINE_LABELS = {
+    "speedup": "Speedup at batch 1",
+    "throughput": "Best throughput",
+    "size": "Size reduction",
+    "drift": "Largest drift",
+    "flips": "Label flips",
+}
+
+
+# --------------------------------------------------------------------------- selections
+
+
+def measured_variants(report: Report) -> list[VariantResult]:
+    """Applicable variants that have latency rows (the native model included)."""
+    return [v for v in report.variants if v.applicable and timed_rows(v)]
+
+
+def batch_sizes(report: Report) -> list[int]:
+    return sorted({row.batch_size for v in report.variants for row in v.latency})
+
+
+def p50_rows_per_s(row: LatencyStats) -> float:
+    """Rows per second at the median call (batch / p50): the throughput the recommendation's p50 implies.
+    ``rows_per_s`` in report.json is batch / mean call time, which a few slow calls pull down."""
+    if row.rows_per_s_p50 is not None:
+        return row.rows_per_s_p50
+    return row.batch_size / (row.p50_us * 1e-6) if row.p50_us > 0 else math.inf  # reports older than the field
+
+
+def timed_rows(v: VariantResult) -> list[LatencyStats]:
+    """Latency rows with a usable p50 and throughput, by batch size."""
+    ok = [
+        r
+        for r in v.latency
+        if _finite(r.p50_us) and r.p50_us > 0 and _finite(r.rows_per_s) and r.rows_per_s > 0
+    ]
+    return sorted(ok, key=lambda r: r.batch_size)
+
+
+def floor_rows(report: Report) -> list[FloorRow]:
+    """The ORT runtime floor rows with a usable p50, by batch size."""
+    return sorted(
+        (r for r in report.runtime_floor if _finite(r.p50_us) and r.p50_us > 0), key=lambda r: r.batch_size
+    )
+
+
+def _onnx(report: Report) -> list[VariantResult]:
+    return [v for v in report.variants if v.precision != "native" and v.applicable]
+
+
+def _finite(x: float | None) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+def _at(v: VariantResult, batch_size: int) -> LatencyStats | None:
+    return next((r for r in timed_rows(v) if r.batch_size == batch_size), None)
+
+
+def _drift_max(v: VariantResult) -> float:
+    # A JSON round trip turns an infinite max_abs (NaN on one side only) into None: keep it the worst.
+    return math.inf if v.drift is None or v.drift.max_abs is None else float(v.drift.max_abs)
+
+
+def _drift_value(v: VariantResult) -> float:
+    """The drift the gate and the recommendation compare (relative for regressors); None counts as the worst."""
+    if v.drift is None or v.drift.value is None:
+        return math.inf
+    return float(v.drift.value)
+
+
+# --------------------------------------------------------------------------- headline
+
+
+def headline_values(report: Report) -> dict[str, Any]:
+    """The headline numbers, raw; None wherever the report does not have the data."""
+    out: dict[str, Any] = {}
+    out.update(_speedup(report))
+    out.update(_best_throughput(report))
+    out.update(_size_reduction(report))
+    out.update(_largest_drift(report))
+    out.update(_worst_flips(report))
+    out.update(_noise_flags(report, out))
+    return out
+
+
+def _tuned_finals(report: Report, batch: int | None = None) -> list[dict[str, Any]]:
+    """The tuner's finalists (measured side by side), at ``batch`` when given, without the fallen-back
+    duplicates the recommendation leaves out; [] for an untuned run."""
+    duplicates = fallback_duplicates(report.variants)
+    rows = [r for r in (report.tuning or {}).get("candidates") or [] if isinstance(r, dict) and r.get("final")
+            and _finite(r.get("p50_us")) and r.get("variant") not in duplicates]
+    return [r for r in rows if batch is None or int(r["batch_size"]) == batch]
+
+
+def _speedup(report: Report) -> dict[str, Any]:
+    """Batch 1: the fastest ONNX variant against native. A tuned run compares its finalists, measured side
+    by side, against the fastest native configuration it found (default threads can be far slower), as its
+    recommendation does."""
+    finals = _tuned_finals(report, 1)
+    natives = [r for r in finals if r.get("precision") == "native"]
+    onnx = [r for r in finals if r.get("precision") != "native" and row_within(r, report_tolerance(report))]
+    if natives and onnx:
+        base, best = min(natives, key=lambda r: r["p50_us"]), min(onnx, key=lambda r: r["p50_us"])
+        return {"speedup_batch1": base["p50_us"] / best["p50_us"], "speedup_variant": best["variant"],
+                "speedup_configuration": best["name"], "speedup_baseline": base["name"], "speedup_tuned": True}
+    native = report.native
+    base_row = _at(native, 1) if native and native.applicable else None
+    tolerance = report_tolerance(report)  # the headline never quotes a variant the recommendation rejects
+    timed = [(v, row) for v in _onnx(report) if (row := _at(v, 1)) is not None
+             and variant_within(v, tolerance)]
+    if base_row is None or not timed:
+        return {"speedup_batch1": None, "speedup_variant": None, "speedup_configuration": None,
+                "speedup_baseline": None, "speedup_tuned": False}
+    best_v, row = min(timed, key=lambda t: t[1].p50_us)
+    return {"speedup_batch1": base_row.p50_us / row.p50_us, "speedup_variant": best_v.name,
+            "speedup_configuration": best_v.name, "speedup_baseline": "native", "speedup_tuned": False}
+
+
+def report_tolerance(report: Report) -> float:
+    """The drift tolerance a run's recommendation used (older reports: --max-drift, else the default)."""
+    from optimizer_core.config import DEFAULT_MAX_DRIFT
+
+    rec = report.recommendation
+    if rec is not None and rec.tolerance is not None:
+        return rec.tolerance
+    for key in ("recommend_tolerance", "max_drift"):  # what an older report's recommendation used
+        if report.config.get(key) is not None:
+            return report.config[key]
+    return DEFAULT_MAX_DRIFT
+
+
+def _best_throughput(report: Report) -> dict[str, Any]:
+    """Highest rows/s at p50 among the variants within the drift tolerance the recommendation used (native
+    always counts)."""
+    tolerance = report_tolerance(report)
+    finals = [r for r in _tuned_finals(report) if row_within(r, tolerance)]
+    if finals:  # a tuned run: the same side-by-side measurements its recommendation compares
+        best = max(finals, key=lambda r: int(r["batch_size"]) / r["p50_us"])
+        return {"best_rows_per_s": int(best["batch_size"]) / best["p50_us"] * 1e6,
+                "best_throughput_variant": best["variant"], "best_throughput_batch": int(best["batch_size"]),
+                "best_throughput_configuration": best["name"]}
+    rows = [(v.name, r) for v in measured_variants(report) for r in timed_rows(v) if variant_within(v, tolerance)]
+    if not rows:
+        return {"best_rows_per_s": None, "best_throughput_variant": None, "best_throughput_batch": None,
+                "best_throughput_configuration": None}
+    name, row = max(rows, key=lambda t: p50_rows_per_s(t[1]))
+    return {
+        "best_rows_per_s": p50_rows_per_s(row),
+        "best_throughput_variant": name,
+        "best_throughput_batch": row.batch_size,
+        "best_throughput_configuration": name,
+    }
+
+
+def _size_baseline(report: Report) -> VariantResult | None:
+    fp32 = next((v for v in report.variants if v.precision == "fp32" and v.size_bytes), None)
+    return fp32 or next((v for v in report.variants if v.precision == "native" and v.size_bytes), None)
+
+
+def _size_reduction(report: Report) -> dict[str, Any]:
+    none = {
+        "size_reduction": None,
+        "size_variant": None,
+        "size_baseline": None,
+        "size_bytes": None,
+        "size_baseline_bytes": None,
+    }
+    base = _size_baseline(report)
+    if base is None:
+        return none
+    others = [v for v in _onnx(report) if v.size_bytes and v.name != base.name]
+    smaller = [v for v in others if (v.size_bytes or 0) < (base.size_bytes or 0)]
+    # nothing smaller than fp32 (only fp32, or fp64 and fp16 graphs that grew): fp32 against the native file,
+    # the same answer whichever larger precisions were ticked
+    if not smaller and base.precision != "native" and report.native and report.native.size_bytes:
+        base, others = report.native, [base]
+    if not others:
+        return none
+    small = min(others, key=lambda v: v.size_bytes or 0)
+    return {
+        "size_reduction": base.size_bytes / small.size_bytes,
+        "size_variant": small.name,  # type: ignore[operator]
+        "size_baseline": base.name,
+        "size_bytes": small.size_bytes,
+        "size_baseline_bytes": base.size_bytes,
+    }
+
+
+def _largest_drift(report: Report) -> dict[str, Any]:
+    drifted = [v for v in _onnx(report) if v.drift is not None]
+    if not drifted:
+        return {"max_drift": None, "max_drift_variant": None, "max_drift_metric": None, "max_drift_abs": None}
+    worst = max(drifted, key=_drift_value)
+    metric = "relative" if worst.drift.metric == "max_rel" else "absolute"  # type: ignore[union-attr]
+    return {"max_drift": _drift_value(worst), "max_drift_variant": worst.name, "max_drift_metric": metric,
+            "max_drift_abs": _drift_max(worst)}
+
+
+def _worst_flips(report: Report) -> dict[str, Any]:
+    flipped = [v for v in _onnx(report) if v.drift is not None and v.drift.label_flips is not None]
+    if not flipped:
+        return {"label_flips": None, "label_flip_rate": None, "label_flip_variant": None}
+    worst = max(flipped, key=lambda v: (v.drift.label_flips, _drift_max(v)))  # type: ignore[union-attr]
+    return {
+        "label_flips": worst.drift.label_flips,
+        "label_flip_rate": worst.drift.label_flip_rate,  # type: ignore[union-attr]
+        "label_flip_variant": worst.name,
+    }
+
+
+# the notes that change how a run reads, by how their writers start them
+WARNING_NOTE_PREFIXES = (BUSY_NOTE, METRICS_SKIPPED, f"{METRICS_OF} ")
+
+
+def warning_notes(report: Report) -> list[str]:
+    """The run's notes that change how its numbers read: shown next to the headline, not only at the bottom."""
+    return [n for n in report.notes if n.startswith(WARNING_NOTE_PREFIXES)]
+
+
+def _cell_noisy(report: Report, variant: str | None, batch_size: int | None) -> bool:
+    v = report.variant(variant) if variant else None
+    row = v.latency_at(batch_size) if v is not None and batch_size is not None else None
+    return bool(row is not None and row.noisy)
+
+
+def _noise_flags(report: Report, h: dict[str, Any]) -> dict[str, bool]:
+    """Whether the speedup and throughput headlines rest on a measurement flagged noisy (tuned runs: on fewer
+    than STABLE_MIN_CALLS timed calls, the tuner's rows carrying call counts rather than noise flags)."""
+    from optimizer_core.bench import STABLE_MIN_CALLS
+
+    def thin(name: str | None, batch: int | None) -> bool:  # tuning rows carry call counts, not noise flags
+        return any(r["name"] == name and int(r["batch_size"]) == batch and int(r.get("calls") or 0) < STABLE_MIN_CALLS
+                   for r in _tuned_finals(report))
+
+    if _tuned_finals(report, 1):
+        speedup = h["speedup_batch1"] is not None and (thin(h["speedup_baseline"], 1)
+                                                        or thin(h["speedup_configuration"], 1))
+    else:
+        speedup = h["speedup_batch1"] is not None and (
+            _cell_noisy(report, "native", 1) or _cell_noisy(report, h["speedup_variant"], 1))
+    if _tuned_finals(report):
+        throughput = thin(h["best_throughput_configuration"], h["best_throughput_batch"])
+    else:
+        throughput = h["best_rows_per_s"] is not None and _cell_noisy(
+            report, h["best_throughput_variant"], h["best_throughput_batch"])
+    return {"speedup_noisy": bool(speedup), "throughput_noisy": bool(throughput)}
+
+
+def headline(report: Report, h: dict[str, Any] | None = None) -> dict[str, str]:
+    """The headline metrics as display strings, keyed by :data:`HEADLINE_LABELS` values; "n/a" if missing.
+    ``h``: :func:`headline_values` when the caller has it already."""
+    h = h if h is not None else headline_values(report)
+    speedup = throughput = size = drift = flips = "n/a"
+    if h["speedup_batch1"] is not None:
+        faster = " (native is faster)" if h["speedup_batch1"] < 1 else ""
+        speedup = f"{h['speedup_batch1']:.2f}× ({h['speedup_configuration']} vs {h['speedup_baseline']}){faster}"
+    if h["best_rows_per_s"] is not None:
+        throughput = (
+            f"{fmt_rows_per_s(h['best_rows_per_s'])} at p50 ({h['best_throughput_configuration']}, "
+            f"batch {h['best_throughput_batch']:,})"
+        )
+    if h["size_reduction"] is not None and h["size_reduction"] < 1:
+        size = (f"none: no variant is smaller than {h['size_baseline']} {fmt_mb(h['size_baseline_bytes'])} "
+                f"(the smallest, {h['size_variant']}, is {1 / h['size_reduction']:.2f}× larger)")
+    elif h["size_reduction"] is not None:
+        size = (
+            f"{h['size_reduction']:.2f}× ({h['size_variant']} {fmt_mb(h['size_bytes'])} vs "
+            f"{h['size_baseline']} {fmt_mb(h['size_baseline_bytes'])})"
+        )
+    if h["max_drift"] is not None:
+        kind = " relative" if h["max_drift_metric"] == "relative" else ""
+        drift = f"{fmt_diff(h['max_drift'])}{kind} ({h['max_drift_variant']})"
+    if h["label_flips"] is not None:
+        flips = f"{h['label_flips']:,} rows, {fmt_pct(h['label_flip_rate'])} ({h['label_flip_variant']})"
+    elif report.model.get("task") == "regression":
+        flips = "n/a (regression)"
+    values = {"speedup": speedup, "throughput": throughput, "size": size, "drift": drift, "flips": flips}
+    return {HEADLINE_LABELS[k]: v for k, v in values.items()}
+
+
+# --------------------------------------------------------------------------- throughput crossover
+
+
+@dataclass(frozen=True)
+class Crossover:
+    """Where the faster side changes between the native model and the best ONNX variant."""
+
+    native: str
+    onnx: str
+    batch_sizes: tuple[float, ...]  # estimated (log-log interpolation) batch sizes of each change
+    faster_first: str  # faster at the smallest common batch size
+    faster_last: str  # faster at the largest common batch size
+
+    @property
+    def winner_throughout(self) -> str | None:
+        return self.faster_first if not self.batch_sizes else None
+
+
+def crossover(report: Report) -> Crossover | None:
+    """Compare native with the ONNX variant that beats it most, over their common batch sizes."""
+    native = report.native
+    if native is None or not native.applicable or not timed_rows(native):
+        return None
+    best: tuple[float, VariantResult, list[int]] | None = None
+    for v in _onnx(report):
+        common = sorted({r.batch_size for r in timed_rows(v)} & {r.batch_size for r in timed_rows(native)})
+        if not common:
+            continue
+        ratios = [math.log(_at(native, b).p50_us / _at(v, b).p50_us) for b in common]  # type: ignore[union-attr]
+        score = float(np.mean(ratios))
+        if best is None or (len(common), score) > (len(best[2]), best[0]):
+            best = (score, v, common)
+    if best is None:
+        return None
+    _, v, common = best
+    logs = [math.log(_at(native, b).p50_us / _at(v, b).p50_us) for b in common]  # type: ignore[union-attr]
+    changes = []
+    for i in range(len(common) - 1):
+        r0, r1 = logs[i], logs[i + 1]
+        if (r0 > 0) != (r1 > 0):
+            t = r0 / (r0 - r1) if r0 != r1 else 0.5
+            lo, hi = math.log(common[i]), math.log(common[i + 1])
+            changes.append(math.exp(lo + t * (hi - lo)))
+    return Crossover(
+        native=native.name,
+        onnx=v.name,
+        batch_sizes=tuple(changes),
+        faster_first=v.name if logs[0] > 0 else native.name,
+        faster_last=v.name if logs[-1] > 0 else native.name,
+    )
+
+
+# --------------------------------------------------------------------------- latency vs drift (Pareto)
+
+
+def _pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of points no other point beats on both (lower latency and lower drift), by latency."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], points[i][1]))
+    front, best = [], math.inf
+    for i in order:
+        if points[i][1] < best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def _candidate_drift(c: dict[str, Any]) -> float:
+    """A candidate's max |diff|: 0 for native; None on an ONNX row read back from JSON means unbounded."""
+    if c.get("precision") == "native":
+        return 0.0
+    value = c.get("max_abs")
+    return math.inf if value is None else float(value)
+
+
+def _tuning_candidates(report: Report, b: int) -> list[dict[str, Any]]:
+    raw = (report.tuning or {}).get("candidates") or []
+    out = []
+    for c in raw:
+        if not isinstance(c, dict) or c.get("batch_size", b) != b:
+            continue
+        if _finite(c.get("p50_us")) and math.isfinite(_candidate_drift(c)):  # unbounded drift has no place here
+            out.append(c)
+    return out
+
+
+def tradeoff_points(report: Report, batch_size: int) -> list[tuple[VariantResult, LatencyStats, float]]:
+    """The variants the latency-vs-drift chart places at ``batch_size``: (variant, its latency row, max |diff|),
+    0 for native; variants without latency there, without drift or with an unbounded drift are left out."""
+    pts: list[tuple[VariantResult, LatencyStats, float]] = []
+    for v in measured_variants(report):
+        row = _at(v, batch_size)
+        if row is None or (v.precision != "native" and v.drift is None):
+            continue
+        drift = 0.0 if v.precision == "native" else _drift_max(v)
+        if math.isfinite(drift):
+            pts.append((v, row, drift))
+    return pts
+
+
+def pareto_front_points(report: Report, batch_size: int) -> list[tuple[float, float]]:
+    """(p50 µs, max |diff|) of the points on the latency-vs-drift Pareto front at ``batch_size``, by latency: the
+    front runs through every plotted point, the variants and, in a tuned run, its candidates; [] below two."""
+    plotted = [(r.p50_us, d) for _, r, d in tradeoff_points(report, batch_size)]
+    plotted += [(float(c["p50_us"]), _candidate_drift(c)) for c in _tuning_candidates(report, batch_size)]
+    if len(plotted) <= 1:
+        return []
+    return [plotted[i] for i in _pareto_front(plotted)]
+
+
+# --------------------------------------------------------------------------- drift and metrics
+
+
+def drift_variants(report: Report) -> list[str]:
+    """Names of variants with score samples for the drift scatter, largest drift first."""
+    named = [v for v in _onnx(report) if v.drift_detail and v.drift_detail.native_score_sample]
+    return [v.name for v in sorted(named, key=_drift_max, reverse=True)]
+
+
+def worst_samples_table(
+    report: Report, variant: str, feature_names: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """The rows that drift most: row index, |diff|, both scores, label flip (classifiers), feature values.
+
+    Scores are P(last class) for binary models, the prediction for regressors, and for multiclass the
+    class whose probability moved most (named in the ``class`` column).
+    """
+    v = report.variant(variant)
+    worst = v.drift_detail.worst if v and v.drift_detail else ()
+    n_features = max((len(w.features) for w in worst), default=int(report.model.get("n_features") or 0))
+    names = list(feature_names or report.model.get("feature_names") or [])
+    if len(names) != n_features:
+        names = [f"f{i}" for i in range(n_features)]
+    classifier = report.model.get("task") in ("binary", "multiclass")
+    multiclass = any(len(w.native) > 2 for w in worst)
+    records = []
+    for w in worst:
+        # counted as the CSV's readers and the tool's errors count: 1 = the first row after the header
+        rec: dict[str, Any] = {"data row": w.row + 1, "abs diff": w.abs_diff}
+        col = _worst_column(w.native, w.variant, multiclass)
+        if multiclass:
+            rec["class"] = col
+        rec["native score"] = w.native[col] if w.native else None
+        rec["variant score"] = w.variant[col] if w.variant else None
+        if classifier and w.native and w.variant:
+            finite = np.isfinite(w.native).all() and np.isfinite(w.variant).all()
+            rec["label flip"] = (int(np.argmax(w.native)) != int(np.argmax(w.variant))) if finite else None
+        rec.update({n: (w.features[i] if i < len(w.features) else None) for i, n in enumerate(names)})
+        records.append(rec)
+    head = [
+        "data row",
+        "abs diff",
+        *(["class"] if multiclass else []),
+        "native score",
+        "variant score",
+        *(["label flip"] if classifier else []),
+    ]
+    return pd.DataFrame.from_records(records, columns=[*head, *[n for n in names if n not in head]])
+
+
+def _worst_column(native: Sequence[float], variant: Sequence[float], multiclass: bool) -> int:
+    if not native:
+        return 0
+    if not multiclass or len(native) != len(variant):
+        return len(native) - 1
+    return int(np.argmax(np.abs(np.asarray(native, dtype=float) - np.asarray(variant, dtype=float))))
+
+
+_METRIC_ORDER = ("accuracy", "f1", "roc_auc", "log_loss", "rmse", "mae", "r2")
+
+
+def metric_deltas(report: Report) -> pd.DataFrame:
+    """One row per variant with metrics: each metric and its delta vs the native model (``Δ name``)."""
+    with_metrics = [v for v in report.variants if v.applicable and v.metrics]
+    keys = sorted(
+        {k for v in with_metrics for k in v.metrics or {}},
+        key=lambda k: (_METRIC_ORDER.index(k) if k in _METRIC_ORDER else len(_METRIC_ORDER), k),
+    )
+    native = report.native.metrics if report.native and report.native.metrics else {}
+    records = []
+    for v in with_metrics:
+        rec: dict[str, Any] = {"variant": v.name}
+        for k in keys:
+            value = (v.metrics or {}).get(k)
+            rec[k] = value
+            rec[f"Δ {k}"] = value - native[k] if value is not None and native.get(k) is not None else None
+        records.append(rec)
+    columns = ["variant", *[c for k in keys for c in (k, f"Δ {k}")]]
+    return pd.DataFrame.from_records(records, columns=columns)

@@ -1,0 +1,56 @@
+"""Tables of display text the views share (the dashboard and report.html): the tuning table.
+
+Tables of numbers derived from a report (metric deltas, the worst rows) are computed in
+``optimizer_core.summary``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from optimizer_core.report import Report
+from optimizer_core.units import fmt_diff, fmt_us
+
+
+def _setting_text(value: Any) -> str:
+    """One type per column (text), so the table converts to Arrow: "-" where a setting does not apply."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+def tuning_table(report: Report) -> pd.DataFrame:
+    """Per batch size: the recommended configuration and how it compares with native and ORT's defaults
+    (all from the tuner's finalists round, measured side by side)."""
+    rec = report.recommendation
+    rows = [r for r in (report.tuning or {}).get("candidates", []) if r.get("final")]
+    records = []
+    for batch in sorted({int(r["batch_size"]) for r in rows}):
+        at_batch = [r for r in rows if int(r["batch_size"]) == batch]
+        picked = rec.configuration(batch) if rec else None
+        chosen = next((r for r in at_batch if r["name"] == picked), None)
+        # the fastest native configuration measured, as the recommendation compares (default threads can be
+        # far slower on a busy machine)
+        native = min((r for r in at_batch if r["precision"] == "native"), key=lambda r: r["p50_us"], default=None)
+        default = min((r for r in at_batch if r.get("is_default")), key=lambda r: r["p50_us"], default=None)
+        if chosen is None:
+            continue
+        settings = chosen.get("settings") or {}
+        records.append({
+            "batch size": batch,
+            "recommended": chosen["name"],
+            "p50": fmt_us(chosen["p50_us"]),
+            "best native p50": f"{fmt_us(native['p50_us'])} ({native['name']})" if native else "n/a",
+            "ORT defaults p50": fmt_us(default["p50_us"]) if default else "n/a",
+            "speedup vs best native": f"{native['p50_us'] / chosen['p50_us']:.2f}x" if native else "n/a",
+            "threads": _setting_text(settings.get("intra_op_threads")),
+            "spinning": _setting_text(settings.get("allow_spinning")),
+            "graph level": _setting_text(settings.get("graph_optimization")),
+            "max drift": fmt_diff(chosen.get("drift", chosen["max_abs"])) if chosen.get("max_abs") is not None
+            else "0 (native)",
+        })
+    return pd.DataFrame.from_records(records)
