@@ -603,7 +603,7 @@ def auto_provider() -> str:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def html_report(run_id: str, _report: Any) -> str:
-    from optimizer_core.html_report import render_html
+    from optimizer_core.views.html import render_html
 
     return render_html(_report)
 

@@ -318,8 +318,8 @@ class InferenceOptimizer:
 
         Returns the Report: native vs every precision variant, latency, drift, figures, recommendation.
         """
-        from optimizer_core.notebook import notebook_progress
         from optimizer_core.pipeline import optimize
+        from optimizer_core.views.notebook import notebook_progress
 
         model = self._model_or_self(None)
         if not progress:

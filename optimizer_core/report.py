@@ -231,7 +231,7 @@ class Report:
     def write_out(self, out_dir: str | os.PathLike[str], *, html: str | bool | None = True) -> Path:
         """Write report.json, report.html and every artifact into ``out_dir``, all or nothing.
 
-        ``html``: True (or None) renders report.html (``html_report.render_html``), a string is written as it is,
+        ``html``: True (or None) renders report.html (``views.html.render_html``), a string is written as it is,
         False leaves it out.
 
         A new or empty folder receives the files; a folder holding an earlier run's output is replaced;
@@ -249,7 +249,7 @@ class Report:
             )
         files = {"report.json": self.to_json().encode("utf-8")}
         if html is None or (html is not False and not isinstance(html, str)):  # True, 1, None: render it
-            from optimizer_core.html_report import render_html
+            from optimizer_core.views.html import render_html
 
             html = render_html(self)
         if isinstance(html, str):
@@ -258,15 +258,15 @@ class Report:
         return write_files(out_dir, files)
 
     def _repr_html_(self) -> str:
-        """Rich display in Jupyter: headline, variants table and key figures (see optimizer_core.notebook)."""
-        from optimizer_core.notebook import report_html
+        """Rich display in Jupyter: headline, variants table and key figures (see optimizer_core.views.notebook)."""
+        from optimizer_core.views.notebook import report_html
 
         return report_html(self)
 
     @property
     def figures(self) -> dict[str, Any]:
         """Every plotly figure for this report, title -> figure (``figures.all_figures``)."""
-        from optimizer_core.notebook import report_figures
+        from optimizer_core.views.notebook import report_figures
 
         return report_figures(self)
 

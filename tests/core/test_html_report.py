@@ -9,9 +9,9 @@ import pytest
 from plotly.offline import get_plotlyjs
 
 from optimizer_core import summary as S
-from optimizer_core.html_report import render_html
 from optimizer_core.report import Report
 from optimizer_core.views import figures as F
+from optimizer_core.views.html import render_html
 
 try:
     from tests.core.report_factory import make_report
@@ -152,7 +152,7 @@ def test_partial_reports_render(kwargs):
 def test_no_false_fallback_badge_when_auto_resolves_to_cpu():
     import dataclasses
 
-    from optimizer_core.html_report import render_html
+    from optimizer_core.views.html import render_html
 
     report = make_report()
     settings = {"provider_resolved": "CPUExecutionProvider"}
