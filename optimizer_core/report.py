@@ -2,11 +2,16 @@
 
 ``report.json`` is ``Report.to_dict()``; ``Report.from_dict`` reads it back (history, shared links).
 Fields may be added freely; renaming one means bumping ``SCHEMA_VERSION``.
+
+This module holds the dataclasses and their JSON form only, and imports nothing else from the package: the
+measuring modules (bench, drift) build its parts. ``write_out``, the notebook display and ``figures`` are
+views, reached by name through ``_VIEWS`` (see the comment there).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import math
 import os
@@ -236,39 +241,34 @@ class Report:
 
         A new or empty folder receives the files; a folder holding an earlier run's output is replaced;
         a folder holding anything else is refused with ConfigError (see ``optimizer_core.out_dir``).
+        The writer is ``optimizer_core.views.output.write_out`` (a view: it renders report.html).
         """
-        from optimizer_core.errors import ConfigError
-        from optimizer_core.out_dir import write_files
-
-        missing = [v.artifact for v in self.variants if v.artifact and v.artifact not in self.artifacts]
-        if missing:
-            raise ConfigError(
-                f"this report names model files it does not carry ({', '.join(missing[:3])}): a report read "
-                "from JSON has none; export the run from the history (HistoryStore.load or 'inference-optimizer "
-                "history export'), or save the JSON alone with to_json()"
-            )
-        files = {"report.json": self.to_json().encode("utf-8")}
-        if html is None or (html is not False and not isinstance(html, str)):  # True, 1, None: render it
-            from optimizer_core.views.html import render_html
-
-            html = render_html(self)
-        if isinstance(html, str):
-            files["report.html"] = html.encode("utf-8")
-        files.update(self.artifacts)
-        return write_files(out_dir, files)
+        return _view("write_out")(self, out_dir, html=html)
 
     def _repr_html_(self) -> str:
         """Rich display in Jupyter: headline, variants table and key figures (see optimizer_core.views.notebook)."""
-        from optimizer_core.views.notebook import report_html
-
-        return report_html(self)
+        return _view("notebook_html")(self)
 
     @property
     def figures(self) -> dict[str, Any]:
-        """Every plotly figure for this report, title -> figure (``figures.all_figures``)."""
-        from optimizer_core.views.notebook import report_figures
+        """Every plotly figure for this report, title -> figure (``views.figures.all_figures``)."""
+        return _view("figures")(self)
 
-        return report_figures(self)
+
+# The Report's conveniences for people (write_out, the notebook display, figures) are views of it, above this
+# module: they are registered here by name, as model families, converters and passes are, and imported on first
+# use, so the dataclasses never import presentation and computing modules stay free of plotly
+# (docs/architecture.md, "The Report's conveniences"). name -> (module, function taking the report)
+_VIEWS = {
+    "write_out": ("optimizer_core.views.output", "write_out"),
+    "notebook_html": ("optimizer_core.views.notebook", "report_html"),
+    "figures": ("optimizer_core.views.notebook", "report_figures"),
+}
+
+
+def _view(name: str) -> Any:
+    module, function = _VIEWS[name]
+    return getattr(importlib.import_module(module), function)
 
 
 def _to_plain(value: Any) -> Any:
