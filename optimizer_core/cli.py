@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -20,6 +19,7 @@ from typing import NoReturn
 from optimizer_core.errors import ConfigError, OptimizerError
 from optimizer_core.out_dir import creation_problem, out_dir_problem, write_file
 from optimizer_core.variants import PRECISIONS
+from optimizer_core.views.table import format_summary
 
 EXIT_OK, EXIT_GATE, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULTS = {"precision": ",".join(PRECISIONS), "provider": "auto", "batch_sizes": "1,16,256,4096"}
@@ -397,58 +397,6 @@ class _progress_bar:
         if self.bar is not None:
             self.bar.close()
         return False
-
-
-def format_summary(report) -> str:
-    """Plain-text table: one row per variant, p50 per batch size, drift and size."""
-    batches = sorted({row.batch_size for v in report.variants for row in v.latency})
-    relative = any(v.drift and v.drift.metric == "max_rel" for v in report.variants)
-    header = ["variant", "provider", "size", *[f"p50@{b} µs" for b in batches],
-              "max drift (rel)" if relative else "max drift", "flips"]
-    rows = []
-    noisy = False
-    for v in report.variants:
-        if not v.applicable:
-            rows.append([v.name, "-", "n/a", *["-" for _ in batches], "-", "-"])
-            continue
-        provider = (v.provider_used or "-").replace("ExecutionProvider", "")
-        cells = [v.name, provider + (" (fallback)" if v.fell_back else ""), _size(v.size_bytes)]
-        for b in batches:
-            row = v.latency_at(b)
-            cells.append(f"{row.p50_us:,.1f}" + ("*" if row.noisy else "") if row else "-")
-            noisy = noisy or bool(row and row.noisy)
-        cells.append(("unbounded" if math.isinf(v.drift.value) else f"{v.drift.value:.2e}") if v.drift else "-")
-        cells.append(str(v.drift.label_flips) if v.drift and v.drift.label_flips is not None else "-")
-        rows.append(cells)
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    model = report.model
-    title = (f"{model['estimator']} ({model['family']}, {model['task']}, {model['n_features']} features) on "
-             f"{report.data['rows']:,} row{'' if report.data['rows'] == 1 else 's'}")
-    out = [title, *lines]
-    drift_kind = ("largest difference from the native prediction relative to its size" if relative
-                  else "largest absolute difference from the native model's scores")
-    out.append(f"  max drift = {drift_kind}")
-    if noisy:
-        out.append("  * noisy: the calls' timings spread widely (a busy machine or too few calls); ratios that use "
-                   "them are unreliable: re-run on a quiet machine or with a larger --budget-s")
-    for v in report.variants:
-        if not v.applicable:
-            out.append(f"  {v.name}: not applicable: {'; '.join(v.notes)}")
-        elif v.fell_back:
-            out.append(f"  {v.name}: asked for {v.provider_wanted}, which could not run here: ran on {v.provider_used}")
-    out += [f"  {line}" for line in report.explanations]
-    if report.recommendation:
-        out.append(f"recommendation: {report.recommendation.reason}")
-    out += [f"note: {n}" for n in report.notes]
-    return "\n".join(out)
-
-
-def _size(size_bytes: int | None) -> str:
-    from optimizer_core.units import fmt_size
-
-    return fmt_size(size_bytes, missing="-")
 
 
 if __name__ == "__main__":

@@ -334,9 +334,9 @@ def _log_regressor(n_features: int) -> onnx.ModelProto:
 def test_nan_predictions_are_named_and_never_crash_the_summary_or_a_json_round_trip():
     """Regression: a model predicting NaN on some rows crashed the CLI summary and the dashboard (an int8
     variant's infinite drift came back from JSON as None) or read as 'matches within 0'."""
-    from optimizer_core.cli import format_summary
     from optimizer_core.history import summarize
     from optimizer_core.summary import headline
+    from optimizer_core.views.table import format_summary
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((120, 4)).astype(np.float32)
