@@ -23,7 +23,7 @@ from optimizer_core.data import METRICS_SKIPPED
 from optimizer_core.drift import METRICS_OF
 from optimizer_core.machine_load import BUSY_NOTE
 from optimizer_core.report import FloorRow, LatencyStats, Report, VariantResult
-from optimizer_core.tune import fallback_duplicates, row_within, variant_within
+from optimizer_core.tune import fallback_duplicates, fastest_native, row_within, variant_within
 from optimizer_core.units import fmt_diff, fmt_mb, fmt_pct, fmt_rows_per_s
 
 HEADLINE_LABELS = {
@@ -125,10 +125,10 @@ def _speedup(report: Report) -> dict[str, Any]:
     by side, against the fastest native configuration it found (default threads can be far slower), as its
     recommendation does."""
     finals = _tuned_finals(report, 1)
-    natives = [r for r in finals if r.get("precision") == "native"]
+    base = fastest_native(finals)
     onnx = [r for r in finals if r.get("precision") != "native" and row_within(r, report_tolerance(report))]
-    if natives and onnx:
-        base, best = min(natives, key=lambda r: r["p50_us"]), min(onnx, key=lambda r: r["p50_us"])
+    if base is not None and onnx:
+        best = min(onnx, key=lambda r: r["p50_us"])
         return {"speedup_batch1": base["p50_us"] / best["p50_us"], "speedup_variant": best["variant"],
                 "speedup_configuration": best["name"], "speedup_baseline": base["name"], "speedup_tuned": True}
     native = report.native

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from optimizer_core.report import Report
+from optimizer_core.tune import fastest_native
 from optimizer_core.units import fmt_diff, fmt_us
 
 
@@ -33,9 +34,7 @@ def tuning_table(report: Report) -> pd.DataFrame:
         at_batch = [r for r in rows if int(r["batch_size"]) == batch]
         picked = rec.configuration(batch) if rec else None
         chosen = next((r for r in at_batch if r["name"] == picked), None)
-        # the fastest native configuration measured, as the recommendation compares (default threads can be
-        # far slower on a busy machine)
-        native = min((r for r in at_batch if r["precision"] == "native"), key=lambda r: r["p50_us"], default=None)
+        native = fastest_native(at_batch)  # what the recommendation compares with
         default = min((r for r in at_batch if r.get("is_default")), key=lambda r: r["p50_us"], default=None)
         if chosen is None:
             continue

@@ -6,7 +6,13 @@ import pytest
 from optimizer_core.config import OptimizeConfig
 from optimizer_core.pipeline import optimize
 from optimizer_core.report import DriftStats, VariantResult
-from optimizer_core.tune import candidate_grid, deployment_snippet, pareto_front, recommend_from_candidates
+from optimizer_core.tune import (
+    candidate_grid,
+    deployment_snippet,
+    fastest_native,
+    pareto_front,
+    recommend_from_candidates,
+)
 
 
 def _variant(name, precision, max_abs=None, flips=None):
@@ -51,6 +57,18 @@ def test_recommendation_is_never_slower_than_native_and_respects_tolerance():
     assert "no ONNX configuration within tolerance is faster than the native model" in rec.details["4096"]
     loose = recommend_from_candidates(rows, variants, tolerance=0.1)
     assert loose.configuration(1) == "int8 t1" and loose.by_batch_size["1"] == "int8"
+
+
+def test_onnx_picks_are_compared_with_the_fastest_native_configuration():
+    """One rule (tune.fastest_native) for the recommendation's words, the headline's speedup and the tuning table:
+    a tuned run measures native at several thread counts and compares with the fastest, not the first."""
+    rows = [_row("native", "native", "native", 1, 300.0, 0.0), _row("native t1", "native", "native", 1, 100.0, 0.0),
+            _row("fp32 t1", "fp32", "fp32", 1, 10.0, 1e-7)]
+    assert fastest_native(rows)["name"] == "native t1"
+    assert fastest_native([r for r in rows if r["precision"] != "native"]) is None
+    rec = recommend_from_candidates(rows, [_variant("native", "native"), _variant("fp32", "fp32", 1e-7)],
+                                    tolerance=1e-4)
+    assert "10.0x faster than native" in rec.details["1"]  # 100 / 10, never 300 / 10
 
 
 def test_unmeasured_drift_is_never_recommended():
