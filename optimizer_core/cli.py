@@ -19,7 +19,7 @@ from typing import NoReturn
 from optimizer_core.errors import ConfigError, OptimizerError
 from optimizer_core.out_dir import creation_problem, out_dir_problem, write_file
 from optimizer_core.variants import PRECISIONS
-from optimizer_core.views.table import format_summary
+from optimizer_core.views.cli_table import format_summary
 
 EXIT_OK, EXIT_GATE, EXIT_BAD_INPUT = 0, 1, 2
 DEFAULTS = {"precision": ",".join(PRECISIONS), "provider": "auto", "batch_sizes": "1,16,256,4096"}

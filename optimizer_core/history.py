@@ -84,7 +84,7 @@ class RunSummary:
     task: str | None
     rows: int | None
     variants: tuple[str, ...] = ()
-    headline: dict[str, str] = field(default_factory=dict)  # figures.headline(): label -> display text
+    headline: dict[str, str] = field(default_factory=dict)  # summary.headline(): label -> display text
     recommended_batch1: str | None = None
     data_name: str | None = None
     wall_s: float | None = None

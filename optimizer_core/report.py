@@ -47,7 +47,7 @@ class LatencyStats:
     noisy: bool = False
     noise_reasons: tuple[str, ...] = ()
     samples_us: tuple[float, ...] = ()  # raw per-call timings, downsampled to at most 10,000
-    # batch / p50, the throughput the headline and the charts show (figures.p50_rows_per_s reads it; rows_per_s
+    # batch / p50, the throughput the headline and the charts show (summary.p50_rows_per_s reads it; rows_per_s
     # is batch / mean, which a few slow calls pull down); None in reports written before it existed
     rows_per_s_p50: float | None = None
 

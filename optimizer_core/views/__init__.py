@@ -5,7 +5,7 @@
 - ``tables``: tables of display text (the tuning table).
 - ``html``: report.html, one self-contained page.
 - ``notebook``: the Jupyter display (``Report._repr_html_``, ``report.figures``) and a progress bar.
-- ``table``: the CLI's plain-text table.
+- ``cli_table``: the CLI's plain-text table.
 - ``output``: the output folder (report.json, report.html, artifacts) that ``Report.write_out`` writes.
 
 The numbers a view shows are derived in ``optimizer_core.summary`` (headline, crossover, Pareto front) and

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["KEY_FIGURES", "NotebookProgress", "notebook_progress", "report_figures", "report_html"]
 
-# Figures shown inline, by title prefix in figures.all_figures() order; the rest are in report.figures.
+# Figures shown inline, by title prefix in views.figures.all_figures() order; the rest are in report.figures.
 KEY_FIGURES = ("Throughput vs batch size", "Latency vs batch size", "Latency vs drift", "Drift distribution",
                "Model size")
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
@@ -60,7 +60,7 @@ _JS_AFTER = "window.define = window.__ioDefine; delete window.__ioDefine;"
 
 
 def report_figures(report: Report) -> dict[str, go.Figure]:
-    """Every figure with something to show, title -> plotly figure (``figures.all_figures``)."""
+    """Every figure with something to show, title -> plotly figure (``views.figures.all_figures``)."""
     from optimizer_core.views.figures import all_figures
 
     return all_figures(report)

@@ -336,7 +336,7 @@ def test_nan_predictions_are_named_and_never_crash_the_summary_or_a_json_round_t
     variant's infinite drift came back from JSON as None) or read as 'matches within 0'."""
     from optimizer_core.history import summarize
     from optimizer_core.summary import headline
-    from optimizer_core.views.table import format_summary
+    from optimizer_core.views.cli_table import format_summary
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((120, 4)).astype(np.float32)

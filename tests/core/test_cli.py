@@ -294,7 +294,7 @@ def _factory_report(task="binary"):
 def test_summary_marks_noisy_cells_and_names_the_drift_it_shows():
     import dataclasses
 
-    from optimizer_core.views.table import format_summary
+    from optimizer_core.views.cli_table import format_summary
 
     report = _factory_report()
     fp32 = next(v for v in report.variants if v.precision == "fp32")
@@ -309,7 +309,7 @@ def test_summary_marks_noisy_cells_and_names_the_drift_it_shows():
 def test_summary_shows_relative_drift_for_regressors_and_names_fallbacks():
     import dataclasses
 
-    from optimizer_core.views.table import format_summary
+    from optimizer_core.views.cli_table import format_summary
 
     report = _factory_report("regression")
     fp32 = next(v for v in report.variants if v.precision == "fp32")
