@@ -1,7 +1,7 @@
 """``InferenceOptimizer``: the classic method-per-step API, as a thin facade over the core.
 
 Each method is one call into the same code the CLI, the dashboard and :func:`optimizer_core.optimize`
-use (convert, precision, runtime, bench); nothing is measured or converted a second way. Where the
+use (convert, variants, runtime, bench); nothing is measured or converted a second way. Where the
 core is stricter or more honest than a classic optimizer class, the method says so in its docstring:
 
 * ``convert_to_onnx`` returns a model in the output contract: one float32 input ``input``

@@ -1,8 +1,10 @@
 """optimize(): the one pipeline the CLI, the dashboard and notebooks call.
 
-load -> dataset -> convert (verified fp32) -> precision variants -> sessions per provider ->
-drift and metrics on all rows -> benchmark (native and every variant, same harness) + runtime
-floor -> recommendation -> Report.
+load (``models``) -> dataset (``data``, ``csv_reader``) -> convert (``converters``, verified fp32) ->
+variant passes (``variants``) -> sessions per provider (``runtime``) -> drift and metrics on all rows
+(``drift``) -> benchmark (``bench``: native and every variant, same harness) + runtime floor ->
+recommendation (``tune``) -> Report (``report``). Views of the Report (``views``, via ``summary``) are
+not this module's business: ``Report.write_out`` and the faces render them.
 """
 
 from __future__ import annotations
