@@ -283,7 +283,9 @@ def _worker_env(job_dir: Path) -> dict[str, str]:
     env["TMPDIR"] = str(job_dir)
     from optimizer_core.bench_lock import default_lock_path
     from optimizer_core.demo import cache_dir
+    from optimizer_core.worker import PARENT_PID_ENV
 
+    env[PARENT_PID_ENV] = str(os.getpid())  # the worker exits when this process is gone, even during its start
     env.setdefault("INFERENCE_OPTIMIZER_LOCK", str(default_lock_path()))
     env.setdefault("INFERENCE_OPTIMIZER_CACHE", str(cache_dir()))
     return env

@@ -14,6 +14,8 @@ import resource
 import sys
 from pathlib import Path
 
+PARENT_PID_ENV = "INFERENCE_OPTIMIZER_PARENT_PID"  # set by jobs: the process this worker serves
+
 
 def _set_limits(request: dict) -> None:
     limits = request.get("limits", {})
@@ -31,12 +33,15 @@ def _set_limits(request: dict) -> None:
 
 def _exit_with_parent() -> None:
     """Stop when the process that started this worker goes away (it runs in its own session, so the
-    signal that ended the parent never reaches it)."""
+    signal that ended the parent never reaches it). The parent names itself (``PARENT_PID_ENV``): asked here,
+    os.getppid() would already name init when the parent died while this interpreter was starting, and the
+    worker would then outlive it until its timeout."""
     import os
     import threading
     import time
 
-    parent = os.getppid()
+    given = os.environ.get(PARENT_PID_ENV, "")
+    parent = int(given) if given.isdigit() else os.getppid()
 
     def watch() -> None:
         while os.getppid() == parent:

@@ -188,6 +188,29 @@ def test_worker_exits_when_its_parent_is_killed(files, tmp_path):
     assert not _alive(worker), "the worker outlived its parent"
 
 
+def test_a_worker_whose_parent_died_while_it_started_exits_at_once(tmp_path):
+    """Regression: the worker asked os.getppid() for its parent once running; a parent killed while the worker's
+    interpreter was still starting was never noticed (getppid() already named init) and the worker lived on
+    until its timeout. The parent now names itself in the worker's environment."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    from optimizer_core.worker import PARENT_PID_ENV
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a parent that no longer exists
+    job_dir = tmp_path / "job"
+    job_dir.mkdir()
+    (job_dir / "request.json").write_text(json.dumps({"config": {}, "model_file": "m", "csv_file": "c",
+                                                      "limits": {}, "test_fault": "hang:60"}))
+    started = time.monotonic()
+    worker = subprocess.run([sys.executable, "-I", "-m", "optimizer_core.worker", str(job_dir)],
+                            env={**os.environ, PARENT_PID_ENV: str(gone.pid)}, capture_output=True, timeout=50)
+    assert worker.returncode == 5 and time.monotonic() - started < 30  # not after the 60 s hang
+
+
 def test_job_folders_of_dead_processes_are_swept_and_live_ones_kept(tmp_path, monkeypatch):
     import subprocess
     import sys
