@@ -12,9 +12,9 @@ from pathlib import Path
 import nbformat
 import plotly.graph_objects as go
 import pytest
-from optimizer_core.notebook import KEY_FIGURES, notebook_progress, report_html
 
 from optimizer_core import summary as S
+from optimizer_core.notebook import KEY_FIGURES, notebook_progress, report_html
 from optimizer_core.views import figures as F
 
 try:
