@@ -385,14 +385,15 @@ class InferenceOptimizer:
 
     def _compare(self, original_model: Any, onnx_model_path: Any, test_features: Any, runs: int,
                  batch_sizes: tuple[int, ...], budget_s: float | None, method: str) -> dict[int, dict[str, Any]]:
+        if not (onnx_model_path is None or is_path(onnx_model_path)
+                or isinstance(onnx_model_path, bytes | onnx.ModelProto)):
+            raise InputError(f"{method}: onnx_model_path is a {type(onnx_model_path).__name__}: pass the ONNX file's "
+                             "path (the earlier form takes the rows alone, then n_runs=... by keyword)")
         missing = [name for name, value in (("original_model", original_model), ("onnx_model_path", onnx_model_path),
                                             ("test_features", test_features)) if value is None]
         if missing:
             raise InputError(f"{method}(original_model, onnx_model_path, test_features): {' and '.join(missing)} "
                              f"{'is' if len(missing) == 1 else 'are'} missing")
-        if not (is_path(onnx_model_path) or isinstance(onnx_model_path, bytes | onnx.ModelProto)):
-            raise InputError(f"{method}: onnx_model_path is a {type(onnx_model_path).__name__}: pass the ONNX file's "
-                             "path (the earlier form takes the rows alone, then n_runs=... by keyword)")
         original = self._load(original_model)
         proto, onnx_loaded = self._onnx_input(onnx_model_path)
         return compat_bench.compare(original, proto, onnx_loaded, test_features, batch_sizes=batch_sizes,
