@@ -377,14 +377,14 @@ class InferenceOptimizer:
         if onnx_model_path is None and test_features is None:
             rows = _rows_only(original_model, X, "benchmark_with_percentiles")
             return self._bench(rows, _runs(n_runs, num_iterations, 1000),
-                               tuple(batch_sizes) if batch_sizes is not None else (1,), budget_s)
+                               batch_sizes if batch_sizes is not None else (1,), budget_s)
         runs = _runs(num_iterations, n_runs, compat_bench.PERCENTILE_CALLS)
-        sizes = tuple(batch_sizes) if batch_sizes is not None else compat_bench.PERCENTILE_BATCH_SIZES
+        sizes = batch_sizes if batch_sizes is not None else compat_bench.PERCENTILE_BATCH_SIZES
         return self._compare(original_model, onnx_model_path, test_features, runs, sizes, budget_s,
                              "benchmark_with_percentiles")
 
     def _compare(self, original_model: Any, onnx_model_path: Any, test_features: Any, runs: int,
-                 batch_sizes: tuple[int, ...], budget_s: float | None, method: str) -> dict[int, dict[str, Any]]:
+                 batch_sizes: Any, budget_s: float | None, method: str) -> dict[int, dict[str, Any]]:
         if not (onnx_model_path is None or is_path(onnx_model_path)
                 or isinstance(onnx_model_path, bytes | onnx.ModelProto)):
             raise InputError(f"{method}: onnx_model_path is a {type(onnx_model_path).__name__}: pass the ONNX file's "
@@ -399,8 +399,7 @@ class InferenceOptimizer:
         return compat_bench.compare(original, proto, onnx_loaded, test_features, batch_sizes=batch_sizes,
                                     n_runs=runs, budget_s=budget_s)
 
-    def _bench(self, X: Any, n_runs: int, batch_sizes: tuple[int, ...],
-               budget_s: float | None = None) -> dict[int, dict[str, Any]]:
+    def _bench(self, X: Any, n_runs: int, batch_sizes: Any, budget_s: float | None = None) -> dict[int, dict[str, Any]]:
         from optimizer_core import bench
         from optimizer_core.bench_lock import benchmark_lock
         from optimizer_core.config import OptimizeConfig
@@ -409,6 +408,7 @@ class InferenceOptimizer:
         if not _is_whole(n_runs) or n_runs < 1:
             raise InputError(f"n_runs must be a whole number of at least 1 (got {n_runs!r})")
         batch_sizes = OptimizeConfig(batch_sizes=batch_sizes).batch_sizes  # validated and normalised by the core
+        compat_bench.check_budget(budget_s)
         rows = np.ascontiguousarray(self._features(X), dtype=np.float32)
         if rows.shape[0] == 0:
             raise InputError("X has no rows to benchmark with")

@@ -16,7 +16,8 @@ import numpy as np
 
 from optimizer_core.errors import InputError
 
-__all__ = ["CLASSIC_CALLS", "PERCENTILE_BATCH_SIZES", "PERCENTILE_CALLS", "compare", "latency_dict", "time_budget"]
+__all__ = ["CLASSIC_CALLS", "PERCENTILE_BATCH_SIZES", "PERCENTILE_CALLS", "check_budget", "compare", "latency_dict",
+           "time_budget"]
 
 CLASSIC_CALLS = 100  # benchmark_inference: timed calls per side (the classic num_iterations default)
 PERCENTILE_CALLS = 1000  # benchmark_with_percentiles: enough for a p99 (460 or more calls)
@@ -46,6 +47,12 @@ def time_budget(runners: Sequence[Any], rows: np.ndarray, n_runs: int, batch_siz
     return math.ceil(total * 10) / 10
 
 
+def check_budget(budget_s: Any) -> None:
+    if budget_s is not None and (isinstance(budget_s, bool) or not isinstance(budget_s, int | float)
+                                 or not 0 < budget_s <= 24 * 3600):
+        raise InputError(f"budget_s is {budget_s!r}: give seconds above 0 (or None to size it from the number of calls)")
+
+
 def latency_dict(stats: Any, notes: Sequence[str], name: str, runs_arg: str = "num_iterations") -> dict[str, Any]:
     """One side's ``LatencyStats`` in milliseconds (``*_ms``) and microseconds (``*_us``), with its notes.
 
@@ -73,7 +80,7 @@ def latency_dict(stats: Any, notes: Sequence[str], name: str, runs_arg: str = "n
     return out
 
 
-def compare(original: Any, proto: Any, onnx_model: Any, test_features: Any, *, batch_sizes: Sequence[int],
+def compare(original: Any, proto: Any, onnx_model: Any, test_features: Any, *, batch_sizes: Any,
             n_runs: int, budget_s: float | None) -> dict[int, dict[str, Any]]:
     """``{batch_size: result}``: the original model (a LoadedModel) against ``proto`` (the ONNX file in the
     output contract; ``onnx_model`` its LoadedModel) on ``test_features``.
@@ -91,9 +98,8 @@ def compare(original: Any, proto: Any, onnx_model: Any, test_features: Any, *, b
 
     if n_runs < 1:
         raise InputError(f"num_iterations must be at least 1 (got {n_runs})")
-    if budget_s is not None and (not isinstance(budget_s, int | float) or not 0 < budget_s <= 24 * 3600):
-        raise InputError(f"budget_s is {budget_s!r}: give seconds above 0 (or None to size it from num_iterations)")
-    config = OptimizeConfig(batch_sizes=tuple(batch_sizes))  # the core's validation of the batch sizes
+    check_budget(budget_s)
+    config = OptimizeConfig(batch_sizes=batch_sizes)  # the core's validation of the batch sizes
     _check_pair(original, onnx_model)
     rows = load_dataset(test_features, original, name="test_features").X
     if rows.shape[0] == 0:

@@ -74,6 +74,9 @@ def _as_config(config: Any) -> OptimizeConfig:
         return config
     if isinstance(config, dict):
         unknown = sorted(set(config) - {f.name for f in dataclasses.fields(OptimizeConfig)})
+        if unknown and unknown[0] in ("target", "y"):
+            raise ConfigError(f"{unknown[0]!r} is not a config field: pass it to optimize() itself, "
+                              f"optimize(model, data, config, {unknown[0]}=...)")
         if unknown:
             raise ConfigError(f"unknown config field {unknown[0]!r}: see OptimizeConfig for the fields")
         return OptimizeConfig(**config)

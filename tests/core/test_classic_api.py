@@ -17,7 +17,15 @@ import pytest
 from sklearn.datasets import make_classification, make_regression
 
 import optimizer_core
-from optimizer_core import InputError, OptimizeConfig, compat_bench, load_dataset, model_from_object, optimize
+from optimizer_core import (
+    ConfigError,
+    InputError,
+    OptimizeConfig,
+    compat_bench,
+    load_dataset,
+    model_from_object,
+    optimize,
+)
 from optimizer_core.compat import InferenceOptimizer
 from optimizer_core.compat_paths import UNCHANGED_RECORD
 
@@ -403,3 +411,5 @@ def test_target_may_be_the_values(tmp_path):
     assert "\n" not in str(e.value)
     frame["label"] = y
     assert optimize(model, frame, config, target="label").native.metrics  # a column name still works
+    with pytest.raises(ConfigError, match=r"'target' is not a config field: pass it to optimize\(\) itself"):
+        optimize(model, frame, {"target": "label"})
