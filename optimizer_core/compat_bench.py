@@ -128,10 +128,12 @@ def compare(original: Any, proto: Any, onnx_model: Any, test_features: Any, *, b
     with benchmark_lock():
         result = bench.benchmark(runners, X, config.batch_sizes, budget_s=budget, min_calls=n_runs,
                                  max_calls=n_runs, seed=config.seed)
-    run_notes += [n for n in result.notes if n.startswith(bench.REPEATED_ROWS)]
     out = {}
     for native, onnx_stats in zip(result.latency[ORIGINAL], result.latency[ONNX], strict=True):
-        out[native.batch_size] = _result(native, onnx_stats, result.notes, run_notes, stats, info.provider_used)
+        repeated = [n for n in result.notes if n.startswith(bench.REPEATED_ROWS)
+                    and n.endswith(f"batch size {native.batch_size:,}, so rows are repeated to fill each batch")]
+        out[native.batch_size] = _result(native, onnx_stats, result.notes, run_notes + repeated, stats,
+                                         info.provider_used)
     return out
 
 

@@ -104,10 +104,10 @@ def data() -> dict[str, object]:
 
 @pytest.fixture
 def few_calls(monkeypatch):
-    """Keep the block's benchmarks fast: few timed calls, two batch sizes (the block passes no parameters)."""
+    """Keep the block's benchmarks fast: few timed calls (the block passes no parameters)."""
     monkeypatch.setattr(compat_bench, "CLASSIC_CALLS", CALLS)
     monkeypatch.setattr(compat_bench, "PERCENTILE_CALLS", CALLS)
-    monkeypatch.setattr(compat_bench, "PERCENTILE_BATCH_SIZES", (1, 8))
+    monkeypatch.setattr(compat_bench, "PERCENTILE_BATCH_SIZES", (1, 64))
 
 
 def _ours(caught: list[warnings.WarningMessage]) -> list[str]:
@@ -147,7 +147,7 @@ def test_the_classic_block_runs_as_written(family, data, few_calls, tmp_path, mo
     assert results["batch_size"] == 1 and results["provider_used"] == CPU
     for side in ("original", "onnx"):
         stats = results[side]
-        assert stats["calls"] == CALLS
+        assert 0 < stats["calls"] <= CALLS  # fewer only if the sized budget ran out on a busy machine (then a note)
         assert 0 < stats["p50_ms"] <= stats["p95_ms"] and stats["mean_ms"] > 0 and stats["throughput_rows_per_s"] > 0
         assert stats["p99_ms"] is None and any("p99 not reported" in n for n in stats["notes"])
     assert results["speedup"] == pytest.approx(results["original"]["p50_us"] / results["onnx"]["p50_us"])
@@ -156,11 +156,13 @@ def test_the_classic_block_runs_as_written(family, data, few_calls, tmp_path, mo
     assert any(n.startswith("drift: the ONNX model differs from the original") for n in results["notes"])
 
     stats = namespace["stats"]
-    assert sorted(stats) == [1, 8]
+    assert sorted(stats) == [1, 64]
     for b, row in stats.items():
         assert row["batch_size"] == b and isinstance(row["speedup"], float) and row["speedup"] > 0
         assert row["original"]["p95_ms"] > 0 and row["onnx"]["p95_ms"] > 0
         assert row["onnx"]["p99_ms"] is None  # 30 calls: too few for an honest p99
+    assert any(n.startswith("repeated rows: the data has 60 rows, fewer than batch size 64") for n in stats[64]["notes"])
+    assert not any(n.startswith("repeated rows") for n in stats[1]["notes"])
 
     # predictions: probabilities exactly as predict_proba, in this process and in a fresh one
     last = data["batches"][-1]
