@@ -306,6 +306,7 @@ def xgb_model(data):
     ({"model_type": "lightgbm"}, r"model_type='lightgbm' but the model is an XGBoost model \(XGBClassifier\): pass "
                                  r"model_type='xgboost'"),
     ({"model_type": "sklearn"}, r"but the model is an XGBoost model"),
+    ({"model_type": "onnx"}, r"but the model is an XGBoost model"),
     ({"model_type": "xgboost", "input_shape": (None, 24)}, r"input_shape \(None, 24\) says 24 features but "
                                                            r"XGBClassifier takes 25: pass \(None, 25\)"),
     ({"model_type": "xgboost", "input_shape": 25}, r"input_shape is 25: pass \(None, 25\)"),
@@ -324,6 +325,17 @@ def test_model_type_is_case_insensitive_and_a_fixed_batch_is_said_to_stay_dynami
     with pytest.warns(UserWarning, match="batch dimension 1 is not fixed"):
         path = optimizer.convert_to_onnx(xgb_model, "XGBoost", "m.onnx", input_shape=(1, 25))
     assert Path(path).is_file()
+
+
+def test_an_onnx_file_is_model_type_onnx(xgb_model, data, tmp_path):
+    optimizer = InferenceOptimizer(model_dir=tmp_path)
+    path = optimizer.convert_to_onnx(xgb_model, "xgboost", "model.onnx")
+    again = optimizer.convert_to_onnx("model.onnx", "onnx", "again.onnx")  # a relative model path: in model_dir too
+    session = optimizer.load_onnx_model(again)
+    np.testing.assert_allclose(optimizer.predict_with_onnx(session, data["X_new"]),
+                               xgb_model.predict_proba(data["X_new"]), atol=FP32_TOLERANCE)
+    with pytest.raises(InputError, match="model_type='xgboost' but the model is an ONNX model"):
+        optimizer.convert_to_onnx(path, "xgboost", "x.onnx")
 
 
 def test_the_earlier_positional_output_path_gets_a_hint(xgb_model, tmp_path):
