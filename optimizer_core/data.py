@@ -97,7 +97,7 @@ def load_dataset(
     source: str | os.PathLike[str] | bytes | pd.DataFrame | np.ndarray,
     model: LoadedModel,
     *,
-    target: str | None = None,
+    target: Any = None,
     y: Any = None,
     name: str | None = None,
     progress: Progress | None = None,
@@ -105,11 +105,19 @@ def load_dataset(
     """Load the user's rows aligned to ``model``'s features.
 
     ``source`` is a CSV path or its bytes, or an in-memory DataFrame/array (then ``y`` may carry the
-    target directly). ``target`` names the target column to separate out. ``progress(stage,
-    fraction)`` is called while a CSV is read (fraction of its bytes, 0.0 to 1.0).
+    target directly). ``target`` names the target column to separate out, or holds the target values
+    themselves (a Series, array or list, one per row: then it is ``y``). ``progress(stage, fraction)``
+    is called while a CSV is read (fraction of its bytes, 0.0 to 1.0).
     """
     if target is not None and y is not None:
         raise InputError("pass either target= (a column of the data) or y= (the values), not both")
+    if _target_values(target):  # target= given as the values themselves: they are y
+        try:
+            return load_dataset(source, model, y=target, name=name, progress=progress)
+        except InputError as e:
+            if str(e).startswith("y has "):
+                raise InputError(f"target{str(e)[1:]}") from e
+            raise
     if target is not None and not isinstance(target, str):
         target = str(target)  # a DataFrame's integer column label: columns are compared as text
     if isinstance(source, pd.Series):
@@ -158,6 +166,12 @@ def read_csv_table(source: str | os.PathLike[str] | bytes, *, name: str | None =
         frame = pd.DataFrame({n: np.concatenate(columns[c]) for n, c in zip(header.names, internal, strict=True)},
                              dtype=str)
         return frame, src.display, scan.sha256
+
+
+def _target_values(target: Any) -> bool:
+    """Whether ``target=`` holds the target values (a Series, array or list), not a column's name."""
+    return isinstance(target, pd.Series | pd.DataFrame | pd.Index | np.ndarray | list | tuple) and not (
+        isinstance(target, np.ndarray) and target.ndim == 0)
 
 
 def guess_target(columns: list[str]) -> str | None:

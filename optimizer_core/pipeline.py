@@ -74,6 +74,9 @@ def _as_config(config: Any) -> OptimizeConfig:
         return config
     if isinstance(config, dict):
         unknown = sorted(set(config) - {f.name for f in dataclasses.fields(OptimizeConfig)})
+        if unknown and unknown[0] in ("target", "y"):
+            raise ConfigError(f"{unknown[0]!r} is not a config field: pass it to optimize() itself, "
+                              f"optimize(model, data, config, {unknown[0]}=...)")
         if unknown:
             raise ConfigError(f"unknown config field {unknown[0]!r}: see OptimizeConfig for the fields")
         return OptimizeConfig(**config)
@@ -86,7 +89,7 @@ def optimize(
     config: OptimizeConfig | None = None,
     progress: Progress | None = None,
     *,
-    target: str | None = None,
+    target: Any = None,
     y: Any = None,
     allow_pickle: bool = False,
     model_name: str | None = None,
@@ -97,7 +100,8 @@ def optimize(
 
     ``model``: a path or bytes of a model file, a fitted estimator/booster, an ONNX ModelProto, or a
     ``LoadedModel``. ``data``: a CSV path or bytes, a DataFrame, a numpy array or a ``Dataset``.
-    ``progress(stage, fraction)`` is called as the run advances.
+    ``progress(stage, fraction)`` is called as the run advances. ``target``: the target column's name, or
+    the target values themselves (a Series, array or list, one per row), as ``y``.
     """
     config = _as_config(config)
     if progress is not None and not callable(progress):
