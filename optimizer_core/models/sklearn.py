@@ -18,11 +18,13 @@ import io
 import json
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from optimizer_core.errors import ModelLoadError, UnsafeModelError, UnsupportedModelError
+from optimizer_core.models import sklearn_decision
 from optimizer_core.models.base import LoadedModel, Task
 
 if TYPE_CHECKING:
@@ -151,7 +153,7 @@ def from_object(obj: Any, *, source: SourceInfo, fmt: str) -> LoadedModel:
     names = getattr(obj, "feature_names_in_", None)
     feature_names = tuple(str(c) for c in names) if names is not None else None
     task, classes = _task_and_classes(obj, final, name, lambda: _prediction_width(obj, int(n_features), feature_names))
-    return LoadedModel(
+    model = LoadedModel(
         family="sklearn",
         estimator=name,
         task=task,
@@ -163,6 +165,22 @@ def from_object(obj: Any, *, source: SourceInfo, fmt: str) -> LoadedModel:
         source_sha256=source.sha256,
         native=obj,
         predictor=_make_predictor(obj, task, feature_names),
+    )
+    if task == "regression" or hasattr(obj, "predict_proba"):
+        return model
+    columns = list(feature_names) if feature_names is not None else None
+
+    def as_input(X: np.ndarray) -> Any:
+        return _as_input(X, columns)
+
+    return replace(
+        model,
+        predictor=sklearn_decision.decision_predictor(obj, as_input),
+        decision_scores=True,
+        label_predictor=sklearn_decision.label_predictor(obj, as_input),
+        label_source="its predict()",
+        label_cause=sklearn_decision.label_cause(final, classes or ()),
+        notes=(sklearn_decision.decision_note(final, probability_advice(obj, final)),),
     )
 
 
@@ -227,7 +245,11 @@ def _classifier_task(obj: Any, final: Any, name: str) -> tuple[Task, tuple[Any, 
     if len(classes) < 2:
         raise UnsupportedModelError(f"{name} was fitted on a single class: refit it on at least two classes")
     if not hasattr(obj, "predict_proba"):
-        raise UnsupportedModelError(f"{name} cannot predict probabilities: {probability_advice(obj, final)}")
+        if not hasattr(obj, "decision_function"):
+            raise UnsupportedModelError(
+                f"{name} predicts neither probabilities nor decision scores: {probability_advice(obj, final)}"
+            )
+        sklearn_decision.check_decision_shape(final, len(classes), name)  # else read as decision scores
     task: Task = "binary" if len(classes) == 2 else "multiclass"
     return task, tuple(classes.tolist())
 
