@@ -317,7 +317,8 @@ def _metrics(scores: np.ndarray, dataset: Dataset, loaded: LoadedModel, name: st
     """The target metrics of ``name``'s scores; what they leave out or cannot define goes to ``notes``."""
     if dataset.y is None:
         return None
-    metrics, metric_notes = drift.metrics_with_notes(scores, dataset.y, loaded.task, loaded.classes, name=name)
+    metrics, metric_notes = drift.metrics_with_notes(scores, dataset.y, loaded.task, loaded.classes, name=name,
+                                                     decision=loaded.decision_scores)
     notes.extend(metric_notes)
     return metrics
 
