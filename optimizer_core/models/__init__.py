@@ -108,6 +108,11 @@ def sniff_format(data: bytes, name: str = "the model file") -> str:
         return "pickle"
     if _looks_like_onnx(data):
         return "onnx"
+    from optimizer_core.models import xgboost_legacy
+
+    legacy = xgboost_legacy.read_header(data)
+    if legacy is not None:
+        raise UnsupportedModelError(xgboost_legacy.refusal(legacy, name))
     raise ModelLoadError(
         f"{name} is not a recognised model format (XGBoost JSON/UBJ, LightGBM text, skops, ONNX, "
         "or pickle with opt-in): check that the right file was chosen and that it is not truncated"

@@ -128,7 +128,26 @@ def _parse(data: bytes, name: str) -> onnx.ModelProto:
         raise ModelLoadError(f"{name} is not a readable ONNX file ({_first_line(e)}): it may be truncated") from e
     if not proto.HasField("graph") or not len(proto.graph.output):
         raise ModelLoadError(f"{name} is an ONNX file without a graph or outputs: export the model again")
+    _default_domain_as_empty(proto)
     return proto
+
+
+def _default_domain_as_empty(proto: onnx.ModelProto) -> None:
+    """Spell the default operator domain "" where the file spells it "ai.onnx" (skl2onnx 1.4 did, in 2019):
+    the same domain, which ONNX Runtime accepts but the onnx checker does not find on the nodes."""
+    from optimizer_core.onnx_safety import all_graphs
+
+    versions: dict[str, int] = {}
+    for op in proto.opset_import:
+        domain = "" if op.domain == "ai.onnx" else op.domain
+        versions[domain] = max(versions.get(domain, 0), op.version)
+    if len(versions) != len(proto.opset_import) or any(op.domain == "ai.onnx" for op in proto.opset_import):
+        del proto.opset_import[:]
+        proto.opset_import.extend(onnx.helper.make_opsetid(d, v) for d, v in versions.items())
+    for graph in all_graphs(proto.graph):
+        for node in graph.node:
+            if node.domain == "ai.onnx":
+                node.domain = ""
 
 
 # -- input ----------------------------------------------------------------------------------------------
