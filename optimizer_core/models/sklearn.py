@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from optimizer_core.errors import ModelLoadError, UnsafeModelError, UnsupportedModelError
-from optimizer_core.models import sklearn_decision
+from optimizer_core.models import saved_versions, sklearn_decision
 from optimizer_core.models.base import LoadedModel, Task
 
 if TYPE_CHECKING:
@@ -122,13 +122,30 @@ def load(data: bytes, fmt: str, source: SourceInfo) -> LoadedModel:
             "built from scikit-learn estimators only (XGBoost/LightGBM: use their own save_model)"
         )
     trusted = [t for t in reported if is_trusted_type(t) or t == _PARTIAL]
-    obj = sio.loads(data, trusted=trusted)
+    saved = saved_versions.skops_versions(data)
+    try:
+        obj = sio.loads(data, trusted=trusted)
+    except Exception as e:
+        raise ModelLoadError(
+            f"{name} is a skops file that cannot be rebuilt here ({type(e).__name__}: {_first_line(e)}): "
+            f"{saved_versions.saved_with(saved)}; load it with the scikit-learn version that saved it and save "
+            "it again with skops.io.dump, or refit the model here"
+        ) from e
     if not matches(obj):
         raise UnsupportedModelError(
             f"{name} holds a {type(obj).__module__}.{type(obj).__name__}, not a scikit-learn estimator: "
             "save the fitted estimator or pipeline itself"
         )
-    return from_object(obj, source=source, fmt=fmt)
+    return with_version_note(from_object(obj, source=source, fmt=fmt), saved)
+
+
+def with_version_note(model: LoadedModel, saved: dict[str, str]) -> LoadedModel:
+    """``model`` with a note when the file was saved by another scikit-learn than the installed one."""
+    if not saved_versions.mismatch(saved):
+        return model
+    note = (f"{saved_versions.saved_with(saved)}: scikit-learn does not promise the same predictions across "
+            "versions; native here is the model as this version rebuilds it")
+    return replace(model, notes=(*model.notes, note))
 
 
 def matches(obj: Any) -> bool:
