@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from optimizer_core.errors import ConversionError, describe_ort_error
+from optimizer_core.errors import ConversionError, UnsupportedModelError, describe_ort_error
 from optimizer_core.models.base import LoadedModel
 
 __all__ = ["verify_conversion", "synthetic_rows", "PROBABILITY_ATOL", "REGRESSION_RTOL"]
@@ -35,9 +35,9 @@ _SCALES = ((1.0, False), (10.0, True))
 def verify_conversion(model: LoadedModel, proto: onnx.ModelProto, rows: int = 256) -> list[str]:
     """Load ``proto`` in ONNX Runtime (CPU) and compare its scores with ``model.predict_scores`` on
     ``rows`` seeded synthetic rows. Returns warnings (empty when the file matches); raises
-    ``ConversionError`` when ONNX Runtime cannot load or run it, or it returns another shape, and
-    ``UnsupportedModelError`` when the class its scores imply (argmax) is not the native model's own label
-    on some row (``LoadedModel.check_labels``)."""
+    ``ConversionError`` when ONNX Runtime cannot load or run it, or it returns another shape. A row where
+    the class its scores imply (argmax) is not the native model's own label (``LoadedModel.check_labels``)
+    is a warning too."""
     session = _session(proto, model.estimator)
     worst, checked = 0.0, 0
     compared: list[tuple[np.ndarray, np.ndarray]] = []  # (rows, ONNX scores) for the label check
@@ -55,10 +55,22 @@ def verify_conversion(model: LoadedModel, proto: onnx.ModelProto, rows: int = 25
         compared.append((X, scores))
         worst = max(worst, _difference(native, scores, _relative(model)))
         checked += X.shape[0]
-    if compared:
+    return _warnings(model, worst, checked) + _label_warnings(model, compared)
+
+
+def _label_warnings(model: LoadedModel, compared: list[tuple[np.ndarray, np.ndarray]]) -> list[str]:
+    """Where the class the file's scores imply (argmax) is not the native model's own label: a warning, as
+    for scores, since synthetic rows are not the user's (far from the data an SVC's one-vs-one votes tie
+    on many rows); ``inference-optimizer run`` refuses when it happens on a row of the data."""
+    if not compared:
+        return []
+    try:
         model.check_labels(np.vstack([x for x, _ in compared]), np.vstack([s for _, s in compared]),
                            rows_are="synthetic row")
-    return _warnings(model, worst, checked)
+    except UnsupportedModelError as e:
+        return [f"{e} (seen on synthetic rows; `inference-optimizer run` checks every row of your data and refuses "
+                "if it happens there)"]
+    return []
 
 
 def _relative(model: LoadedModel) -> bool:

@@ -139,7 +139,7 @@ def check_agreement(
 
 
 _DEFAULT_CAUSE = (
-    ": this tool measures classes by the argmax of the scores, so label flips and accuracy would describe "
+    ": this tool judges classes by the argmax of the scores, so label flips and accuracy would describe "
     "another decision than the model's; export scores whose argmax is the model's label"
 )
 

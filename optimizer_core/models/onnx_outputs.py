@@ -129,9 +129,8 @@ def label_cause(graph: GraphProto) -> str:
             continue
         if _platt_scaled(node):
             return (": an SVC's label comes from its one-vs-one votes and its probabilities from Platt scaling, "
-                    "which disagree near the class boundaries; this tool judges classes by the argmax of the "
-                    "scores, so it refuses rather than report another decision than the file's (drop the label "
-                    "output to have the probabilities judged alone)")
+                    "which disagree near the class boundaries, so flips and accuracy by the argmax would describe "
+                    "another decision than the file's; drop the label output to have the probabilities judged alone")
         if len(_class_labels(node)) > 2:
             return (": an SVC's label breaks ties between one-vs-one votes by class order while its per-class "
                     "scores break them by confidence; measure the scikit-learn model with break_ties=True, whose "
