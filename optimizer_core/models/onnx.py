@@ -115,7 +115,7 @@ def _build(data: bytes, fmt: str, source: SourceInfo, name: str) -> LoadedModel:
         notes=_notes(plan),
         decision_scores=plan.decision,
         label_predictor=_label_predictor(session, spec, plan),
-        label_source=f"its label output {plan.label!r}",
+        label_source=f"its label output {plan.label!r}" if plan.label else "its label output",
         label_cause=onnx_outputs.label_cause(proto.graph),
         score_columns=plan.columns,
     )
