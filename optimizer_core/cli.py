@@ -427,7 +427,8 @@ def format_summary(report) -> str:
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     model = report.model
-    title = (f"{model['estimator']} ({model['family']}, {model['task']}, {model['n_features']} features) on "
+    task = f"{model['task']}, decision scores" if model.get("scores") == "decision" else model["task"]
+    title = (f"{model['estimator']} ({model['family']}, {task}, {model['n_features']} features) on "
              f"{report.data['rows']:,} row{'' if report.data['rows'] == 1 else 's'}")
     out = [title, *lines]
     drift_kind = ("largest difference from the native prediction relative to its size" if relative
