@@ -290,3 +290,24 @@ def test_pickle_that_fails_to_load_names_the_version_that_pickled_it(fitted) -> 
     with pytest.raises(ModelLoadError, match=rf"saved with scikit-learn {older.decode()} and scikit-learn "
                                              rf"{sklearn.__version__} is installed here"):
         load_model(broken, allow_pickle=True, name="old.pkl")
+
+
+def test_run_exits_2_with_one_line_where_predict_and_the_argmax_differ_on_data_rows(tmp_path, capsys) -> None:
+    """A 4-class SVC (break_ties=False, the default) puts rows whose one-vs-one votes tie in the first tied class;
+    its decision_function's argmax picks another: the run refuses, naming the rows and the fix."""
+    import pandas as pd
+
+    X, y = make_classification(1500, 6, n_informative=4, n_classes=4, random_state=0)
+    estimator = SVC().fit(X, y)
+    assert (estimator.predict(X) != estimator.decision_function(X).argmax(axis=1)).any()
+    model_path, csv_path = tmp_path / "svc.skops", tmp_path / "data.csv"
+    sio.dump(estimator, model_path)
+    pd.DataFrame(X, columns=[f"f{i}" for i in range(6)]).assign(label=y).to_csv(csv_path, index=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", str(model_path), str(csv_path), "--target", "label", "--budget-s", "1", "--batch-sizes", "1",
+              "--precision", "fp32", "--no-history", "--quiet", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert exit_info.value.code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert "differs from its predict() on" in lines[0] and "data row" in lines[0] and "break_ties=True" in lines[0]
+    assert not (tmp_path / "out").exists()
