@@ -50,7 +50,8 @@ def chart(fig: Any, *, key: str) -> None:
 
 def run_caption(report: Report, model_name: str | None = None) -> str:
     m, d = report.model, report.data
-    what = " · ".join(md_escape(x) for x in (m.get("estimator"), m.get("family"), m.get("task")) if x)
+    decision = "decision scores" if m.get("scores") == "decision" else None  # not probabilities: say so
+    what = " · ".join(md_escape(x) for x in (m.get("estimator"), m.get("family"), m.get("task"), decision) if x)
     rows = d.get("rows")
     parts = [
         f"**{md_escape(model_name)}**" if model_name else None,

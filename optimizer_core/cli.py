@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "budget; recommend per batch size and write deploy.py (with --out)")
     run.add_argument("--max-drift", type=float,
                      help="gate: exit 1 when a requested ONNX variant drifts more than this from native "
-                          "(absolute probability difference; relative for regressors); also the tolerance the "
+                          "(absolute score difference: probabilities, or decision scores; relative for "
+                          "regressors); also the tolerance the "
                           "recommendation uses (default 1e-4)")
     run.add_argument("--allow-pickle", action="store_true",
                      help="allow pickle/joblib model files (they run code when loaded: trusted files only)")
@@ -67,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress lines on stderr (errors stay one line)")
 
     conv = sub.add_parser("convert", help="convert a model to ONNX: input 'input' float32 [N, features], "
-                                          "output 'scores' (probabilities [N, classes] or predictions [N, 1])")
+                                          "output 'scores' (probabilities or decision scores [N, classes], or "
+                                          "predictions [N, 1])")
     conv.add_argument("model", help="model file (XGBoost JSON/UBJ, LightGBM text, skops, ONNX)")
     conv.add_argument("--out", required=True, help="path of the .onnx file to write")
     conv.add_argument("--allow-pickle", action="store_true",
@@ -341,7 +343,9 @@ def _convert(args: argparse.Namespace) -> int:
         write_file(out, proto.SerializeToString())
     except OSError as e:
         raise ConfigError(f"cannot write {out} ({e.strerror or e}): choose another path") from e
-    shape = f"probabilities [N, {loaded.n_outputs}]" if loaded.task != "regression" else "predictions [N, 1]"
+    kinds = {"probabilities": "probabilities", "decision": "decision scores (not probabilities)"}
+    shape = (f"{kinds[loaded.scores_kind]} [N, {loaded.n_outputs}]" if loaded.task != "regression"
+             else "predictions [N, 1]")
     print(f"wrote {out}: {loaded.estimator} ({loaded.task}), input 'input' float32 [N, {loaded.n_features}], "
           f"output 'scores' {shape}")
     for warning in warnings:  # synthetic rows: a warning, not a failure (exit 1 is the --max-drift gate)
@@ -423,7 +427,8 @@ def format_summary(report) -> str:
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     model = report.model
-    title = (f"{model['estimator']} ({model['family']}, {model['task']}, {model['n_features']} features) on "
+    task = f"{model['task']}, decision scores" if model.get("scores") == "decision" else model["task"]
+    title = (f"{model['estimator']} ({model['family']}, {task}, {model['n_features']} features) on "
              f"{report.data['rows']:,} row{'' if report.data['rows'] == 1 else 's'}")
     out = [title, *lines]
     drift_kind = ("largest difference from the native prediction relative to its size" if relative

@@ -952,12 +952,18 @@ def _log_edges(values: np.ndarray, per_decade: int = 4) -> np.ndarray:
     return 10.0 ** np.linspace(lo, hi, (hi - lo) * per_decade + 1)
 
 
+# report.model["scores"] in words (reports written before the field have none: probabilities then)
+SCORES_SHOWN = {"probabilities": "probabilities", "decision": "decision scores (not probabilities)"}
+
+
 def _score_title(report: Report, who: str) -> str:
     task = report.model.get("task")
     if task == "regression":
         return f"{who} prediction (target units)"
     classes = report.model.get("classes") or []
     last = label(classes[-1]) if classes else "last class"
+    if report.model.get("scores") == "decision":
+        return f"{who} score: class {last}'s decision score"
     return f"{who} score: P(class {last}) (probability)"
 
 
@@ -1012,8 +1018,9 @@ def worst_samples_table(
 ) -> pd.DataFrame:
     """The rows that drift most: row index, |diff|, both scores, label flip (classifiers), feature values.
 
-    Scores are P(last class) for binary models, the prediction for regressors, and for multiclass the
-    class whose probability moved most (named in the ``class`` column).
+    Scores are P(last class) for binary models (its decision score when the scores are not probabilities),
+    the prediction for regressors, and for multiclass the class whose score moved most (named in the
+    ``class`` column).
     """
     v = report.variant(variant)
     worst = v.drift_detail.worst if v and v.drift_detail else ()

@@ -166,6 +166,7 @@ def _header(report: Report) -> str:
             ("family", m.get("family")),
             ("estimator", m.get("estimator")),
             ("task", m.get("task")),
+            ("scores", F.SCORES_SHOWN.get(m.get("scores"))),
             ("features", feature_text),
             ("classes", _join(m.get("classes")) or m.get("n_classes")),
             ("file size", F.fmt_mb(m["source_bytes"]) if m.get("source_bytes") else None),

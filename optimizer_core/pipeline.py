@@ -211,16 +211,20 @@ def predict_native(loaded: LoadedModel, X: np.ndarray) -> np.ndarray:
 
     A model that rejects the data (most often missing values in an estimator without an imputer)
     is the user's input problem, reported in one line naming the estimator.
+    A classifier whose own label can differ from the argmax of its scores (``LoadedModel.check_labels``)
+    is refused when it does on any row: the flips and accuracy would describe another decision.
     """
     try:
         parts = [loaded.predict_scores(X[i:i + PREDICT_CHUNK_ROWS])
                  for i in range(0, X.shape[0], PREDICT_CHUNK_ROWS)]
+        scores = np.concatenate(parts, axis=0)
+        loaded.check_labels(X, scores)
     except (ValueError, TypeError) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         hint = (": the CSV has missing values and this model cannot take them; fill them, or put a SimpleImputer "
                 "in front of the estimator" if np.isnan(X).any() and "nan" in first.lower() else "")
         raise InputError(f"{loaded.estimator} could not predict on the data ({first}){hint}") from e
-    return np.concatenate(parts, axis=0)
+    return scores
 
 
 def predict_onnx(session: Any, X: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
@@ -317,7 +321,8 @@ def _metrics(scores: np.ndarray, dataset: Dataset, loaded: LoadedModel, name: st
     """The target metrics of ``name``'s scores; what they leave out or cannot define goes to ``notes``."""
     if dataset.y is None:
         return None
-    metrics, metric_notes = drift.metrics_with_notes(scores, dataset.y, loaded.task, loaded.classes, name=name)
+    metrics, metric_notes = drift.metrics_with_notes(scores, dataset.y, loaded.task, loaded.classes, name=name,
+                                                     decision=loaded.decision_scores)
     notes.extend(metric_notes)
     return metrics
 

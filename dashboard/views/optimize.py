@@ -289,8 +289,9 @@ def _max_drift() -> float:
         DRIFT_TOLERANCES,
         key="max-drift",
         format_func=lambda x: f"{x:g}",
-        help="The largest drift from the native model a recommended variant may have: the absolute probability "
-        "difference for classifiers, the difference relative to the prediction for regressors (the CLI's "
+        help="The largest drift from the native model a recommended variant may have: the absolute score "
+        "difference for classifiers (probabilities, or decision scores for SVMs and linear models without "
+        "probabilities), the difference relative to the prediction for regressors (the CLI's "
         "--max-drift). Variants over it are still measured and shown, never recommended.",
     )
     state.remember_setting("max-drift", value)

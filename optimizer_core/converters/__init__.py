@@ -91,8 +91,11 @@ def _describe(proto: onnx.ModelProto, model: LoadedModel) -> None:
     import json
 
     from optimizer_core.models.onnx import CLASSES_METADATA_KEY, FEATURES_METADATA_KEY, TASK_METADATA_KEY
+    from optimizer_core.models.onnx_outputs import SCORES_METADATA_KEY
 
     entries = {TASK_METADATA_KEY: model.task}
+    if model.task != "regression":
+        entries[SCORES_METADATA_KEY] = model.scores_kind
     if model.classes is not None:
         entries[CLASSES_METADATA_KEY] = json.dumps([_plain(c) for c in model.classes])
     if model.feature_names:

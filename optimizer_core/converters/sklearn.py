@@ -38,7 +38,7 @@ import numpy as np
 import onnx
 
 from optimizer_core.converters import RawConversion
-from optimizer_core.converters.contract import find_scores_tensor
+from optimizer_core.converters.contract import arrange_scores, find_scores_tensor
 from optimizer_core.errors import ConversionError, UnsupportedModelError, describe_ort_error
 from optimizer_core.models.base import LoadedModel
 from optimizer_core.models.sklearn import iter_estimators
@@ -68,11 +68,46 @@ def to_onnx(model: LoadedModel, *, double: bool) -> RawConversion:
     _fix_zero_init_base_values(proto, model.native)
     scores = find_scores_tensor(proto.graph, regression=model.task == "regression")
     notes = [f"converted with skl2onnx {_skl2onnx_version()}"]
+    if model.decision_scores and model.task == "binary":
+        columns = decision_columns(model, proto, scores)
+        scores = arrange_scores(proto, scores, columns)
+        if columns != "as-is":
+            notes.append(f"skl2onnx's binary decision scores rearranged ({columns}) to [-d, d], as decision_function "
+                         "d is read natively")
     if _tree_steps(model.native):
         notes.append(
             "skl2onnx 1.20 tree fixes applied: scikit-learn's NaN routing kept, missing-value flags as ints"
         )
     return RawConversion(model=proto, scores_tensor=scores, notes=tuple(notes))
+
+
+def decision_columns(model: LoadedModel, proto: onnx.ModelProto, scores: str) -> str:
+    """How skl2onnx's binary decision scores become ``[-d, d]``: it writes ``[d, -d]`` for an SVC, one column
+    for a LinearSVC or RidgeClassifier, ``[-d, d]`` for an SGDClassifier. Found from the graph's own label
+    output on synthetic rows (``models.labels.binary_columns``), not from a table of estimators."""
+    from optimizer_core.converters.verify import synthetic_rows
+    from optimizer_core.models.labels import binary_columns, label_indices
+    from optimizer_core.models.onnx_outputs import label_output
+
+    label = label_output(proto.graph)
+    if label is None:
+        raise ConversionError(f"skl2onnx wrote no label output for {model.estimator}: its decision scores cannot be "
+                              "mapped to the classes; export the model to ONNX yourself")
+    session = _ort_session(proto)
+    feed = session.get_inputs()[0]
+    dtype = np.float64 if "double" in feed.type else np.float32
+    labels, raw = [], []
+    for X in synthetic_rows(model, 64):
+        got_labels, got_scores = session.run([label, scores], {feed.name: X.astype(dtype)})
+        labels.append(np.asarray(got_labels).reshape(-1))
+        raw.append(np.asarray(got_scores, dtype=np.float64).reshape(len(X), -1))
+    columns = binary_columns(label_indices(np.concatenate(labels), model.classes or ()), np.vstack(raw))
+    if columns is None:
+        raise ConversionError(
+            f"skl2onnx's decision scores for {model.estimator} do not map to its label output on synthetic rows: the "
+            "graph is not usable as written; report it, or export the model to ONNX yourself"
+        )
+    return columns
 
 
 def supports_double(model: LoadedModel) -> tuple[bool, str]:
@@ -129,12 +164,14 @@ def _convert(model: LoadedModel, *, double: bool) -> onnx.ModelProto:
             warnings.filterwarnings(
                 "ignore", message="Attribute `prob[AB]_` was deprecated", category=FutureWarning
             )
-            proto = convert_sklearn(
-                model.native,
-                initial_types=initial_types,
-                options=_options(model),
-                target_opset=TARGET_OPSET,
-            )
+            try:
+                proto = convert_sklearn(
+                    model.native, initial_types=initial_types, options=_options(model), target_opset=TARGET_OPSET
+                )
+            except NameError as e:  # no zipmap option (LinearSVC, RidgeClassifier): ZipMap is pruned anyway
+                if "Option 'zipmap' not in" not in str(e):
+                    raise
+                proto = convert_sklearn(model.native, initial_types=initial_types, target_opset=TARGET_OPSET)
     except (MissingShapeCalculator, MissingConverter) as e:
         raise _unsupported(model, e) from e
     except RuntimeError as e:

@@ -18,11 +18,13 @@ import io
 import json
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from optimizer_core.errors import ModelLoadError, UnsafeModelError, UnsupportedModelError
+from optimizer_core.models import saved_versions, sklearn_decision
 from optimizer_core.models.base import LoadedModel, Task
 
 if TYPE_CHECKING:
@@ -120,13 +122,30 @@ def load(data: bytes, fmt: str, source: SourceInfo) -> LoadedModel:
             "built from scikit-learn estimators only (XGBoost/LightGBM: use their own save_model)"
         )
     trusted = [t for t in reported if is_trusted_type(t) or t == _PARTIAL]
-    obj = sio.loads(data, trusted=trusted)
+    saved = saved_versions.skops_versions(data)
+    try:
+        obj = sio.loads(data, trusted=trusted)
+    except Exception as e:
+        raise ModelLoadError(
+            f"{name} is a skops file that cannot be rebuilt here ({type(e).__name__}: {_first_line(e)}): "
+            f"{saved_versions.saved_with(saved)}; load it with the scikit-learn version that saved it and save "
+            "it again with skops.io.dump, or refit the model here"
+        ) from e
     if not matches(obj):
         raise UnsupportedModelError(
             f"{name} holds a {type(obj).__module__}.{type(obj).__name__}, not a scikit-learn estimator: "
             "save the fitted estimator or pipeline itself"
         )
-    return from_object(obj, source=source, fmt=fmt)
+    return with_version_note(from_object(obj, source=source, fmt=fmt), saved)
+
+
+def with_version_note(model: LoadedModel, saved: dict[str, str]) -> LoadedModel:
+    """``model`` with a note when the file was saved by another scikit-learn than the installed one."""
+    if not saved_versions.mismatch(saved):
+        return model
+    note = (f"{saved_versions.saved_with(saved)}: scikit-learn does not promise the same predictions across "
+            "versions; native here is the model as this version rebuilds it")
+    return replace(model, notes=(*model.notes, note))
 
 
 def matches(obj: Any) -> bool:
@@ -151,7 +170,7 @@ def from_object(obj: Any, *, source: SourceInfo, fmt: str) -> LoadedModel:
     names = getattr(obj, "feature_names_in_", None)
     feature_names = tuple(str(c) for c in names) if names is not None else None
     task, classes = _task_and_classes(obj, final, name, lambda: _prediction_width(obj, int(n_features), feature_names))
-    return LoadedModel(
+    model = LoadedModel(
         family="sklearn",
         estimator=name,
         task=task,
@@ -163,6 +182,22 @@ def from_object(obj: Any, *, source: SourceInfo, fmt: str) -> LoadedModel:
         source_sha256=source.sha256,
         native=obj,
         predictor=_make_predictor(obj, task, feature_names),
+    )
+    if task == "regression" or hasattr(obj, "predict_proba"):
+        return model
+    columns = list(feature_names) if feature_names is not None else None
+
+    def as_input(X: np.ndarray) -> Any:
+        return _as_input(X, columns)
+
+    return replace(
+        model,
+        predictor=sklearn_decision.decision_predictor(obj, as_input),
+        decision_scores=True,
+        label_predictor=sklearn_decision.label_predictor(obj, as_input),
+        label_source="its predict()",
+        label_cause=sklearn_decision.label_cause(final, classes or ()),
+        notes=(sklearn_decision.decision_note(final, probability_advice(obj, final)),),
     )
 
 
@@ -227,7 +262,11 @@ def _classifier_task(obj: Any, final: Any, name: str) -> tuple[Task, tuple[Any, 
     if len(classes) < 2:
         raise UnsupportedModelError(f"{name} was fitted on a single class: refit it on at least two classes")
     if not hasattr(obj, "predict_proba"):
-        raise UnsupportedModelError(f"{name} cannot predict probabilities: {probability_advice(obj, final)}")
+        if not hasattr(obj, "decision_function"):
+            raise UnsupportedModelError(
+                f"{name} predicts neither probabilities nor decision scores: {probability_advice(obj, final)}"
+            )
+        sklearn_decision.check_decision_shape(final, len(classes), name)  # else read as decision scores
     task: Task = "binary" if len(classes) == 2 else "multiclass"
     return task, tuple(classes.tolist())
 
