@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from optimizer_core.errors import InputError
+
+if TYPE_CHECKING:
+    from optimizer_core.categories import StoredCategories
 
 Task = Literal["binary", "multiclass", "regression"]
 Family = Literal["xgboost", "lightgbm", "sklearn", "onnx"]
@@ -35,6 +38,8 @@ class LoadedModel:
     predictor: Callable[[np.ndarray], np.ndarray] = field(repr=False, compare=False)
     notes: tuple[str, ...] = ()
     categorical_features: tuple[int, ...] = ()  # input columns that hold category codes (trees split by set)
+    # the category values the model file stores for those columns (LightGBM pandas_categorical, XGBoost 3.1+)
+    stored_categories: StoredCategories | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_classes(self) -> int | None:

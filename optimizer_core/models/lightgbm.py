@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from optimizer_core.categories import lightgbm_categories, model_note
 from optimizer_core.errors import ModelLoadError, UnsupportedModelError
 from optimizer_core.models.base import LoadedModel, Task
 
@@ -66,6 +67,7 @@ class ModelHeader:
     average_output: bool = False  # random-forest boosting averages its trees
     feature_names: tuple[str, ...] = ()
     categorical_features: tuple[int, ...] = ()  # indices of features split by category
+    feature_infos: tuple[str, ...] = ()  # per feature: [min:max] (numerical) or the codes seen (categorical)
 
 
 def matches(obj: Any) -> bool:
@@ -139,6 +141,7 @@ def read_header(text: str) -> ModelHeader:
             i for i, info in enumerate(values.get("feature_infos", "").split())
             if not info.startswith("[") and info != "none"  # numerical: [min:max]; categorical: 1:5:2
         ),
+        feature_infos=tuple(values.get("feature_infos", "").split()),
     )
 
 
@@ -237,14 +240,17 @@ def _build(native: Any, *, source: SourceInfo, fmt: str) -> LoadedModel:
     notes: list[str] = []
     if header.objective == "multiclassova":
         notes.append("multiclassova scores each class with its own sigmoid: the columns do not sum to 1")
-    if header.categorical_features:
-        notes.append("categorical features must be given as their integer category codes")
+    feature_names = _feature_names(header.feature_names)
+    stored = lightgbm_categories(getattr(booster, "pandas_categorical", None), header.categorical_features,
+                                 header.feature_infos)
+    if note := model_note(stored, header.categorical_features, feature_names):
+        notes.append(note)
     return LoadedModel(
         family="lightgbm",
         estimator=estimator,
         task=task,
         n_features=booster.num_feature(),
-        feature_names=_feature_names(header.feature_names),
+        feature_names=feature_names,
         classes=_classes(native, task, header),
         format=fmt,
         source_bytes=source.size,
@@ -253,6 +259,7 @@ def _build(native: Any, *, source: SourceInfo, fmt: str) -> LoadedModel:
         predictor=_predictor(native, task),
         notes=tuple(notes),
         categorical_features=header.categorical_features,
+        stored_categories=stored,
     )
 
 
