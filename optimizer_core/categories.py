@@ -399,7 +399,7 @@ def contract_note(stored: StoredCategories | None, feature_names: Sequence[str] 
         return None
     names = ", ".join(repr(n) for n in stored.column_names(feature_names))
     return (f"input columns {names} take category codes, not values: code i is the i-th category listed in the "
-            f"metadata {CATEGORIES_METADATA_KEY!r} (map values to codes as deploy.py does)")
+            f"metadata {CATEGORIES_METADATA_KEY!r}: map values to codes before running it")
 
 
 def snippet_lines(stored: StoredCategories | None, feature_names: Sequence[str] | None) -> list[str]:
@@ -407,11 +407,13 @@ def snippet_lines(stored: StoredCategories | None, feature_names: Sequence[str] 
     if stored is None or not stored.columns:
         return []
     names = ", ".join(stored.column_names(feature_names))
-    unseen = ("a value not among them becomes missing, as LightGBM does" if stored.unseen_is_missing else
-              "a value not among them is refused: XGBoost's own DataFrame prediction treats it in a way no code can")
+    unseen = (["# codes; a value not among them becomes missing, as LightGBM does."] if stored.unseen_is_missing else
+              ["# codes; a value not among them is refused: XGBoost's own DataFrame prediction sends it where no",
+               "# code can."])
     lines = [
-        f"# The model takes category codes in {names}: code i is the i-th category of its column (stored in the",
-        f"# model file). encode() maps rows of raw values, typed as in training (10, not '10'), to them; {unseen}.",
+        f"# The model takes category codes in {names}: code i is the i-th category of its column",
+        "# (stored in the model file). encode() maps rows of raw values, typed as in training (10, not '10'), to",
+        *unseen,
         "CATEGORIES = {  # input column -> categories in code order",
     ]
     lines += [f"    {i}: {json.dumps(list(c))},  # {_column_name(i, feature_names)}" for i, c in stored.columns]
@@ -435,5 +437,5 @@ def snippet_lines(stored: StoredCategories | None, feature_names: Sequence[str] 
             '            raise ValueError(f"column {column}: {unknown[0]!r} is not one of the model\'s categories")',
             "        X[:, column] = [np.nan if v is None or v != v else v for v in cells]",
         ]
-    lines += ["    return X.astype(np.float32)", ""]
+    lines += ["    return X.astype(np.float32)", "", ""]
     return lines

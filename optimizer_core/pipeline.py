@@ -378,6 +378,7 @@ def _benchmark(loaded: LoadedModel, dataset: Dataset, prepared: list[_Prepared],
         measured = [replace(v, latency=result.latency.get(v.name, ())) for v in variants]
         tuning = None
         if config.tune:
+            from optimizer_core.categories import snippet_lines
             from optimizer_core.tune import tune
 
             tuning = tune(
@@ -386,6 +387,7 @@ def _benchmark(loaded: LoadedModel, dataset: Dataset, prepared: list[_Prepared],
                 X=X, batch_sizes=config.batch_sizes, budget_s=config.budget_s - bench_budget - floor_budget,
                 tolerance=config.tolerance, cores=physical_cores(),
                 progress=within(bench_share + floor_share, 1.0), seed=config.seed,
+                encode_lines=snippet_lines(loaded.stored_categories, loaded.feature_names),
             ).to_dict()
     context = _explain_context(loaded, prepared, threads)
     from optimizer_core.tune import fallback_duplicates

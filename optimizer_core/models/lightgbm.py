@@ -136,7 +136,8 @@ def read_header(text: str) -> ModelHeader:
         objective_flags=frozenset(t for t in objective_tokens[1:] if ":" not in t),
         num_class=int(values.get("num_class", "1")),
         average_output="average_output" in flags,
-        feature_names=tuple(values.get("feature_names", "").split()),
+        # split at spaces only, as LightGBM does: a name may hold a tab (spaces became '_' in training)
+        feature_names=tuple(values["feature_names"].split(" ")) if values.get("feature_names") else (),
         categorical_features=tuple(
             i for i, info in enumerate(values.get("feature_infos", "").split())
             if not info.startswith("[") and info != "none"  # numerical: [min:max]; categorical: 1:5:2
