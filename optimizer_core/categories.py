@@ -13,8 +13,8 @@ number for numeric categories, as pandas compares them), *is a code* when it is 
 n - 1. The column holds values when some cell is a value and not a code, codes when some cell is a code and
 not a value; both at once, or only cells that are both with different meanings, are refused. Cells that are
 both with the same meaning read the same either way. A value the model was not trained with is missing for
-LightGBM (its rule); for XGBoost it is refused, because XGBoost's DataFrame path sends it down a branch that
-no code (nor a missing value) reaches.
+LightGBM (its rule); for XGBoost it is refused: XGBoost 3.2's own DataFrame prediction refuses it ("Found a
+category not in the training set") or, for some models, scores it unlike any code or missing value.
 """
 
 from __future__ import annotations
@@ -233,9 +233,9 @@ class ColumnDecoder:
             if self.family != "lightgbm":
                 raise self._error(
                     f"value {self._shown(unseen[0])} at data row {self._first_row(ids, unseen[0])} is not one of the "
-                    f"model's categories ({self._listing()}): {self.library}'s own DataFrame prediction sends an "
-                    "unknown category down a branch that no category code or missing value reaches, so it cannot "
-                    "be reproduced: leave the cell empty (missing) or use one of the categories")
+                    f"model's categories ({self._listing()}): {self.library} gives an unknown category no defined "
+                    "meaning (its own DataFrame prediction refuses it, or scores it unlike any code or missing "
+                    "value): leave the cell empty (missing) or use one of the categories")
             unseen_rows = int(present.sum())
         lut = np.append(out, np.nan)
         index = np.where(np.isnan(ids), len(cells), ids).astype(np.int64)
@@ -408,8 +408,7 @@ def snippet_lines(stored: StoredCategories | None, feature_names: Sequence[str] 
         return []
     names = ", ".join(stored.column_names(feature_names))
     unseen = (["# codes; a value not among them becomes missing, as LightGBM does."] if stored.unseen_is_missing else
-              ["# codes; a value not among them is refused: XGBoost's own DataFrame prediction sends it where no",
-               "# code can."])
+              ["# codes; a value not among them is refused, as XGBoost's own DataFrame prediction may refuse it."])
     lines = [
         f"# The model takes category codes in {names}: code i is the i-th category of its column",
         "# (stored in the model file). encode() maps rows of raw values, typed as in training (10, not '10'), to",

@@ -23,6 +23,7 @@ TRUE_TEXT = ("True", "true", "TRUE")  # pyarrow's and pandas' spellings of a boo
 FALSE_TEXT = ("False", "false", "FALSE")
 MOSTLY_ZEROS = 0.5  # share of the feature cells that are exactly 0 before the sparse-training note
 _SAMPLE_ROWS = 2_000
+_CHUNK_ROWS = 65_536
 _DECIMAL_COMMA = re.compile(r"^[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+$")  # 0,645  12,5  1.234,56
 _FIELDS_SPLIT_AT_COMMA = re.compile(r"\d,\d")
 
@@ -48,11 +49,11 @@ def sparse_zeros_note(X: np.ndarray, model: Any) -> str | None:
     sparse training matrix would have) changes on a sample of rows, measured; None when nothing to say."""
     if model.family != "xgboost" or X.size == 0:
         return None
-    zeros = sum(int(np.count_nonzero(X[i:i + 65_536] == 0)) for i in range(0, X.shape[0], 65_536))
+    zeros = sum(int(np.count_nonzero(X[i:i + _CHUNK_ROWS] == 0)) for i in range(0, X.shape[0], _CHUNK_ROWS))
     share = zeros / X.size
     if share <= MOSTLY_ZEROS:
         return None
-    with_zeros = np.flatnonzero((X == 0).any(axis=1))[:_SAMPLE_ROWS]
+    with_zeros = _rows_with_zeros(X)
     sample = np.ascontiguousarray(X[with_zeros])
     absent = np.where(sample == 0, np.nan, sample)
     head = (f"{share:.0%} of the feature cells are exactly 0: if the model was trained on a sparse matrix, its "
@@ -65,3 +66,16 @@ def sparse_zeros_note(X: np.ndarray, model: Any) -> str | None:
         return None  # zeros and missing values take the same branches here: nothing to warn about
     return (head + f"; read as missing, they would change the scores by up to {change:.3g} on {len(with_zeros):,} "
             "sampled rows: if it was, leave those cells empty")
+
+
+def _rows_with_zeros(X: np.ndarray) -> np.ndarray:
+    """The first ``_SAMPLE_ROWS`` rows holding a 0, found block by block (never a mask of the whole matrix)."""
+    found: list[np.ndarray] = []
+    count = 0
+    for start in range(0, X.shape[0], _CHUNK_ROWS):
+        rows = start + np.flatnonzero((X[start:start + _CHUNK_ROWS] == 0).any(axis=1))
+        found.append(rows[:_SAMPLE_ROWS - count])
+        count += found[-1].size
+        if count >= _SAMPLE_ROWS:
+            break
+    return np.concatenate(found)

@@ -155,16 +155,23 @@ def test_stored_categories_that_cannot_be_tied_to_columns_are_not_guessed(tmp_pa
         load_dataset(path, model)
 
 
-def test_deploy_snippet_maps_values_to_codes_as_the_tool_does(lgb_files, tmp_path):
-    model = load_model(lgb_files["model"])
-    (tmp_path / "fp32.onnx").write_bytes(convert(model).SerializeToString())
-    lines = snippet_lines(model.stored_categories, model.feature_names)
-    script = tmp_path / "deploy.py"
-    script.write_text("\n".join(["import numpy as np", "import onnxruntime as ort", "",
-                                 f'session = ort.InferenceSession("{tmp_path / "fp32.onnx"}")', "", *lines,
-                                 "def predict(X):",
-                                 '    return session.run(["scores"], {"input": np.asarray(X, np.float32)})[0]']))
-    deploy = runpy.run_path(str(script))
+def _deploy(model, folder):
+    """deploy.py as a tuned run writes it (one split-free fp32 configuration), next to its fp32.onnx."""
+    from optimizer_core.report import VariantResult
+    from optimizer_core.tune import Candidate, deploy_script, deployment_snippet
+
+    (folder / "fp32.onnx").write_bytes(convert(model).SerializeToString())
+    variant = VariantResult(name="fp32", precision="fp32", provider_requested="cpu", provider_used="CPU",
+                            applicable=True, artifact="fp32.onnx")
+    snippet = deployment_snippet(Candidate("fp32 t1", "fp32", "fp32", {"intra_op_threads": 1}), {"fp32": variant},
+                                 snippet_lines(model.stored_categories, model.feature_names))
+    script = folder / "deploy.py"
+    script.write_text(deploy_script(snippet))
+    return runpy.run_path(str(script))
+
+
+def test_deploy_script_maps_values_to_codes_as_the_tool_does(lgb_files, tmp_path):
+    deploy = _deploy(load_model(lgb_files["model"]), tmp_path)
     rows = lgb_files["frame"].astype(object).where(lgb_files["frame"].notna(), None).to_numpy().tolist()
     scores = deploy["predict"](deploy["encode"](rows))[:, 1]
     np.testing.assert_allclose(scores, lgb_files["expected"], atol=1e-6, rtol=0)
@@ -220,3 +227,13 @@ def test_xgboost_without_stored_categories_refuses_text_and_takes_codes(tmp_path
     codes.to_csv(coded, index=False)
     ds = load_dataset(coded, model)
     np.testing.assert_array_equal(ds.X, codes.to_numpy(float))
+
+
+def test_xgboost_deploy_script_refuses_a_value_it_was_not_trained_with(tmp_path):
+    clf = _xgboost_classifier()
+    deploy = _deploy(model_from_object(clf), tmp_path)
+    frame, _ = _frame(20, seed=3)
+    scores = deploy["predict"](deploy["encode"](frame.astype(object).to_numpy().tolist()))[:, 1]
+    np.testing.assert_allclose(scores, clf.predict_proba(_categorical(frame))[:, 1], atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="'purple' is not one of the model's categories"):
+        deploy["encode"]([[0.5, "purple", 1]])
