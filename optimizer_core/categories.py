@@ -67,19 +67,23 @@ def _column_name(index: int, feature_names: Sequence[str] | None) -> str:
 
 
 def lightgbm_categories(pandas_categorical: Any, categorical_features: Sequence[int],
-                        feature_infos: Sequence[str]) -> StoredCategories | None:
+                        feature_infos: Sequence[str],
+                        categorical_param: Sequence[int] | None = None) -> StoredCategories | None:
     """The ``pandas_categorical`` lists of a LightGBM model tied to its categorical features, or why they
     cannot be (None when the file stores none).
 
     The file keeps one list per pandas category column of the training frame, in column order, but not which
     columns those were. They are the model's categorical features when LightGBM chose them itself (the
-    default, ``categorical_feature='auto'``): then the counts agree and every code seen in training
-    (``feature_infos``) has a category. Otherwise (ordered categories, which train as numbers, or an explicit
-    ``categorical_feature``) the file does not say, and its categories are not used.
+    default, ``categorical_feature='auto'``, recorded in the parameters as those columns' indices, unused
+    ones included): then the counts agree and every code seen in training (``feature_infos``) has a
+    category. Otherwise (ordered categories, which train as numbers, or an explicit ``categorical_feature``
+    naming other columns) the file does not say, and its categories are not used.
     """
     if not pandas_categorical or not isinstance(pandas_categorical, list):
         return None
     lists = [tuple(c) if isinstance(c, list) else () for c in pandas_categorical]
+    if categorical_param is not None:  # the training's own list: unused features too, and authoritative
+        categorical_features = sorted(categorical_param)
     count, splits = len(lists), len(categorical_features)
     if count != splits:
         return StoredCategories("lightgbm", unusable=(

@@ -39,6 +39,7 @@ _RANKING_OBJECTIVES = frozenset({"lambdarank", "rank_xendcg"})
 
 _AUTO_NAME = re.compile(r"Column_(\d+)")
 _PARAM_LINE = re.compile(r"\[[^\]\[:\n]+: [^\n]*\]")
+_CATEGORICAL_PARAM = re.compile(r"^\[categorical_feature: ([^\]\n]*)\]$", re.MULTILINE)
 
 # Parses a model and its parameters, as lightgbm.Booster does, in a throw-away process that loads
 # lib_lightgbm alone (no Python package import: ~50 ms).
@@ -68,6 +69,7 @@ class ModelHeader:
     feature_names: tuple[str, ...] = ()
     categorical_features: tuple[int, ...] = ()  # indices of features split by category
     feature_infos: tuple[str, ...] = ()  # per feature: [min:max] (numerical) or the codes seen (categorical)
+    categorical_param: tuple[int, ...] | None = None  # the categorical_feature parameter (unused features too)
 
 
 def matches(obj: Any) -> bool:
@@ -143,7 +145,18 @@ def read_header(text: str) -> ModelHeader:
             if not info.startswith("[") and info != "none"  # numerical: [min:max]; categorical: 1:5:2
         ),
         feature_infos=tuple(values.get("feature_infos", "").split()),
+        categorical_param=_categorical_param(text),
     )
+
+
+def _categorical_param(text: str) -> tuple[int, ...] | None:
+    """The ``[categorical_feature: 1,2]`` line of the parameters section as indices (None when absent or
+    given by name)."""
+    found = _CATEGORICAL_PARAM.search(text)
+    if found is None:
+        return None
+    tokens = [t.strip() for t in found.group(1).split(",") if t.strip()]
+    return tuple(int(t) for t in tokens) if all(t.isdigit() for t in tokens) else None
 
 
 def header_of(native: Any) -> ModelHeader:
@@ -243,7 +256,7 @@ def _build(native: Any, *, source: SourceInfo, fmt: str) -> LoadedModel:
         notes.append("multiclassova scores each class with its own sigmoid: the columns do not sum to 1")
     feature_names = _feature_names(header.feature_names)
     stored = lightgbm_categories(getattr(booster, "pandas_categorical", None), header.categorical_features,
-                                 header.feature_infos)
+                                 header.feature_infos, header.categorical_param)
     if note := model_note(stored, header.categorical_features, feature_names):
         notes.append(note)
     return LoadedModel(

@@ -116,6 +116,25 @@ def test_a_dataframe_with_category_dtype_gets_lightgbms_exact_rule(lgb_files):
                                rtol=0)
 
 
+def test_an_unused_category_column_still_takes_its_stored_categories(tmp_path):
+    """A constant category column is not split on ('none' in feature_infos) but is in pandas_categorical and in
+    the categorical_feature parameter: the lists are tied to the columns through that parameter."""
+    frame, y = _frame()
+    training = _categorical(frame).assign(const=pd.Categorical(["x"] * len(frame)))
+    classifier = lgb.LGBMClassifier(n_estimators=10, num_leaves=8, min_data_per_group=5, cat_smooth=1, verbose=-1,
+                                    n_jobs=1).fit(training, y)
+    path = tmp_path / "model.txt"
+    classifier.booster_.save_model(path)
+    model = load_model(path)
+    assert model.categorical_features == (1, 2)
+    assert [i for i, _ in model.stored_categories.columns] == [1, 2, 3]
+    raw = tmp_path / "raw.csv"
+    frame.assign(const="x").to_csv(raw, index=False)
+    ds = load_dataset(raw, model)
+    np.testing.assert_allclose(model.predict_scores(ds.X)[:, 1], classifier.predict_proba(training)[:, 1],
+                               atol=1e-6, rtol=0)
+
+
 def test_small_integer_categories_are_values_when_a_cell_cannot_be_a_code(tmp_path):
     """Stored [1, 2, 3]: a column holding 3 cannot be codes (0..2), so 1, 2, 3 are the values (code 0, 1, 2)."""
     model = model_from_object(_lightgbm_booster())
