@@ -32,7 +32,6 @@ from optimizer_core.data_hints import (
     FALSE_TEXT,
     TRUE_TEXT,
     decimal_comma_hint,
-    sparse_zeros_note,
     split_decimal_comma_hint,
 )
 from optimizer_core.errors import InputError, shorten
@@ -284,8 +283,6 @@ def _dataset(X: np.ndarray, selected: list[str], mapping: str, ignored: list[str
         notes.append("columns were matched to the model's feature names ignoring case and surrounding spaces")
     if y is not None:
         notes.extend(_target_notes(y, model, target or "the target", display))
-    if zeros := sparse_zeros_note(X, model):
-        notes.append(zeros)
     return Dataset(
         X=X,
         feature_names=tuple(selected),
