@@ -241,8 +241,9 @@ def _from_frame(frame: pd.DataFrame, model: LoadedModel, *, target: str | None, 
             except (TypeError, ValueError) as e:
                 raise InputError(f"{display}: column {column!r} is not numeric: {_first_line(e)}") from e
     # a pandas category column holds values by definition: LightGBM gives it the stored categories
-    categories.finish(X, values_only=[j for j in categories.decoders
-                                      if isinstance(frame.iloc[:, columns.index(selected[j])].dtype, pd.CategoricalDtype)])
+    typed = [j for j in categories.decoders
+             if isinstance(frame.iloc[:, columns.index(selected[j])].dtype, pd.CategoricalDtype)]
+    categories.finish(X, values_only=typed)
     _check_finite(X, 0, tuple(selected), display)
     if target is None and target_values is not None:
         target = "y"
@@ -583,11 +584,11 @@ def _raise_ragged(src: _Source, header: _Header, row: Any, message: str) -> None
         where = f"a row has {_plural(row.actual_columns, 'field')} ({_shorten(row.text)!r})"
     else:
         where = message
+    fields = got if line is not None else row.actual_columns if row is not None else 0
     raise InputError(
         f"{src.display} is not a well-formed CSV: {where} but the header has {expected}; "
         "every row needs the header's column count"
-        + split_decimal_comma_hint(row.text if row is not None else None, header.sep,
-                                   got if line is not None else (row.actual_columns if row is not None else 0), expected)
+        + split_decimal_comma_hint(row.text if row is not None else None, header.sep, fields, expected)
     )
 
 

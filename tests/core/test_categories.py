@@ -256,3 +256,11 @@ def test_xgboost_deploy_script_refuses_a_value_it_was_not_trained_with(tmp_path)
     np.testing.assert_allclose(scores, clf.predict_proba(_categorical(frame))[:, 1], atol=1e-6, rtol=0)
     with pytest.raises(ValueError, match="'purple' is not one of the model's categories"):
         deploy["encode"]([[0.5, "purple", 1]])
+
+
+def test_convert_says_the_onnx_takes_codes(lgb_files, tmp_path, capsys):
+    out = tmp_path / "model.onnx"
+    assert main(["convert", str(lgb_files["model"]), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "note: input columns 'color', 'size' take category codes, not values: code i is the i-th category " \
+           "listed in the metadata 'inference_optimizer.categories'" in printed
