@@ -273,8 +273,8 @@ class ColumnDecoder:
         if clash:
             i = clash[0]
             raise self._error(
-                f"holds only numbers that are both among the model's categories and valid codes with another "
-                f"meaning ({self._shown(i)} at data row {self._first_row(ids, i)} is category {self._shown(i)}, whose "
+                f"holds numbers that are both among the model's categories and valid codes with another "
+                f"meaning, and no cell settles which ({self._shown(i)} at data row {self._first_row(ids, i)} is category {self._shown(i)}, whose "
                 f"code is {cells[i].match}), so the file cannot say which it holds: add rows that show it, or pass a "
                 "pandas DataFrame whose column has category dtype (Python API)")
         if agree:

@@ -144,7 +144,8 @@ def test_small_integer_categories_are_values_when_a_cell_cannot_be_a_code(tmp_pa
 
 
 @pytest.mark.parametrize(("rows", "fragment"), [
-    ("0.5,red,1\n0.5,red,2\n", "holds only numbers that are both among the model's categories and valid codes"),
+    ("0.5,red,1\n0.5,red,2\n", "holds numbers that are both among the model's categories and valid codes with another meaning, and no "
+                           "cell settles which ('1' at data row 1 is category '1', whose code is 0)"),
     ("0.5,red,0\n0.5,red,3\n", "mixes the model's category values (e.g. '3' at data row 2) and category codes"),
     ("0.5,Red,1\n0.5,RED,3\n", "holds none of the model's categories ('blue', 'green', 'red'; e.g. 'Red' at data "
                                "row 1): check the spelling"),
