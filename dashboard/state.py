@@ -499,7 +499,8 @@ def column_problem(columns: Sequence[str], check: ModelCheck, target: str | None
     when it fits or when the inspection could not tell (the core's own column rules and words)."""
     from optimizer_core.data import check_columns
 
-    return check_columns(list(columns), check.feature_names, check.n_features, target, csv_name)
+    family = "lightgbm" if check.format == "lightgbm-text" else None  # its training renames feature names
+    return check_columns(list(columns), check.feature_names, check.n_features, target, csv_name, family=family)
 
 
 @st.cache_resource(show_spinner=False)

@@ -324,6 +324,7 @@ def _history(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
+    from optimizer_core.categories import contract_note
     from optimizer_core.converters import convert
     from optimizer_core.converters.verify import verify_conversion
     from optimizer_core.models import load_model
@@ -348,6 +349,8 @@ def _convert(args: argparse.Namespace) -> int:
              else "predictions [N, 1]")
     print(f"wrote {out}: {loaded.estimator} ({loaded.task}), input 'input' float32 [N, {loaded.n_features}], "
           f"output 'scores' {shape}")
+    if codes := contract_note(loaded.stored_categories, loaded.feature_names):
+        print(f"note: {codes}")
     for warning in warnings:  # synthetic rows: a warning, not a failure (exit 1 is the --max-drift gate)
         print(f"warning: {warning}", file=sys.stderr)
     if out.suffix.lower() != ".onnx":

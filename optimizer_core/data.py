@@ -27,7 +27,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from optimizer_core.categories import CategoryReader
+from optimizer_core.data_hints import (
+    FALSE_TEXT,
+    TRUE_TEXT,
+    decimal_comma_hint,
+    split_decimal_comma_hint,
+)
 from optimizer_core.errors import InputError, shorten
+from optimizer_core.feature_names import RENAMED_MAPPING, match_renamed, renamed_note, training_names
 from optimizer_core.models.base import LoadedModel
 
 TARGET_GUESSES = ("label", "target", "y", "class")
@@ -67,7 +75,7 @@ class Dataset:
     y: np.ndarray | None = field(default=None, repr=False)
     target: str | None = None
     path: str | None = None
-    column_mapping: str = "by-name"  # "by-name" | "by-name-ignoring-case" | "positional"
+    column_mapping: str = "by-name"  # "by-name" | "by-name-ignoring-case" | RENAMED_MAPPING | "positional"
     ignored_columns: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     sha256: str = ""
@@ -137,8 +145,10 @@ def load_dataset(
         categorical = [model.feature_names[i] for i in model.categorical_features] if model.feature_names else []
         named = [n for n in categorical if f"column {n!r} has a non-numeric value" in str(e)]
         if named:
+            stored = model.stored_categories
+            why = f" ({stored.unusable})" if stored is not None and stored.unusable else ""
             raise InputError(f"{e}; the model reads {named[0]!r} as category codes: write each category as the "
-                             "integer code it had in training") from e
+                             f"integer code it had in training{why}") from e
         raise
 
 
@@ -226,28 +236,42 @@ def _from_frame(frame: pd.DataFrame, model: LoadedModel, *, target: str | None, 
     elif y is not None:
         target_values = _given_target(y, frame.shape[0])
     candidates = [c for c in columns if c != target]
-    selected, mapping, ignored = _align(candidates, model.feature_names, model.n_features, display, target)
+    selected, mapping, ignored = _align(candidates, model.feature_names, model.n_features, display, target,
+                                        family=model.family)
     duplicated = [c for c in _duplicates(columns) if c in selected or c == target]
     if duplicated:
         raise InputError(f"{display} has duplicate column names: {_listing(duplicated)}; rename them")
     X = np.empty((frame.shape[0], len(selected)), dtype=np.float64)
+    categories = _category_reader(model, selected, display)
     for j, column in enumerate(selected):
         raw = frame.iloc[:, columns.index(column)]
-        if raw.dtype == object or pd.api.types.is_string_dtype(raw):
+        if j in categories.decoders:
+            X[:, j] = categories.decoders[j].ids(raw.to_numpy(dtype=object))
+        elif raw.dtype == object or pd.api.types.is_string_dtype(raw):
             X[:, j] = _tolerant_numbers(raw.to_numpy(dtype=object), column, display, 0)
         else:
             try:
                 X[:, j] = raw.to_numpy(dtype=np.float64, na_value=np.nan)
             except (TypeError, ValueError) as e:
                 raise InputError(f"{display}: column {column!r} is not numeric: {_first_line(e)}") from e
+    # a pandas category column holds values by definition: LightGBM gives it the stored categories
+    typed = [j for j in categories.decoders
+             if isinstance(frame.iloc[:, columns.index(selected[j])].dtype, pd.CategoricalDtype)]
+    categories.finish(X, values_only=typed)
     _check_finite(X, 0, tuple(selected), display)
     if target is None and target_values is not None:
         target = "y"
-    return _dataset(X, selected, mapping, ignored, target, target_values, display, "", model)
+    return _dataset(X, selected, mapping, ignored, target, target_values, display, "", model,
+                    extra_notes=categories.notes(X.shape[0]))
 
 
 METRICS_SKIPPED = "metrics skipped"  # how a note on unusable targets starts: shown as a warning
 IGNORED_NAMED = 10  # the note names this many ignored columns; report.json's data.ignored_columns has them all
+
+
+def _category_reader(model: LoadedModel, selected: Sequence[str], display: str) -> CategoryReader:
+    """Decoders for the columns whose categories the model file stores."""
+    return CategoryReader(model.stored_categories, selected, display, NULL_TOKENS)
 
 
 def _ignored_note(ignored: Sequence[str]) -> str:
@@ -268,6 +292,8 @@ def _dataset(X: np.ndarray, selected: list[str], mapping: str, ignored: list[str
         notes.append(_ignored_note(ignored))
     if mapping == "positional" and order_note:
         notes.append("the model has no feature names: the columns were taken in the order given")
+    elif mapping == RENAMED_MAPPING and model.feature_names:
+        notes.append(renamed_note(selected, model.feature_names, model.family))
     elif mapping == "by-name-ignoring-case":
         notes.append("columns were matched to the model's feature names ignoring case and surrounding spaces")
     if y is not None:
@@ -423,7 +449,7 @@ def _from_csv(src: _Source, model: LoadedModel, *, target: str | None, y: Any, p
     internal = [f"c{i}" for i in range(len(names))]
     try:
         selected, mapping, ignored = _align([c for c in names if c not in (target, index)], model.feature_names,
-                                            model.n_features, src.display, target)
+                                            model.n_features, src.display, target, family=model.family)
     except InputError:
         # A malformed file is the more basic problem: name it first (as reading whole files did).
         for _ in _batches(src, header, internal, {internal[0]: pa.string()}, internal[:1]):
@@ -433,29 +459,34 @@ def _from_csv(src: _Source, model: LoadedModel, *, target: str | None, y: Any, p
     feature_cols = [internal[names.index(c)] for c in selected]
     target_col = internal[names.index(target)] if target is not None else None
     include = feature_cols + ([target_col] if target_col else [])
+    categories = _category_reader(model, selected, src.display)
+    text_cols = {feature_cols[j] for j in categories.decoders}  # values or codes: decided on the whole column
     tolerant: set[str] = set()  # feature columns parsed as strings (pyarrow refused a value)
     while True:
-        types = {c: (pa.string() if c in tolerant else pa.float64()) for c in feature_cols}
+        types = {c: (pa.string() if c in tolerant | text_cols else pa.float64()) for c in feature_cols}
         if target_col:
             types[target_col] = pa.string()
+        categories = _category_reader(model, selected, src.display)
         try:
             X, target_values = _read_body(src, header, internal, types, include, feature_cols, target_col,
-                                          selected, scan.max_rows, report)
+                                          selected, scan.max_rows, report, categories)
             break
         except _ConversionFailed as failure:
             # Parse the refused column as text and convert it here (spaces, odd null tokens) or explain
             # which value is wrong; a second refusal sends every feature column down that path.
-            if failure.column in tolerant or failure.column not in feature_cols:
+            if failure.column in tolerant | text_cols or failure.column not in feature_cols:
                 raise InputError(f"{src.display} could not be read: {failure.message}") from None
             tolerant |= {failure.column} if not tolerant else set(feature_cols)
     if X.shape[0] == 0:
         _no_rows(src.display)
+    categories.finish(X)
     if target_values is None and y is not None:
         target_values = _given_target(y, X.shape[0])
         target = "y"
     report(1.0)
+    notes = ((_INDEX_NOTE,) if index is not None else ()) + tuple(categories.notes(X.shape[0]))
     return _dataset(X, selected, mapping, ignored, target, target_values, src.display, scan.sha256, model,
-                    extra_notes=(_INDEX_NOTE,) if index is not None else ())
+                    extra_notes=notes)
 
 
 class _ConversionFailed(Exception):
@@ -467,7 +498,7 @@ class _ConversionFailed(Exception):
 
 def _read_body(src: _Source, header: _Header, internal: list[str], types: dict[str, Any], include: list[str],
                feature_cols: list[str], target_col: str | None, selected: list[str], max_rows: int,
-               report: _ProgressReporter) -> tuple[np.ndarray, np.ndarray | None]:
+               report: _ProgressReporter, categories: CategoryReader) -> tuple[np.ndarray, np.ndarray | None]:
     import pyarrow as pa
 
     X = np.empty((max_rows, len(feature_cols)), dtype=np.float64)
@@ -480,7 +511,9 @@ def _read_body(src: _Source, header: _Header, internal: list[str], types: dict[s
         block = X[row:row + n]
         for j, c in enumerate(feature_cols):
             column = batch.column(c)
-            if pa.types.is_string(column.type):
+            if j in categories.decoders:  # ids of the raw values until the whole column is seen
+                block[:, j] = categories.decoders[j].ids(column.to_numpy(zero_copy_only=False))
+            elif pa.types.is_string(column.type):
                 block[:, j] = _tolerant_numbers(column.to_numpy(zero_copy_only=False), selected[j], src.display, row)
             else:
                 block[:, j] = column.to_numpy(zero_copy_only=False)
@@ -565,9 +598,11 @@ def _raise_ragged(src: _Source, header: _Header, row: Any, message: str) -> None
         where = f"a row has {_plural(row.actual_columns, 'field')} ({_shorten(row.text)!r})"
     else:
         where = message
+    fields = got if line is not None else row.actual_columns if row is not None else 0
     raise InputError(
         f"{src.display} is not a well-formed CSV: {where} but the header has {expected}; "
         "every row needs the header's column count"
+        + split_decimal_comma_hint(row.text if row is not None else None, header.sep, fields, expected)
     )
 
 
@@ -749,7 +784,7 @@ class _ProgressReporter:
 
 
 def check_columns(columns: Sequence[str], feature_names: Sequence[str] | None, n_features: int | None,
-                  target: str | None, display: str) -> str | None:
+                  target: str | None, display: str, *, family: str | None = None) -> str | None:
     """Why a CSV with this header cannot feed a model with these features (None when it can): the same rules
     and words a run uses, for callers that know only the header (the dashboard, before a run)."""
     names = tuple(feature_names) if feature_names else None
@@ -761,19 +796,20 @@ def check_columns(columns: Sequence[str], feature_names: Sequence[str] | None, n
         columns = columns[1:]
     try:
         _align([c for c in columns if c != target], names, n_features if n_features is not None else len(columns),
-               display, target)
+               display, target, family=family)
     except InputError as e:
         return str(e)
     return None
 
 
 def _align(columns: list[str], names: tuple[str, ...] | None, n_features: int, display: str,
-           target: str | None = None) -> tuple[list[str], str, list[str]]:
+           target: str | None = None, *, family: str | None = None) -> tuple[list[str], str, list[str]]:
     """(selected columns in the model's order, mapping, ignored columns).
 
-    A model that knows its feature names gets its columns by name: exactly, or ignoring case and
-    surrounding spaces when that matches every name one to one. A model without names takes the
-    columns in file order, with an exact count check.
+    A model that knows its feature names gets its columns by name: exactly, else as the training library
+    renamed them (``feature_names.match_renamed``, for ``family``), else ignoring case and surrounding spaces
+    when that matches every name one to one. A model without names takes the columns in file order, with an
+    exact count check.
     """
     if names and target is not None and column_key(target) in {column_key(n) for n in names}:
         raise InputError(
@@ -781,13 +817,16 @@ def _align(columns: list[str], names: tuple[str, ...] | None, n_features: int, d
             "the labels or values the model predicts"
         )
     if names:
-        selected = _match_names(columns, names)
+        renamed = match_renamed(columns, names, family, display)  # refuses two columns for one renamed name
+        selected = list(names) if set(names) <= set(columns) else renamed or _match_names(columns, names)
         if selected is not None:
             wanted = set(selected)
-            mapping = "by-name" if list(selected) == list(names) else "by-name-ignoring-case"
+            mapping = ("by-name" if list(selected) == list(names) else
+                       RENAMED_MAPPING if selected == renamed else "by-name-ignoring-case")
             return selected, mapping, [c for c in columns if c not in wanted]
         present = {column_key(c) for c in columns}
-        missing = [n for n in names if n not in columns and column_key(n) not in present]
+        as_trained = training_names(columns, family)
+        missing = [n for n in names if n not in columns and column_key(n) not in present and n not in as_trained]
         if len(missing) < len(names):
             raise InputError(
                 f"{display} is missing {len(missing)} of the model's feature columns: {_listing(missing)}; "
@@ -830,6 +869,7 @@ def _tolerant_numbers(raw: np.ndarray, column: str, display: str, row_offset: in
     series = pd.Series(raw, dtype=object)
     present = series.notna()
     text = series.where(present, "").astype(str).str.strip()
+    text = text.mask(text.isin(TRUE_TEXT), "1").mask(text.isin(FALSE_TEXT), "0")  # pandas writes booleans so
     missing = text.isin(NULL_TOKENS) | ~present
     values = pd.to_numeric(text.where(~missing, None), errors="coerce")
     bad = values.isna() & ~missing
@@ -838,6 +878,7 @@ def _tolerant_numbers(raw: np.ndarray, column: str, display: str, row_offset: in
         raise InputError(
             f"{display}: column {column!r} has a non-numeric value {_shorten(str(raw[row]))!r} "
             f"at data row {row_offset + row + 1}: features must be numbers (leave a cell empty for a missing value)"
+            + decimal_comma_hint(str(raw[row]))
         )
     return values.to_numpy(dtype=np.float64, na_value=np.nan)
 
@@ -887,6 +928,7 @@ def _target_notes(y: np.ndarray, model: LoadedModel, target: str, display: str) 
             raise InputError(
                 f"{display}: target column {target!r} has a non-numeric value {_shorten(str(y[row]))!r} at data "
                 f"row {row + 1}: a regression model's target must be numbers (leave a cell empty if unknown)"
+                + decimal_comma_hint(str(y[row]))
             )
     elif model.classes is not None:
         from optimizer_core.drift import encode_target

@@ -27,6 +27,7 @@ from optimizer_core import bench, drift, machine_load
 from optimizer_core.config import OptimizeConfig
 from optimizer_core.converters import convert
 from optimizer_core.data import Dataset, load_dataset
+from optimizer_core.data_hints import sparse_zeros_note
 from optimizer_core.environment import describe_environment, physical_cores
 from optimizer_core.errors import ConfigError, InputError, OptimizerError
 from optimizer_core.models import LoadedModel, load_model, model_from_object
@@ -123,6 +124,8 @@ def optimize(
         progress=lambda stage, fraction: _stage(progress, "load", 0.1 + 0.9 * fraction, f"reading data {fraction:.0%}"),
     )
     notes: list[str] = list(loaded.notes) + list(dataset.notes)
+    if zeros := sparse_zeros_note(dataset.X, loaded):  # measured on a sample: a run's note, not the reader's
+        notes.append(zeros)
 
     _stage(progress, "convert", 0.0, "converting to ONNX")
     fp32_model = convert(loaded)
@@ -387,6 +390,7 @@ def _benchmark(loaded: LoadedModel, dataset: Dataset, prepared: list[_Prepared],
         measured = [replace(v, latency=result.latency.get(v.name, ())) for v in variants]
         tuning = None
         if config.tune:
+            from optimizer_core.categories import snippet_lines
             from optimizer_core.tune import tune
 
             tuning = tune(
@@ -395,6 +399,7 @@ def _benchmark(loaded: LoadedModel, dataset: Dataset, prepared: list[_Prepared],
                 X=X, batch_sizes=config.batch_sizes, budget_s=config.budget_s - bench_budget - floor_budget,
                 tolerance=config.tolerance, cores=physical_cores(),
                 progress=within(bench_share + floor_share, 1.0), seed=config.seed,
+                encode_lines=snippet_lines(loaded.stored_categories, loaded.feature_names),
             ).to_dict()
     context = _explain_context(loaded, prepared, threads)
     from optimizer_core.tune import fallback_duplicates

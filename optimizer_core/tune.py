@@ -319,10 +319,13 @@ def tune(
     finalists: int = DEFAULT_FINALISTS,
     progress: Progress | None = None,
     seed: int = 0,
+    encode_lines: Sequence[str] = (),
 ) -> TuneResult:
     """Search configurations within ``budget_s`` and return every measured candidate.
 
-    ``variants``: the run's measured variants (drift known); ``models``: variant name -> ONNX bytes.
+    ``variants``: the run's measured variants (drift known); ``models``: variant name -> ONNX bytes;
+    ``encode_lines``: Python defining ``encode(rows)``, the step the snippets need before ``predict``
+    (mapping category values to the codes the model takes).
     """
     from optimizer_core.runtime import SessionSettings, create_session
 
@@ -359,7 +362,7 @@ def tune(
         at_batch = [i for i, r in enumerate(rows) if r["batch_size"] == batch]
         for index in pareto_front([rows[i] for i in at_batch]):
             rows[at_batch[index]]["pareto"] = True
-    snippets = {c.candidate.name: deployment_snippet(c.candidate, by_name) for c in built
+    snippets = {c.candidate.name: deployment_snippet(c.candidate, by_name, encode_lines) for c in built
                 if c.candidate.precision != "native"}
     snippets = {name: code for name, code in snippets.items() if any(r["name"] == name for r in rows)}
     return TuneResult(tuple(rows), snippets, tuple(notes))
@@ -444,8 +447,10 @@ def deploy_script(snippet: str) -> str:
                           "HERE = Path(__file__).resolve().parent  # the .onnx file sits next to this script\n", 1)
 
 
-def deployment_snippet(candidate: Candidate, variants: dict[str, VariantResult]) -> str:
-    """Python that recreates the candidate's ONNX Runtime session for production."""
+def deployment_snippet(candidate: Candidate, variants: dict[str, VariantResult],
+                       encode_lines: Sequence[str] = ()) -> str:
+    """Python that recreates the candidate's ONNX Runtime session for production (after ``encode_lines``, the
+    model's input step, when it has one)."""
     from optimizer_core.runtime import resolve_provider
 
     s = candidate.settings
@@ -468,6 +473,7 @@ def deployment_snippet(candidate: Candidate, variants: dict[str, VariantResult])
         f'so.add_session_config_entry("session.intra_op.allow_spinning", "{spin}")',
         f'session = ort.InferenceSession("{artifact}", so, providers=["{resolve_provider(s.get("provider", "cpu"))}"])',
         "",
+        *encode_lines,
     ]
     if candidate.split_workers > 1:
         lines += [
@@ -484,4 +490,6 @@ def deployment_snippet(candidate: Candidate, variants: dict[str, VariantResult])
             "def predict(X):",
             f'    return session.run(["scores"], {{"input": np.ascontiguousarray(X, dtype=np.{dtype})}})[0]',
         ]
+    if encode_lines:
+        lines += ["", "", "# scores = predict(encode(rows)) for rows of raw category values (rows that already hold the codes skip encode)"]
     return "\n".join(lines) + "\n"

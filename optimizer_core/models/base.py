@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from optimizer_core.errors import InputError
+
+if TYPE_CHECKING:
+    from optimizer_core.categories import StoredCategories
 
 Task = Literal["binary", "multiclass", "regression"]
 Family = Literal["xgboost", "lightgbm", "sklearn", "onnx"]
@@ -47,6 +50,8 @@ class LoadedModel:
     label_source: str = "its label output"  # how messages name what label_predictor returns
     label_cause: str = ""  # why the model's labels can differ from the argmax of its scores, and what to do
     score_columns: str = "as-is"  # models.labels.Columns
+    # the category values the model file stores for those columns (LightGBM pandas_categorical, XGBoost 3.1+)
+    stored_categories: StoredCategories | None = field(default=None, repr=False, compare=False)
 
     @property
     def scores_kind(self) -> str:
@@ -54,6 +59,7 @@ class LoadedModel:
         if self.task == "regression":
             return "predictions"
         return "decision" if self.decision_scores else "probabilities"
+
 
     @property
     def n_classes(self) -> int | None:

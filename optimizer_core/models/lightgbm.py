@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from optimizer_core.categories import lightgbm_categories, model_note
 from optimizer_core.errors import ModelLoadError, UnsupportedModelError
 from optimizer_core.models.base import LoadedModel, Task
 
@@ -38,6 +39,7 @@ _RANKING_OBJECTIVES = frozenset({"lambdarank", "rank_xendcg"})
 
 _AUTO_NAME = re.compile(r"Column_(\d+)")
 _PARAM_LINE = re.compile(r"\[[^\]\[:\n]+: [^\n]*\]")
+_CATEGORICAL_PARAM = re.compile(r"^\[categorical_feature: ([^\]\n]*)\]$", re.MULTILINE)
 
 # Parses a model and its parameters, as lightgbm.Booster does, in a throw-away process that loads
 # lib_lightgbm alone (no Python package import: ~50 ms).
@@ -66,6 +68,8 @@ class ModelHeader:
     average_output: bool = False  # random-forest boosting averages its trees
     feature_names: tuple[str, ...] = ()
     categorical_features: tuple[int, ...] = ()  # indices of features split by category
+    feature_infos: tuple[str, ...] = ()  # per feature: [min:max] (numerical) or the codes seen (categorical)
+    categorical_param: tuple[int, ...] | None = None  # the categorical_feature parameter (unused features too)
 
 
 def matches(obj: Any) -> bool:
@@ -134,12 +138,25 @@ def read_header(text: str) -> ModelHeader:
         objective_flags=frozenset(t for t in objective_tokens[1:] if ":" not in t),
         num_class=int(values.get("num_class", "1")),
         average_output="average_output" in flags,
-        feature_names=tuple(values.get("feature_names", "").split()),
+        # split at spaces only, as LightGBM does: a name may hold a tab (spaces became '_' in training)
+        feature_names=tuple(values["feature_names"].split(" ")) if values.get("feature_names") else (),
         categorical_features=tuple(
             i for i, info in enumerate(values.get("feature_infos", "").split())
             if not info.startswith("[") and info != "none"  # numerical: [min:max]; categorical: 1:5:2
         ),
+        feature_infos=tuple(values.get("feature_infos", "").split()),
+        categorical_param=_categorical_param(text),
     )
+
+
+def _categorical_param(text: str) -> tuple[int, ...] | None:
+    """The ``[categorical_feature: 1,2]`` line of the parameters section as indices (None when absent or
+    given by name)."""
+    found = _CATEGORICAL_PARAM.search(text)
+    if found is None:
+        return None
+    tokens = [t.strip() for t in found.group(1).split(",") if t.strip()]
+    return tuple(int(t) for t in tokens) if all(t.isdigit() for t in tokens) else None
 
 
 def header_of(native: Any) -> ModelHeader:
@@ -237,14 +254,17 @@ def _build(native: Any, *, source: SourceInfo, fmt: str) -> LoadedModel:
     notes: list[str] = []
     if header.objective == "multiclassova":
         notes.append("multiclassova scores each class with its own sigmoid: the columns do not sum to 1")
-    if header.categorical_features:
-        notes.append("categorical features must be given as their integer category codes")
+    feature_names = _feature_names(header.feature_names)
+    stored = lightgbm_categories(getattr(booster, "pandas_categorical", None), header.categorical_features,
+                                 header.feature_infos, header.categorical_param)
+    if note := model_note(stored, header.categorical_features, feature_names):
+        notes.append(note)
     return LoadedModel(
         family="lightgbm",
         estimator=estimator,
         task=task,
         n_features=booster.num_feature(),
-        feature_names=_feature_names(header.feature_names),
+        feature_names=feature_names,
         classes=_classes(native, task, header),
         format=fmt,
         source_bytes=source.size,
@@ -253,6 +273,7 @@ def _build(native: Any, *, source: SourceInfo, fmt: str) -> LoadedModel:
         predictor=_predictor(native, task),
         notes=tuple(notes),
         categorical_features=header.categorical_features,
+        stored_categories=stored,
     )
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from optimizer_core.categories import model_note, xgboost_categories
 from optimizer_core.errors import ModelLoadError, UnsupportedModelError
 from optimizer_core.models.base import LoadedModel, Task
 
@@ -262,8 +263,9 @@ def _build(native: Any, *, source: SourceInfo, fmt: str) -> LoadedModel:
     if info.objective == "multi:softmax":
         notes.append("multi:softmax predicts labels; probabilities are the softmax of the margins, "
                      "as XGBClassifier.predict_proba computes them")
-    if info.categorical:
-        notes.append("categorical features must be given as their integer category codes")
+    stored = xgboost_categories(booster, info.categorical_features)
+    if note := model_note(stored, info.categorical_features, info.feature_names):
+        notes.append(note)
     return LoadedModel(
         family="xgboost",
         estimator=estimator,
@@ -278,6 +280,7 @@ def _build(native: Any, *, source: SourceInfo, fmt: str) -> LoadedModel:
         predictor=_predictor(native, task, info),
         notes=tuple(notes),
         categorical_features=info.categorical_features,
+        stored_categories=stored,
     )
 
 
