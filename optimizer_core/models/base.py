@@ -60,7 +60,6 @@ class LoadedModel:
             return "predictions"
         return "decision" if self.decision_scores else "probabilities"
 
-
     @property
     def n_classes(self) -> int | None:
         return None if self.classes is None else len(self.classes)
