@@ -286,7 +286,7 @@ def test_unfitted_wrapper_is_refused() -> None:
 
 
 def test_double_precision_is_built_from_the_models_own_trees() -> None:
-    # onnxmltools writes float32 only; the fp64 graph comes from LightGBM's dump (tests/core/test_lightgbm_double.py)
+    # onnxmltools writes float32 only; the fp64 graph comes from LightGBM's dump (tests/core/test_double_trees.py)
     booster, _ = _train("regression", rounds=3)
     model = model_from_object(booster)
     ok, reason = supports_double(model)

@@ -1,5 +1,6 @@
-"""fp64 for LightGBM: a float64 tree graph from the model's own trees reproduces LightGBM's float64 comparisons,
-where the float32 graph rounds thresholds and flips rows that lie between a threshold and its rounding."""
+"""fp64 for LightGBM and HistGradientBoosting: a float64 tree graph from the model's own trees reproduces their
+float64 comparisons, where the float32 graph rounds thresholds and flips rows that lie between a threshold and its
+rounding."""
 
 from __future__ import annotations
 
@@ -104,3 +105,16 @@ def test_fp64_removes_the_label_flips_fp32_makes_on_float64_data() -> None:
     assert fp32.drift.label_flips > 0  # the rows between the threshold and its float32 rounding
     assert fp64.applicable and fp64.drift.max_abs <= 1e-6 and fp64.drift.label_flips == 0
     assert fp64.size_bytes and fp64.latency
+
+
+@pytest.mark.parametrize("kind, loss", [("binary", None), ("multiclass", None), ("regression", "squared_error"),
+                                        ("regression", "poisson"), ("regression", "absolute_error")])
+def test_fp64_graph_matches_hist_gradient_boosting_in_float64(kind: str, loss: str | None) -> None:
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    X, y = _data(kind)
+    est = (HistGradientBoostingRegressor(max_iter=15, loss=loss) if kind == "regression"
+           else HistGradientBoostingClassifier(max_iter=15)).fit(X, y)
+    model = model_from_object(est)
+    assert supports_double(model)[0]
+    np.testing.assert_allclose(_fp64_scores(model, X), model.predict_scores(X), rtol=1e-12, atol=1e-12)
