@@ -18,6 +18,7 @@ DEFAULT_PRECISIONS = PRECISIONS
 DEFAULT_BATCH_SIZES = (1, 16, 256, 4096)
 DEFAULT_MAX_DRIFT = 1e-4
 MAX_BATCH_SIZE = 1_000_000
+DEFAULT_TREE_SWEEP = ("25%", "50%", "75%")  # the dashboard's "trees kept" default: with native and fp32, five points
 MAX_BUDGET_S = 24 * 3600.0  # a day of timing; larger values overflowed deadline arithmetic (time_t)
 
 # How each field is spelled on the command line, so one message serves the CLI and the Python API.

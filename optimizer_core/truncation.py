@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 import onnx
 
+from optimizer_core.config import DEFAULT_TREE_SWEEP
 from optimizer_core.errors import OptimizerError
 from optimizer_core.models.base import LoadedModel
 from optimizer_core.models.trees import Ensemble, ensemble_of, truncate
 
 PRECISION = "fp32"  # truncated variants are float32 graphs from the family's verified converter
 VERIFY_TOLERANCE = 1e-5  # as the full fp32 conversion is held to (pipeline.FP32_VERIFY_TOLERANCE)
-DEFAULT_SWEEP = ("25%", "50%", "75%")  # the dashboard's default: a frontier of five points with native and fp32
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,7 @@ def deploy_snippets(result: Any, variant: TruncatedVariant, settings: dict[str, 
     return {"onnx": header + deployment_snippet(candidate, {result.name: result}), "native": variant.native_code}
 
 
-__all__ = ["TruncatedVariant", "applicability", "build_truncated", "resolve_counts", "verify", "DEFAULT_SWEEP"]
+__all__ = ["TruncatedVariant", "applicability", "build_truncated", "resolve_counts", "verify", "DEFAULT_TREE_SWEEP"]
 
 
 def finish_results(prepared: list[Any], results: list[Any], X: np.ndarray, task: str,
