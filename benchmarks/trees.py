@@ -23,7 +23,7 @@ import numpy as np
 
 from benchmarks.cli_args import DEFAULT_BATCH_SIZES, batch_sizes
 from benchmarks.reference_models import REFERENCE_MODELS, synthetic_test_labels
-from benchmarks.run import fmt_us, log, make_session, physical_cores
+from benchmarks.run import _load, fmt_us, log, make_session, physical_cores
 from optimizer_core import bench
 from optimizer_core.bench_lock import benchmark_lock
 from optimizer_core.report import LatencyStats
@@ -90,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     threads = args.threads or physical_cores()
     started = time.perf_counter()
+    load_before = _load()
     models, asked, estimator, X, y = build(args.trees)
     sessions = {name: make_session(model.SerializeToString(), threads) for name, model in models.items()}
     native = estimator.predict_proba(X)
@@ -105,11 +106,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = bench.benchmark(runners, X, args.batch_sizes, budget_s=args.budget_s)
     print(f"inference-optimizer trees benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: onnxruntime {ort.__version__}, "
           f"{physical_cores()} cores, intra-op threads {threads}, spinning off, budget {args.budget_s:g} s, wall "
-          f"{time.perf_counter() - started:.0f} s")
+          f"{time.perf_counter() - started:.0f} s, load average {load_before} before / {_load()} after")
     print(f"XGBoost 200 rounds depth 6, 25 features, {X.shape[0]:,} test rows; native ROC AUC {auc_native:.4f}; "
           "every graph is the product's float32 ONNX, timed interleaved in ONNX Runtime")
     print()
     print("\n".join(table(order, asked, result.latency, quality, args.batch_sizes)))
+    print()
+    print("* noisy: the calls' timings spread widely (a busy machine or too few calls)")
     print()
     print("\n".join(target_lines(asked, result.latency)))
     for line in result.notes:
@@ -129,10 +132,15 @@ def table(order: list[str], asked: dict[str, str], latency: dict[str, tuple[Late
         ratio = f"{last.p50_us / full.p50_us:.2f}x" if last and full else "-"
         delta, drift = quality[name]
         kept = "200 (all)" if name == "fp32" else f"{name.split('-')[1]} ({asked[name]})"
-        cells = (name, kept, *[fmt_us(rows[b].p50_us) if b in rows else "-" for b in sizes], ratio, f"{delta:+.4f}",
+        cells = (name, kept, *[_cell(rows.get(b)) for b in sizes], ratio, f"{delta:+.4f}",
                  f"{drift:.2g}")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def _cell(row: LatencyStats | None) -> str:
+    """A p50 in µs, starred when the harness flagged the measurement noisy."""
+    return "-" if row is None else fmt_us(row.p50_us) + ("*" if row.noisy else "")
 
 
 def target_lines(asked: dict[str, str], latency: dict[str, tuple[LatencyStats, ...]]) -> list[str]:
