@@ -67,11 +67,14 @@ def latency_vs_metric(report: Report, batch_size: int = 1) -> go.Figure:
     if not points:
         return _say_empty(fig, f"No variant has both latency and {name} at batch {b}")
     colors = variant_colors(report)
-    for p in points:
+    by_latency = sorted(range(len(points)), key=lambda i: points[i].p50_us)
+    above = {i for rank, i in enumerate(by_latency) if rank % 2}  # neighbours' labels alternate, so they do not overlap
+    for i, p in enumerate(points):
         fig.add_trace(go.Scatter(
             x=[p.p50_us], y=[p.metric], mode="markers+text", name=label(p.name), legendgroup=p.name,
             meta={"variant": p.name, "passes": p.passes},
-            text=[label(p.name)], textposition="bottom center", textfont={"size": 10},
+            text=[label(p.name)], textposition="top center" if i in above else "bottom center",
+            textfont={"size": 10},
             marker={"color": colors.get(p.name, NATIVE_COLOR), "size": 13,
                     "symbol": "circle" if p.passes else "circle-open", "line": {"width": 2, "color": "#222"}},
             hovertemplate=_hover(p, name) + "<extra></extra>",
