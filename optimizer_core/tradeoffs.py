@@ -101,6 +101,9 @@ def trees_curve(report: Report, batch_size: int) -> list[TradeoffPoint]:
     total = next((p.trees_total for p in curve if p.trees_total), None)
     if total is None:
         return []
+    # one provider's curve (the first truncated variant's): fp32@cpu and fp32@cuda are two curves, not one
+    provider = next(p.name.partition("@")[2] for p in curve if p.trees_kept is not None)
+    curve = [p for p in curve if p.name.partition("@")[2] == provider]
     return sorted(curve, key=lambda p: p.trees_kept if p.trees_kept is not None else total)
 
 
