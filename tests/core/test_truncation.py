@@ -255,3 +255,20 @@ def test_trees_are_parsed_like_batch_sizes(text, expected):
 def test_bad_tree_counts_are_one_line_errors(bad):
     with pytest.raises(ConfigError):
         OptimizeConfig(trees=bad)
+
+
+def test_a_cut_graph_that_does_not_match_its_native_cut_is_reported_not_passed():
+    import xgboost as xgb
+
+    from optimizer_core.truncation import verify
+
+    X, y = _data("binary")
+    model = xgb.XGBClassifier(n_estimators=10, max_depth=2, n_jobs=1).fit(X, y)
+    (variant,), _ = build_truncated(model_from_object(model), (5,))
+    scores = _onnx_scores(variant.model, X)
+    result, note = verify("rounds-5", variant, scores, variant.reference.predict_scores(X), "binary")
+    assert result["passed"] and note.startswith("verification: rounds-5 matches XGBoost's own iteration_range")
+    wrong = model.predict_proba(X, iteration_range=(0, 6))  # one round too many
+    result, note = verify("rounds-5", variant, scores, wrong, "binary")
+    assert not result["passed"] and result["max_abs"] > 1e-3
+    assert "more than the expected 1e-05" in note and "does not match the trees it is named after" in note
