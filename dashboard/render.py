@@ -18,8 +18,10 @@ import streamlit as st
 
 from dashboard import state
 from optimizer_core import figures as F
+from optimizer_core import figures_trees as FT
 from optimizer_core.data import METRICS_SKIPPED
 from optimizer_core.report import Report, VariantResult
+from optimizer_core.tradeoffs import has_truncation, metric_tolerance, primary_metric
 
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 # Characters that Markdown (CommonMark, GFM and Streamlit's additions: LaTeX, :color[...]) may act on; a
@@ -376,6 +378,29 @@ def _tradeoffs_tab(report: Report, key: str) -> None:
         + (". report.json's tuning candidates carry a wider front (`pareto`: also p99 latency and size, per "
            "batch size), so a candidate can be on that one and off this line." if report.tuning else ".")
     )
+    if has_truncation(report):
+        _trees_tradeoffs(report, key, batch)
+
+
+def _trees_tradeoffs(report: Report, key: str, batch: int) -> None:
+    """A tree ensemble's frontier: latency vs its metric, how many trees it needs, and each truncated variant."""
+    if primary_metric(report):
+        chart(FT.latency_vs_metric(report, batch), key=f"{key}-tradeoff-metric")
+        st.caption(
+            "Filled markers may be recommended under this run's tolerance (drift, or the metric tolerance when one "
+            "was set); open markers are over it. The star is the recommendation at this batch size."
+        )
+    chart(FT.trees_needed(report, batch), key=f"{key}-trees-needed")
+    st.caption(
+        "Each point keeps the first rounds (or trees) of the model; the last one is the full fp32 conversion. "
+        "Latency and the metric are measured in this run, on this machine and this data."
+    )
+    st.dataframe(FT.truncation_table(report, batch), hide_index=True, key=f"{key}-trees-table")
+    for v in report.variants:
+        if v.deploy:
+            with st.expander(f"Deploy {v.name}: the ONNX file, or the same trees in the native library"):
+                st.code(snippet_for_download(v.deploy.get("onnx", ""), report), language="python")
+                st.code(v.deploy.get("native", ""), language="python")
 
 
 def variant_table(report: Report) -> pd.DataFrame:
@@ -394,15 +419,19 @@ def variant_table(report: Report) -> pd.DataFrame:
                 else F.fmt_drift(v.drift)
                 if v.drift
                 else "—",
-                "within tolerance": _passed_text(v),
+                "within tolerance": _passed_text(v, metric_tolerance(report)),
             }
         )
     return pd.DataFrame.from_records(records)
 
 
-def _passed_text(v: VariantResult) -> str:
+def _passed_text(v: VariantResult, max_metric_loss: float | None = None) -> str:
+    from optimizer_core.metric_tolerance import loss_within
+
     if v.drift is None or v.drift.passed is None:
         return "—"
+    if not v.drift.passed and loss_within(v.metric_delta, max_metric_loss):
+        return f"by metric ({v.metric_delta:+.4f}, within {max_metric_loss:g})"
     return "yes" if v.drift.passed else f"no (> {v.drift.tolerance:g})"
 
 

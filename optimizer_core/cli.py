@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="comma-separated providers: auto, cpu, cuda, tensorrt, openvino, ... (default: auto)")
     run.add_argument("--batch-sizes", action="append",
                      help=f"comma-separated rows per call to time (default: {DEFAULTS['batch_sizes']})")
+    run.add_argument("--trees", action="append",
+                     help="truncated-ensemble variants of a tree ensemble: boosting rounds (or forest trees) to keep, "
+                          "as counts or percentages of the model's own, e.g. 25%%,50%%,75%% or 50,100 (default: none)")
     run.add_argument("--threads", type=int, help="intra-op threads for ONNX Runtime (default: physical cores)")
     run.add_argument("--budget-s", type=float, default=30.0, help="seconds of timing budget (default: 30)")
     run.add_argument("--tune", action="store_true",
@@ -55,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "(absolute score difference: probabilities, or decision scores; relative for "
                           "regressors); also the tolerance the "
                           "recommendation uses (default 1e-4)")
+    run.add_argument("--max-metric-loss", type=float,
+                     help="a variant whose primary metric (ROC AUC for binary, accuracy for multiclass, R2 for "
+                          "regression; needs --target) is at most this below the native model's passes the gate and "
+                          "may be recommended even when it drifts more than --max-drift")
     run.add_argument("--allow-pickle", action="store_true",
                      help="allow pickle/joblib model files (they run code when loaded: trusted files only)")
     run.add_argument("--out", help="folder for report.json, report.html, one .onnx per variant, drift.csv and "
@@ -167,6 +174,8 @@ def _run(args: argparse.Namespace) -> int:
         max_drift=args.max_drift,
         tune=args.tune,
         save_ort_optimized=args.save_ort_optimized,
+        trees=_trees(args.trees),
+        max_metric_loss=args.max_metric_loss,
     )
     from optimizer_core.runtime import resolve_provider
 
@@ -184,18 +193,46 @@ def _run(args: argparse.Namespace) -> int:
         written = ", ".join(sorted({"report.json", "report.html", *report.artifacts}))
         _say(f"\nwrote to {out}/: {written}")
     if config.max_drift is not None:
-        failing = drift_failures(report, config.max_drift, config.precisions)
+        failing = drift_failures(report, config.max_drift, config.precisions, config.max_metric_loss)
         if failing:
             worst = ", ".join(f"{v.name} drifts {v.drift.describe()}" for v in failing)
-            print(f"gate failed: {worst} (over --max-drift {config.max_drift:g})", file=sys.stderr)
+            by_metric = (f" and loses more than --max-metric-loss {config.max_metric_loss:g} of the primary metric "
+                         "(or it was not measured)" if config.max_metric_loss is not None else "")
+            print(f"gate failed: {worst} (over --max-drift {config.max_drift:g}{by_metric})", file=sys.stderr)
             return EXIT_GATE
-        gated = [v.name for v in report.variants if v.precision in config.precisions and v.drift is not None]
+        gated = [v for v in report.variants if (v.precision in config.precisions or v.trees_kept is not None)
+                 and v.precision != "native" and v.drift is not None]
         if gated:
-            _say(f"gate passed: {', '.join(gated)} within --max-drift {config.max_drift:g}")
+            _say(f"gate passed: {_gate_words(gated, config, report.model.get('task'))}")
         else:
             _say(f"gate: nothing to check: none of the requested precisions ({', '.join(config.precisions)}) "
                  "applies to this model")
     return EXIT_OK
+
+
+def _gate_words(gated, config, task: str | None) -> str:
+    """'fp32, rounds-100 within --max-drift 0.0001; rounds-50 within --max-metric-loss 0.001 (roc_auc -0.0004)'."""
+    by_drift = [v.name for v in gated if v.drift.value <= config.max_drift]
+    text = f"{', '.join(by_drift)} within --max-drift {config.max_drift:g}" if by_drift else ""
+    by_metric = [v for v in gated if v.drift.value > config.max_drift]
+    if by_metric:
+        from optimizer_core.metric_tolerance import PRIMARY_METRICS
+
+        metric = PRIMARY_METRICS.get(task or "", "primary metric")
+        listed = ", ".join(f"{v.name} ({v.metric_delta:+.4g})" for v in by_metric)
+        text += ("; " if text else "") + f"{listed} within --max-metric-loss {config.max_metric_loss:g} ({metric} delta)"
+    return text
+
+
+def _trees(given: list[str] | None) -> tuple[int | str, ...]:
+    from optimizer_core.config import parse_trees
+
+    if not given:
+        return ()
+    try:
+        return parse_trees(",".join(given))
+    except ConfigError as e:
+        raise ConfigError(f"--trees: {e}") from e
 
 
 def _say(text: str) -> None:
@@ -411,11 +448,16 @@ def format_summary(report) -> str:
     relative = any(v.drift and v.drift.metric == "max_rel" for v in report.variants)
     header = ["variant", "provider", "size", *[f"p50@{b} µs" for b in batches],
               "max drift (rel)" if relative else "max drift", "flips"]
+    trees = any(v.trees_kept is not None for v in report.variants)
+    metric = _delta_column(report)
+    extra = (["trees"] if trees else []) + ([f"Δ {metric}"] if metric else [])
+    header += extra
     rows = []
     noisy = False
     for v in report.variants:
+        tail = ([_trees_cell(v)] if trees else []) + ([_delta_cell(v)] if metric else [])
         if not v.applicable:
-            rows.append([v.name, "-", "n/a", *["-" for _ in batches], "-", "-"])
+            rows.append([v.name, "-", "n/a", *["-" for _ in batches], "-", "-", *tail])
             continue
         provider = (v.provider_used or "-").replace("ExecutionProvider", "")
         cells = [v.name, provider + (" (fallback)" if v.fell_back else ""), _size(v.size_bytes)]
@@ -425,7 +467,7 @@ def format_summary(report) -> str:
             noisy = noisy or bool(row and row.noisy)
         cells.append(("unbounded" if math.isinf(v.drift.value) else f"{v.drift.value:.2e}") if v.drift else "-")
         cells.append(str(v.drift.label_flips) if v.drift and v.drift.label_flips is not None else "-")
-        rows.append(cells)
+        rows.append(cells + tail)
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -450,6 +492,27 @@ def format_summary(report) -> str:
         out.append(f"recommendation: {report.recommendation.reason}")
     out += [f"note: {n}" for n in report.notes]
     return "\n".join(out)
+
+
+def _delta_column(report) -> str | None:
+    """The primary metric's name when some variant has a delta against native (a target was given)."""
+    from optimizer_core.metric_tolerance import PRIMARY_METRICS
+
+    if not any(v.metric_delta is not None for v in report.variants):
+        return None
+    return PRIMARY_METRICS.get(report.model.get("task") or "")
+
+
+def _trees_cell(v) -> str:
+    if v.trees_kept is not None and v.trees_total:
+        return f"{v.trees_kept}/{v.trees_total}"
+    return "all" if v.applicable else "-"
+
+
+def _delta_cell(v) -> str:
+    if v.precision == "native":
+        return "reference"
+    return "-" if v.metric_delta is None else f"{v.metric_delta:+.4f}"
 
 
 def _size(size_bytes: int | None) -> str:

@@ -23,6 +23,7 @@ from optimizer_core.data import METRICS_SKIPPED
 from optimizer_core.drift import METRICS_OF
 from optimizer_core.machine_load import BUSY_NOTE
 from optimizer_core.report import DriftStats, FloorRow, LatencyStats, Report, VariantResult
+from optimizer_core.tradeoffs import drift_tolerance, metric_tolerance
 from optimizer_core.tune import fallback_duplicates, row_within, variant_within
 
 NATIVE_COLOR = "#3b3b3b"
@@ -299,7 +300,8 @@ def _speedup(report: Report) -> dict[str, Any]:
     recommendation does."""
     finals = _tuned_finals(report, 1)
     natives = [r for r in finals if r.get("precision") == "native"]
-    onnx = [r for r in finals if r.get("precision") != "native" and row_within(r, report_tolerance(report))]
+    onnx = [r for r in finals if r.get("precision") != "native"
+            and row_within(r, report_tolerance(report), metric_tolerance(report))]
     if natives and onnx:
         base, best = min(natives, key=lambda r: r["p50_us"]), min(onnx, key=lambda r: r["p50_us"])
         return {"speedup_batch1": base["p50_us"] / best["p50_us"], "speedup_variant": best["variant"],
@@ -308,7 +310,7 @@ def _speedup(report: Report) -> dict[str, Any]:
     base_row = _at(native, 1) if native and native.applicable else None
     tolerance = report_tolerance(report)  # the headline never quotes a variant the recommendation rejects
     timed = [(v, row) for v in _onnx(report) if (row := _at(v, 1)) is not None
-             and variant_within(v, tolerance)]
+             and variant_within(v, tolerance, metric_tolerance(report))]
     if base_row is None or not timed:
         return {"speedup_batch1": None, "speedup_variant": None, "speedup_configuration": None,
                 "speedup_baseline": None, "speedup_tuned": False}
@@ -319,28 +321,21 @@ def _speedup(report: Report) -> dict[str, Any]:
 
 def report_tolerance(report: Report) -> float:
     """The drift tolerance a run's recommendation used (older reports: --max-drift, else the default)."""
-    from optimizer_core.config import DEFAULT_MAX_DRIFT
-
-    rec = report.recommendation
-    if rec is not None and rec.tolerance is not None:
-        return rec.tolerance
-    for key in ("recommend_tolerance", "max_drift"):  # what an older report's recommendation used
-        if report.config.get(key) is not None:
-            return report.config[key]
-    return DEFAULT_MAX_DRIFT
+    return drift_tolerance(report)
 
 
 def _best_throughput(report: Report) -> dict[str, Any]:
     """Highest rows/s at p50 among the variants within the drift tolerance the recommendation used (native
     always counts)."""
     tolerance = report_tolerance(report)
-    finals = [r for r in _tuned_finals(report) if row_within(r, tolerance)]
+    finals = [r for r in _tuned_finals(report) if row_within(r, tolerance, metric_tolerance(report))]
     if finals:  # a tuned run: the same side-by-side measurements its recommendation compares
         best = max(finals, key=lambda r: int(r["batch_size"]) / r["p50_us"])
         return {"best_rows_per_s": int(best["batch_size"]) / best["p50_us"] * 1e6,
                 "best_throughput_variant": best["variant"], "best_throughput_batch": int(best["batch_size"]),
                 "best_throughput_configuration": best["name"]}
-    rows = [(v.name, r) for v in measured_variants(report) for r in timed_rows(v) if variant_within(v, tolerance)]
+    rows = [(v.name, r) for v in measured_variants(report) for r in timed_rows(v)
+            if variant_within(v, tolerance, metric_tolerance(report))]
     if not rows:
         return {"best_rows_per_s": None, "best_throughput_variant": None, "best_throughput_batch": None,
                 "best_throughput_configuration": None}
@@ -1254,6 +1249,13 @@ def all_figures(report: Report) -> dict[str, go.Figure]:
         *((f"Native vs {name} scores", drift_scatter(report, name)) for name in drift_variants(report)),
         (f"Latency vs drift (batch {pareto_batch:,})", pareto(report, pareto_batch)),
     ]
+    from optimizer_core.figures_trees import tree_figures
+
+    trees = tree_figures(report)
+    if trees:  # a tree ensemble's frontier: latency vs drift at every batch size, then vs its metric
+        candidates += [(f"Latency vs drift (batch {b:,})", pareto(report, b)) for b in batch_sizes(report)
+                       if b != pareto_batch]
+        candidates += list(trees.items())
     return {title: fig for title, fig in candidates if fig.data}
 
 

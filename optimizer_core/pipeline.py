@@ -126,6 +126,9 @@ def optimize(
     notes: list[str] = list(loaded.notes) + list(dataset.notes)
     if zeros := sparse_zeros_note(dataset.X, loaded):  # measured on a sample: a run's note, not the reader's
         notes.append(zeros)
+    if config.max_metric_loss is not None and dataset.y is None:
+        raise ConfigError("--max-metric-loss compares each variant's metric with the native model's, which needs "
+                          "the true values: name the target column (--target), or leave out --max-metric-loss")
 
     _stage(progress, "convert", 0.0, "converting to ONNX")
     fp32_model = convert(loaded)
@@ -134,6 +137,13 @@ def optimize(
 
     _stage(progress, "variants", 0.0, "building precision variants")
     built = _build_variants(loaded, fp32_model, dataset, config, progress)
+    if config.trees:
+        from optimizer_core.truncation import build_truncated
+
+        _stage(progress, "variants", 0.9, "building truncated ensembles")
+        truncated, truncation_notes = build_truncated(loaded, config.trees)
+        built += truncated
+        notes += truncation_notes
 
     _stage(progress, "sessions", 0.0, "creating ONNX Runtime sessions")
     threads = config.threads or physical_cores()
@@ -154,9 +164,16 @@ def optimize(
     )
     variants = [native_result] + [_with_drift(item, native_scores, dataset, loaded, config, metric_notes)
                                   for item in prepared]
+    variants = _with_metric_deltas(variants, loaded.task)
     notes += drift.non_finite_notes(native_scores, {i.name: i.scores for i in prepared if i.scores is not None})
     notes += dict.fromkeys(metric_notes)
     notes += _verification_notes(variants, native_scores)
+    if config.trees:
+        from optimizer_core.truncation import finish_results
+
+        variants, truncation_notes = finish_results(prepared, variants, dataset.X, loaded.task, predict_native,
+                                                    _timing_dict(config, threads))
+        notes += truncation_notes
 
     _stage(progress, "benchmark", 0.0, "benchmarking")
     cpu_before = machine_load.snapshot()
@@ -189,7 +206,8 @@ def optimize(
         wall_s=round(time.perf_counter() - started, 3),
         artifacts=_artifacts(prepared, native_scores, loaded.task),
     )
-    recommendation = recommend(report, tolerance=config.tolerance, source=config.tolerance_source)
+    recommendation = recommend(report, tolerance=config.tolerance, source=config.tolerance_source,
+                               max_metric_loss=config.max_metric_loss)
     report = replace(report, recommendation=recommendation)
     if report.tuning:
         mark_recommended(report.tuning["candidates"], recommendation)
@@ -265,10 +283,12 @@ def _prepare_sessions(built: list[PrecisionVariant], config: OptimizeConfig, thr
     multi_provider = len(config.providers) > 1
     for variant in built:
         for provider in config.providers:
-            name = f"{variant.precision}@{provider}" if multi_provider else variant.precision
+            label = getattr(variant, "name", variant.precision)  # truncated ensembles are named, not by precision
+            name = f"{label}@{provider}" if multi_provider else label
             base = VariantResult(
                 name=name, precision=variant.precision, provider_requested=provider, provider_used=None,
                 applicable=variant.applicable, notes=variant.notes, nodes_changed=variant.nodes_changed,
+                trees_kept=getattr(variant, "trees_kept", None), trees_total=getattr(variant, "trees_total", None),
             )
             if not variant.applicable or variant.model is None:
                 prepared.append(_Prepared(name, variant, provider, base))
@@ -330,11 +350,20 @@ def _metrics(scores: np.ndarray, dataset: Dataset, loaded: LoadedModel, name: st
     return metrics
 
 
+def _with_metric_deltas(variants: list[VariantResult], task: str) -> list[VariantResult]:
+    """Each ONNX variant's primary metric minus native's (the --max-metric-loss rule reads it)."""
+    from optimizer_core.metric_tolerance import metric_delta
+
+    native = variants[0].metrics
+    return [v if v.precision == "native" else replace(v, metric_delta=metric_delta(v.metrics, native, task))
+            for v in variants]
+
+
 def _verification_notes(variants: list[VariantResult], native_scores: np.ndarray) -> list[str]:
     notes = []
     no_number = int(np.count_nonzero(~np.isfinite(native_scores.reshape(native_scores.shape[0], -1)).all(axis=1)))
     for v in variants:
-        if v.precision != "fp32" or v.drift is None:
+        if v.precision != "fp32" or v.drift is None or v.trees_kept is not None:  # truncated: checked on their own
             continue
         if v.drift.value > FP32_VERIFY_TOLERANCE:
             notes.append(f"verification: {v.name} differs from the native model by up to {v.drift.describe()}, "
@@ -397,7 +426,7 @@ def _benchmark(loaded: LoadedModel, dataset: Dataset, prepared: list[_Prepared],
                 native_predict=native_predict, native_threaded=_native_threaded(loaded), variants=measured,
                 models={p.name: p.variant.model.SerializeToString() for p in prepared if p.session is not None},
                 X=X, batch_sizes=config.batch_sizes, budget_s=config.budget_s - bench_budget - floor_budget,
-                tolerance=config.tolerance, cores=physical_cores(),
+                tolerance=config.tolerance, cores=physical_cores(), max_metric_loss=config.max_metric_loss,
                 progress=within(bench_share + floor_share, 1.0), seed=config.seed,
                 encode_lines=snippet_lines(loaded.stored_categories, loaded.feature_names),
             ).to_dict()
@@ -410,6 +439,13 @@ def _benchmark(loaded: LoadedModel, dataset: Dataset, prepared: list[_Prepared],
     info = {"settings": result.settings, "notes": list(result.notes), "wall_s": result.wall_s,
             "rows_sampled": int(X.shape[0])}
     return measured, floor, info, tuple(explanations), tuning
+
+
+def _timing_dict(config: OptimizeConfig, threads: int) -> dict[str, Any]:
+    """The timing settings as a tuning candidate's settings (what a deploy snippet recreates)."""
+    s = timing_settings(config, threads)
+    return {"intra_op_threads": s.intra_op_threads, "inter_op_threads": 1, "execution_mode": "sequential",
+            "graph_optimization": s.graph_optimization, "allow_spinning": s.allow_spinning}
 
 
 def timing_settings(config: OptimizeConfig, threads: int) -> SessionSettings:
@@ -502,13 +538,18 @@ def per_sample_drift_csv(native_scores: np.ndarray, prepared: list[_Prepared], *
     return buffer.getvalue().encode()
 
 
-def drift_failures(report: Report, max_drift: float, precisions: tuple[str, ...]) -> list[VariantResult]:
-    """Requested ONNX variants whose drift exceeds ``max_drift`` (the CI gate)."""
+def drift_failures(report: Report, max_drift: float, precisions: tuple[str, ...],
+                   max_metric_loss: float | None = None) -> list[VariantResult]:
+    """Requested ONNX variants (the precisions asked for, and every truncated ensemble) whose drift exceeds
+    ``max_drift`` (the CI gate), except those within ``max_metric_loss`` of native's primary metric."""
+    from optimizer_core.metric_tolerance import loss_within
+
     failing = []
     for v in report.variants:
-        if v.precision == "native" or v.precision not in precisions or v.drift is None:
+        requested = v.precision in precisions or v.trees_kept is not None
+        if v.precision == "native" or not requested or v.drift is None:
             continue
-        if v.drift.value > max_drift:
+        if v.drift.value > max_drift and not loss_within(v.metric_delta, max_metric_loss):
             failing.append(v)
     return failing
 

@@ -21,8 +21,8 @@ merged back into one (``_merge_column_inputs``); calibrations it converts wrong 
 
 Double-precision graphs: skl2onnx 1.20 keeps tree thresholds in float32 and declares double outputs that
 ONNX Runtime's tree operators do not produce, so trees are float32 only (scikit-learn's own trees compare
-as float32 anyway; HistGradientBoosting compares in float64). Everything else is tried in double and
-offered if ONNX Runtime runs it.
+as float32 anyway). HistGradientBoosting compares in float64: alone, it gets a float64 graph built from its own
+predictors (``sklearn_hgb_double``). Everything else is tried in double and offered if ONNX Runtime runs it.
 """
 
 from __future__ import annotations
@@ -39,6 +39,11 @@ import onnx
 
 from optimizer_core.converters import RawConversion
 from optimizer_core.converters.contract import arrange_scores, find_scores_tensor
+from optimizer_core.converters.sklearn_hgb_double import (
+    double_support,
+    is_bare_hist_gradient_boosting,
+    to_onnx_double,
+)
 from optimizer_core.errors import ConversionError, UnsupportedModelError, describe_ort_error
 from optimizer_core.models.base import LoadedModel
 from optimizer_core.models.sklearn import iter_estimators
@@ -60,6 +65,10 @@ def to_onnx(model: LoadedModel, *, double: bool) -> RawConversion:
     """Convert ``model.native`` with skl2onnx (probabilities without ZipMap for classifiers)."""
     _refuse_categorical_splits(model.native)
     _refuse_unfaithful_calibration(model.native)
+    if double and is_bare_hist_gradient_boosting(model.native):  # skl2onnx rounds its float64 thresholds
+        proto, scores = to_onnx_double(model)
+        return RawConversion(model=proto, scores_tensor=scores, notes=("float64 graph from HistGradientBoosting's "
+                                                                       "own predictors",))
     if double:
         ok, reason = _static_double_support(model)
         if not ok:
@@ -112,6 +121,8 @@ def decision_columns(model: LoadedModel, proto: onnx.ModelProto, scores: str) ->
 
 def supports_double(model: LoadedModel) -> tuple[bool, str]:
     """Whether a float64 graph can be built and run by ONNX Runtime; the reason when it cannot."""
+    if is_bare_hist_gradient_boosting(model.native):
+        return double_support(model)
     ok, reason = _static_double_support(model)
     if not ok:
         return ok, reason
@@ -137,9 +148,10 @@ def _static_double_support(model: LoadedModel) -> tuple[bool, str]:
         return True, ""
     if trees[0].startswith("HistGradientBoosting"):
         return False, (
-            f"{trees[0]} is float32 only: skl2onnx 1.20 stores tree thresholds as float32, so no float64 "
-            "graph would compare like scikit-learn (which splits HistGradientBoosting in float64); the fp32 "
-            "variant may differ on values within float32 rounding of a threshold"
+            f"{trees[0]} is float32 only inside a pipeline: skl2onnx 1.20 stores tree thresholds as float32, so no "
+            "float64 graph would compare like scikit-learn (which splits HistGradientBoosting in float64); the fp32 "
+            "variant may differ on values within float32 rounding of a threshold (pass the estimator alone for a "
+            "float64 graph)"
         )
     return False, (
         f"{trees[0]} is float32 only: scikit-learn trees compare features as float32 themselves, so the "

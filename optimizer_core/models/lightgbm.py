@@ -322,3 +322,62 @@ def _predictor(native: Any, task: Task) -> Callable[[np.ndarray], np.ndarray]:
 def _two_columns(p: np.ndarray) -> np.ndarray:
     p = np.asarray(p, dtype=np.float64).reshape(-1)
     return np.column_stack([1.0 - p, p])
+
+
+# --------------------------------------------------------------------------- truncated ensembles (models.trees)
+
+def prediction_iterations(native: Any) -> int:
+    """Iterations the native prediction uses: the best iteration when early stopping recorded one."""
+    booster = booster_of(native)
+    best = int(getattr(booster, "best_iteration", 0) or 0)
+    return best if best > 0 else int(booster.current_iteration())
+
+
+def ensemble(model: LoadedModel) -> Any:
+    """Boosting iterations the native prediction uses (random forests: trees, averaged), and trees per
+    iteration (one per class for multiclass)."""
+    from optimizer_core.models.trees import Ensemble
+
+    booster = booster_of(model.native)
+    header = header_of(model.native)
+    return Ensemble(total=prediction_iterations(model.native), unit="trees" if header.average_output else "rounds",
+                    trees_per_unit=int(booster.num_model_per_iteration()), library="LightGBM")
+
+
+def truncate(model: LoadedModel, ensemble: Any, k: int) -> Any:
+    """The first ``k`` iterations: LightGBM's own ``num_iteration=k`` on the user's model is the reference; a
+    Booster read from ``model_to_string(num_iteration=k)`` is what the converter reads."""
+    import dataclasses
+
+    import lightgbm
+
+    from optimizer_core.models.trees import Truncated
+
+    native = model.native
+    booster = booster_of(native)
+    cut = lightgbm.Booster(model_str=booster.model_to_string(num_iteration=k))
+    if isinstance(native, lightgbm.LGBMModel):
+        method = native.predict if model.task == "regression" else native.predict_proba
+
+        def reference(X: np.ndarray) -> np.ndarray:
+            return method(X, num_iteration=k)
+
+        call = "predict" if model.task == "regression" else "predict_proba"
+        code = (f"# LightGBM itself, with the first {k} iterations:\n"
+                f"scores = model.{call}(X, num_iteration={k})\n"
+                f"# or save a model that holds only them:\n"
+                f"model.booster_.save_model('model-{k}.txt', num_iteration={k})\n")
+    else:
+        binary = model.task == "binary"
+
+        def reference(X: np.ndarray) -> np.ndarray:
+            out = native.predict(X, num_iteration=k)
+            return _two_columns(out) if binary else out
+
+        code = (f"# LightGBM itself, with the first {k} iterations:\n"
+                f"scores = booster.predict(X, num_iteration={k})\n"
+                f"# or save a model that holds only them:\n"
+                f"booster.save_model('model-{k}.txt', num_iteration={k})\n")
+    loaded = dataclasses.replace(model, native=cut, predictor=reference,
+                                 estimator=f"{model.estimator}, first {k} iterations")
+    return Truncated(loaded=loaded, kept=k, reference=f"LightGBM's own num_iteration={k}", native_code=code)

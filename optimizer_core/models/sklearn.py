@@ -444,3 +444,98 @@ def _as_input(X: np.ndarray, columns: Sequence[str] | None) -> Any:
 def _first_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return text[0][:200] if text else type(e).__name__
+
+
+# --------------------------------------------------------------------------- truncated ensembles (models.trees)
+
+_BOOSTING = ("GradientBoostingClassifier", "GradientBoostingRegressor")
+_HIST_BOOSTING = ("HistGradientBoostingClassifier", "HistGradientBoostingRegressor")
+_FORESTS = ("RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor")
+
+
+def _ensemble_step(model: LoadedModel) -> Any:
+    """The tree ensemble that predicts: the model itself or the last step of a (flat) pipeline."""
+    from sklearn.pipeline import Pipeline
+
+    obj = model.native
+    step = obj.steps[-1][1] if isinstance(obj, Pipeline) else obj
+    name = type(step).__name__
+    known = type(step).__module__.startswith("sklearn.ensemble.") and name in (*_BOOSTING, *_HIST_BOOSTING, *_FORESTS)
+    if not known:
+        inner = " (inside a nested pipeline)" if isinstance(step, Pipeline) else ""
+        raise UnsupportedModelError(
+            f"{model.estimator} does not end in a tree ensemble that can keep its first trees{inner}: truncation "
+            "applies to GradientBoosting, HistGradientBoosting, RandomForest and ExtraTrees (alone or as a "
+            "pipeline's last step)"
+        )
+    return step
+
+
+def ensemble(model: LoadedModel) -> Any:
+    """Boosting rounds (one tree per class and round for multiclass) or forest trees."""
+    from optimizer_core.models.trees import Ensemble
+
+    step = _ensemble_step(model)
+    name = type(step).__name__
+    if name in _BOOSTING:
+        rounds, per_round = np.shape(step.estimators_)
+        return Ensemble(total=int(rounds), unit="rounds", trees_per_unit=int(per_round), library="scikit-learn")
+    if name in _HIST_BOOSTING:
+        return Ensemble(total=len(step._predictors), unit="rounds", trees_per_unit=len(step._predictors[0]),
+                        library="scikit-learn")
+    return Ensemble(total=len(step.estimators_), unit="trees", trees_per_unit=1, library="scikit-learn")
+
+
+def truncate(model: LoadedModel, ensemble: Any, k: int) -> Any:
+    """A shallow copy of the ensemble holding its first ``k`` rounds or trees (``estimators_[:k]``,
+    ``_predictors[:k]``; the fitted trees are shared, not copied), in a copy of the pipeline when there is one.
+    scikit-learn's own prediction with that copy is the reference."""
+    import copy
+    import dataclasses
+
+    from sklearn.pipeline import Pipeline
+
+    from optimizer_core.models.trees import Truncated
+
+    step = _ensemble_step(model)
+    name = type(step).__name__
+    cut = copy.copy(step)
+    if name in _BOOSTING:
+        cut.estimators_ = step.estimators_[:k]
+        cut.n_estimators_ = k
+        lines = [f"cut.estimators_ = final.estimators_[:{k}]", f"cut.n_estimators_ = {k}"]
+        attribute = f"estimators_[:{k}]"
+    elif name in _HIST_BOOSTING:
+        cut._predictors = step._predictors[:k]
+        lines = [f"cut._predictors = final._predictors[:{k}]  # n_iter_ follows"]
+        attribute = f"_predictors[:{k}]"
+    else:
+        cut.estimators_ = step.estimators_[:k]
+        cut.n_estimators = k
+        lines = [f"cut.estimators_ = final.estimators_[:{k}]", f"cut.n_estimators = {k}"]
+        attribute = f"estimators_[:{k}]"
+    obj = model.native
+    if isinstance(obj, Pipeline):
+        whole = copy.copy(obj)
+        whole.steps = [*obj.steps[:-1], (obj.steps[-1][0], cut)]
+        head = ["final = model.steps[-1][1]"]
+        tail = ["truncated = copy.copy(model)", "truncated.steps = [*model.steps[:-1], (model.steps[-1][0], cut)]"]
+    else:
+        whole = cut
+        head = ["final = model"]
+        tail = ["truncated = cut"]
+    call = "predict" if model.task == "regression" else "predict_proba"
+    code = "\n".join([
+        "import copy",
+        "",
+        f"# scikit-learn itself, with the first {k} {ensemble.unit} (the fitted trees are shared, not copied):",
+        *head,
+        "cut = copy.copy(final)",
+        *lines,
+        *tail,
+        f"scores = truncated.{call}(X)",
+    ]) + "\n"
+    loaded = dataclasses.replace(model, native=whole, predictor=_make_predictor(whole, model.task, model.feature_names),
+                                 estimator=f"{model.estimator}, first {k} {ensemble.unit}")
+    return Truncated(loaded=loaded, kept=k, reference=f"scikit-learn's own prediction with {attribute}",
+                     native_code=code)

@@ -326,7 +326,8 @@ def test_double_graph_matches_native_float64(factory: Factory, kind: str) -> Non
         pytest.param(
             RandomForestClassifier(5, random_state=0), "binary", True, "RandomForestClassifier", id="rf"
         ),
-        pytest.param(HistGradientBoostingRegressor(max_iter=5), "regression", False, "float64", id="hgb"),
+        pytest.param(make_pipeline(StandardScaler(), HistGradientBoostingRegressor(max_iter=5)), "regression", False,
+                     "float64", id="hgb-in-pipeline"),
         pytest.param(
             make_pipeline(StandardScaler(), SVC(probability=True, random_state=0)), "binary", False,
             "support vectors and coefficients as float32", id="svc",
