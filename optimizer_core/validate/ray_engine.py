@@ -45,14 +45,14 @@ def import_ray() -> Any:
 
 
 class ValidationActor:
-    """One worker: the models loaded once, then units scored on request (one ONNX Runtime thread per CPU)."""
+    """One worker: the models loaded once, then units scored on request."""
 
     def __init__(self, model_bytes: bytes, onnx_bytes: bytes, job: Job, units: Sequence[WorkUnit]):
         self.units = units
         self.scorer: Scorer | None = None
         self.error = ""
         try:
-            self.scorer = Scorer(model_bytes, onnx_bytes, job, threads=CPUS_PER_WORKER)
+            self.scorer = Scorer(model_bytes, onnx_bytes, job)
         except OptimizerError as e:
             self.error = _problem(e)
 
@@ -106,11 +106,10 @@ def run_ray(model_bytes: bytes, onnx_bytes: bytes, job: Job, units: Sequence[Wor
         cpus = int(ray.cluster_resources().get("CPU", CPUS_PER_WORKER))
         size = max(1, min(workers or max(cpus // CPUS_PER_WORKER, 1), len(units)))
         dataset = ray.data.from_items([{"unit": i} for i in range(len(units))], override_num_blocks=len(units))
-        scored = dataset.map_batches(
-            ValidationActor, fn_constructor_args=(model_bytes, onnx_bytes, job, tuple(units)), batch_size=1,
-            batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=size), num_cpus=CPUS_PER_WORKER,
-            max_restarts=0,
-        )
+        scored = _map_batches(dataset, ray, ValidationActor, fn_constructor_args=(model_bytes, onnx_bytes, job,
+                                                                                  tuple(units)),
+                              batch_size=1, batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=size),
+                              num_cpus=CPUS_PER_WORKER)
         total = sum(u.weight for u in units) or 1
         done = 0
         merged: Partial | None = None
@@ -134,6 +133,21 @@ def run_ray(model_bytes: bytes, onnx_bytes: bytes, job: Job, units: Sequence[Wor
     finally:
         if started:
             ray.shutdown()
+
+
+def _map_batches(dataset: Any, ray: Any, fn: Any, **options: Any) -> Any:
+    """``dataset.map_batches`` with actors that are not restarted: a worker that dies fails the validation in
+    one line (Ray's default restarts it without end, and logs that its constructor arguments may be lost).
+    Ray 2.60 takes ``max_restarts`` only through its deprecated remote-args keywords, hence the fallback."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.filterwarnings("ignore", message=".*ray_remote_args.*")
+            return dataset.map_batches(fn, max_restarts=0, **options)
+    except TypeError:
+        return dataset.map_batches(fn, **options)
 
 
 def _init(ray: Any, address: str | None, *, extra_bytes: int) -> None:

@@ -72,13 +72,18 @@ def _plain(classes: Sequence[Any] | None) -> list[str]:
     return [str(c.item() if hasattr(c, "item") else c) for c in classes or ()]
 
 
+# ONNX Runtime's intra-op threads in every engine: a tree ensemble's float32 sums depend on how its trees are
+# split among threads (1 and 2 threads differ in the last bit on some rows), so the engines use the same count.
+ONNX_THREADS = 1
+
+
 class Scorer:
     """The native model and one ONNX Runtime session over the ONNX file, scoring blocks of rows."""
 
-    def __init__(self, model_bytes: bytes, onnx_bytes: bytes, job: Job, *, threads: int | None = None,
+    def __init__(self, model_bytes: bytes, onnx_bytes: bytes, job: Job, *, threads: int = ONNX_THREADS,
                  loaded: tuple[LoadedModel, LoadedModel] | None = None):
-        """``threads``: ONNX Runtime's intra-op threads (None: the physical cores); ``loaded``: the native and
-        ONNX models already loaded from these bytes (saves loading them twice in one process)."""
+        """``threads``: ONNX Runtime's intra-op threads; ``loaded``: the native and ONNX models already loaded
+        from these bytes (saves loading them twice in one process)."""
         self.job = job
         if loaded is None:
             loaded = (load_model(model_bytes, allow_pickle=job.allow_pickle, name=job.model_name),
@@ -152,9 +157,9 @@ def load_onnx(onnx_bytes: bytes, name: str) -> LoadedModel:
     return loaded
 
 
-def onnx_predictor(onnx: LoadedModel, threads: int | None) -> Any:
-    """A predictor over the ONNX file on a CPU session with ``threads`` intra-op threads (None: the physical
-    cores) and spinning off, as a run's sessions are made."""
+def onnx_predictor(onnx: LoadedModel, threads: int) -> Any:
+    """A predictor over the ONNX file on a CPU session with ``threads`` intra-op threads and spinning off,
+    as a run's sessions are made."""
     from optimizer_core.models.onnx import timing_predictor
     from optimizer_core.runtime import SessionSettings
 
