@@ -16,8 +16,8 @@ from optimizer_core import data as tables
 from optimizer_core.drift import encode_target
 from optimizer_core.errors import InputError, OptimizerError, UnsupportedModelError, describe_ort_error
 from optimizer_core.models import LoadedModel, load_model
-from optimizer_core.validate.aggregate import Partial, TargetCounts
-from optimizer_core.validate.sources import Block, DataFile, WorkUnit, read_unit
+from optimizer_core.validation.aggregate import Partial, TargetCounts
+from optimizer_core.validation.sources import Block, DataFile, WorkUnit, read_unit
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ def load_onnx(onnx_bytes: bytes, name: str) -> LoadedModel:
     """The ONNX file through the project's ONNX loader (its safety checks, output plan and metadata)."""
     loaded = load_model(onnx_bytes, name=name)
     if loaded.family != "onnx":
-        raise InputError(f"{name} is a {loaded.family} model file, not an ONNX file: pass the .onnx file that "
+        raise InputError(f"{name} is not an ONNX file (it holds a {loaded.family} model): pass the .onnx file that "
                          "'inference-optimizer convert' or 'run --out' wrote as the second argument")
     return loaded
 

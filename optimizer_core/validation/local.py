@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from optimizer_core.models import LoadedModel
-from optimizer_core.validate.aggregate import Partial
-from optimizer_core.validate.scoring import Job, Scorer
-from optimizer_core.validate.sources import WorkUnit
+from optimizer_core.validation.aggregate import Partial
+from optimizer_core.validation.scoring import Job, Scorer
+from optimizer_core.validation.sources import WorkUnit
 
 Advance = Callable[[float], None]  # told the fraction of the work done
 

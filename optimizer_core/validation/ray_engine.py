@@ -22,9 +22,9 @@ import numpy as np
 
 from optimizer_core import errors
 from optimizer_core.errors import ConfigError, OptimizerError
-from optimizer_core.validate.aggregate import Partial
-from optimizer_core.validate.scoring import Job, Scorer
-from optimizer_core.validate.sources import WorkUnit
+from optimizer_core.validation.aggregate import Partial
+from optimizer_core.validation.scoring import Job, Scorer
+from optimizer_core.validation.sources import WorkUnit
 
 INSTALL_ADVICE = "--engine ray needs Ray: pip install 'inference-optimizer[scale]' (or use --engine local)"
 CPUS_PER_WORKER = 1

@@ -12,10 +12,10 @@ import numpy as np
 from optimizer_core import drift
 from optimizer_core.data import METRICS_SKIPPED
 from optimizer_core.models.base import LoadedModel
-from optimizer_core.validate.aggregate import ClassifierMetrics, DriftAggregate, Partial, RegressorMetrics
-from optimizer_core.validate.result import ValidatedRow, ValidationResult
-from optimizer_core.validate.sketch import RESOLUTION, FirstRows
-from optimizer_core.validate.sources import DataFile
+from optimizer_core.validation.aggregate import ClassifierMetrics, DriftAggregate, Partial, RegressorMetrics
+from optimizer_core.validation.result import ValidatedRow, ValidationResult
+from optimizer_core.validation.sketch import RESOLUTION, FirstRows
+from optimizer_core.validation.sources import DataFile
 
 ONNX_NAME = "onnx"  # how notes name the ONNX file's side
 SHOWN_WORST = 5

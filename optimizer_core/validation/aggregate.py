@@ -18,7 +18,14 @@ import numpy as np
 from optimizer_core import drift
 from optimizer_core.models.base import Task
 from optimizer_core.report import DriftStats
-from optimizer_core.validate.sketch import FirstRows, Frontier, Histogram, TopRows, probability_keys
+from optimizer_core.validation.sketch import (
+    FirstRows,
+    Frontier,
+    Histogram,
+    TopRows,
+    probability_keys,
+    roc_auc_bounds,
+)
 
 WORST_ROWS = drift.WORST_ROWS
 _EXAMPLES = 5
@@ -237,8 +244,6 @@ class ClassifierMetrics:
 
 
 def roc_auc_bounds_or_zero(positives: Histogram, negatives: Histogram) -> tuple[float, float]:
-    from optimizer_core.validate.sketch import roc_auc_bounds
-
     found = roc_auc_bounds(positives, negatives)
     return found if found is not None else (math.nan, 0.0)
 

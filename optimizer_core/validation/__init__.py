@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from optimizer_core.errors import ConfigError, ModelLoadError
-from optimizer_core.validate.result import ValidatedRow, ValidationResult
+from optimizer_core.validation.result import ValidatedRow, ValidationResult
 
 __all__ = ["validate", "ValidationResult", "ValidatedRow", "ENGINES", "DEFAULT_BATCH_ROWS"]
 
@@ -33,7 +33,7 @@ Progress = Callable[[str, float], None]
 
 def default_engine(ray_address: str | None = None) -> str:
     """Ray when it is installed (or a cluster address is given), else the local engine."""
-    from optimizer_core.validate.ray_engine import ray_installed
+    from optimizer_core.validation.ray_engine import ray_installed
 
     return "ray" if ray_address or ray_installed() else "local"
 
@@ -63,8 +63,8 @@ def validate(
     bad input, before the work starts wherever it can be known then.
     """
     from optimizer_core.environment import describe_environment
-    from optimizer_core.validate import sources
-    from optimizer_core.validate.scoring import Job, describe_onnx, load_onnx, onnx_columns
+    from optimizer_core.validation import sources
+    from optimizer_core.validation.scoring import Job, describe_onnx, load_onnx, onnx_columns
 
     started = time.perf_counter()
     say = progress or (lambda stage, fraction: None)
@@ -96,18 +96,18 @@ def validate(
 
     advance(0.0)
     if engine == "local":
-        from optimizer_core.validate.local import run_local
+        from optimizer_core.validation.local import run_local
 
         partial, used_workers = run_local(model_bytes, onnx_bytes, job, units, loaded=(native, onnx_model),
                                           advance=advance), 1
     else:
-        from optimizer_core.validate.ray_engine import run_ray
+        from optimizer_core.validation.ray_engine import run_ray
 
         partial, used_workers = run_ray(model_bytes, onnx_bytes, job, units, address=ray_address,
                                         workers=workers, advance=advance)
     scoring_s = time.perf_counter() - scoring_started
     say("summarising", 0.99)
-    from optimizer_core.validate.summary import build_result
+    from optimizer_core.validation.summary import build_result
 
     result = build_result(
         partial, native=native, files=files, engine=engine, workers=used_workers, target=target,
@@ -128,7 +128,7 @@ def _engine(engine: str | None, ray_address: str | None) -> str:
     if engine == "local" and ray_address:
         raise ConfigError("--ray-address is for --engine ray: drop it, or use --engine ray")
     if engine == "ray":
-        from optimizer_core.validate.ray_engine import import_ray
+        from optimizer_core.validation.ray_engine import import_ray
 
         import_ray()  # not installed: one line, before any work
     return engine
