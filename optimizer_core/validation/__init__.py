@@ -81,7 +81,7 @@ def validate(
     found, notes = sources.find_files(data)
     say(f"checking {len(found):,} data file{'s' if len(found) != 1 else ''}", 0.02)
     files = tuple(sources.inspect_file(f, native, target) for f in found)
-    units = sources.plan_units(files)
+    units = sources.plan_units(files, batch_rows * sources.UNIT_BATCHES)
     job = Job(model_display, onnx_display, files, target, batch_rows, allow_pickle)
     known_rows = sum(f.rows or 0 for f in files)
     what = f"{known_rows:,} rows" if all(f.rows is not None for f in files) else f"{len(files):,} files"

@@ -19,6 +19,7 @@ from optimizer_core import drift
 from optimizer_core.models.base import Task
 from optimizer_core.report import DriftStats
 from optimizer_core.validation.sketch import (
+    ExactSum,
     FirstRows,
     Frontier,
     Histogram,
@@ -38,9 +39,9 @@ class DriftAggregate:
     outputs: int
     classifier: bool
     rows: int = 0
-    sum_abs: float = 0.0
+    sum_abs: ExactSum = field(default_factory=ExactSum)
     max_abs: float = 0.0
-    sum_size_sq: float = 0.0  # for the predictions' RMS, the scale of the relative drift
+    sum_size_sq: ExactSum = field(default_factory=ExactSum)  # for the predictions' RMS: the relative drift's scale
     flips: int = 0
     above: np.ndarray = field(default_factory=lambda: np.zeros(len(drift.THRESHOLDS), np.int64))
     histogram: Histogram = field(default_factory=Histogram.empty)
@@ -54,10 +55,10 @@ class DriftAggregate:
         diff = drift.per_sample_abs_diff(native, onnx)
         size = drift.score_size(native)
         self.rows += diff.size
-        self.sum_abs += float(diff.sum())
+        self.sum_abs.add(float(diff.sum()))
         self.max_abs = max(self.max_abs, float(diff.max(initial=0.0)))
         with np.errstate(over="ignore"):
-            self.sum_size_sq += float(np.sum(size**2))
+            self.sum_size_sq.add(float(np.sum(size**2)))
         if self.classifier:
             self.flips += int(np.count_nonzero(native.argmax(axis=1) != onnx.argmax(axis=1)))
         self.above += np.array([np.count_nonzero(diff > t) for t in drift.THRESHOLDS], np.int64)
@@ -76,8 +77,8 @@ class DriftAggregate:
             self.worst.merge(other.worst, WORST_ROWS)
         return DriftAggregate(
             outputs=self.outputs, classifier=self.classifier, rows=self.rows + other.rows,
-            sum_abs=self.sum_abs + other.sum_abs, max_abs=max(self.max_abs, other.max_abs),
-            sum_size_sq=self.sum_size_sq + other.sum_size_sq, flips=self.flips + other.flips,
+            sum_abs=self.sum_abs.merge(other.sum_abs), max_abs=max(self.max_abs, other.max_abs),
+            sum_size_sq=self.sum_size_sq.merge(other.sum_size_sq), flips=self.flips + other.flips,
             above=self.above + other.above, histogram=self.histogram.merge(other.histogram),
             frontier=self.frontier.merge(other.frontier), worst=worst,
             native_bad=self.native_bad.merge(other.native_bad), apart=self.apart.merge(other.apart),
@@ -87,7 +88,7 @@ class DriftAggregate:
     @property
     def scale(self) -> float:
         """The relative drift's floor: the native predictions' RMS size (``drift.relative_scale``)."""
-        typical = math.sqrt(self.sum_size_sq / self.rows) if self.rows else 0.0
+        typical = math.sqrt(self.sum_size_sq.value / self.rows) if self.rows else 0.0
         return drift.typical_floor(typical)
 
     def stats(self, task: Task, tolerance: float | None) -> DriftStats:
@@ -100,7 +101,7 @@ class DriftAggregate:
         return DriftStats(
             rows=self.rows,
             max_abs=self.max_abs,
-            mean_abs=self.sum_abs / self.rows,
+            mean_abs=self.sum_abs.value / self.rows,
             p99_abs=p99,
             max_rel=max_rel,
             label_flips=self.flips if self.classifier else None,
@@ -140,7 +141,7 @@ class ClassifierMetrics:
     known: int = 0  # rows with a usable target
     kept: int = 0  # ...and finite scores
     correct: int = 0
-    log_loss_sum: float = 0.0
+    log_loss_sum: ExactSum = field(default_factory=ExactSum)
     true_positive: np.ndarray = field(default=None)  # type: ignore[assignment]
     predicted: np.ndarray = field(default=None)  # type: ignore[assignment]
     actual: np.ndarray = field(default=None)  # type: ignore[assignment]
@@ -175,8 +176,8 @@ class ClassifierMetrics:
         clipped = clipped / clipped.sum(axis=1, keepdims=True)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            self.log_loss_sum += float(skm.log_loss(y_true, clipped, labels=list(range(self.n_classes)),
-                                                    normalize=False))
+            self.log_loss_sum.add(float(skm.log_loss(y_true, clipped, labels=list(range(self.n_classes)),
+                                                     normalize=False)))
         # as the run: binary AUC on the raw positive-class column, one-vs-rest on the normalised ones
         columns = [(1, proba[:, 1])] if self.n_classes == 2 else list(enumerate(clipped.T))
         for slot, (cls, column) in enumerate(columns):
@@ -188,7 +189,7 @@ class ClassifierMetrics:
     def merge(self, other: ClassifierMetrics) -> ClassifierMetrics:
         return ClassifierMetrics(
             self.n_classes, self.known + other.known, self.kept + other.kept, self.correct + other.correct,
-            self.log_loss_sum + other.log_loss_sum, self.true_positive + other.true_positive,
+            self.log_loss_sum.merge(other.log_loss_sum), self.true_positive + other.true_positive,
             self.predicted + other.predicted, self.actual + other.actual,
             [a.merge(b) for a, b in zip(self.positives, other.positives, strict=True)],
             [a.merge(b) for a, b in zip(self.negatives, other.negatives, strict=True)],
@@ -217,7 +218,7 @@ class ClassifierMetrics:
                 notes.append(f"f1 is the macro average over the {int(present.sum())} classes present in the target "
                              f"or the predictions; {drift._listing(absent)} "
                              f"{'appears' if len(absent) == 1 else 'appear'} in neither")
-        out["log_loss"] = self.log_loss_sum / self.kept
+        out["log_loss"] = self.log_loss_sum.value / self.kept
         auc, bound, note = self._roc_auc(label)
         if auc is not None:
             out["roc_auc"] = auc
@@ -250,12 +251,13 @@ def roc_auc_bounds_or_zero(positives: Histogram, negatives: Histogram) -> tuple[
 
 @dataclass
 class RegressorMetrics:
-    """One side's regression metrics as sums: RMSE, MAE and R² (Chan's parallel variance for R²)."""
+    """One side's regression metrics as sums: RMSE and MAE from exact sums, R² with Chan's parallel variance
+    (its last digits depend on the order partials are merged in)."""
 
     known: int = 0
     kept: int = 0
-    sse: float = 0.0
-    sae: float = 0.0
+    sse: ExactSum = field(default_factory=ExactSum)
+    sae: ExactSum = field(default_factory=ExactSum)
     mean: float = 0.0
     m2: float = 0.0  # sum of squared deviations of the target from its mean
     low: float = math.inf
@@ -268,9 +270,10 @@ class RegressorMetrics:
         batch = RegressorMetrics(known=int(known.sum()))
         if y_true.size:
             err = y_true - p
-            batch = RegressorMetrics(batch.known, int(y_true.size), float(err @ err), float(np.abs(err).sum()),
-                                     float(y_true.mean()), float(((y_true - y_true.mean()) ** 2).sum()),
-                                     float(y_true.min()), float(y_true.max()))
+            batch = RegressorMetrics(batch.known, int(y_true.size), ExactSum.of(err @ err),
+                                     ExactSum.of(np.abs(err).sum()), float(y_true.mean()),
+                                     float(((y_true - y_true.mean()) ** 2).sum()), float(y_true.min()),
+                                     float(y_true.max()))
         self.__dict__.update(vars(self.merge(batch)))
 
     def merge(self, other: RegressorMetrics) -> RegressorMetrics:
@@ -279,7 +282,7 @@ class RegressorMetrics:
             return RegressorMetrics(self.known + other.known)
         delta = other.mean - self.mean
         return RegressorMetrics(
-            self.known + other.known, n, self.sse + other.sse, self.sae + other.sae,
+            self.known + other.known, n, self.sse.merge(other.sse), self.sae.merge(other.sae),
             self.mean + delta * other.kept / n, self.m2 + other.m2 + delta**2 * self.kept * other.kept / n,
             min(self.low, other.low), max(self.high, other.high),
         )
@@ -288,9 +291,9 @@ class RegressorMetrics:
         notes = _dropped_notes(self.known, self.kept, name)
         if self.kept == 0:
             return {}, notes
-        out = {"rmse": math.sqrt(self.sse / self.kept), "mae": self.sae / self.kept}
+        out = {"rmse": math.sqrt(self.sse.value / self.kept), "mae": self.sae.value / self.kept}
         if self.kept > 1 and self.high > self.low and self.m2 > 0:
-            out["r2"] = 1.0 - self.sse / self.m2
+            out["r2"] = 1.0 - self.sse.value / self.m2
         elif self.kept > 1:
             notes.append("r2 omitted: every row has the same target value, so R² is undefined (no variance to explain)")
         else:

@@ -8,7 +8,7 @@ reach the same numbers from the same rows.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -37,6 +37,49 @@ def probability_keys(p: np.ndarray) -> np.ndarray:
     upper = p > 0.5
     keys = float_keys(np.where(upper, 0.5, p))
     return np.where(upper, 2 * _HALF_KEY + 1 - float_keys(np.where(upper, 1.0 - p, 0.5)), keys)
+
+
+@dataclass
+class ExactSum:
+    """A sum of floats kept exactly (Shewchuk's non-overlapping partials, as ``math.fsum``), so that adding
+    the same numbers in any order, or merging partial sums in any order, gives the same correctly rounded
+    total: engines that see the same batches in another order agree to the last digit."""
+
+    partials: list[float] = field(default_factory=list)
+    special: float = 0.0  # infinities (and NaN) kept apart: they would poison the partials
+
+    @classmethod
+    def of(cls, x: float) -> ExactSum:
+        out = cls()
+        out.add(x)
+        return out
+
+    def add(self, x: float) -> None:
+        x = float(x)
+        if not math.isfinite(x):
+            self.special += x
+            return
+        i = 0
+        for y in self.partials:
+            if abs(x) < abs(y):
+                x, y = y, x
+            high = x + y
+            low = y - (high - x)
+            if low:
+                self.partials[i] = low
+                i += 1
+            x = high
+        self.partials[i:] = [x]
+
+    def merge(self, other: ExactSum) -> ExactSum:
+        out = ExactSum(list(self.partials), self.special + other.special)
+        for x in other.partials:
+            out.add(x)
+        return out
+
+    @property
+    def value(self) -> float:
+        return self.special if self.special else math.fsum(self.partials)
 
 
 @dataclass

@@ -24,7 +24,7 @@ from optimizer_core.models.base import LoadedModel
 
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 CSV_SUFFIXES = (".csv",)
-UNIT_ROWS = 1 << 20  # Parquet row groups are gathered into units of about this many rows
+UNIT_BATCHES = 16  # Parquet row groups are gathered into units of about this many batches
 _PANDAS_INDEX = re.compile(r"__index_level_\d+__")
 
 
@@ -283,7 +283,7 @@ class _parquet:
             self.handle = None
 
 
-def plan_units(files: Sequence[DataFile], unit_rows: int = UNIT_ROWS) -> list[WorkUnit]:
+def plan_units(files: Sequence[DataFile], unit_rows: int) -> list[WorkUnit]:
     """Cut the work into units: each CSV file whole (a CSV cannot be split without reading it), each Parquet
     file into runs of row groups of about ``unit_rows`` rows."""
     units = []

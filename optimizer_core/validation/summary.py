@@ -10,7 +10,10 @@ from typing import Any
 import numpy as np
 
 from optimizer_core import drift
-from optimizer_core.data import METRICS_SKIPPED
+from optimizer_core.data import (
+    METRICS_SKIPPED,
+    _listing,  # the run's way of listing values in a note
+)
 from optimizer_core.models.base import LoadedModel
 from optimizer_core.validation.aggregate import ClassifierMetrics, DriftAggregate, Partial, RegressorMetrics
 from optimizer_core.validation.result import ValidatedRow, ValidationResult
@@ -93,13 +96,13 @@ def _target_notes(partial: Partial, native: LoadedModel, target: str) -> list[st
     counts = partial.target
     notes = []
     if counts.unknown and counts.unknown == counts.rows - counts.missing:
-        return [f"{METRICS_SKIPPED}: none of the values in {target!r} ({drift._listing(list(counts.unknown_examples))}) "
-                f"is one of the model's classes ({drift._listing([str(c) for c in native.classes or ()])}); check that "
-                "this column holds the labels the model was trained on"]
+        return [f"{METRICS_SKIPPED}: none of the values in {target!r} ({_listing(counts.unknown_examples)}) is one of "
+                f"the model's classes ({_listing(native.classes or ())}); check that this column holds the labels the "
+                "model was trained on"]
     if counts.unknown:
         which = f"a {target!r} value that is not" if counts.unknown == 1 else f"{target!r} values that are not"
         notes.append(f"{_of_rows(counts.unknown, counts.rows)} {which} among the model's classes "
-                     f"({drift._listing(list(counts.unknown_examples))}): left out of the metrics")
+                     f"({_listing(counts.unknown_examples)}): left out of the metrics")
     if counts.infinite:
         notes.append(f"{_of_rows(counts.infinite, counts.rows)} an infinite target value: left out of the metrics")
     if counts.missing == counts.rows:
