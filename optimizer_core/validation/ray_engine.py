@@ -154,8 +154,8 @@ def _init(ray: Any, address: str | None, *, extra_bytes: int) -> None:
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
     if address is None:  # a local Ray: small object store, only the files and partials go through it
         options["object_store_memory"] = _LOCAL_OBJECT_STORE + 4 * extra_bytes
-    try:
-        ray.init(address=address, **options)
+    try:  # "local": a new Ray of our own, never one found on the machine (ray.init()'s default)
+        ray.init(address=address or "local", **options)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
         where = f"the Ray cluster at {address}" if address else "a local Ray"
         raise ConfigError(f"cannot start {where} ({type(e).__name__}: {_first_line(e)}): check the address "
