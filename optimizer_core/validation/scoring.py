@@ -73,25 +73,47 @@ def _plain(classes: Sequence[Any] | None) -> list[str]:
 
 
 # ONNX Runtime's intra-op threads in every engine: a tree ensemble's float32 sums depend on how its trees are
-# split among threads (1 and 2 threads differ in the last bit on some rows), so the engines use the same count.
+# split among threads (1 and 2 threads differ in the last bit on 10% of rows), so every session has one thread;
+# the local engine uses its cores by running slices of a batch on that session side by side.
 ONNX_THREADS = 1
+_MIN_SLICE_ROWS = 4096
 
 
 class Scorer:
     """The native model and one ONNX Runtime session over the ONNX file, scoring blocks of rows."""
 
-    def __init__(self, model_bytes: bytes, onnx_bytes: bytes, job: Job, *, threads: int = ONNX_THREADS,
+    def __init__(self, model_bytes: bytes, onnx_bytes: bytes, job: Job, *, concurrency: int = 1,
                  loaded: tuple[LoadedModel, LoadedModel] | None = None):
-        """``threads``: ONNX Runtime's intra-op threads; ``loaded``: the native and ONNX models already loaded
-        from these bytes (saves loading them twice in one process)."""
+        """``concurrency``: slices of a batch the one-thread ONNX Runtime session runs at once; ``loaded``: the
+        native and ONNX models already loaded from these bytes (saves loading them twice in one process)."""
         self.job = job
         if loaded is None:
             loaded = (load_model(model_bytes, allow_pickle=job.allow_pickle, name=job.model_name),
                       load_onnx(onnx_bytes, job.onnx_name))
         self.native, onnx = loaded
         self.columns = onnx_columns(self.native, onnx, job.onnx_name)
-        self.onnx_predict = onnx_predictor(onnx, threads)
+        self.onnx_predict = onnx_predictor(onnx, ONNX_THREADS)
+        self.concurrency = max(1, concurrency)
+        self.pool = None
+        if self.concurrency > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="onnx-slice")
         self.classes = self.native.classes
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
+            self.pool = None
+
+    def _predict_onnx(self, X: np.ndarray) -> np.ndarray:
+        """The session over ``X``, in slices side by side when there are several cores to use (ONNX Runtime
+        releases the GIL; each row's scores do not depend on the slice it is in)."""
+        slices = min(self.concurrency, X.shape[0] // _MIN_SLICE_ROWS)
+        if self.pool is None or slices < 2:
+            return _as_scores(self.onnx_predict(X))
+        parts = self.pool.map(lambda part: _as_scores(self.onnx_predict(part)), np.array_split(X, slices))
+        return np.concatenate(list(parts))
 
     def score_unit(self, unit: WorkUnit, on_rows: Callable[[int], None] | None = None) -> Partial:
         """The unit's rows scored and compared; InputError naming the file and row when they cannot be.
@@ -126,26 +148,62 @@ class Scorer:
 
     def _onnx_scores(self, X: np.ndarray, file: DataFile, first_row: int) -> np.ndarray:
         try:
-            scores = self.onnx_predict(X if self.columns is None else X[:, self.columns])
+            return self._predict_onnx(X if self.columns is None else X[:, self.columns])
         except OptimizerError:
             raise
         except Exception as e:
             raise InputError(f"ONNX Runtime failed on {file.display}, data rows {first_row + 1:,} to "
                              f"{first_row + X.shape[0]:,} ({describe_ort_error(e)})") from e
-        scores = np.asarray(scores, dtype=np.float64)
-        return scores.reshape(-1, 1) if scores.ndim == 1 else scores
 
     def _target(self, y: np.ndarray, file: DataFile, first_row: int
                 ) -> tuple[np.ndarray | None, np.ndarray | None, TargetCounts]:
-        missing = np.array([v is None or (isinstance(v, float) and np.isnan(v)) for v in y], dtype=bool)
         if self.native.task == "regression":
             tables.check_regression_target(y, file.target or "the target", file.display, first_row)
             values = np.asarray(y, dtype=np.float64)
+            missing = np.isnan(values)
             return None, values, TargetCounts(y.size, int(missing.sum()), infinite=int(np.isinf(values).sum()))
-        index = encode_target(y, self.classes)
+        index, missing = encode_labels(y, self.classes)
         unknown = (index < 0) & ~missing
         examples = tuple(sorted({str(v) for v in y[unknown]}))[:5]
         return index, None, TargetCounts(y.size, int(missing.sum()), int(unknown.sum()), 0, examples)
+
+
+def _as_scores(scores: Any) -> np.ndarray:
+    scores = np.asarray(scores, dtype=np.float64)
+    return scores.reshape(-1, 1) if scores.ndim == 1 else scores
+
+
+def encode_labels(y: np.ndarray, classes: Sequence[Any] | None) -> tuple[np.ndarray, np.ndarray]:
+    """``drift.encode_target(y, classes)`` (class index per row, -1 unknown or missing) and the missing rows,
+    computed once per distinct value instead of once per row. Values equal to each other but written
+    differently (1, 1.0, True) share a bucket: when the bucket's value is not itself a class key, its rows are
+    encoded one by one, so the answer is always the run's."""
+    import pandas as pd
+
+    from optimizer_core.drift import _label_keys
+
+    y = np.asarray(y, dtype=object)
+    codes, uniques = pd.factorize(y, use_na_sentinel=True)
+    uniques = np.asarray(uniques, dtype=object)
+    index = np.full(y.shape[0], -1, dtype=np.int64)
+    missing = codes < 0
+    if uniques.size == 0:
+        return index, missing
+    per_value = encode_target(uniques, classes)
+    index[~missing] = per_value[codes[~missing]]
+    keys = {key for c in classes or () for key in _label_keys(c)}
+    unsure = np.array([not _hashable_in(u, keys) for u in uniques], dtype=bool)
+    if unsure.any():
+        rows = np.flatnonzero(~missing & unsure[np.maximum(codes, 0)])
+        index[rows] = encode_target(y[rows], classes)
+    return index, missing
+
+
+def _hashable_in(value: Any, keys: set[Any]) -> bool:
+    try:
+        return value in keys
+    except TypeError:
+        return False
 
 
 def load_onnx(onnx_bytes: bytes, name: str) -> LoadedModel:

@@ -328,6 +328,7 @@ def read_unit(file: DataFile, unit: WorkUnit, batch_rows: int,
 
 
 def _parquet_blocks(file: DataFile, unit: WorkUnit, batch_rows: int) -> Iterator[Block]:
+    import pandas as pd
     import pyarrow as pa
 
     columns = list(dict.fromkeys(list(file.selected) + ([file.target] if file.target else [])))
@@ -347,7 +348,10 @@ def _parquet_blocks(file: DataFile, unit: WorkUnit, batch_rows: int) -> Iterator
             X = tables.frame_features(frame, file.selected, file.display, row)
             y = None
             if file.target:
-                y = tables.clean_target(frame[file.target].to_numpy(dtype=object))
+                column = frame[file.target]
+                y = column.to_numpy(dtype=object)
+                if not (pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)):
+                    y = tables.clean_target(y)  # cleaning changes only text: numbers pass as they are
             yield Block(row, X, y)
             row += batch.num_rows
 
