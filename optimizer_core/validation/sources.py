@@ -89,8 +89,9 @@ def find_files(sources: Sequence[str | os.PathLike[str]]) -> tuple[list[Found], 
         else:
             files, skipped = _find_local(text)
         if skipped:
-            notes.append(f"{text}: {skipped:,} file{'s' if skipped != 1 else ''} that are neither .csv nor .parquet "
-                         "were skipped")
+            several = skipped != 1
+            notes.append(f"{text}: {skipped:,} file{'s' if several else ''} that {'are' if several else 'is'} neither "
+                         f".csv nor .parquet {'were' if several else 'was'} skipped")
         found.extend(files)
     seen: set[str] = set()
     unique = []
