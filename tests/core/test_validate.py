@@ -119,6 +119,18 @@ def test_probability_keys_are_monotone_and_fine_near_one():
     assert sketch.probability_keys(np.array([1 - 2e-9]))[0] < sketch.probability_keys(np.array([1 - 1e-9]))[0]
 
 
+@pytest.mark.parametrize("classes", [(0, 1), ("1.0", "2.0"), ("no", "yes"), (False, True)])
+def test_labels_encoded_once_per_value_match_the_runs_row_by_row_encoding(classes):
+    from optimizer_core.drift import encode_target
+    from optimizer_core.validation.scoring import encode_labels
+
+    y = np.array([1, 1.0, True, "1", " 1 ", "1.0", None, float("nan"), 0, "no", "yes", 2, np.int64(1), "x", 1.5],
+                 dtype=object)
+    index, missing = encode_labels(np.tile(y, 3), classes)
+    assert index.tolist() == encode_target(np.tile(y, 3), classes).tolist()
+    assert missing.tolist() == [v is None or (isinstance(v, float) and math.isnan(v)) for v in np.tile(y, 3)]
+
+
 # --------------------------------------------------------------------------- the same numbers as run
 
 
