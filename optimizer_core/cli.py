@@ -74,6 +74,27 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-history", action="store_true", help="do not store this run in the run history")
     run.add_argument("--quiet", action="store_true", help="no progress lines on stderr (errors stay one line)")
 
+    val = sub.add_parser("validate", help="drift of an ONNX file against its native model over CSV/Parquet data "
+                                          "of any size (one process, or Ray Data on a laptop or a cluster)")
+    val.add_argument("model", help="the native model file (XGBoost JSON/UBJ, LightGBM text, skops, ONNX)")
+    val.add_argument("onnx", help="the ONNX file to check against it (as 'convert' or 'run --out' wrote it)")
+    val.add_argument("data", nargs="+", help="CSV or Parquet files, folders of them, globs, or object-store URLs "
+                                             "(s3://, gs://, ...)")
+    val.add_argument("--engine", choices=("local", "ray"),
+                     help="local: this process; ray: Ray Data workers (default: ray when installed, else local)")
+    val.add_argument("--ray-address", help="Ray cluster to run on (e.g. ray://HOST:10001 or auto; default: a local "
+                                           "Ray on this machine's cores)")
+    val.add_argument("--target", help="target column (adds accuracy/F1/AUC/log loss or RMSE/MAE/R2 of both models)")
+    val.add_argument("--max-drift", type=float,
+                     help="gate: exit 1 when the drift exceeds this (absolute probability difference; relative for "
+                          "regressors)")
+    val.add_argument("--batch-rows", type=int, default=65_536, help="rows scored per batch (default: 65536)")
+    val.add_argument("--out", help="folder for validation.json and worst_rows.csv; must be new, empty or an earlier "
+                                   "output")
+    val.add_argument("--allow-pickle", action="store_true",
+                     help="allow a pickle/joblib model file (it runs code when loaded: trusted files only)")
+    val.add_argument("--quiet", action="store_true", help="no progress lines on stderr (errors stay one line)")
+
     conv = sub.add_parser("convert", help="convert a model to ONNX: input 'input' float32 [N, features], "
                                           "output 'scores' (probabilities or decision scores [N, classes], or "
                                           "predictions [N, 1])")
@@ -119,6 +140,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return _run(args)
         if args.command == "convert":
             return _convert(args)
+        if args.command == "validate":
+            return _validate(args)
         if args.command == "dashboard":
             return _dashboard(args)
         if args.command == "providers":
@@ -233,6 +256,30 @@ def _trees(given: list[str] | None) -> tuple[int | str, ...]:
         return parse_trees(",".join(given))
     except ConfigError as e:
         raise ConfigError(f"--trees: {e}") from e
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from optimizer_core.validation import validate
+    from optimizer_core.validation.summary import format_summary
+
+    out = Path(args.out) if args.out else None
+    if out is not None and (problem := out_dir_problem(out)):
+        raise ConfigError(problem)
+    with _progress_bar(disabled=args.quiet) as progress, _sigterm_as_interrupt():
+        result = validate(args.model, args.onnx, args.data, engine=args.engine, ray_address=args.ray_address,
+                          target=args.target, max_drift=args.max_drift, batch_rows=args.batch_rows,
+                          allow_pickle=args.allow_pickle, progress=progress)
+    _say(format_summary(result))
+    if out is not None:
+        result.write_out(out)
+        _say(f"\nwrote to {out}/: validation.json, worst_rows.csv")
+    if args.max_drift is not None:
+        if not result.passed:
+            print(f"gate failed: the ONNX file drifts {result.drift.describe()} (over --max-drift {args.max_drift:g})",
+                  file=sys.stderr)
+            return EXIT_GATE
+        _say(f"gate passed: within --max-drift {args.max_drift:g}")
+    return EXIT_OK
 
 
 def _say(text: str) -> None:

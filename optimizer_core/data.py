@@ -228,41 +228,43 @@ def _from_frame(frame: pd.DataFrame, model: LoadedModel, *, target: str | None, 
     columns = [str(c) for c in frame.columns]
     if frame.shape[0] == 0:
         raise InputError(f"{display} has no rows")
-    target_values = None
+    target_values = _given_target(y, frame.shape[0]) if target is None and y is not None else None
+    selected, mapping, ignored = align_columns(columns, model, target=target, display=display)
     if target is not None:
-        if target not in columns:
-            raise _missing_target(target, columns, display)
         target_values = frame.iloc[:, columns.index(target)].to_numpy(dtype=object)
-    elif y is not None:
-        target_values = _given_target(y, frame.shape[0])
-    candidates = [c for c in columns if c != target]
-    selected, mapping, ignored = _align(candidates, model.feature_names, model.n_features, display, target,
-                                        family=model.family)
-    duplicated = [c for c in _duplicates(columns) if c in selected or c == target]
-    if duplicated:
-        raise InputError(f"{display} has duplicate column names: {_listing(duplicated)}; rename them")
-    X = np.empty((frame.shape[0], len(selected)), dtype=np.float64)
     categories = _category_reader(model, selected, display)
+    X = frame_features(frame, selected, display, categories=categories)
+    # a pandas category column holds values by definition: LightGBM gives it the stored categories
+    typed = [j for j in categories.decoders
+             if isinstance(frame.iloc[:, columns.index(selected[j])].dtype, pd.CategoricalDtype)]
+    categories.finish(X, values_only=typed)
+    if target is None and target_values is not None:
+        target = "y"
+    return _dataset(X, selected, mapping, ignored, target, target_values, display, "", model,
+                    extra_notes=categories.notes(X.shape[0]))
+
+
+def frame_features(frame: pd.DataFrame, selected: Sequence[str], display: str, row_offset: int = 0,
+                   categories: CategoryReader | None = None) -> np.ndarray:
+    """The ``selected`` columns of ``frame`` (names, in the model's order) as a float64 matrix, by the rules a
+    DataFrame is read with: text cells parsed tolerantly, anything else converted or refused naming the column
+    and the data row (``row_offset`` rows precede the frame's first one). Columns with ``categories`` decoders
+    get the ids of their raw values: the caller finishes them (``CategoryReader.finish``) on the whole column."""
+    columns = [str(c) for c in frame.columns]
+    X = np.empty((frame.shape[0], len(selected)), dtype=np.float64)
     for j, column in enumerate(selected):
         raw = frame.iloc[:, columns.index(column)]
-        if j in categories.decoders:
+        if categories is not None and j in categories.decoders:
             X[:, j] = categories.decoders[j].ids(raw.to_numpy(dtype=object))
         elif raw.dtype == object or pd.api.types.is_string_dtype(raw):
-            X[:, j] = _tolerant_numbers(raw.to_numpy(dtype=object), column, display, 0)
+            X[:, j] = _tolerant_numbers(raw.to_numpy(dtype=object), column, display, row_offset)
         else:
             try:
                 X[:, j] = raw.to_numpy(dtype=np.float64, na_value=np.nan)
             except (TypeError, ValueError) as e:
                 raise InputError(f"{display}: column {column!r} is not numeric: {_first_line(e)}") from e
-    # a pandas category column holds values by definition: LightGBM gives it the stored categories
-    typed = [j for j in categories.decoders
-             if isinstance(frame.iloc[:, columns.index(selected[j])].dtype, pd.CategoricalDtype)]
-    categories.finish(X, values_only=typed)
-    _check_finite(X, 0, tuple(selected), display)
-    if target is None and target_values is not None:
-        target = "y"
-    return _dataset(X, selected, mapping, ignored, target, target_values, display, "", model,
-                    extra_notes=categories.notes(X.shape[0]))
+    _check_finite(X, row_offset, tuple(selected), display)
+    return X
 
 
 METRICS_SKIPPED = "metrics skipped"  # how a note on unusable targets starts: shown as a warning
@@ -283,19 +285,43 @@ def _ignored_note(ignored: Sequence[str]) -> str:
             "(all of them: data.ignored_columns in report.json)")
 
 
+def alignment_notes(mapping: str, ignored: Sequence[str], *, order_note: bool = True,
+                    selected: Sequence[str] = (), model: LoadedModel | None = None) -> list[str]:
+    """The notes a dataset carries about how its columns met the model's features."""
+    notes = []
+    if ignored:
+        notes.append(_ignored_note(ignored))
+    if mapping == "positional" and order_note:
+        notes.append("the model has no feature names: the columns were taken in the order given")
+    elif mapping == RENAMED_MAPPING and model is not None and model.feature_names:
+        notes.append(renamed_note(selected, model.feature_names, model.family))
+    elif mapping == "by-name-ignoring-case":
+        notes.append("columns were matched to the model's feature names ignoring case and surrounding spaces")
+    return notes
+
+
+def align_columns(columns: Sequence[str], model: LoadedModel, *, target: str | None,
+                  display: str) -> tuple[list[str], str, list[str]]:
+    """(selected columns in the model's order, mapping, ignored columns) for a table with these column names,
+    by the rules an in-memory DataFrame is read with (a missing target and duplicated names that matter are
+    refused, naming ``display``)."""
+    columns = [str(c) for c in columns]
+    if target is not None and target not in columns:
+        raise _missing_target(target, columns, display)
+    selected, mapping, ignored = _align([c for c in columns if c != target], model.feature_names,
+                                        model.n_features, display, target, family=model.family)
+    duplicated = [c for c in _duplicates(columns) if c in selected or c == target]
+    if duplicated:
+        raise InputError(f"{display} has duplicate column names: {_listing(duplicated)}; rename them")
+    return selected, mapping, ignored
+
+
 def _dataset(X: np.ndarray, selected: list[str], mapping: str, ignored: list[str], target: str | None,
              target_values: np.ndarray | None, display: str, digest: str, model: LoadedModel, *,
              extra_notes: Sequence[str] = (), order_note: bool = True) -> Dataset:
     notes = list(extra_notes)
     y = _clean_target(target_values) if target_values is not None else None
-    if ignored:
-        notes.append(_ignored_note(ignored))
-    if mapping == "positional" and order_note:
-        notes.append("the model has no feature names: the columns were taken in the order given")
-    elif mapping == RENAMED_MAPPING and model.feature_names:
-        notes.append(renamed_note(selected, model.feature_names, model.family))
-    elif mapping == "by-name-ignoring-case":
-        notes.append("columns were matched to the model's feature names ignoring case and surrounding spaces")
+    notes += alignment_notes(mapping, ignored, order_note=order_note, selected=selected, model=model)
     if y is not None:
         notes.extend(_target_notes(y, model, target or "the target", display))
     return Dataset(
@@ -396,6 +422,45 @@ class _Source:
         return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
 
 
+class _FilesystemSource(_Source):
+    """A CSV on a pyarrow filesystem (an object store): read through ranged reads, never copied whole."""
+
+    def __init__(self, display: str, size: int, filesystem: Any, path: str):
+        super().__init__(display, size)
+        self.filesystem = filesystem
+        self.remote_path = path
+
+    @classmethod
+    def open(cls, filesystem: Any, path: str, display: str) -> _FilesystemSource:  # type: ignore[override]
+        try:
+            handle = filesystem.open_input_file(path)
+        except FileNotFoundError as e:
+            raise InputError(f"CSV file {display} does not exist: check the path") from e
+        except (OSError, ValueError) as e:
+            raise InputError(f"CSV file {display} cannot be read: {_first_line(e)}") from e
+        src = cls(display, handle.size(), filesystem, path)
+        src._file = handle
+        return src
+
+    def read(self, offset: int, size: int) -> bytes:
+        try:
+            return self._file.read_at(min(size, max(self.size - offset, 0)), offset)
+        except OSError as e:
+            raise InputError(f"CSV file {self.display} cannot be read: {_first_line(e)}") from e
+
+    def arrow_input(self, offset: int) -> Any:
+        try:
+            stream = self.filesystem.open_input_file(self.remote_path)
+        except OSError as e:
+            raise InputError(f"CSV file {self.display} cannot be read: {_first_line(e)}") from e
+        stream.seek(offset)
+        return stream
+
+    def text_lines(self, offset: int) -> io.TextIOBase:
+        stream = self.arrow_input(offset)
+        return io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
+
+
 class _ViewReader(io.RawIOBase):
     """A file over a memoryview, without copying it (io.BytesIO would)."""
 
@@ -430,8 +495,6 @@ class _Scan:
 
 
 def _from_csv(src: _Source, model: LoadedModel, *, target: str | None, y: Any, progress: Progress | None) -> Dataset:
-    import pyarrow as pa
-
     report = _ProgressReporter(progress, src.size)
     report(0.0)
     header = _read_header(src)
@@ -440,43 +503,23 @@ def _from_csv(src: _Source, model: LoadedModel, *, target: str | None, y: Any, p
         _no_rows(src.display)
     if scan.odd_quotes:
         _check_quotes_closed(src, header)
-    names = list(header.names)
-    if target is not None and target not in names:
-        raise _missing_target(target, names, src.display)
-    if problem := _index_column_problem(names, model.feature_names, src.display):
-        raise InputError(problem)
-    index = names[0] if _has_index_column(names, model.feature_names) else None
-    internal = [f"c{i}" for i in range(len(names))]
-    try:
-        selected, mapping, ignored = _align([c for c in names if c not in (target, index)], model.feature_names,
-                                            model.n_features, src.display, target, family=model.family)
-    except InputError:
-        # A malformed file is the more basic problem: name it first (as reading whole files did).
-        for _ in _batches(src, header, internal, {internal[0]: pa.string()}, internal[:1]):
-            pass
-        raise
-
-    feature_cols = [internal[names.index(c)] for c in selected]
-    target_col = internal[names.index(target)] if target is not None else None
+    layout = _csv_layout(src, header, model, target)
+    selected, mapping, ignored, index = list(layout.selected), layout.mapping, list(layout.ignored), layout.index
+    feature_cols, target_col, internal = list(layout.feature_cols), layout.target_col, list(layout.internal)
     include = feature_cols + ([target_col] if target_col else [])
     categories = _category_reader(model, selected, src.display)
-    text_cols = {feature_cols[j] for j in categories.decoders}  # values or codes: decided on the whole column
-    tolerant: set[str] = set()  # feature columns parsed as strings (pyarrow refused a value)
+    text_cols = frozenset(feature_cols[j] for j in categories.decoders)  # values or codes: decided on the whole column
+    tolerant: frozenset[str] = frozenset()  # feature columns parsed as strings (pyarrow refused a value)
     while True:
-        types = {c: (pa.string() if c in tolerant | text_cols else pa.float64()) for c in feature_cols}
-        if target_col:
-            types[target_col] = pa.string()
         categories = _category_reader(model, selected, src.display)
         try:
-            X, target_values = _read_body(src, header, internal, types, include, feature_cols, target_col,
-                                          selected, scan.max_rows, report, categories)
+            X, target_values = _read_body(src, header, internal, layout.types(tolerant | text_cols), include,
+                                          feature_cols, target_col, selected, scan.max_rows, report, categories)
             break
         except _ConversionFailed as failure:
-            # Parse the refused column as text and convert it here (spaces, odd null tokens) or explain
-            # which value is wrong; a second refusal sends every feature column down that path.
-            if failure.column in tolerant | text_cols or failure.column not in feature_cols:
+            if failure.column in text_cols:
                 raise InputError(f"{src.display} could not be read: {failure.message}") from None
-            tolerant |= {failure.column} if not tolerant else set(feature_cols)
+            tolerant = _widen_tolerant(tolerant, failure, layout, src.display)
     if X.shape[0] == 0:
         _no_rows(src.display)
     categories.finish(X)
@@ -496,11 +539,136 @@ class _ConversionFailed(Exception):
         self.message = message
 
 
+@dataclass(frozen=True)
+class CsvLayout:
+    """A CSV's header aligned to a model's features: what a run decides before it reads the body."""
+
+    header: _Header
+    selected: tuple[str, ...]  # the file's columns, in the model's feature order
+    mapping: str
+    ignored: tuple[str, ...]
+    index: str | None  # a pandas index column, ignored
+    target: str | None
+    internal: tuple[str, ...]  # pyarrow's names for the file's columns, c0, c1, ...
+    feature_cols: tuple[str, ...]
+    target_col: str | None
+
+    def types(self, tolerant: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """pyarrow column types: features as numbers, those in ``tolerant`` (and the target) as text."""
+        import pyarrow as pa
+
+        types = {c: (pa.string() if c in tolerant else pa.float64()) for c in self.feature_cols}
+        if self.target_col:
+            types[self.target_col] = pa.string()
+        return types
+
+    def notes(self, model: LoadedModel | None = None) -> list[str]:
+        return ([_INDEX_NOTE] if self.index is not None else []) + alignment_notes(
+            self.mapping, self.ignored, selected=self.selected, model=model)
+
+
+def _csv_layout(src: _Source, header: _Header, model: LoadedModel, target: str | None) -> CsvLayout:
+    import pyarrow as pa
+
+    names = list(header.names)
+    if target is not None and target not in names:
+        raise _missing_target(target, names, src.display)
+    if problem := _index_column_problem(names, model.feature_names, src.display):
+        raise InputError(problem)
+    index = names[0] if _has_index_column(names, model.feature_names) else None
+    internal = [f"c{i}" for i in range(len(names))]
+    try:
+        selected, mapping, ignored = _align([c for c in names if c not in (target, index)], model.feature_names,
+                                            model.n_features, src.display, target, family=model.family)
+    except InputError:
+        # A malformed file is the more basic problem: name it first (as reading whole files did).
+        for _ in _batches(src, header, internal, {internal[0]: pa.string()}, internal[:1]):
+            pass
+        raise
+    return CsvLayout(header=header, selected=tuple(selected), mapping=mapping, ignored=tuple(ignored), index=index,
+                     target=target, internal=tuple(internal),
+                     feature_cols=tuple(internal[names.index(c)] for c in selected),
+                     target_col=internal[names.index(target)] if target is not None else None)
+
+
+def _widen_tolerant(tolerant: frozenset[str], failure: _ConversionFailed, layout: CsvLayout,
+                    display: str) -> frozenset[str]:
+    """Parse the refused column as text and convert it here (spaces, odd null tokens) or explain which value
+    is wrong; a second refusal sends every feature column down that path."""
+    if failure.column in tolerant or failure.column not in layout.feature_cols:
+        raise InputError(f"{display} could not be read: {failure.message}") from None
+    return tolerant | {failure.column} if not tolerant else frozenset(layout.feature_cols)
+
+
+def open_csv(source: str | os.PathLike[str] | bytes, *, name: str | None = None, filesystem: Any = None) -> _Source:
+    """A CSV source to read with ``csv_layout`` and ``iter_csv_blocks`` (a context manager): a local path, its
+    bytes, or a path on a pyarrow ``filesystem`` (object stores)."""
+    if filesystem is not None:
+        return _FilesystemSource.open(filesystem, str(source), name or str(source))
+    return _Source.open(source, name)
+
+
+def csv_layout(src: _Source, model: LoadedModel, *, target: str | None = None) -> CsvLayout:
+    """Read the header of ``src`` and align it to ``model``: the same checks and refusals as a run, from
+    the header alone (the body is read only to name a malformed file first)."""
+    return _csv_layout(src, _read_header(src), model, target)
+
+
+class CsvRetry(Exception):
+    """A feature column holds a value pyarrow cannot read as a number: read the file again from its first
+    row with ``tolerant`` (the columns to parse as text, as a run does)."""
+
+    def __init__(self, tolerant: frozenset[str]):
+        super().__init__("read the CSV again with more columns parsed as text")
+        self.tolerant = tolerant
+
+
+def iter_csv_blocks(src: _Source, layout: CsvLayout, *, tolerant: frozenset[str] = frozenset(),
+                    check_bytes: bool = True) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+    """The body of ``src`` in blocks: (rows before the block, float64 features in the model's order, cleaned
+    target values or None), with the refusals of a run. ``check_bytes`` first makes the run's checking pass
+    (UTF-8, data rows present, quotes closed). Raises ``CsvRetry`` (see there)."""
+    if check_bytes:
+        scan = _scan(src, layout.header.body_offset, layout.header.sep, len(layout.header.names), None)
+        if not scan.has_body:
+            _no_rows(src.display)
+        if scan.odd_quotes:
+            _check_quotes_closed(src, layout.header)
+    include = list(layout.feature_cols) + ([layout.target_col] if layout.target_col else [])
+    row = 0
+    try:
+        for batch in _batches(src, layout.header, list(layout.internal), layout.types(tolerant), include):
+            block = np.empty((batch.num_rows, len(layout.feature_cols)), dtype=np.float64)
+            _fill_block(batch, layout.feature_cols, layout.selected, src.display, row, block)
+            y = _clean_target_text(batch.column(layout.target_col)) if layout.target_col else None
+            yield row, block, y
+            row += batch.num_rows
+    except _ConversionFailed as failure:
+        raise CsvRetry(_widen_tolerant(tolerant, failure, layout, src.display)) from None
+    if row == 0:
+        _no_rows(src.display)
+
+
+def _fill_block(batch: Any, feature_cols: Sequence[str], selected: Sequence[str], display: str, row: int,
+                block: np.ndarray, categories: CategoryReader | None = None) -> None:
+    """Convert a pyarrow batch's feature columns into ``block`` (rows ``row`` on of the file); columns with
+    ``categories`` decoders get the ids of their raw values until the whole column is seen."""
+    import pyarrow as pa
+
+    for j, c in enumerate(feature_cols):
+        column = batch.column(c)
+        if categories is not None and j in categories.decoders:
+            block[:, j] = categories.decoders[j].ids(column.to_numpy(zero_copy_only=False))
+        elif pa.types.is_string(column.type):
+            block[:, j] = _tolerant_numbers(column.to_numpy(zero_copy_only=False), selected[j], display, row)
+        else:
+            block[:, j] = column.to_numpy(zero_copy_only=False)
+    _check_finite(block, row, tuple(selected), display)
+
+
 def _read_body(src: _Source, header: _Header, internal: list[str], types: dict[str, Any], include: list[str],
                feature_cols: list[str], target_col: str | None, selected: list[str], max_rows: int,
                report: _ProgressReporter, categories: CategoryReader) -> tuple[np.ndarray, np.ndarray | None]:
-    import pyarrow as pa
-
     X = np.empty((max_rows, len(feature_cols)), dtype=np.float64)
     targets: list[np.ndarray] = []
     row = 0
@@ -509,15 +677,7 @@ def _read_body(src: _Source, header: _Header, internal: list[str], types: dict[s
         if row + n > X.shape[0]:  # the row estimate is an upper bound; this is only a safety net
             X = _grow(X, max(row + n, 2 * X.shape[0]))
         block = X[row:row + n]
-        for j, c in enumerate(feature_cols):
-            column = batch.column(c)
-            if j in categories.decoders:  # ids of the raw values until the whole column is seen
-                block[:, j] = categories.decoders[j].ids(column.to_numpy(zero_copy_only=False))
-            elif pa.types.is_string(column.type):
-                block[:, j] = _tolerant_numbers(column.to_numpy(zero_copy_only=False), selected[j], src.display, row)
-            else:
-                block[:, j] = column.to_numpy(zero_copy_only=False)
-        _check_finite(block, row, tuple(selected), src.display)
+        _fill_block(batch, feature_cols, selected, src.display, row, block, categories)
         if target_col:
             targets.append(_clean_target_text(batch.column(target_col)))
         row += n
@@ -917,19 +1077,29 @@ def _plural(count: int, word: str) -> str:
     return f"{count:,} {word}{'' if count == 1 else 's'}"
 
 
+def check_regression_target(y: np.ndarray, target: str, display: str, row_offset: int = 0) -> None:
+    """InputError naming the first text value in a regression target (``row_offset`` rows precede ``y``)."""
+    text = np.array([isinstance(v, str) for v in y], dtype=bool)
+    if text.any():
+        row = int(np.flatnonzero(text)[0])
+        raise InputError(
+            f"{display}: target column {target!r} has a non-numeric value {_shorten(str(y[row]))!r} at data "
+            f"row {row_offset + row + 1}: a regression model's target must be numbers (leave a cell empty if unknown)"
+            + decimal_comma_hint(str(y[row]))
+        )
+
+
+def clean_target(values: np.ndarray) -> np.ndarray:
+    """Target values as a run keeps them: text trimmed, empty and null markers None, numbers as numbers."""
+    return _clean_target(values)
+
+
 def _target_notes(y: np.ndarray, model: LoadedModel, target: str, display: str) -> list[str]:
     """Say which target rows the metrics cannot use; InputError for a regression target that is not numbers."""
     missing = np.array([v is None or (isinstance(v, float) and np.isnan(v)) for v in y], dtype=bool)
     notes = []
     if model.task == "regression":
-        text = np.array([isinstance(v, str) for v in y], dtype=bool)
-        if text.any():
-            row = int(np.flatnonzero(text)[0])
-            raise InputError(
-                f"{display}: target column {target!r} has a non-numeric value {_shorten(str(y[row]))!r} at data "
-                f"row {row + 1}: a regression model's target must be numbers (leave a cell empty if unknown)"
-                + decimal_comma_hint(str(y[row]))
-            )
+        check_regression_target(y, target, display)
     elif model.classes is not None:
         from optimizer_core.drift import encode_target
 

@@ -43,9 +43,19 @@ def relative_scale(ref: np.ndarray) -> np.ndarray:
     """Per row, what a difference is relative to: the prediction's own size, but never less than the
     predictions' typical size (their RMS). Dividing by the prediction alone made float32 rounding on a
     row predicted near 0 look like a huge relative error (9.5e-7 / 7e-5 on a unit-scale target)."""
-    size = np.abs(np.where(np.isfinite(ref), ref, 0.0)).max(axis=1)
+    size = score_size(ref)
     typical = float(np.sqrt(np.mean(size**2))) if size.size else 0.0
-    return np.maximum(size, max(typical, 1e-12))
+    return np.maximum(size, typical_floor(typical))
+
+
+def score_size(ref: np.ndarray) -> np.ndarray:
+    """Per row, the size of the native prediction that ``relative_scale`` measures (non-finite scores: 0)."""
+    return np.abs(np.where(np.isfinite(ref), ref, 0.0)).max(axis=1)
+
+
+def typical_floor(typical: float) -> float:
+    """The predictions' typical size (RMS) as ``relative_scale`` uses it: never below 1e-12."""
+    return max(typical, 1e-12)
 
 
 def compute_drift(
