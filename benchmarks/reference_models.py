@@ -18,14 +18,23 @@ TEST_ROWS = 10_000
 SEED = 0
 
 
-def synthetic_data(n_features: int = N_FEATURES, seed: int = SEED) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Seeded binary classification data: ``(X_train, y_train, X_test)``, float32 features."""
+def _classification(n_features: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import make_classification
 
     X, y = make_classification(n_samples=TRAIN_ROWS + TEST_ROWS, n_features=n_features, n_informative=15,
                                n_redundant=5, random_state=seed)
-    X = X.astype(np.float32)
+    return X.astype(np.float32), y
+
+
+def synthetic_data(n_features: int = N_FEATURES, seed: int = SEED) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seeded binary classification data: ``(X_train, y_train, X_test)``, float32 features."""
+    X, y = _classification(n_features, seed)
     return X[:TRAIN_ROWS], y[:TRAIN_ROWS], np.ascontiguousarray(X[TRAIN_ROWS:])
+
+
+def synthetic_test_labels(n_features: int = N_FEATURES, seed: int = SEED) -> np.ndarray:
+    """The labels of ``synthetic_data``'s test rows, for metrics."""
+    return _classification(n_features, seed)[1][TRAIN_ROWS:]
 
 
 def xgboost_model() -> tuple[Any, np.ndarray]:

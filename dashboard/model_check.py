@@ -31,4 +31,5 @@ def inspect_isolated(data: bytes, name: str, *, timeout_s: float = jobs.INSPECT_
         "applicability": [tuple(row) for row in found["applicability"]],
         "feature_names": list(model.get("feature_names") or []),
         "n_features": model.get("n_features"),
+        "trees": list(found.get("trees") or (False, "")),  # truncated ensembles: (applies, reason)
     }

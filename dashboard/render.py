@@ -20,9 +20,10 @@ from dashboard import state
 from optimizer_core import summary as S
 from optimizer_core.data import METRICS_SKIPPED
 from optimizer_core.report import Report, VariantResult
+from optimizer_core.tradeoffs import has_truncation, metric_tolerance, primary_metric
 from optimizer_core.units import fmt_diff, fmt_mb, fmt_pct, fmt_rows_per_s, fmt_us
 from optimizer_core.views import figures as F
-from optimizer_core.views.tables import tuning_table
+from optimizer_core.views.tables import truncation_table, tuning_table
 from optimizer_core.views.text import fmt_drift, provider_text
 
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
@@ -54,7 +55,8 @@ def chart(fig: Any, *, key: str) -> None:
 
 def run_caption(report: Report, model_name: str | None = None) -> str:
     m, d = report.model, report.data
-    what = " · ".join(md_escape(x) for x in (m.get("estimator"), m.get("family"), m.get("task")) if x)
+    decision = "decision scores" if m.get("scores") == "decision" else None  # not probabilities: say so
+    what = " · ".join(md_escape(x) for x in (m.get("estimator"), m.get("family"), m.get("task"), decision) if x)
     rows = d.get("rows")
     parts = [
         f"**{md_escape(model_name)}**" if model_name else None,
@@ -379,6 +381,29 @@ def _tradeoffs_tab(report: Report, key: str) -> None:
         + (". report.json's tuning candidates carry a wider front (`pareto`: also p99 latency and size, per "
            "batch size), so a candidate can be on that one and off this line." if report.tuning else ".")
     )
+    if has_truncation(report):
+        _trees_tradeoffs(report, key, batch)
+
+
+def _trees_tradeoffs(report: Report, key: str, batch: int) -> None:
+    """A tree ensemble's frontier: latency vs its metric, how many trees it needs, and each truncated variant."""
+    if primary_metric(report):
+        chart(F.latency_vs_metric(report, batch), key=f"{key}-tradeoff-metric")
+        st.caption(
+            "Filled markers may be recommended under this run's tolerance (drift, or the metric tolerance when one "
+            "was set); open markers are over it. The star is the recommendation at this batch size."
+        )
+    chart(F.trees_needed(report, batch), key=f"{key}-trees-needed")
+    st.caption(
+        "Each point keeps the first rounds (or trees) of the model; the last one is the full fp32 conversion. "
+        "Latency and the metric are measured in this run, on this machine and this data."
+    )
+    st.dataframe(truncation_table(report, batch), hide_index=True, key=f"{key}-trees-table")
+    for v in report.variants:
+        if v.deploy:
+            with st.expander(f"Deploy {v.name}: the ONNX file, or the same trees in the native library"):
+                st.code(snippet_for_download(v.deploy.get("onnx", ""), report), language="python")
+                st.code(v.deploy.get("native", ""), language="python")
 
 
 def variant_table(report: Report) -> pd.DataFrame:
@@ -397,15 +422,19 @@ def variant_table(report: Report) -> pd.DataFrame:
                 else fmt_drift(v.drift)
                 if v.drift
                 else "—",
-                "within tolerance": _passed_text(v),
+                "within tolerance": _passed_text(v, metric_tolerance(report)),
             }
         )
     return pd.DataFrame.from_records(records)
 
 
-def _passed_text(v: VariantResult) -> str:
+def _passed_text(v: VariantResult, max_metric_loss: float | None = None) -> str:
+    from optimizer_core.metric_tolerance import loss_within
+
     if v.drift is None or v.drift.passed is None:
         return "—"
+    if not v.drift.passed and loss_within(v.metric_delta, max_metric_loss):
+        return f"by metric ({v.metric_delta:+.4f}, within {max_metric_loss:g})"
     return "yes" if v.drift.passed else f"no (> {v.drift.tolerance:g})"
 
 

@@ -72,6 +72,8 @@ class RunSettings:
     tune: bool
     target: str | None
     max_drift: float = DEFAULT_MAX_DRIFT  # the drift a recommended variant may have (the CLI's --max-drift)
+    trees: tuple[str, ...] = ()  # truncated-ensemble variants ("25%", ...; the CLI's --trees)
+    max_metric_loss: float | None = None  # the CLI's --max-metric-loss
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ _INPUT_LABELS: tuple[tuple[str, Callable[[RunInputs], Any]], ...] = (
     ("timing budget", lambda i: i.settings.budget_s),
     ("auto-tune", lambda i: i.settings.tune),
     ("drift tolerance", lambda i: i.settings.max_drift),
+    ("trees kept", lambda i: i.settings.trees),
+    ("metric tolerance", lambda i: i.settings.max_metric_loss),
 )
 
 
@@ -485,6 +489,7 @@ class ModelCheck:
     deferred: str | None = None  # why the check is left to the isolated worker
     feature_names: tuple[str, ...] = ()  # empty when the model does not know them
     n_features: int | None = None
+    trees: tuple[bool, str] = (False, "")  # whether truncated-ensemble variants apply, and why (or why not)
 
 
 def target_choices(columns: Sequence[str], check: ModelCheck) -> list[str]:
@@ -500,7 +505,8 @@ def column_problem(columns: Sequence[str], check: ModelCheck, target: str | None
     when it fits or when the inspection could not tell (the core's own column rules and words)."""
     from optimizer_core.data import check_columns
 
-    return check_columns(list(columns), check.feature_names, check.n_features, target, csv_name)
+    family = "lightgbm" if check.format == "lightgbm-text" else None  # its training renames feature names
+    return check_columns(list(columns), check.feature_names, check.n_features, target, csv_name, family=family)
 
 
 @st.cache_resource(show_spinner=False)
@@ -546,6 +552,7 @@ def model_check(sha256: str, data: bytes, name: str, allow_pickle: bool) -> Mode
             applicability=rows,
             feature_names=tuple(str(n) for n in found.get("feature_names") or ()),
             n_features=found.get("n_features"),
+            trees=_trees_check(found.get("trees")),
         )
     if not found.get("transient"):
         with lock:
@@ -553,6 +560,12 @@ def model_check(sha256: str, data: bytes, name: str, allow_pickle: bool) -> Mode
                 cache.pop(next(iter(cache)))
             cache[key] = check
     return check
+
+
+def _trees_check(found: Any) -> tuple[bool, str]:
+    """The inspection's (applies, reason) for truncated-ensemble variants; (False, "") when it did not say."""
+    applies, reason = found if isinstance(found, list | tuple) and len(found) == 2 else (False, "")
+    return bool(applies), str(reason)
 
 
 # ONNX Runtime lists Azure as available in every build, but it calls remote endpoints: it does not run a

@@ -7,6 +7,9 @@ Public API::
     report = optimize("model.json", "test.csv", OptimizeConfig(budget_s=20), target="label")
     report.write_out("out/")
 
+    from optimizer_core import validate   # drift of an ONNX file over data of any size (local or Ray)
+    result = validate("model.json", "model.onnx", ["test/*.parquet"], target="label", engine="local")
+
 Names are imported on first use, so `import optimizer_core` stays cheap (the CLI starts fast).
 """
 
@@ -17,6 +20,8 @@ from typing import Any
 
 _EXPORTS = {
     "optimize": "optimizer_core.pipeline",
+    "validate": "optimizer_core.validation",
+    "ValidationResult": "optimizer_core.validation",
     "InferenceOptimizer": "optimizer_core.compat",
     "OptimizeConfig": "optimizer_core.config",
     "PRECISIONS": "optimizer_core.variants",

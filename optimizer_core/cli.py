@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="comma-separated providers: auto, cpu, cuda, tensorrt, openvino, ... (default: auto)")
     run.add_argument("--batch-sizes", action="append",
                      help=f"comma-separated rows per call to time (default: {DEFAULTS['batch_sizes']})")
+    run.add_argument("--trees", action="append",
+                     help="truncated-ensemble variants of a tree ensemble: boosting rounds (or forest trees) to keep, "
+                          "as counts or percentages of the model's own, e.g. 25%%,50%%,75%% or 50,100 (default: none)")
     run.add_argument("--threads", type=int, help="intra-op threads for ONNX Runtime (default: physical cores)")
     run.add_argument("--budget-s", type=float, default=30.0, help="seconds of timing budget (default: 30)")
     run.add_argument("--tune", action="store_true",
@@ -53,8 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
                           "budget; recommend per batch size and write deploy.py (with --out)")
     run.add_argument("--max-drift", type=float,
                      help="gate: exit 1 when a requested ONNX variant drifts more than this from native "
-                          "(absolute probability difference; relative for regressors); also the tolerance the "
+                          "(absolute score difference: probabilities, or decision scores; relative for "
+                          "regressors); also the tolerance the "
                           "recommendation uses (default 1e-4)")
+    run.add_argument("--max-metric-loss", type=float,
+                     help="a variant whose primary metric (ROC AUC for binary, accuracy for multiclass, R2 for "
+                          "regression; needs --target) is at most this below the native model's passes the gate and "
+                          "may be recommended even when it drifts more than --max-drift")
     run.add_argument("--allow-pickle", action="store_true",
                      help="allow pickle/joblib model files (they run code when loaded: trusted files only)")
     run.add_argument("--out", help="folder for report.json, report.html, one .onnx per variant, drift.csv and "
@@ -67,8 +75,30 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-history", action="store_true", help="do not store this run in the run history")
     run.add_argument("--quiet", action="store_true", help="no progress lines on stderr (errors stay one line)")
 
+    val = sub.add_parser("validate", help="drift of an ONNX file against its native model over CSV/Parquet data "
+                                          "of any size (one process, or Ray Data on a laptop or a cluster)")
+    val.add_argument("model", help="the native model file (XGBoost JSON/UBJ, LightGBM text, skops, ONNX)")
+    val.add_argument("onnx", help="the ONNX file to check against it (as 'convert' or 'run --out' wrote it)")
+    val.add_argument("data", nargs="+", help="CSV or Parquet files, folders of them, globs, or object-store URLs "
+                                             "(s3://, gs://, ...)")
+    val.add_argument("--engine", choices=("local", "ray"),
+                     help="local: this process; ray: Ray Data workers (default: ray when installed, else local)")
+    val.add_argument("--ray-address", help="Ray cluster to run on (e.g. ray://HOST:10001 or auto; default: a local "
+                                           "Ray on this machine's cores)")
+    val.add_argument("--target", help="target column (adds accuracy/F1/AUC/log loss or RMSE/MAE/R2 of both models)")
+    val.add_argument("--max-drift", type=float,
+                     help="gate: exit 1 when the drift exceeds this (absolute probability difference; relative for "
+                          "regressors)")
+    val.add_argument("--batch-rows", type=int, default=65_536, help="rows scored per batch (default: 65536)")
+    val.add_argument("--out", help="folder for validation.json and worst_rows.csv; must be new, empty or an earlier "
+                                   "output")
+    val.add_argument("--allow-pickle", action="store_true",
+                     help="allow a pickle/joblib model file (it runs code when loaded: trusted files only)")
+    val.add_argument("--quiet", action="store_true", help="no progress lines on stderr (errors stay one line)")
+
     conv = sub.add_parser("convert", help="convert a model to ONNX: input 'input' float32 [N, features], "
-                                          "output 'scores' (probabilities [N, classes] or predictions [N, 1])")
+                                          "output 'scores' (probabilities or decision scores [N, classes], or "
+                                          "predictions [N, 1])")
     conv.add_argument("model", help="model file (XGBoost JSON/UBJ, LightGBM text, skops, ONNX)")
     conv.add_argument("--out", required=True, help="path of the .onnx file to write")
     conv.add_argument("--allow-pickle", action="store_true",
@@ -111,6 +141,8 @@ def _main(argv: Sequence[str] | None) -> int:
             return _run(args)
         if args.command == "convert":
             return _convert(args)
+        if args.command == "validate":
+            return _validate(args)
         if args.command == "dashboard":
             return _dashboard(args)
         if args.command == "providers":
@@ -166,6 +198,8 @@ def _run(args: argparse.Namespace) -> int:
         max_drift=args.max_drift,
         tune=args.tune,
         save_ort_optimized=args.save_ort_optimized,
+        trees=_trees(args.trees),
+        max_metric_loss=args.max_metric_loss,
     )
     from optimizer_core.runtime import resolve_provider
 
@@ -183,17 +217,69 @@ def _run(args: argparse.Namespace) -> int:
         written = ", ".join(sorted({"report.json", "report.html", *report.artifacts}))
         _say(f"\nwrote to {out}/: {written}")
     if config.max_drift is not None:
-        failing = drift_failures(report, config.max_drift, config.precisions)
+        failing = drift_failures(report, config.max_drift, config.precisions, config.max_metric_loss)
         if failing:
             worst = ", ".join(f"{v.name} drifts {v.drift.describe()}" for v in failing)
-            print(f"gate failed: {worst} (over --max-drift {config.max_drift:g})", file=sys.stderr)
+            by_metric = (f" and loses more than --max-metric-loss {config.max_metric_loss:g} of the primary metric "
+                         "(or it was not measured)" if config.max_metric_loss is not None else "")
+            print(f"gate failed: {worst} (over --max-drift {config.max_drift:g}{by_metric})", file=sys.stderr)
             return EXIT_GATE
-        gated = [v.name for v in report.variants if v.precision in config.precisions and v.drift is not None]
+        gated = [v for v in report.variants if (v.precision in config.precisions or v.trees_kept is not None)
+                 and v.precision != "native" and v.drift is not None]
         if gated:
-            _say(f"gate passed: {', '.join(gated)} within --max-drift {config.max_drift:g}")
+            _say(f"gate passed: {_gate_words(gated, config, report.model.get('task'))}")
         else:
             _say(f"gate: nothing to check: none of the requested precisions ({', '.join(config.precisions)}) "
                  "applies to this model")
+    return EXIT_OK
+
+
+def _gate_words(gated, config, task: str | None) -> str:
+    """'fp32, rounds-100 within --max-drift 0.0001; rounds-50 within --max-metric-loss 0.001 (roc_auc -0.0004)'."""
+    by_drift = [v.name for v in gated if v.drift.value <= config.max_drift]
+    text = f"{', '.join(by_drift)} within --max-drift {config.max_drift:g}" if by_drift else ""
+    by_metric = [v for v in gated if v.drift.value > config.max_drift]
+    if by_metric:
+        from optimizer_core.metric_tolerance import PRIMARY_METRICS
+
+        metric = PRIMARY_METRICS.get(task or "", "primary metric")
+        listed = ", ".join(f"{v.name} ({v.metric_delta:+.4g})" for v in by_metric)
+        text += ("; " if text else "") + f"{listed} within --max-metric-loss {config.max_metric_loss:g} ({metric} delta)"
+    return text
+
+
+def _trees(given: list[str] | None) -> tuple[int | str, ...]:
+    from optimizer_core.config import parse_trees
+
+    if not given:
+        return ()
+    try:
+        return parse_trees(",".join(given))
+    except ConfigError as e:
+        raise ConfigError(f"--trees: {e}") from e
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from optimizer_core.validation import validate
+    from optimizer_core.views.validation_table import format_summary
+
+    out = Path(args.out) if args.out else None
+    if out is not None and (problem := out_dir_problem(out)):
+        raise ConfigError(problem)
+    with _progress_bar(disabled=args.quiet) as progress, _sigterm_as_interrupt():
+        result = validate(args.model, args.onnx, args.data, engine=args.engine, ray_address=args.ray_address,
+                          target=args.target, max_drift=args.max_drift, batch_rows=args.batch_rows,
+                          allow_pickle=args.allow_pickle, progress=progress)
+    _say(format_summary(result))
+    if out is not None:
+        result.write_out(out)
+        _say(f"\nwrote to {out}/: validation.json, worst_rows.csv")
+    if args.max_drift is not None:
+        if not result.passed:
+            print(f"gate failed: the ONNX file drifts {result.drift.describe()} (over --max-drift {args.max_drift:g})",
+                  file=sys.stderr)
+            return EXIT_GATE
+        _say(f"gate passed: within --max-drift {args.max_drift:g}")
     return EXIT_OK
 
 
@@ -323,6 +409,7 @@ def _history(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
+    from optimizer_core.categories import contract_note
     from optimizer_core.converters import convert
     from optimizer_core.converters.verify import verify_conversion
     from optimizer_core.models import load_model
@@ -342,9 +429,13 @@ def _convert(args: argparse.Namespace) -> int:
         write_file(out, proto.SerializeToString())
     except OSError as e:
         raise ConfigError(f"cannot write {out} ({e.strerror or e}): choose another path") from e
-    shape = f"probabilities [N, {loaded.n_outputs}]" if loaded.task != "regression" else "predictions [N, 1]"
+    kinds = {"probabilities": "probabilities", "decision": "decision scores (not probabilities)"}
+    shape = (f"{kinds[loaded.scores_kind]} [N, {loaded.n_outputs}]" if loaded.task != "regression"
+             else "predictions [N, 1]")
     print(f"wrote {out}: {loaded.estimator} ({loaded.task}), input 'input' float32 [N, {loaded.n_features}], "
           f"output 'scores' {shape}")
+    if codes := contract_note(loaded.stored_categories, loaded.feature_names):
+        print(f"note: {codes}")
     for warning in warnings:  # synthetic rows: a warning, not a failure (exit 1 is the --max-drift gate)
         print(f"warning: {warning}", file=sys.stderr)
     if out.suffix.lower() != ".onnx":

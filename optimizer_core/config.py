@@ -18,12 +18,13 @@ DEFAULT_PRECISIONS = PRECISIONS
 DEFAULT_BATCH_SIZES = (1, 16, 256, 4096)
 DEFAULT_MAX_DRIFT = 1e-4
 MAX_BATCH_SIZE = 1_000_000
+DEFAULT_TREE_SWEEP = ("25%", "50%", "75%")  # the dashboard's "trees kept" default: with native and fp32, five points
 MAX_BUDGET_S = 24 * 3600.0  # a day of timing; larger values overflowed deadline arithmetic (time_t)
 
 # How each field is spelled on the command line, so one message serves the CLI and the Python API.
 _FLAGS = {"precisions": "--precision", "providers": "--provider", "batch_sizes": "--batch-sizes",
           "threads": "--threads", "budget_s": "--budget-s", "max_drift": "--max-drift", "tune": "--tune",
-          "save_ort_optimized": "--save-ort-optimized"}
+          "save_ort_optimized": "--save-ort-optimized", "trees": "--trees", "max_metric_loss": "--max-metric-loss"}
 
 
 def max_threads() -> int:
@@ -46,6 +47,10 @@ class OptimizeConfig:
     seed: int = 0
     bench_rows: int = 20_000  # rows sampled for timing on large inputs
     save_ort_optimized: bool = False  # also keep ONNX Runtime's graph-optimized model per variant
+    # truncated-ensemble variants: boosting rounds (or forest trees) to keep, as counts (100) or shares ("50%")
+    trees: tuple[int | str, ...] = ()
+    # a variant whose primary metric is at most this far below native's passes the gate and may be recommended
+    max_metric_loss: float | None = None
 
     def __post_init__(self) -> None:
         # Normalised values are written back (frozen dataclass): a string or list becomes a tuple, numpy
@@ -65,6 +70,9 @@ class OptimizeConfig:
         set_(self, "seed", _whole(self.seed, "seed", 0, "0"))
         set_(self, "bench_rows", _whole(self.bench_rows, "bench_rows", 1, "20000"))
         set_(self, "save_ort_optimized", _flag(self.save_ort_optimized, "save_ort_optimized"))
+        set_(self, "trees", _trees(self.trees))
+        set_(self, "max_metric_loss", _tolerance(self.max_metric_loss, "max_metric_loss",
+                                                  "leave it None to judge variants by drift alone"))
         unknown = [p for p in self.precisions if p not in PRECISIONS]
         if unknown:
             raise ConfigError(f"unknown precision {unknown[0]!r}: choose from {', '.join(PRECISIONS)}")
@@ -238,3 +246,54 @@ def _refuse_thousands_separator(text: str, a: str, b: str) -> None:
     if typical:  # "16,384": a power of two or a round number, so one size or two? Never guess.
         raise ConfigError(f"{text!r} could be {a}{b} or {a} and {b}: write {a}{b} for one size, "
                           f"or '{a}, {b}' (with a space) for two")
+
+
+def _trees(value: Any) -> tuple[int | str, ...]:
+    """Tree counts as given to OptimizeConfig: text ("25%, 50%"), or a sequence of whole numbers and "N%"."""
+    if isinstance(value, str):
+        return parse_trees(value) if value.strip() else ()
+    if _is_whole(value):
+        value = (value,)
+    if value is None:
+        return ()
+    if not isinstance(value, list | tuple):
+        raise ConfigError(f"{_field('trees')} is {_shown(value)}: pass counts and percentages such as (100, '50%')")
+    items: list[int | str] = []
+    for item in value:
+        if isinstance(item, str):
+            items += parse_trees(item)
+        elif _is_whole(item):
+            items += parse_trees(str(int(item)))
+        else:
+            raise ConfigError(f"{_shown(item)} in {_field('trees')} is neither a whole number of trees nor a "
+                              "percentage: write 100 or '50%'")
+    return tuple(dict.fromkeys(items))
+
+
+def parse_trees(text: str) -> tuple[int | str, ...]:
+    """Tree counts typed as "25%, 50%, 100": whole numbers of boosting rounds (or forest trees) and percentages of
+    the model's own, deduplicated in the order given. Percentages are kept as text ("12.5%") and resolved against
+    the model when the run builds the variants. Raises ConfigError naming the bad entry."""
+    example = "write whole numbers of rounds or percentages separated by commas, for example 25%, 50%, 75% or 50, 100"
+    tokens = [t for t in re.split(r"[\s,;]+", text.strip()) if t]
+    if not tokens:
+        raise ConfigError(f"no tree count given: {example}")
+    out: list[int | str] = []
+    for token in tokens:
+        if token.endswith("%"):
+            number = token[:-1]
+            try:
+                share = float(number)
+            except ValueError:
+                raise ConfigError(f"{token!r} is not a percentage: {example}") from None
+            if not re.fullmatch(r"\d+(\.\d+)?", number) or not 0 < share <= 100:
+                raise ConfigError(f"{token!r} is out of range: a percentage of the trees is above 0% and at most "
+                                  "100%")
+            out.append(f"{share:g}%")
+            continue
+        if not token.isascii() or not token.isdigit():
+            raise ConfigError(f"{token!r} is not a whole number of trees or a percentage: {example}")
+        if int(token) < 1:
+            raise ConfigError(f"{token!r} keeps no tree: keep at least 1 (or a percentage such as 50%)")
+        out.append(int(token))
+    return tuple(dict.fromkeys(out))

@@ -3,11 +3,14 @@
 Large files are read with bounded memory: the header is parsed first (separator, names), one streaming
 pass checks the bytes (binary, UTF-8, sha256, row count), then pyarrow's streaming CSV reader parses the
 body block by block straight into a preallocated float64 matrix (``_read_body``). Only the target column
-is ever held as Python objects. A path is streamed from disk, never read whole into memory.
+is ever held as Python objects. A path is streamed from disk, never read whole into memory; a path on a
+pyarrow filesystem (an object store) through ranged reads (``_FilesystemSource``).
 
 Cells are parsed here: features to float64 (empty cells and ``NULL_TOKENS`` are NaN), target cells to
 Python values (numbers as int or float, text stripped, missing as None). Which columns are features, in
 which order, and what the target means for the model is ``optimizer_core.data``'s job (alignment).
+Booleans as pandas writes them read as 1/0; a refused cell or ragged row that looks like a decimal comma says
+so (``data_hints``); a column whose categories the model stores is decoded by ``categories``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from optimizer_core.categories import CategoryReader
+from optimizer_core.data_hints import FALSE_TEXT, TRUE_TEXT, decimal_comma_hint, split_decimal_comma_hint
 from optimizer_core.errors import InputError, shorten
 
 # Cells read as a missing value (NaN), after stripping surrounding spaces.
@@ -166,6 +171,45 @@ class _Source:
         return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
 
 
+class _FilesystemSource(_Source):
+    """A CSV on a pyarrow filesystem (an object store): read through ranged reads, never copied whole."""
+
+    def __init__(self, display: str, size: int, filesystem: Any, path: str):
+        super().__init__(display, size)
+        self.filesystem = filesystem
+        self.remote_path = path
+
+    @classmethod
+    def open(cls, filesystem: Any, path: str, display: str) -> _FilesystemSource:  # type: ignore[override]
+        try:
+            handle = filesystem.open_input_file(path)
+        except FileNotFoundError as e:
+            raise InputError(f"CSV file {display} does not exist: check the path") from e
+        except (OSError, ValueError) as e:
+            raise InputError(f"CSV file {display} cannot be read: {_first_line(e)}") from e
+        src = cls(display, handle.size(), filesystem, path)
+        src._file = handle
+        return src
+
+    def read(self, offset: int, size: int) -> bytes:
+        try:
+            return self._file.read_at(min(size, max(self.size - offset, 0)), offset)
+        except OSError as e:
+            raise InputError(f"CSV file {self.display} cannot be read: {_first_line(e)}") from e
+
+    def arrow_input(self, offset: int) -> Any:
+        try:
+            stream = self.filesystem.open_input_file(self.remote_path)
+        except OSError as e:
+            raise InputError(f"CSV file {self.display} cannot be read: {_first_line(e)}") from e
+        stream.seek(offset)
+        return stream
+
+    def text_lines(self, offset: int) -> io.TextIOBase:
+        stream = self.arrow_input(offset)
+        return io.TextIOWrapper(stream, encoding="utf-8", errors="replace", newline="")
+
+
 class _ViewReader(io.RawIOBase):
     """A file over a memoryview, without copying it (io.BytesIO would)."""
 
@@ -206,11 +250,26 @@ class _ConversionFailed(Exception):
         self.message = message
 
 
-def _read_body(src: _Source, header: _Header, internal: list[str], types: dict[str, Any], include: list[str],
-               feature_cols: list[str], target_col: str | None, selected: list[str], max_rows: int,
-               report: _ProgressReporter) -> tuple[np.ndarray, np.ndarray | None]:
+def _fill_block(batch: Any, feature_cols: Sequence[str], selected: Sequence[str], display: str, row: int,
+                block: np.ndarray, categories: CategoryReader | None = None) -> None:
+    """Convert a pyarrow batch's feature columns into ``block`` (rows ``row`` on of the file); columns with
+    ``categories`` decoders get the ids of their raw values until the whole column is seen."""
     import pyarrow as pa
 
+    for j, c in enumerate(feature_cols):
+        column = batch.column(c)
+        if categories is not None and j in categories.decoders:
+            block[:, j] = categories.decoders[j].ids(column.to_numpy(zero_copy_only=False))
+        elif pa.types.is_string(column.type):
+            block[:, j] = _tolerant_numbers(column.to_numpy(zero_copy_only=False), selected[j], display, row)
+        else:
+            block[:, j] = column.to_numpy(zero_copy_only=False)
+    _check_finite(block, row, tuple(selected), display)
+
+
+def _read_body(src: _Source, header: _Header, internal: list[str], types: dict[str, Any], include: list[str],
+               feature_cols: list[str], target_col: str | None, selected: list[str], max_rows: int,
+               report: _ProgressReporter, categories: CategoryReader) -> tuple[np.ndarray, np.ndarray | None]:
     X = np.empty((max_rows, len(feature_cols)), dtype=np.float64)
     targets: list[np.ndarray] = []
     row = 0
@@ -219,13 +278,7 @@ def _read_body(src: _Source, header: _Header, internal: list[str], types: dict[s
         if row + n > X.shape[0]:  # the row estimate is an upper bound; this is only a safety net
             X = _grow(X, max(row + n, 2 * X.shape[0]))
         block = X[row:row + n]
-        for j, c in enumerate(feature_cols):
-            column = batch.column(c)
-            if pa.types.is_string(column.type):
-                block[:, j] = _tolerant_numbers(column.to_numpy(zero_copy_only=False), selected[j], src.display, row)
-            else:
-                block[:, j] = column.to_numpy(zero_copy_only=False)
-        _check_finite(block, row, tuple(selected), src.display)
+        _fill_block(batch, feature_cols, selected, src.display, row, block, categories)
         if target_col:
             targets.append(_clean_target_text(batch.column(target_col)))
         row += n
@@ -306,9 +359,11 @@ def _raise_ragged(src: _Source, header: _Header, row: Any, message: str) -> None
         where = f"a row has {_plural(row.actual_columns, 'field')} ({_shorten(row.text)!r})"
     else:
         where = message
+    fields = got if line is not None else row.actual_columns if row is not None else 0
     raise InputError(
         f"{src.display} is not a well-formed CSV: {where} but the header has {expected}; "
         "every row needs the header's column count"
+        + split_decimal_comma_hint(row.text if row is not None else None, header.sep, fields, expected)
     )
 
 
@@ -494,6 +549,7 @@ def _tolerant_numbers(raw: np.ndarray, column: str, display: str, row_offset: in
     series = pd.Series(raw, dtype=object)
     present = series.notna()
     text = series.where(present, "").astype(str).str.strip()
+    text = text.mask(text.isin(TRUE_TEXT), "1").mask(text.isin(FALSE_TEXT), "0")  # pandas writes booleans so
     missing = text.isin(NULL_TOKENS) | ~present
     values = pd.to_numeric(text.where(~missing, None), errors="coerce")
     bad = values.isna() & ~missing
@@ -502,6 +558,7 @@ def _tolerant_numbers(raw: np.ndarray, column: str, display: str, row_offset: in
         raise InputError(
             f"{display}: column {column!r} has a non-numeric value {_shorten(str(raw[row]))!r} "
             f"at data row {row_offset + row + 1}: features must be numbers (leave a cell empty for a missing value)"
+            + decimal_comma_hint(str(raw[row]))
         )
     return values.to_numpy(dtype=np.float64, na_value=np.nan)
 

@@ -8,29 +8,40 @@ A CSV's header is read first (``csv_reader``), aligned to the model here, and on
 block by block, straight into the preallocated float64 matrix of the columns the model reads. The target
 is cleaned against the model here too: rows whose label is missing or not one of the model's classes are
 named in the notes and left out of the metrics (``encode_target``).
+
+Column names the training library rewrote (``feature_names``) and categories stored with the model
+(``categories``) are applied here, by the file's own rule. ``open_csv``, ``csv_layout`` and ``iter_csv_blocks``
+give the same alignment and refusals block by block for data of any size (``validation``); ``frame_features``,
+``align_columns`` and ``alignment_notes`` do the same for a DataFrame.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from optimizer_core.categories import CategoryReader
 from optimizer_core.csv_reader import (
+    NULL_TOKENS,
     Progress,
     _batches,
     _check_finite,
     _check_quotes_closed,
     _clean_target,
+    _clean_target_text,
     _ConversionFailed,
     _duplicates,
+    _FilesystemSource,
+    _fill_block,
     _first_line,
     _has_index_column,
+    _Header,
     _listing,
     _no_rows,
     _plural,
@@ -42,7 +53,9 @@ from optimizer_core.csv_reader import (
     _Source,
     _tolerant_numbers,
 )
+from optimizer_core.data_hints import decimal_comma_hint
 from optimizer_core.errors import InputError
+from optimizer_core.feature_names import RENAMED_MAPPING, match_renamed, renamed_note, training_names
 from optimizer_core.models.base import LoadedModel
 
 TARGET_GUESSES = ("label", "target", "y", "class")
@@ -57,7 +70,7 @@ class Dataset:
     y: np.ndarray | None = field(default=None, repr=False)
     target: str | None = None
     path: str | None = None
-    column_mapping: str = "by-name"  # "by-name" | "by-name-ignoring-case" | "positional"
+    column_mapping: str = "by-name"  # "by-name" | "by-name-ignoring-case" | RENAMED_MAPPING | "positional"
     ignored_columns: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     sha256: str = ""
@@ -87,7 +100,7 @@ def load_dataset(
     source: str | os.PathLike[str] | bytes | pd.DataFrame | np.ndarray,
     model: LoadedModel,
     *,
-    target: str | None = None,
+    target: Any = None,
     y: Any = None,
     name: str | None = None,
     progress: Progress | None = None,
@@ -95,11 +108,19 @@ def load_dataset(
     """Load the user's rows aligned to ``model``'s features.
 
     ``source`` is a CSV path or its bytes, or an in-memory DataFrame/array (then ``y`` may carry the
-    target directly). ``target`` names the target column to separate out. ``progress(stage,
-    fraction)`` is called while a CSV is read (fraction of its bytes, 0.0 to 1.0).
+    target directly). ``target`` names the target column to separate out, or holds the target values
+    themselves (a Series, array or list, one per row: then it is ``y``). ``progress(stage, fraction)``
+    is called while a CSV is read (fraction of its bytes, 0.0 to 1.0).
     """
     if target is not None and y is not None:
         raise InputError("pass either target= (a column of the data) or y= (the values), not both")
+    if _target_values(target):  # target= given as the values themselves: they are y
+        try:
+            return load_dataset(source, model, y=target, name=name, progress=progress)
+        except InputError as e:
+            if str(e).startswith("y has "):
+                raise InputError(f"target{str(e)[1:]}") from e
+            raise
     if target is not None and not isinstance(target, str):
         target = str(target)  # a DataFrame's integer column label: columns are compared as text
     if isinstance(source, pd.Series):
@@ -119,9 +140,17 @@ def load_dataset(
         categorical = [model.feature_names[i] for i in model.categorical_features] if model.feature_names else []
         named = [n for n in categorical if f"column {n!r} has a non-numeric value" in str(e)]
         if named:
+            stored = model.stored_categories
+            why = f" ({stored.unusable})" if stored is not None and stored.unusable else ""
             raise InputError(f"{e}; the model reads {named[0]!r} as category codes: write each category as the "
-                             "integer code it had in training") from e
+                             f"integer code it had in training{why}") from e
         raise
+
+
+def _target_values(target: Any) -> bool:
+    """Whether ``target=`` holds the target values (a Series, array or list), not a column's name."""
+    return isinstance(target, pd.Series | pd.DataFrame | pd.Index | np.ndarray | list | tuple) and not (
+        isinstance(target, np.ndarray) and target.ndim == 0)
 
 
 def guess_target(columns: list[str]) -> str | None:
@@ -168,37 +197,53 @@ def _from_frame(frame: pd.DataFrame, model: LoadedModel, *, target: str | None, 
     columns = [str(c) for c in frame.columns]
     if frame.shape[0] == 0:
         raise InputError(f"{display} has no rows")
-    target_values = None
+    target_values = _given_target(y, frame.shape[0]) if target is None and y is not None else None
+    selected, mapping, ignored = align_columns(columns, model, target=target, display=display)
     if target is not None:
-        if target not in columns:
-            raise _missing_target(target, columns, display)
         target_values = frame.iloc[:, columns.index(target)].to_numpy(dtype=object)
-    elif y is not None:
-        target_values = _given_target(y, frame.shape[0])
-    candidates = [c for c in columns if c != target]
-    selected, mapping, ignored = _align(candidates, model.feature_names, model.n_features, display, target)
-    duplicated = [c for c in _duplicates(columns) if c in selected or c == target]
-    if duplicated:
-        raise InputError(f"{display} has duplicate column names: {_listing(duplicated)}; rename them")
+    categories = _category_reader(model, selected, display)
+    X = frame_features(frame, selected, display, categories=categories)
+    # a pandas category column holds values by definition: LightGBM gives it the stored categories
+    typed = [j for j in categories.decoders
+             if isinstance(frame.iloc[:, columns.index(selected[j])].dtype, pd.CategoricalDtype)]
+    categories.finish(X, values_only=typed)
+    if target is None and target_values is not None:
+        target = "y"
+    return _dataset(X, selected, mapping, ignored, target, target_values, display, "", model,
+                    extra_notes=categories.notes(X.shape[0]))
+
+
+def frame_features(frame: pd.DataFrame, selected: Sequence[str], display: str, row_offset: int = 0,
+                   categories: CategoryReader | None = None) -> np.ndarray:
+    """The ``selected`` columns of ``frame`` (names, in the model's order) as a float64 matrix, by the rules a
+    DataFrame is read with: text cells parsed tolerantly, anything else converted or refused naming the column
+    and the data row (``row_offset`` rows precede the frame's first one). Columns with ``categories`` decoders
+    get the ids of their raw values: the caller finishes them (``CategoryReader.finish``) on the whole column."""
+    columns = [str(c) for c in frame.columns]
     X = np.empty((frame.shape[0], len(selected)), dtype=np.float64)
     for j, column in enumerate(selected):
         raw = frame.iloc[:, columns.index(column)]
-        if raw.dtype == object or pd.api.types.is_string_dtype(raw):
-            X[:, j] = _tolerant_numbers(raw.to_numpy(dtype=object), column, display, 0)
+        if categories is not None and j in categories.decoders:
+            X[:, j] = categories.decoders[j].ids(raw.to_numpy(dtype=object))
+        elif raw.dtype == object or pd.api.types.is_string_dtype(raw):
+            X[:, j] = _tolerant_numbers(raw.to_numpy(dtype=object), column, display, row_offset)
         else:
             try:
                 X[:, j] = raw.to_numpy(dtype=np.float64, na_value=np.nan)
             except (TypeError, ValueError) as e:
                 raise InputError(f"{display}: column {column!r} is not numeric: {_first_line(e)}") from e
-    _check_finite(X, 0, tuple(selected), display)
-    if target is None and target_values is not None:
-        target = "y"
-    return _dataset(X, selected, mapping, ignored, target, target_values, display, "", model)
+    _check_finite(X, row_offset, tuple(selected), display)
+    return X
 
 
 METRICS_SKIPPED = "metrics skipped"  # how a note on unusable targets starts: shown as a warning
 IGNORED_NAMED = 10  # the note names this many ignored columns; report.json's data.ignored_columns has them all
 
+
+
+def _category_reader(model: LoadedModel, selected: Sequence[str], display: str) -> CategoryReader:
+    """Decoders for the columns whose categories the model file stores."""
+    return CategoryReader(model.stored_categories, selected, display, NULL_TOKENS)
 
 def _ignored_note(ignored: Sequence[str]) -> str:
     """One line however wide the CSV: 2,970 ignored columns made a 46 KB note."""
@@ -209,17 +254,43 @@ def _ignored_note(ignored: Sequence[str]) -> str:
             "(all of them: data.ignored_columns in report.json)")
 
 
+def alignment_notes(mapping: str, ignored: Sequence[str], *, order_note: bool = True,
+                    selected: Sequence[str] = (), model: LoadedModel | None = None) -> list[str]:
+    """The notes a dataset carries about how its columns met the model's features."""
+    notes = []
+    if ignored:
+        notes.append(_ignored_note(ignored))
+    if mapping == "positional" and order_note:
+        notes.append("the model has no feature names: the columns were taken in the order given")
+    elif mapping == RENAMED_MAPPING and model is not None and model.feature_names:
+        notes.append(renamed_note(selected, model.feature_names, model.family))
+    elif mapping == "by-name-ignoring-case":
+        notes.append("columns were matched to the model's feature names ignoring case and surrounding spaces")
+    return notes
+
+
+def align_columns(columns: Sequence[str], model: LoadedModel, *, target: str | None,
+                  display: str) -> tuple[list[str], str, list[str]]:
+    """(selected columns in the model's order, mapping, ignored columns) for a table with these column names,
+    by the rules an in-memory DataFrame is read with (a missing target and duplicated names that matter are
+    refused, naming ``display``)."""
+    columns = [str(c) for c in columns]
+    if target is not None and target not in columns:
+        raise _missing_target(target, columns, display)
+    selected, mapping, ignored = _align([c for c in columns if c != target], model.feature_names,
+                                        model.n_features, display, target, family=model.family)
+    duplicated = [c for c in _duplicates(columns) if c in selected or c == target]
+    if duplicated:
+        raise InputError(f"{display} has duplicate column names: {_listing(duplicated)}; rename them")
+    return selected, mapping, ignored
+
+
 def _dataset(X: np.ndarray, selected: list[str], mapping: str, ignored: list[str], target: str | None,
              target_values: np.ndarray | None, display: str, digest: str, model: LoadedModel, *,
              extra_notes: Sequence[str] = (), order_note: bool = True) -> Dataset:
     notes = list(extra_notes)
     y = _clean_target(target_values) if target_values is not None else None
-    if ignored:
-        notes.append(_ignored_note(ignored))
-    if mapping == "positional" and order_note:
-        notes.append("the model has no feature names: the columns were taken in the order given")
-    elif mapping == "by-name-ignoring-case":
-        notes.append("columns were matched to the model's feature names ignoring case and surrounding spaces")
+    notes += alignment_notes(mapping, ignored, order_note=order_note, selected=selected, model=model)
     if y is not None:
         notes.extend(_target_notes(y, model, target or "the target", display))
     return Dataset(
@@ -239,8 +310,6 @@ def _dataset(X: np.ndarray, selected: list[str], mapping: str, ignored: list[str
 
 
 def _from_csv(src: _Source, model: LoadedModel, *, target: str | None, y: Any, progress: Progress | None) -> Dataset:
-    import pyarrow as pa
-
     report = _ProgressReporter(progress, src.size)
     report(0.0)
     header = _read_header(src)
@@ -249,6 +318,66 @@ def _from_csv(src: _Source, model: LoadedModel, *, target: str | None, y: Any, p
         _no_rows(src.display)
     if scan.odd_quotes:
         _check_quotes_closed(src, header)
+    layout = _csv_layout(src, header, model, target)
+    selected, mapping, ignored, index = list(layout.selected), layout.mapping, list(layout.ignored), layout.index
+    feature_cols, target_col, internal = list(layout.feature_cols), layout.target_col, list(layout.internal)
+    include = feature_cols + ([target_col] if target_col else [])
+    categories = _category_reader(model, selected, src.display)
+    text_cols = frozenset(feature_cols[j] for j in categories.decoders)  # values or codes: decided on the whole column
+    tolerant: frozenset[str] = frozenset()  # feature columns parsed as strings (pyarrow refused a value)
+    while True:
+        categories = _category_reader(model, selected, src.display)
+        try:
+            X, target_values = _read_body(src, header, internal, layout.types(tolerant | text_cols), include,
+                                          feature_cols, target_col, selected, scan.max_rows, report, categories)
+            break
+        except _ConversionFailed as failure:
+            if failure.column in text_cols:
+                raise InputError(f"{src.display} could not be read: {failure.message}") from None
+            tolerant = _widen_tolerant(tolerant, failure, layout, src.display)
+    if X.shape[0] == 0:
+        _no_rows(src.display)
+    categories.finish(X)
+    if target_values is None and y is not None:
+        target_values = _given_target(y, X.shape[0])
+        target = "y"
+    report(1.0)
+    notes = ((_INDEX_NOTE,) if index is not None else ()) + tuple(categories.notes(X.shape[0]))
+    return _dataset(X, selected, mapping, ignored, target, target_values, src.display, scan.sha256, model,
+                    extra_notes=notes)
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    """A CSV's header aligned to a model's features: what a run decides before it reads the body."""
+
+    header: _Header
+    selected: tuple[str, ...]  # the file's columns, in the model's feature order
+    mapping: str
+    ignored: tuple[str, ...]
+    index: str | None  # a pandas index column, ignored
+    target: str | None
+    internal: tuple[str, ...]  # pyarrow's names for the file's columns, c0, c1, ...
+    feature_cols: tuple[str, ...]
+    target_col: str | None
+
+    def types(self, tolerant: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """pyarrow column types: features as numbers, those in ``tolerant`` (and the target) as text."""
+        import pyarrow as pa
+
+        types = {c: (pa.string() if c in tolerant else pa.float64()) for c in self.feature_cols}
+        if self.target_col:
+            types[self.target_col] = pa.string()
+        return types
+
+    def notes(self, model: LoadedModel | None = None) -> list[str]:
+        return ([_INDEX_NOTE] if self.index is not None else []) + alignment_notes(
+            self.mapping, self.ignored, selected=self.selected, model=model)
+
+
+def _csv_layout(src: _Source, header: _Header, model: LoadedModel, target: str | None) -> CsvLayout:
+    import pyarrow as pa
+
     names = list(header.names)
     if target is not None and target not in names:
         raise _missing_target(target, names, src.display)
@@ -258,46 +387,81 @@ def _from_csv(src: _Source, model: LoadedModel, *, target: str | None, y: Any, p
     internal = [f"c{i}" for i in range(len(names))]
     try:
         selected, mapping, ignored = _align([c for c in names if c not in (target, index)], model.feature_names,
-                                            model.n_features, src.display, target)
+                                            model.n_features, src.display, target, family=model.family)
     except InputError:
         # A malformed file is the more basic problem: name it first (as reading whole files did).
         for _ in _batches(src, header, internal, {internal[0]: pa.string()}, internal[:1]):
             pass
         raise
+    return CsvLayout(header=header, selected=tuple(selected), mapping=mapping, ignored=tuple(ignored), index=index,
+                     target=target, internal=tuple(internal),
+                     feature_cols=tuple(internal[names.index(c)] for c in selected),
+                     target_col=internal[names.index(target)] if target is not None else None)
 
-    feature_cols = [internal[names.index(c)] for c in selected]
-    target_col = internal[names.index(target)] if target is not None else None
-    include = feature_cols + ([target_col] if target_col else [])
-    tolerant: set[str] = set()  # feature columns parsed as strings (pyarrow refused a value)
-    while True:
-        types = {c: (pa.string() if c in tolerant else pa.float64()) for c in feature_cols}
-        if target_col:
-            types[target_col] = pa.string()
-        try:
-            X, target_values = _read_body(src, header, internal, types, include, feature_cols, target_col,
-                                          selected, scan.max_rows, report)
-            break
-        except _ConversionFailed as failure:
-            # Parse the refused column as text and convert it here (spaces, odd null tokens) or explain
-            # which value is wrong; a second refusal sends every feature column down that path.
-            if failure.column in tolerant or failure.column not in feature_cols:
-                raise InputError(f"{src.display} could not be read: {failure.message}") from None
-            tolerant |= {failure.column} if not tolerant else set(feature_cols)
-    if X.shape[0] == 0:
+
+def _widen_tolerant(tolerant: frozenset[str], failure: _ConversionFailed, layout: CsvLayout,
+                    display: str) -> frozenset[str]:
+    """Parse the refused column as text and convert it here (spaces, odd null tokens) or explain which value
+    is wrong; a second refusal sends every feature column down that path."""
+    if failure.column in tolerant or failure.column not in layout.feature_cols:
+        raise InputError(f"{display} could not be read: {failure.message}") from None
+    return tolerant | {failure.column} if not tolerant else frozenset(layout.feature_cols)
+
+
+def open_csv(source: str | os.PathLike[str] | bytes, *, name: str | None = None, filesystem: Any = None) -> _Source:
+    """A CSV source to read with ``csv_layout`` and ``iter_csv_blocks`` (a context manager): a local path, its
+    bytes, or a path on a pyarrow ``filesystem`` (object stores)."""
+    if filesystem is not None:
+        return _FilesystemSource.open(filesystem, str(source), name or str(source))
+    return _Source.open(source, name)
+
+
+def csv_layout(src: _Source, model: LoadedModel, *, target: str | None = None) -> CsvLayout:
+    """Read the header of ``src`` and align it to ``model``: the same checks and refusals as a run, from
+    the header alone (the body is read only to name a malformed file first)."""
+    return _csv_layout(src, _read_header(src), model, target)
+
+
+class CsvRetry(Exception):
+    """A feature column holds a value pyarrow cannot read as a number: read the file again from its first
+    row with ``tolerant`` (the columns to parse as text, as a run does)."""
+
+    def __init__(self, tolerant: frozenset[str]):
+        super().__init__("read the CSV again with more columns parsed as text")
+        self.tolerant = tolerant
+
+
+def iter_csv_blocks(src: _Source, layout: CsvLayout, *, tolerant: frozenset[str] = frozenset(),
+                    check_bytes: bool = True) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+    """The body of ``src`` in blocks: (rows before the block, float64 features in the model's order, cleaned
+    target values or None), with the refusals of a run. ``check_bytes`` first makes the run's checking pass
+    (UTF-8, data rows present, quotes closed). Raises ``CsvRetry`` (see there)."""
+    if check_bytes:
+        scan = _scan(src, layout.header.body_offset, layout.header.sep, len(layout.header.names), None)
+        if not scan.has_body:
+            _no_rows(src.display)
+        if scan.odd_quotes:
+            _check_quotes_closed(src, layout.header)
+    include = list(layout.feature_cols) + ([layout.target_col] if layout.target_col else [])
+    row = 0
+    try:
+        for batch in _batches(src, layout.header, list(layout.internal), layout.types(tolerant), include):
+            block = np.empty((batch.num_rows, len(layout.feature_cols)), dtype=np.float64)
+            _fill_block(batch, layout.feature_cols, layout.selected, src.display, row, block)
+            y = _clean_target_text(batch.column(layout.target_col)) if layout.target_col else None
+            yield row, block, y
+            row += batch.num_rows
+    except _ConversionFailed as failure:
+        raise CsvRetry(_widen_tolerant(tolerant, failure, layout, src.display)) from None
+    if row == 0:
         _no_rows(src.display)
-    if target_values is None and y is not None:
-        target_values = _given_target(y, X.shape[0])
-        target = "y"
-    report(1.0)
-    return _dataset(X, selected, mapping, ignored, target, target_values, src.display, scan.sha256, model,
-                    extra_notes=(_INDEX_NOTE,) if index is not None else ())
 
 
 # --------------------------------------------------------------------------- alignment and the target
 
 
 def check_columns(columns: Sequence[str], feature_names: Sequence[str] | None, n_features: int | None,
-                  target: str | None, display: str) -> str | None:
+                  target: str | None, display: str, *, family: str | None = None) -> str | None:
     """Why a CSV with this header cannot feed a model with these features (None when it can): the same rules
     and words a run uses, for callers that know only the header (the dashboard, before a run)."""
     names = tuple(feature_names) if feature_names else None
@@ -309,19 +473,20 @@ def check_columns(columns: Sequence[str], feature_names: Sequence[str] | None, n
         columns = columns[1:]
     try:
         _align([c for c in columns if c != target], names, n_features if n_features is not None else len(columns),
-               display, target)
+               display, target, family=family)
     except InputError as e:
         return str(e)
     return None
 
 
 def _align(columns: list[str], names: tuple[str, ...] | None, n_features: int, display: str,
-           target: str | None = None) -> tuple[list[str], str, list[str]]:
+           target: str | None = None, *, family: str | None = None) -> tuple[list[str], str, list[str]]:
     """(selected columns in the model's order, mapping, ignored columns).
 
-    A model that knows its feature names gets its columns by name: exactly, or ignoring case and
-    surrounding spaces when that matches every name one to one. A model without names takes the
-    columns in file order, with an exact count check.
+    A model that knows its feature names gets its columns by name: exactly, else as the training library
+    renamed them (``feature_names.match_renamed``, for ``family``), else ignoring case and surrounding spaces
+    when that matches every name one to one. A model without names takes the columns in file order, with an
+    exact count check.
     """
     if names and target is not None and column_key(target) in {column_key(n) for n in names}:
         raise InputError(
@@ -329,13 +494,16 @@ def _align(columns: list[str], names: tuple[str, ...] | None, n_features: int, d
             "the labels or values the model predicts"
         )
     if names:
-        selected = _match_names(columns, names)
+        renamed = match_renamed(columns, names, family, display)  # refuses two columns for one renamed name
+        selected = list(names) if set(names) <= set(columns) else renamed or _match_names(columns, names)
         if selected is not None:
             wanted = set(selected)
-            mapping = "by-name" if list(selected) == list(names) else "by-name-ignoring-case"
+            mapping = ("by-name" if list(selected) == list(names) else
+                       RENAMED_MAPPING if selected == renamed else "by-name-ignoring-case")
             return selected, mapping, [c for c in columns if c not in wanted]
         present = {column_key(c) for c in columns}
-        missing = [n for n in names if n not in columns and column_key(n) not in present]
+        as_trained = training_names(columns, family)
+        missing = [n for n in names if n not in columns and column_key(n) not in present and n not in as_trained]
         if len(missing) < len(names):
             raise InputError(
                 f"{display} is missing {len(missing)} of the model's feature columns: {_listing(missing)}; "
@@ -381,18 +549,29 @@ def _rows(count: int, total: int) -> str:
     return f"{count:,} of {_plural(total, 'row')} {'has' if count == 1 else 'have'}"
 
 
+def check_regression_target(y: np.ndarray, target: str, display: str, row_offset: int = 0) -> None:
+    """InputError naming the first text value in a regression target (``row_offset`` rows precede ``y``)."""
+    text = np.array([isinstance(v, str) for v in y], dtype=bool)
+    if text.any():
+        row = int(np.flatnonzero(text)[0])
+        raise InputError(
+            f"{display}: target column {target!r} has a non-numeric value {_shorten(str(y[row]))!r} at data "
+            f"row {row_offset + row + 1}: a regression model's target must be numbers (leave a cell empty if unknown)"
+            + decimal_comma_hint(str(y[row]))
+        )
+
+
+def clean_target(values: np.ndarray) -> np.ndarray:
+    """Target values as a run keeps them: text trimmed, empty and null markers None, numbers as numbers."""
+    return _clean_target(values)
+
+
 def _target_notes(y: np.ndarray, model: LoadedModel, target: str, display: str) -> list[str]:
     """Say which target rows the metrics cannot use; InputError for a regression target that is not numbers."""
     missing = np.array([v is None or (isinstance(v, float) and np.isnan(v)) for v in y], dtype=bool)
     notes = []
     if model.task == "regression":
-        text = np.array([isinstance(v, str) for v in y], dtype=bool)
-        if text.any():
-            row = int(np.flatnonzero(text)[0])
-            raise InputError(
-                f"{display}: target column {target!r} has a non-numeric value {_shorten(str(y[row]))!r} at data "
-                f"row {row + 1}: a regression model's target must be numbers (leave a cell empty if unknown)"
-            )
+        check_regression_target(y, target, display)
     elif model.classes is not None:
         unknown = (encode_target(y, model.classes) < 0) & ~missing
         if unknown.all() and unknown.any():

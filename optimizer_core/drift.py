@@ -20,6 +20,8 @@ SAMPLE_LIMIT = 5000
 WORST_ROWS = 20
 _ROWS_LISTED = 5  # rows or classes named in a note before "and N more"
 METRICS_OF = "metrics of"  # how a note on a variant's left-out metrics starts: shown as a warning
+DECISION_LOG_LOSS_NOTE = ("log_loss omitted: the model's scores are decision values, not probabilities, so no "
+                          "probability metric applies to them")
 
 
 def per_sample_abs_diff(reference: np.ndarray, candidate: np.ndarray) -> np.ndarray:
@@ -42,9 +44,19 @@ def relative_scale(ref: np.ndarray) -> np.ndarray:
     """Per row, what a difference is relative to: the prediction's own size, but never less than the
     predictions' typical size (their RMS). Dividing by the prediction alone made float32 rounding on a
     row predicted near 0 look like a huge relative error (9.5e-7 / 7e-5 on a unit-scale target)."""
-    size = np.abs(np.where(np.isfinite(ref), ref, 0.0)).max(axis=1)
+    size = score_size(ref)
     typical = float(np.sqrt(np.mean(size**2))) if size.size else 0.0
-    return np.maximum(size, max(typical, 1e-12))
+    return np.maximum(size, typical_floor(typical))
+
+
+def score_size(ref: np.ndarray) -> np.ndarray:
+    """Per row, the size of the native prediction that ``relative_scale`` measures (non-finite scores: 0)."""
+    return np.abs(np.where(np.isfinite(ref), ref, 0.0)).max(axis=1)
+
+
+def typical_floor(typical: float) -> float:
+    """The predictions' typical size (RMS) as ``relative_scale`` uses it: never below 1e-12."""
+    return max(typical, 1e-12)
 
 
 def compute_drift(
@@ -120,7 +132,8 @@ def drift_detail(
 
 
 def metrics_with_notes(
-    scores: np.ndarray, y: np.ndarray, task: Task, classes: Sequence[Any] | None, *, name: str = "native"
+    scores: np.ndarray, y: np.ndarray, task: Task, classes: Sequence[Any] | None, *, name: str = "native",
+    decision: bool = False,
 ) -> tuple[dict[str, float], list[str]]:
     """Metrics of ``name``'s scores against the target, and notes on every metric or row left out.
 
@@ -129,12 +142,13 @@ def metrics_with_notes(
     and log loss. Regressors: RMSE, MAE, R2. Rows whose target is missing or unknown are skipped (the
     dataset's notes say so); rows whose scores are NaN or infinite are skipped with a note. A metric
     that is undefined for these rows (F1 without a positive row, ROC AUC with one class) is omitted
-    with a note saying why, never reported as 0.
+    with a note saying why, never reported as 0. ``decision``: the scores are decision values, not
+    probabilities; log loss is left out (with a note) and ROC AUC ranks the values as they are.
     """
     scores = _as_2d(scores)
     if task == "regression":
         return _regression_metrics(scores[:, 0], y, name)
-    return _classification_metrics(scores, encode_target(y, classes), classes, name)
+    return _classification_metrics(scores, encode_target(y, classes), classes, name, decision)
 
 
 def _regression_metrics(pred: np.ndarray, y: Any, name: str) -> tuple[dict[str, float], list[str]]:
@@ -165,7 +179,7 @@ def _regression_metrics(pred: np.ndarray, y: Any, name: str) -> tuple[dict[str, 
 
 
 def _classification_metrics(scores: np.ndarray, y_idx: np.ndarray, classes: Sequence[Any] | None,
-                            name: str) -> tuple[dict[str, float], list[str]]:
+                            name: str, decision: bool = False) -> tuple[dict[str, float], list[str]]:
     from sklearn import metrics as skm
 
     notes: list[str] = []
@@ -193,10 +207,14 @@ def _classification_metrics(scores: np.ndarray, y_idx: np.ndarray, classes: Sequ
             notes.append(f"f1 is the macro average over the {n_classes - len(absent)} classes present in the target "
                          f"or the predictions; {_listing([label(c) for c in absent])} "
                          f"{'appears' if len(absent) == 1 else 'appear'} in neither")
-    clipped = np.clip(proba, 1e-15, 1.0)
-    clipped = clipped / clipped.sum(axis=1, keepdims=True)
-    out["log_loss"] = float(skm.log_loss(y_true, clipped, labels=labels))
-    auc, auc_note = _roc_auc(y_true, proba, clipped, label)
+    if decision:
+        notes.append(DECISION_LOG_LOSS_NOTE)
+        clipped = proba  # one-vs-rest ROC AUC ranks each class's values as they are
+    else:
+        clipped = np.clip(proba, 1e-15, 1.0)
+        clipped = clipped / clipped.sum(axis=1, keepdims=True)
+        out["log_loss"] = float(skm.log_loss(y_true, clipped, labels=labels))
+    auc, auc_note = _roc_auc(y_true, proba, clipped, label, per_class=decision)
     if auc is not None:
         out["roc_auc"] = auc
     if auc_note:
@@ -205,8 +223,10 @@ def _classification_metrics(scores: np.ndarray, y_idx: np.ndarray, classes: Sequ
 
 
 def _roc_auc(y_true: np.ndarray, proba: np.ndarray, clipped: np.ndarray,
-             label: Callable[[int], str]) -> tuple[float | None, str | None]:
-    """ROC AUC (one-vs-rest macro average for multiclass) and a note when it is omitted or partial."""
+             label: Callable[[int], str], *, per_class: bool = False) -> tuple[float | None, str | None]:
+    """ROC AUC (one-vs-rest macro average for multiclass) and a note when it is omitted or partial.
+    ``per_class``: average the classes' own AUCs (decision scores, which scikit-learn's multiclass ROC AUC
+    refuses because their rows do not sum to 1)."""
     from sklearn import metrics as skm
 
     present = np.unique(y_true)
@@ -216,8 +236,10 @@ def _roc_auc(y_true: np.ndarray, proba: np.ndarray, clipped: np.ndarray,
                       "rows of at least two classes")
     if n_classes == 2:
         return float(skm.roc_auc_score(y_true, proba[:, 1])), None
-    if present.size == n_classes:
+    if present.size == n_classes and not per_class:
         return float(skm.roc_auc_score(y_true, clipped, multi_class="ovr", labels=list(range(n_classes)))), None
+    if present.size == n_classes:
+        return float(np.mean([skm.roc_auc_score(y_true == c, clipped[:, c]) for c in present])), None
     # A class with no row has no one-vs-rest AUC: average over the classes that have rows (sklearn's
     # one-vs-rest macro average restricted to them), and say so.
     auc = float(np.mean([skm.roc_auc_score(y_true == c, clipped[:, c]) for c in present]))

@@ -48,7 +48,7 @@ def check_onnx_safe(proto: onnx.ModelProto, *, name: str) -> None:
             "before saving, e.g. onnx.save_model(onnx.inliner.inline_local_functions(model), 'model.onnx')"
         )
     _check_opset_domains(proto, name)
-    for graph in _all_graphs(proto.graph):
+    for graph in all_graphs(proto.graph):
         _check_graph(graph, name)
     _run_checker(proto, name)
 
@@ -78,13 +78,13 @@ def _is_external(tensor: TensorProto) -> bool:
     return tensor.data_location == TensorProto.EXTERNAL or len(tensor.external_data) > 0
 
 
-def _all_graphs(graph: GraphProto) -> Iterator[GraphProto]:
+def all_graphs(graph: GraphProto) -> Iterator[GraphProto]:
     """``graph`` and every subgraph nested in its nodes' attributes (If, Loop, Scan bodies)."""
     yield graph
     for node in graph.node:
         for attr in node.attribute:
             for sub in _attribute_graphs(attr):
-                yield from _all_graphs(sub)
+                yield from all_graphs(sub)
 
 
 def _attribute_graphs(attr: AttributeProto) -> list[GraphProto]:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from optimizer_core.errors import ConfigError
 
-FIXED_NAMES = frozenset({"report.json", "report.html", "drift.csv", "deploy.py"})
+FIXED_NAMES = frozenset({"report.json", "report.html", "drift.csv", "deploy.py", "validation.json", "worst_rows.csv"})
+MARKERS = frozenset({"report.json", "validation.json"})  # a folder holding one of these is an earlier output
 _umask_lock = threading.Lock()
 
 
@@ -37,7 +38,7 @@ def out_dir_problem(out_dir: str | os.PathLike[str], *, flag: str = "--out") -> 
     if not entries:
         return None
     foreign = [name for name in entries if not is_output_file(name)]
-    if "report.json" not in entries or foreign:
+    if not MARKERS & set(entries) or foreign:
         shown = ", ".join(repr(n) for n in (foreign or entries)[:3])
         more = "" if len(foreign or entries) <= 3 else ", ..."
         return (f"{flag} {target} is not empty and is not an earlier inference-optimizer output (it holds {shown}{more}): "

@@ -29,6 +29,7 @@ from optimizer_core import bench, drift, machine_load
 from optimizer_core.config import OptimizeConfig
 from optimizer_core.converters import convert
 from optimizer_core.data import Dataset, load_dataset
+from optimizer_core.data_hints import sparse_zeros_note
 from optimizer_core.environment import describe_environment, physical_cores
 from optimizer_core.errors import ConfigError, InputError, OptimizerError
 from optimizer_core.models import LoadedModel, load_model, model_from_object
@@ -77,6 +78,9 @@ def _as_config(config: Any) -> OptimizeConfig:
         return config
     if isinstance(config, dict):
         unknown = sorted(set(config) - {f.name for f in dataclasses.fields(OptimizeConfig)})
+        if unknown and unknown[0] in ("target", "y"):
+            raise ConfigError(f"{unknown[0]!r} is not a config field: pass it to optimize() itself, "
+                              f"optimize(model, data, config, {unknown[0]}=...)")
         if unknown:
             raise ConfigError(f"unknown config field {unknown[0]!r}: see OptimizeConfig for the fields")
         return OptimizeConfig(**config)
@@ -89,7 +93,7 @@ def optimize(
     config: OptimizeConfig | None = None,
     progress: Progress | None = None,
     *,
-    target: str | None = None,
+    target: Any = None,
     y: Any = None,
     allow_pickle: bool = False,
     model_name: str | None = None,
@@ -100,7 +104,8 @@ def optimize(
 
     ``model``: a path or bytes of a model file, a fitted estimator/booster, an ONNX ModelProto, or a
     ``LoadedModel``. ``data``: a CSV path or bytes, a DataFrame, a numpy array or a ``Dataset``.
-    ``progress(stage, fraction)`` is called as the run advances.
+    ``progress(stage, fraction)`` is called as the run advances. ``target``: the target column's name, or
+    the target values themselves (a Series, array or list, one per row), as ``y``.
     """
     config = _as_config(config)
     if progress is not None and not callable(progress):
@@ -122,6 +127,11 @@ def optimize(
         progress=lambda stage, fraction: _stage(progress, "load", 0.1 + 0.9 * fraction, f"reading data {fraction:.0%}"),
     )
     notes: list[str] = list(loaded.notes) + list(dataset.notes)
+    if zeros := sparse_zeros_note(dataset.X, loaded):  # measured on a sample: a run's note, not the reader's
+        notes.append(zeros)
+    if config.max_metric_loss is not None and dataset.y is None:
+        raise ConfigError("--max-metric-loss compares each variant's metric with the native model's, which needs "
+                          "the true values: name the target column (--target), or leave out --max-metric-loss")
 
     _stage(progress, "convert", 0.0, "converting to ONNX")
     fp32_model = convert(loaded)
@@ -130,6 +140,13 @@ def optimize(
 
     _stage(progress, "variants", 0.0, "building precision variants")
     built = _build_variants(loaded, fp32_model, dataset, config, progress)
+    if config.trees:
+        from optimizer_core.variants.truncation import build_truncated
+
+        _stage(progress, "variants", 0.9, "building truncated ensembles")
+        truncated, truncation_notes = build_truncated(loaded, config.trees)
+        built += truncated
+        notes += truncation_notes
 
     _stage(progress, "sessions", 0.0, "creating ONNX Runtime sessions")
     threads = config.threads or physical_cores()
@@ -150,9 +167,16 @@ def optimize(
     )
     variants = [native_result] + [_with_drift(item, native_scores, dataset, loaded, config, metric_notes)
                                   for item in prepared]
+    variants = _with_metric_deltas(variants, loaded.task)
     notes += drift.non_finite_notes(native_scores, {i.name: i.scores for i in prepared if i.scores is not None})
     notes += dict.fromkeys(metric_notes)
     notes += _verification_notes(variants, native_scores)
+    if config.trees:
+        from optimizer_core.variants.truncation import finish_results
+
+        variants, truncation_notes = finish_results(prepared, variants, dataset.X, loaded.task, predict_native,
+                                                    _timing_dict(config, threads))
+        notes += truncation_notes
 
     _stage(progress, "benchmark", 0.0, "benchmarking")
     cpu_before = machine_load.snapshot()
@@ -185,7 +209,8 @@ def optimize(
         wall_s=round(time.perf_counter() - started, 3),
         artifacts=_artifacts(prepared, native_scores, loaded.task),
     )
-    recommendation = recommend(report, tolerance=config.tolerance, source=config.tolerance_source)
+    recommendation = recommend(report, tolerance=config.tolerance, source=config.tolerance_source,
+                               max_metric_loss=config.max_metric_loss)
     report = replace(report, recommendation=recommendation)
     if report.tuning:
         mark_recommended(report.tuning["candidates"], recommendation)
@@ -210,16 +235,20 @@ def predict_native(loaded: LoadedModel, X: np.ndarray) -> np.ndarray:
 
     A model that rejects the data (most often missing values in an estimator without an imputer)
     is the user's input problem, reported in one line naming the estimator.
+    A classifier whose own label can differ from the argmax of its scores (``LoadedModel.check_labels``)
+    is refused when it does on any row: the flips and accuracy would describe another decision.
     """
     try:
         parts = [loaded.predict_scores(X[i:i + PREDICT_CHUNK_ROWS])
                  for i in range(0, X.shape[0], PREDICT_CHUNK_ROWS)]
+        scores = np.concatenate(parts, axis=0)
+        loaded.check_labels(X, scores)
     except (ValueError, TypeError) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         hint = (": the CSV has missing values and this model cannot take them; fill them, or put a SimpleImputer "
                 "in front of the estimator" if np.isnan(X).any() and "nan" in first.lower() else "")
         raise InputError(f"{loaded.estimator} could not predict on the data ({first}){hint}") from e
-    return np.concatenate(parts, axis=0)
+    return scores
 
 
 def predict_onnx(session: Any, X: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
@@ -257,10 +286,12 @@ def _prepare_sessions(built: list[PrecisionVariant], config: OptimizeConfig, thr
     multi_provider = len(config.providers) > 1
     for variant in built:
         for provider in config.providers:
-            name = f"{variant.precision}@{provider}" if multi_provider else variant.precision
+            label = getattr(variant, "name", variant.precision)  # truncated ensembles are named, not by precision
+            name = f"{label}@{provider}" if multi_provider else label
             base = VariantResult(
                 name=name, precision=variant.precision, provider_requested=provider, provider_used=None,
                 applicable=variant.applicable, notes=variant.notes, nodes_changed=variant.nodes_changed,
+                trees_kept=getattr(variant, "trees_kept", None), trees_total=getattr(variant, "trees_total", None),
             )
             if not variant.applicable or variant.model is None:
                 prepared.append(_Prepared(name, variant, provider, base))
@@ -316,16 +347,26 @@ def _metrics(scores: np.ndarray, dataset: Dataset, loaded: LoadedModel, name: st
     """The target metrics of ``name``'s scores; what they leave out or cannot define goes to ``notes``."""
     if dataset.y is None:
         return None
-    metrics, metric_notes = drift.metrics_with_notes(scores, dataset.y, loaded.task, loaded.classes, name=name)
+    metrics, metric_notes = drift.metrics_with_notes(scores, dataset.y, loaded.task, loaded.classes, name=name,
+                                                     decision=loaded.decision_scores)
     notes.extend(metric_notes)
     return metrics
+
+
+def _with_metric_deltas(variants: list[VariantResult], task: str) -> list[VariantResult]:
+    """Each ONNX variant's primary metric minus native's (the --max-metric-loss rule reads it)."""
+    from optimizer_core.metric_tolerance import metric_delta
+
+    native = variants[0].metrics
+    return [v if v.precision == "native" else replace(v, metric_delta=metric_delta(v.metrics, native, task))
+            for v in variants]
 
 
 def _verification_notes(variants: list[VariantResult], native_scores: np.ndarray) -> list[str]:
     notes = []
     no_number = int(np.count_nonzero(~np.isfinite(native_scores.reshape(native_scores.shape[0], -1)).all(axis=1)))
     for v in variants:
-        if v.precision != "fp32" or v.drift is None:
+        if v.precision != "fp32" or v.drift is None or v.trees_kept is not None:  # truncated: checked on their own
             continue
         if v.drift.value > FP32_VERIFY_TOLERANCE:
             notes.append(f"verification: {v.name} differs from the native model by up to {v.drift.describe()}, "
@@ -381,14 +422,16 @@ def _benchmark(loaded: LoadedModel, dataset: Dataset, prepared: list[_Prepared],
         measured = [replace(v, latency=result.latency.get(v.name, ())) for v in variants]
         tuning = None
         if config.tune:
+            from optimizer_core.categories import snippet_lines
             from optimizer_core.tune import tune
 
             tuning = tune(
                 native_predict=native_predict, native_threaded=_native_threaded(loaded), variants=measured,
                 models={p.name: p.variant.model.SerializeToString() for p in prepared if p.session is not None},
                 X=X, batch_sizes=config.batch_sizes, budget_s=config.budget_s - bench_budget - floor_budget,
-                tolerance=config.tolerance, cores=physical_cores(),
+                tolerance=config.tolerance, cores=physical_cores(), max_metric_loss=config.max_metric_loss,
                 progress=within(bench_share + floor_share, 1.0), seed=config.seed,
+                encode_lines=snippet_lines(loaded.stored_categories, loaded.feature_names),
             ).to_dict()
     context = _explain_context(loaded, prepared, threads)
     from optimizer_core.tune import fallback_duplicates
@@ -399,6 +442,13 @@ def _benchmark(loaded: LoadedModel, dataset: Dataset, prepared: list[_Prepared],
     info = {"settings": result.settings, "notes": list(result.notes), "wall_s": result.wall_s,
             "rows_sampled": int(X.shape[0])}
     return measured, floor, info, tuple(explanations), tuning
+
+
+def _timing_dict(config: OptimizeConfig, threads: int) -> dict[str, Any]:
+    """The timing settings as a tuning candidate's settings (what a deploy snippet recreates)."""
+    s = timing_settings(config, threads)
+    return {"intra_op_threads": s.intra_op_threads, "inter_op_threads": 1, "execution_mode": "sequential",
+            "graph_optimization": s.graph_optimization, "allow_spinning": s.allow_spinning}
 
 
 def timing_settings(config: OptimizeConfig, threads: int) -> SessionSettings:
@@ -491,13 +541,18 @@ def per_sample_drift_csv(native_scores: np.ndarray, prepared: list[_Prepared], *
     return buffer.getvalue().encode()
 
 
-def drift_failures(report: Report, max_drift: float, precisions: tuple[str, ...]) -> list[VariantResult]:
-    """Requested ONNX variants whose drift exceeds ``max_drift`` (the CI gate)."""
+def drift_failures(report: Report, max_drift: float, precisions: tuple[str, ...],
+                   max_metric_loss: float | None = None) -> list[VariantResult]:
+    """Requested ONNX variants (the precisions asked for, and every truncated ensemble) whose drift exceeds
+    ``max_drift`` (the CI gate), except those within ``max_metric_loss`` of native's primary metric."""
+    from optimizer_core.metric_tolerance import loss_within
+
     failing = []
     for v in report.variants:
-        if v.precision == "native" or v.precision not in precisions or v.drift is None:
+        requested = v.precision in precisions or v.trees_kept is not None
+        if v.precision == "native" or not requested or v.drift is None:
             continue
-        if v.drift.value > max_drift:
+        if v.drift.value > max_drift and not loss_within(v.metric_delta, max_metric_loss):
             failing.append(v)
     return failing
 

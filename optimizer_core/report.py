@@ -138,6 +138,14 @@ class VariantResult:
     drift: DriftStats | None = None
     metrics: dict[str, float] | None = None
     drift_detail: DriftDetail | None = None
+    # truncated ensembles: boosting rounds (or forest trees) kept and the model's own; None for full variants
+    trees_kept: int | None = None
+    trees_total: int | None = None
+    # the primary metric (ROC AUC binary, accuracy multiclass, R² regression) minus native's; None without both
+    metric_delta: float | None = None
+    # a truncated variant checked against the native model cut the same way: reference, max_abs|max_rel, passed
+    verification: dict[str, Any] | None = None
+    deploy: dict[str, str] | None = None  # "onnx" / "native": Python that deploys this variant
 
     def latency_at(self, batch_size: int) -> LatencyStats | None:
         return next((row for row in self.latency if row.batch_size == batch_size), None)
@@ -176,6 +184,7 @@ class Recommendation:
     snippet: str | None = None
     configuration_by_batch_size: dict[str, str] = field(default_factory=dict)
     tolerance: float | None = None  # the drift allowed for a pick (DriftStats.value)
+    max_metric_loss: float | None = None  # a pick over ``tolerance`` may lose at most this much primary metric
 
     def configuration(self, batch_size: int | str) -> str | None:
         """The configuration picked at ``batch_size`` (the variant name when the run was not tuned)."""

@@ -23,6 +23,7 @@ from optimizer_core.data import METRICS_SKIPPED
 from optimizer_core.drift import METRICS_OF
 from optimizer_core.machine_load import BUSY_NOTE
 from optimizer_core.report import FloorRow, LatencyStats, Report, VariantResult
+from optimizer_core.tradeoffs import drift_tolerance, metric_tolerance
 from optimizer_core.tune import fallback_duplicates, fastest_native, row_within, variant_within
 from optimizer_core.units import fmt_diff, fmt_mb, fmt_pct, fmt_rows_per_s
 
@@ -126,7 +127,8 @@ def _speedup(report: Report) -> dict[str, Any]:
     recommendation does."""
     finals = _tuned_finals(report, 1)
     base = fastest_native(finals)
-    onnx = [r for r in finals if r.get("precision") != "native" and row_within(r, report_tolerance(report))]
+    onnx = [r for r in finals if r.get("precision") != "native"
+            and row_within(r, report_tolerance(report), metric_tolerance(report))]
     if base is not None and onnx:
         best = min(onnx, key=lambda r: r["p50_us"])
         return {"speedup_batch1": base["p50_us"] / best["p50_us"], "speedup_variant": best["variant"],
@@ -135,7 +137,7 @@ def _speedup(report: Report) -> dict[str, Any]:
     base_row = _at(native, 1) if native and native.applicable else None
     tolerance = report_tolerance(report)  # the headline never quotes a variant the recommendation rejects
     timed = [(v, row) for v in _onnx(report) if (row := _at(v, 1)) is not None
-             and variant_within(v, tolerance)]
+             and variant_within(v, tolerance, metric_tolerance(report))]
     if base_row is None or not timed:
         return {"speedup_batch1": None, "speedup_variant": None, "speedup_configuration": None,
                 "speedup_baseline": None, "speedup_tuned": False}
@@ -146,28 +148,21 @@ def _speedup(report: Report) -> dict[str, Any]:
 
 def report_tolerance(report: Report) -> float:
     """The drift tolerance a run's recommendation used (older reports: --max-drift, else the default)."""
-    from optimizer_core.config import DEFAULT_MAX_DRIFT
-
-    rec = report.recommendation
-    if rec is not None and rec.tolerance is not None:
-        return rec.tolerance
-    for key in ("recommend_tolerance", "max_drift"):  # what an older report's recommendation used
-        if report.config.get(key) is not None:
-            return report.config[key]
-    return DEFAULT_MAX_DRIFT
+    return drift_tolerance(report)
 
 
 def _best_throughput(report: Report) -> dict[str, Any]:
     """Highest rows/s at p50 among the variants within the drift tolerance the recommendation used (native
     always counts)."""
     tolerance = report_tolerance(report)
-    finals = [r for r in _tuned_finals(report) if row_within(r, tolerance)]
+    finals = [r for r in _tuned_finals(report) if row_within(r, tolerance, metric_tolerance(report))]
     if finals:  # a tuned run: the same side-by-side measurements its recommendation compares
         best = max(finals, key=lambda r: int(r["batch_size"]) / r["p50_us"])
         return {"best_rows_per_s": int(best["batch_size"]) / best["p50_us"] * 1e6,
                 "best_throughput_variant": best["variant"], "best_throughput_batch": int(best["batch_size"]),
                 "best_throughput_configuration": best["name"]}
-    rows = [(v.name, r) for v in measured_variants(report) for r in timed_rows(v) if variant_within(v, tolerance)]
+    rows = [(v.name, r) for v in measured_variants(report) for r in timed_rows(v)
+            if variant_within(v, tolerance, metric_tolerance(report))]
     if not rows:
         return {"best_rows_per_s": None, "best_throughput_variant": None, "best_throughput_batch": None,
                 "best_throughput_configuration": None}
@@ -391,7 +386,7 @@ def _tuning_candidates(report: Report, b: int) -> list[dict[str, Any]]:
     return out
 
 
-def tradeoff_points(report: Report, batch_size: int) -> list[tuple[VariantResult, LatencyStats, float]]:
+def drift_points(report: Report, batch_size: int) -> list[tuple[VariantResult, LatencyStats, float]]:
     """The variants the latency-vs-drift chart places at ``batch_size``: (variant, its latency row, max |diff|),
     0 for native; variants without latency there, without drift or with an unbounded drift are left out."""
     pts: list[tuple[VariantResult, LatencyStats, float]] = []
@@ -408,7 +403,7 @@ def tradeoff_points(report: Report, batch_size: int) -> list[tuple[VariantResult
 def pareto_front_points(report: Report, batch_size: int) -> list[tuple[float, float]]:
     """(p50 µs, max |diff|) of the points on the latency-vs-drift Pareto front at ``batch_size``, by latency: the
     front runs through every plotted point, the variants and, in a tuned run, its candidates; [] below two."""
-    plotted = [(r.p50_us, d) for _, r, d in tradeoff_points(report, batch_size)]
+    plotted = [(r.p50_us, d) for _, r, d in drift_points(report, batch_size)]
     plotted += [(float(c["p50_us"]), _candidate_drift(c)) for c in _tuning_candidates(report, batch_size)]
     if len(plotted) <= 1:
         return []
@@ -429,8 +424,9 @@ def worst_samples_table(
 ) -> pd.DataFrame:
     """The rows that drift most: row index, |diff|, both scores, label flip (classifiers), feature values.
 
-    Scores are P(last class) for binary models, the prediction for regressors, and for multiclass the
-    class whose probability moved most (named in the ``class`` column).
+    Scores are P(last class) for binary models (its decision score when the scores are not probabilities),
+    the prediction for regressors, and for multiclass the class whose score moved most (named in the
+    ``class`` column).
     """
     v = report.variant(variant)
     worst = v.drift_detail.worst if v and v.drift_detail else ()

@@ -47,12 +47,18 @@ class _Built:
     max_abs: float | None
     size_bytes: int | None
     drift: float | None = None
+    metric_delta: float | None = None  # primary metric minus native's (the --max-metric-loss rule)
 
 
-def variant_within(variant: VariantResult, tolerance: float) -> bool:
+def variant_within(variant: VariantResult, tolerance: float, max_metric_loss: float | None = None) -> bool:
     """Whether a variant may be recommended: native always; an ONNX variant when its drift is known and within
-    ``tolerance`` (the same rule as :func:`row_within`, for a variant)."""
+    ``tolerance``, or its primary metric within ``max_metric_loss`` of native's (the same rule as
+    :func:`row_within`, for a variant)."""
+    from optimizer_core.metric_tolerance import loss_within
+
     if variant.precision == "native":
+        return True
+    if loss_within(variant.metric_delta, max_metric_loss):
         return True
     return variant.drift is not None and variant.drift.value <= tolerance
 
@@ -69,7 +75,8 @@ def _drift_words(variant: VariantResult) -> str:
 
 # --------------------------------------------------------------------------- recommendation rules
 
-def recommend(report: Report, *, tolerance: float, source: str = "default") -> Recommendation | None:
+def recommend(report: Report, *, tolerance: float, source: str = "default",
+              max_metric_loss: float | None = None) -> Recommendation | None:
     """Pick, for each measured batch size, the fastest variant whose drift is within ``tolerance``.
 
     Uses the tuning candidates when the run was tuned, the variants' own measurements otherwise.
@@ -78,14 +85,17 @@ def recommend(report: Report, *, tolerance: float, source: str = "default") -> R
     if report.tuning and report.tuning.get("candidates"):
         tuned = [r for r in finalist_rows(report.tuning["candidates"]) if r.get("variant") not in duplicates]
         return recommend_from_candidates(tuned, report.variants, tolerance=tolerance, source=source,
-                                         snippets=report.tuning.get("snippets", {}))
+                                         snippets=report.tuning.get("snippets", {}), max_metric_loss=max_metric_loss,
+                                         task=report.model.get("task"))
     rows = [
         {"name": v.name, "variant": v.name, "precision": v.precision, "batch_size": s.batch_size,
          "p50_us": s.p50_us, "calls": s.calls, "max_abs": v.drift.max_abs if v.drift else (0.0 if v.precision == "native" else None),
-         "drift": v.drift.value if v.drift else (0.0 if v.precision == "native" else None)}
+         "drift": v.drift.value if v.drift else (0.0 if v.precision == "native" else None),
+         "metric_delta": v.metric_delta}
         for v in report.variants if v.name not in duplicates for s in v.latency
     ]
-    return recommend_from_candidates(rows, report.variants, tolerance=tolerance, source=source)
+    return recommend_from_candidates(rows, report.variants, tolerance=tolerance, source=source,
+                                     max_metric_loss=max_metric_loss, task=report.model.get("task"))
 
 
 def fallback_duplicates(variants: Sequence[VariantResult]) -> set[str]:
@@ -97,7 +107,8 @@ def fallback_duplicates(variants: Sequence[VariantResult]) -> set[str]:
 
 def recommend_from_candidates(rows: Sequence[dict[str, Any]], variants: Sequence[VariantResult], *,
                               tolerance: float, snippets: dict[str, str] | None = None,
-                              source: str = "default") -> Recommendation | None:
+                              source: str = "default", max_metric_loss: float | None = None,
+                              task: str | None = None) -> Recommendation | None:
     """The fastest candidate within tolerance per batch size, with the reason in words.
 
     ``rows``: one dict per measured (candidate, batch size) with name, variant, precision, batch_size,
@@ -111,9 +122,13 @@ def recommend_from_candidates(rows: Sequence[dict[str, Any]], variants: Sequence
     variant_of: dict[str, str] = {}  # batch size -> variant name
     details: dict[str, str] = {}
     stated = _tolerance_words(tolerance, source)
+    if max_metric_loss is not None:
+        from optimizer_core.metric_tolerance import describe
+
+        stated += f" or {describe(task or '', max_metric_loss)}"
     for batch in batch_sizes:
         timed = [r for r in rows if int(r["batch_size"]) == batch and r.get("p50_us") is not None]
-        eligible = [r for r in timed if row_within(r, tolerance)]
+        eligible = [r for r in timed if row_within(r, tolerance, max_metric_loss)]
         if not eligible:
             continue
         best = min(eligible, key=lambda r: r["p50_us"])
@@ -131,7 +146,7 @@ def recommend_from_candidates(rows: Sequence[dict[str, Any]], variants: Sequence
             text += f", {native['p50_us'] / best['p50_us']:.1f}x faster than native"
         faster_rejected = {}
         for r in timed:
-            if not row_within(r, tolerance) and r["p50_us"] < best["p50_us"]:
+            if not row_within(r, tolerance, max_metric_loss) and r["p50_us"] < best["p50_us"]:
                 faster_rejected.setdefault(r["variant"], r)
         for variant_name, r in faster_rejected.items():
             variant = by_variant.get(variant_name)
@@ -169,7 +184,7 @@ def recommend_from_candidates(rows: Sequence[dict[str, Any]], variants: Sequence
                 header += f"\n# other batch sizes were measured faster with: {others}"
             snippet = f"{header}\n{snippet}"
     return Recommendation(by_batch_size=variant_of, reason=reason, details=details, snippet=snippet,
-                          configuration_by_batch_size=by_batch, tolerance=tolerance)
+                          configuration_by_batch_size=by_batch, tolerance=tolerance, max_metric_loss=max_metric_loss)
 
 
 def _pick_calls(rows: Sequence[dict[str, Any]], batch: str, name: str) -> int:
@@ -202,10 +217,14 @@ def finalist_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return final or list(rows)
 
 
-def row_within(row: dict[str, Any], tolerance: float) -> bool:
+def row_within(row: dict[str, Any], tolerance: float, max_metric_loss: float | None = None) -> bool:
     """Whether a candidate row may be recommended: native always; an ONNX row when its drift is known and
-    within ``tolerance``."""
+    within ``tolerance``, or its primary metric (``metric_delta``) within ``max_metric_loss`` of native's."""
+    from optimizer_core.metric_tolerance import row_metric_within
+
     if row["precision"] == "native":
+        return True
+    if row_metric_within(row, max_metric_loss):
         return True
     value = row.get("drift", row.get("max_abs"))  # "drift": the value tolerances apply to (DriftStats.value)
     return value is not None and value <= tolerance
@@ -322,20 +341,27 @@ def tune(
     budget_s: float,
     tolerance: float,
     cores: int,
+    max_metric_loss: float | None = None,
     provider: str = "cpu",
     finalists: int = DEFAULT_FINALISTS,
     progress: Progress | None = None,
     seed: int = 0,
+    encode_lines: Sequence[str] = (),
 ) -> TuneResult:
     """Search configurations within ``budget_s`` and return every measured candidate.
 
-    ``variants``: the run's measured variants (drift known); ``models``: variant name -> ONNX bytes.
+    ``variants``: the run's measured variants (drift known); ``models``: variant name -> ONNX bytes;
+    ``encode_lines``: Python defining ``encode(rows)``, the step the snippets need before ``predict``
+    (mapping category values to the codes the model takes).
     """
     from optimizer_core.runtime import SessionSettings, create_session
 
     report_progress = progress or (lambda stage, fraction: None)
-    eligible = [v for v in variants if v.precision != "native" and v.name in models and variant_within(v, tolerance)]
-    dropped = [v for v in variants if v.precision != "native" and v.name in models and not variant_within(v, tolerance)]
+    def within(v: VariantResult) -> bool:
+        return variant_within(v, tolerance, max_metric_loss)
+
+    eligible = [v for v in variants if v.precision != "native" and v.name in models and within(v)]
+    dropped = [v for v in variants if v.precision != "native" and v.name in models and not within(v)]
     notes = [f"{v.name} not tuned: {_drift_words(v)}, over the tolerance {tolerance:g}" for v in dropped]
     grid = candidate_grid(eligible, cores=cores, provider=provider, batch_sizes=batch_sizes)
     by_name = {v.name: v for v in variants}
@@ -356,7 +382,7 @@ def tune(
                   else bench.onnx_runner(cand.name, session, None))
         v = by_name[cand.variant]
         built.append(_Built(cand, runner, v.drift.max_abs if v.drift else None, v.size_bytes,
-                            v.drift.value if v.drift else None))
+                            v.drift.value if v.drift else None, v.metric_delta))
     try:
         rows = _successive_halving(built, X, batch_sizes, budget_s, finalists, report_progress, seed)
     finally:
@@ -366,7 +392,7 @@ def tune(
         at_batch = [i for i, r in enumerate(rows) if r["batch_size"] == batch]
         for index in pareto_front([rows[i] for i in at_batch]):
             rows[at_batch[index]]["pareto"] = True
-    snippets = {c.candidate.name: deployment_snippet(c.candidate, by_name) for c in built
+    snippets = {c.candidate.name: deployment_snippet(c.candidate, by_name, encode_lines) for c in built
                 if c.candidate.precision != "native"}
     snippets = {name: code for name, code in snippets.items() if any(r["name"] == name for r in rows)}
     return TuneResult(tuple(rows), snippets, tuple(notes))
@@ -415,7 +441,7 @@ def _row(b: _Built, s: LatencyStats, batch: int, *, final: bool) -> dict[str, An
             "settings": c.settings, "split_workers": c.split_workers, "is_default": c.is_default,
             "p50_us": s.p50_us, "p99_us": s.p99_us, "calls": s.calls, "rows_per_s": s.rows_per_s,
             "max_abs": b.max_abs, "drift": 0.0 if c.precision == "native" else b.drift,
-            "size_bytes": b.size_bytes, "final": final, "pareto": False,
+            "size_bytes": b.size_bytes, "metric_delta": b.metric_delta, "final": final, "pareto": False,
             "recommended": False}
 
 
@@ -451,8 +477,10 @@ def deploy_script(snippet: str) -> str:
                           "HERE = Path(__file__).resolve().parent  # the .onnx file sits next to this script\n", 1)
 
 
-def deployment_snippet(candidate: Candidate, variants: dict[str, VariantResult]) -> str:
-    """Python that recreates the candidate's ONNX Runtime session for production."""
+def deployment_snippet(candidate: Candidate, variants: dict[str, VariantResult],
+                       encode_lines: Sequence[str] = ()) -> str:
+    """Python that recreates the candidate's ONNX Runtime session for production (after ``encode_lines``, the
+    model's input step, when it has one)."""
     from optimizer_core.runtime import resolve_provider
 
     s = candidate.settings
@@ -475,6 +503,7 @@ def deployment_snippet(candidate: Candidate, variants: dict[str, VariantResult])
         f'so.add_session_config_entry("session.intra_op.allow_spinning", "{spin}")',
         f'session = ort.InferenceSession("{artifact}", so, providers=["{resolve_provider(s.get("provider", "cpu"))}"])',
         "",
+        *encode_lines,
     ]
     if candidate.split_workers > 1:
         lines += [
@@ -491,4 +520,6 @@ def deployment_snippet(candidate: Candidate, variants: dict[str, VariantResult])
             "def predict(X):",
             f'    return session.run(["scores"], {{"input": np.ascontiguousarray(X, dtype=np.{dtype})}})[0]',
         ]
+    if encode_lines:
+        lines += ["", "", "# scores = predict(encode(rows)) for rows of raw category values (rows that already hold the codes skip encode)"]
     return "\n".join(lines) + "\n"

@@ -100,7 +100,10 @@ def inspect(job_dir: Path, request: dict) -> int:
         first = (str(e).strip().splitlines() or [""])[0][:300]
         _write_error(job_dir, type(e).__name__, f"could not be inspected: {type(e).__name__}: {first}")
         return 4
-    result = {"model": loaded.describe(), "applicability": rows}
+    from optimizer_core.variants.truncation import applicability as trees_applicability
+
+    trees_ok, trees_reason, _ = trees_applicability(loaded)
+    result = {"model": loaded.describe(), "applicability": rows, "trees": [bool(trees_ok), str(trees_reason)]}
     (job_dir / "inspect.json").write_text(json.dumps(result, default=str), encoding="utf-8")
     return 0
 

@@ -12,6 +12,7 @@ from optimizer_core import jobs
 from optimizer_core.config import (
     DEFAULT_BATCH_SIZES,
     DEFAULT_MAX_DRIFT,
+    DEFAULT_TREE_SWEEP,
     PRECISIONS,
     OptimizeConfig,
     parse_batch_sizes,
@@ -186,6 +187,11 @@ def settings(inputs: state.Inputs, busy: bool) -> state.RunInputs | None:
                 f"per batch size whose drift is within {max_drift:g} (the native model is always a candidate).",
             )
             state.remember_setting("tune", tune)
+        f1, f2 = st.columns([2, 1])
+        with f1:
+            trees = _trees(inputs, check)
+        with f2:
+            max_metric_loss = _max_metric_loss(target)
         columns_problem = state.column_problem(preview.columns, check, target, inputs.csv_name)
         if columns_problem:
             st.error(render.md_escape(columns_problem), icon=":material/error:")
@@ -216,6 +222,8 @@ def settings(inputs: state.Inputs, busy: bool) -> state.RunInputs | None:
         tune=bool(tune),
         target=target,
         max_drift=max_drift,
+        trees=trees,
+        max_metric_loss=max_metric_loss,
     )
     if clicked:
         _submit(inputs, run)
@@ -289,12 +297,59 @@ def _max_drift() -> float:
         DRIFT_TOLERANCES,
         key="max-drift",
         format_func=lambda x: f"{x:g}",
-        help="The largest drift from the native model a recommended variant may have: the absolute probability "
-        "difference for classifiers, the difference relative to the prediction for regressors (the CLI's "
+        help="The largest drift from the native model a recommended variant may have: the absolute score "
+        "difference for classifiers (probabilities, or decision scores for SVMs and linear models without "
+        "probabilities), the difference relative to the prediction for regressors (the CLI's "
         "--max-drift). Variants over it are still measured and shown, never recommended.",
     )
     state.remember_setting("max-drift", value)
     return float(value)
+
+
+TREE_SHARES = ("10%", "25%", "50%", "75%", "90%")
+METRIC_TOLERANCES = (None, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
+
+
+def _trees(inputs: state.Inputs, check: state.ModelCheck) -> tuple[str, ...]:
+    """The truncated-ensemble variants to build (the CLI's --trees), offered for tree ensembles only."""
+    applies, reason = check.trees
+    if not applies:
+        if reason:
+            st.caption(f"Trees kept: not applicable to this model: {render.md_escape(reason)}")
+        return ()
+    key = f"trees-{inputs.model_sha256[:12]}"
+    state.restore_setting(key, list(DEFAULT_TREE_SWEEP), lambda v: isinstance(v, list) and all(t in TREE_SHARES for t in v))
+    chosen = st.multiselect(
+        "Trees kept",
+        TREE_SHARES,
+        key=key,
+        help="Truncated-ensemble variants: each keeps the first share of the model's boosting rounds (or forest "
+        "trees). Fewer trees are faster; the drift against the full model and the change in the metric show what "
+        "it costs. Each is checked against the library's own truncated prediction.",
+    )
+    state.remember_setting(key, chosen)
+    st.caption(f"This model: {render.md_escape(reason)}. Each share is a variant, timed and measured like the others.")
+    return tuple(t for t in TREE_SHARES if t in chosen)
+
+
+def _max_metric_loss(target: str | None) -> float | None:
+    """The metric tolerance (the CLI's --max-metric-loss): needs a target column."""
+    state.restore_setting("max-metric-loss", None, lambda v: v in METRIC_TOLERANCES)
+    value = st.selectbox(
+        "Metric tolerance",
+        METRIC_TOLERANCES,
+        key="max-metric-loss",
+        format_func=lambda x: "off (drift only)" if x is None else f"{x:g} of the primary metric",
+        disabled=target is None,
+        help="A variant whose primary metric (ROC AUC for binary, accuracy for multiclass, R² for regression) is at "
+        "most this below the native model's may be recommended even when its drift is over the drift tolerance "
+        "(the CLI's --max-metric-loss). Needs a target column.",
+    )
+    state.remember_setting("max-metric-loss", value)
+    if target is None:
+        st.caption("Choose a target column to judge variants by their metric.")
+        return None
+    return value
 
 
 def _budget() -> int:
@@ -398,6 +453,8 @@ def _submit(inputs: state.Inputs, run: state.RunSettings) -> None:
             budget_s=float(run.budget_s),
             tune=run.tune,
             max_drift=run.max_drift,
+            trees=run.trees,
+            max_metric_loss=run.max_metric_loss,
         )
         request = jobs.JobRequest(
             model_bytes=inputs.model_bytes,

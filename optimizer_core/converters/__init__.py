@@ -13,6 +13,7 @@ from typing import Any
 import onnx
 from onnx import TensorProto
 
+from optimizer_core.categories import CATEGORIES_METADATA_KEY, contract_note, metadata_entry
 from optimizer_core.converters.contract import INPUT_NAME, SCORES_NAME, normalize
 from optimizer_core.errors import ConversionError, OptimizerError, UnsupportedModelError, shorten
 from optimizer_core.models.base import LoadedModel
@@ -73,8 +74,11 @@ def convert(model: LoadedModel, *, double: bool = False) -> onnx.ModelProto:
         n_outputs=model.n_outputs,
         elem_type=TensorProto.DOUBLE if double else TensorProto.FLOAT,
     )
-    if raw.notes:
-        proto.doc_string = "; ".join(raw.notes)
+    notes = list(raw.notes)
+    if contract := contract_note(model.stored_categories, model.feature_names):
+        notes.append(contract)
+    if notes:
+        proto.doc_string = "; ".join(notes)
     _describe(proto, model)
     return proto
 
@@ -87,16 +91,22 @@ def _reason(error: BaseException) -> str:
 
 def _describe(proto: onnx.ModelProto, model: LoadedModel) -> None:
     """What the graph alone cannot say, for reading the file back (models/onnx.py): the task, the class
-    labels of the scores' columns, and the feature names the input columns follow."""
+    labels of the scores' columns, the feature names the input columns follow, and the categories whose
+    codes categorical input columns take."""
     import json
 
     from optimizer_core.models.onnx import CLASSES_METADATA_KEY, FEATURES_METADATA_KEY, TASK_METADATA_KEY
+    from optimizer_core.models.onnx_outputs import SCORES_METADATA_KEY
 
     entries = {TASK_METADATA_KEY: model.task}
+    if model.task != "regression":
+        entries[SCORES_METADATA_KEY] = model.scores_kind
     if model.classes is not None:
         entries[CLASSES_METADATA_KEY] = json.dumps([_plain(c) for c in model.classes])
     if model.feature_names:
         entries[FEATURES_METADATA_KEY] = json.dumps(list(model.feature_names))
+    if categories := metadata_entry(model.stored_categories, model.feature_names):
+        entries[CATEGORIES_METADATA_KEY] = categories  # the graph takes codes: what each code stands for
     kept = [p for p in proto.metadata_props if p.key not in entries]
     del proto.metadata_props[:]
     proto.metadata_props.extend(kept)

@@ -124,6 +124,33 @@ def take_column(proto: onnx.ModelProto, tensor: str, column: int) -> str:
     return out
 
 
+def arrange_scores(proto: onnx.ModelProto, tensor: str, columns: str) -> str:
+    """Append nodes that bring a classifier's raw scores ``tensor`` to one column per class, as
+    ``models.labels.arrange`` does in numpy ("swapped": two columns reversed; "one-column": s -> [-s, s];
+    "one-column-negated": s -> [s, -s]); returns the new tensor's name ("as-is": ``tensor`` itself)."""
+    if columns == "as-is":
+        return tensor
+    graph = proto.graph
+    ensure_ai_onnx_opset(proto)
+    out = unique_name(graph, f"{tensor}_by_class")
+    if columns == "swapped":
+        order = unique_name(graph, f"{tensor}_swap_order")
+        graph.initializer.append(helper.make_tensor(order, TensorProto.INT64, [2], [1, 0]))
+        graph.node.append(helper.make_node("Gather", [tensor, order], [out], axis=1, name=unique_name(graph, "swap_columns")))
+        return out
+    if columns not in ("one-column", "one-column-negated"):
+        raise ConversionError(f"unknown score arrangement {columns!r}")
+    shape = unique_name(graph, f"{tensor}_column_shape")
+    column = unique_name(graph, f"{tensor}_column")
+    negated = unique_name(graph, f"{tensor}_negated")
+    graph.initializer.append(helper.make_tensor(shape, TensorProto.INT64, [2], [-1, 1]))
+    graph.node.append(helper.make_node("Reshape", [tensor, shape], [column], name=unique_name(graph, "score_column")))
+    graph.node.append(helper.make_node("Neg", [column], [negated], name=unique_name(graph, "negate_score")))
+    pair = [negated, column] if columns == "one-column" else [column, negated]
+    graph.node.append(helper.make_node("Concat", pair, [out], axis=1, name=unique_name(graph, "score_columns")))
+    return out
+
+
 def ensure_ai_onnx_opset(model: onnx.ModelProto, version: int = DEFAULT_AI_ONNX_OPSET) -> bool:
     """Add the default-domain opset import when missing, and keep one import per domain (skl2onnx
     can list the default domain twice, which ORT's quantizer rejects). Returns True if one was added."""

@@ -32,7 +32,6 @@ from optimizer_core.models import lightgbm as lgb_family
 from optimizer_core.models.base import LoadedModel
 
 TARGET_OPSET = 15  # the newest ai.onnx opset onnxmltools 1.16 accepts
-_FLOAT_ONLY = "onnxmltools' LightGBM converter emits float32 tree ensembles only"
 _DECISION_TYPE = re.compile(r"^decision_type=(.*)$", re.MULTILINE)
 _MISSING_ZERO = 1  # LightGBM keeps a split's missing type in bits 2-3 of decision_type: 0 none, 1 zero, 2 NaN
 
@@ -47,12 +46,17 @@ class _Plan:
 
 
 def supports_double(model: LoadedModel) -> tuple[bool, str]:
-    return False, _FLOAT_ONLY
+    from optimizer_core.converters.lightgbm_double import double_support
+
+    return double_support(model)
 
 
 def to_onnx(model: LoadedModel, *, double: bool) -> RawConversion:
-    if double:
-        raise UnsupportedModelError(f"{model.estimator} cannot be converted to float64: {_FLOAT_ONLY}")
+    if double:  # onnxmltools writes float32 only: a float64 graph built from LightGBM's own trees
+        from optimizer_core.converters.lightgbm_double import to_onnx_double
+
+        proto, scores = to_onnx_double(model)
+        return RawConversion(model=proto, scores_tensor=scores, notes=_notes(lgb_family.header_of(model.native)))
     text = lgb_family.model_text(model.native)
     header = lgb_family.read_header(text)
     _check_convertible(model.estimator, header, text)

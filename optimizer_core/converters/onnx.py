@@ -11,7 +11,12 @@ import onnx
 from onnx import GraphProto, TensorProto, helper
 
 from optimizer_core.converters import RawConversion
-from optimizer_core.converters.contract import ensure_ai_onnx_opset, find_scores_tensor, unique_name
+from optimizer_core.converters.contract import (
+    arrange_scores,
+    ensure_ai_onnx_opset,
+    find_scores_tensor,
+    unique_name,
+)
 from optimizer_core.errors import ConversionError
 from optimizer_core.models.base import LoadedModel
 from optimizer_core.models.onnx import input_spec, type_name
@@ -33,7 +38,8 @@ def to_onnx(model: LoadedModel, *, double: bool) -> RawConversion:
     graph = proto.graph
     scores = find_scores_tensor(graph, regression=model.task == "regression")
     want = TensorProto.DOUBLE if double else TensorProto.FLOAT
-    notes: list[str] = []
+    notes: list[str] = list(_outputs_notes(model, graph, scores))
+    scores = arrange_scores(proto, scores, model.score_columns)
     in_type = _graph_input_type(model)
     if in_type != want:
         ensure_ai_onnx_opset(proto)
@@ -45,6 +51,27 @@ def to_onnx(model: LoadedModel, *, double: bool) -> RawConversion:
         scores = _cast_tensor(graph, scores, want)
         notes.append(f"the {type_name(score_type)} scores are cast to {type_name(want)}")
     return RawConversion(model=proto, scores_tensor=scores, notes=tuple(notes))
+
+
+def _outputs_notes(model: LoadedModel, graph: GraphProto, scores: str) -> list[str]:
+    """What became of the file's outputs besides the scores (a label output, a ZipMap)."""
+    if model.task == "regression":
+        return []
+    kind = "decision scores" if model.decision_scores else "probabilities"
+    notes = []
+    zipmaps = [n.output[0] for n in graph.node if n.op_type == "ZipMap" and n.input and n.input[0] == scores]
+    if zipmaps:
+        notes.append(f"the ZipMap output {zipmaps[0]!r} is replaced by its input tensor of {kind}, one column per "
+                     "class")
+    dropped = [o.name for o in graph.output if o.name != scores and o.name not in zipmaps]
+    if dropped:
+        checked = " (its agreement with the argmax of the scores was checked)" if model.label_predictor else ""
+        notes.append(f"output{'s' if len(dropped) > 1 else ''} {', '.join(repr(d) for d in dropped)} dropped: the "
+                     f"contract keeps one scores output{checked}")
+    if model.score_columns != "as-is":
+        notes.append(f"the scores' columns were rearranged ({model.score_columns}) so that their argmax is the "
+                     "file's label")
+    return notes
 
 
 def _native_proto(model: LoadedModel) -> onnx.ModelProto:

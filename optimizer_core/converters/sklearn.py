@@ -21,8 +21,8 @@ merged back into one (``_merge_column_inputs``); calibrations it converts wrong 
 
 Double-precision graphs: skl2onnx 1.20 keeps tree thresholds in float32 and declares double outputs that
 ONNX Runtime's tree operators do not produce, so trees are float32 only (scikit-learn's own trees compare
-as float32 anyway; HistGradientBoosting compares in float64). Everything else is tried in double and
-offered if ONNX Runtime runs it.
+as float32 anyway). HistGradientBoosting compares in float64: alone, it gets a float64 graph built from its own
+predictors (``sklearn_hgb_double``). Everything else is tried in double and offered if ONNX Runtime runs it.
 """
 
 from __future__ import annotations
@@ -38,7 +38,12 @@ import numpy as np
 import onnx
 
 from optimizer_core.converters import RawConversion
-from optimizer_core.converters.contract import find_scores_tensor
+from optimizer_core.converters.contract import arrange_scores, find_scores_tensor
+from optimizer_core.converters.sklearn_hgb_double import (
+    double_support,
+    is_bare_hist_gradient_boosting,
+    to_onnx_double,
+)
 from optimizer_core.errors import ConversionError, UnsupportedModelError, describe_ort_error
 from optimizer_core.models.base import LoadedModel
 from optimizer_core.models.sklearn import iter_estimators
@@ -60,6 +65,10 @@ def to_onnx(model: LoadedModel, *, double: bool) -> RawConversion:
     """Convert ``model.native`` with skl2onnx (probabilities without ZipMap for classifiers)."""
     _refuse_categorical_splits(model.native)
     _refuse_unfaithful_calibration(model.native)
+    if double and is_bare_hist_gradient_boosting(model.native):  # skl2onnx rounds its float64 thresholds
+        proto, scores = to_onnx_double(model)
+        return RawConversion(model=proto, scores_tensor=scores, notes=("float64 graph from HistGradientBoosting's "
+                                                                       "own predictors",))
     if double:
         ok, reason = _static_double_support(model)
         if not ok:
@@ -68,6 +77,12 @@ def to_onnx(model: LoadedModel, *, double: bool) -> RawConversion:
     _fix_zero_init_base_values(proto, model.native)
     scores = find_scores_tensor(proto.graph, regression=model.task == "regression")
     notes = [f"converted with skl2onnx {_skl2onnx_version()}"]
+    if model.decision_scores and model.task == "binary":
+        columns = decision_columns(model, proto, scores)
+        scores = arrange_scores(proto, scores, columns)
+        if columns != "as-is":
+            notes.append(f"skl2onnx's binary decision scores rearranged ({columns}) to [-d, d], as decision_function "
+                         "d is read natively")
     if _tree_steps(model.native):
         notes.append(
             "skl2onnx 1.20 tree fixes applied: scikit-learn's NaN routing kept, missing-value flags as ints"
@@ -75,8 +90,39 @@ def to_onnx(model: LoadedModel, *, double: bool) -> RawConversion:
     return RawConversion(model=proto, scores_tensor=scores, notes=tuple(notes))
 
 
+def decision_columns(model: LoadedModel, proto: onnx.ModelProto, scores: str) -> str:
+    """How skl2onnx's binary decision scores become ``[-d, d]``: it writes ``[d, -d]`` for an SVC, one column
+    for a LinearSVC or RidgeClassifier, ``[-d, d]`` for an SGDClassifier. Found from the graph's own label
+    output on synthetic rows (``models.labels.binary_columns``), not from a table of estimators."""
+    from optimizer_core.converters.verify import synthetic_rows
+    from optimizer_core.models.labels import binary_columns, label_indices
+    from optimizer_core.models.onnx_outputs import label_output
+
+    label = label_output(proto.graph)
+    if label is None:
+        raise ConversionError(f"skl2onnx wrote no label output for {model.estimator}: its decision scores cannot be "
+                              "mapped to the classes; export the model to ONNX yourself")
+    session = _ort_session(proto)
+    feed = session.get_inputs()[0]
+    dtype = np.float64 if "double" in feed.type else np.float32
+    labels, raw = [], []
+    for X in synthetic_rows(model, 64):
+        got_labels, got_scores = session.run([label, scores], {feed.name: X.astype(dtype)})
+        labels.append(np.asarray(got_labels).reshape(-1))
+        raw.append(np.asarray(got_scores, dtype=np.float64).reshape(len(X), -1))
+    columns = binary_columns(label_indices(np.concatenate(labels), model.classes or ()), np.vstack(raw))
+    if columns is None:
+        raise ConversionError(
+            f"skl2onnx's decision scores for {model.estimator} do not map to its label output on synthetic rows: the "
+            "graph is not usable as written; report it, or export the model to ONNX yourself"
+        )
+    return columns
+
+
 def supports_double(model: LoadedModel) -> tuple[bool, str]:
     """Whether a float64 graph can be built and run by ONNX Runtime; the reason when it cannot."""
+    if is_bare_hist_gradient_boosting(model.native):
+        return double_support(model)
     ok, reason = _static_double_support(model)
     if not ok:
         return ok, reason
@@ -102,9 +148,10 @@ def _static_double_support(model: LoadedModel) -> tuple[bool, str]:
         return True, ""
     if trees[0].startswith("HistGradientBoosting"):
         return False, (
-            f"{trees[0]} is float32 only: skl2onnx 1.20 stores tree thresholds as float32, so no float64 "
-            "graph would compare like scikit-learn (which splits HistGradientBoosting in float64); the fp32 "
-            "variant may differ on values within float32 rounding of a threshold"
+            f"{trees[0]} is float32 only inside a pipeline: skl2onnx 1.20 stores tree thresholds as float32, so no "
+            "float64 graph would compare like scikit-learn (which splits HistGradientBoosting in float64); the fp32 "
+            "variant may differ on values within float32 rounding of a threshold (pass the estimator alone for a "
+            "float64 graph)"
         )
     return False, (
         f"{trees[0]} is float32 only: scikit-learn trees compare features as float32 themselves, so the "
@@ -129,12 +176,14 @@ def _convert(model: LoadedModel, *, double: bool) -> onnx.ModelProto:
             warnings.filterwarnings(
                 "ignore", message="Attribute `prob[AB]_` was deprecated", category=FutureWarning
             )
-            proto = convert_sklearn(
-                model.native,
-                initial_types=initial_types,
-                options=_options(model),
-                target_opset=TARGET_OPSET,
-            )
+            try:
+                proto = convert_sklearn(
+                    model.native, initial_types=initial_types, options=_options(model), target_opset=TARGET_OPSET
+                )
+            except NameError as e:  # no zipmap option (LinearSVC, RidgeClassifier): ZipMap is pruned anyway
+                if "Option 'zipmap' not in" not in str(e):
+                    raise
+                proto = convert_sklearn(model.native, initial_types=initial_types, target_opset=TARGET_OPSET)
     except (MissingShapeCalculator, MissingConverter) as e:
         raise _unsupported(model, e) from e
     except RuntimeError as e:

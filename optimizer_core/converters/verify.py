@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import onnx
 
-from optimizer_core.errors import ConversionError, describe_ort_error
+from optimizer_core.errors import ConversionError, UnsupportedModelError, describe_ort_error
 from optimizer_core.models.base import LoadedModel
 
-__all__ = ["verify_conversion", "PROBABILITY_ATOL", "REGRESSION_RTOL"]
+__all__ = ["verify_conversion", "synthetic_rows", "PROBABILITY_ATOL", "REGRESSION_RTOL"]
 
 PROBABILITY_ATOL = 1e-4
 REGRESSION_RTOL = 1e-3
@@ -35,9 +35,12 @@ _SCALES = ((1.0, False), (10.0, True))
 def verify_conversion(model: LoadedModel, proto: onnx.ModelProto, rows: int = 256) -> list[str]:
     """Load ``proto`` in ONNX Runtime (CPU) and compare its scores with ``model.predict_scores`` on
     ``rows`` seeded synthetic rows. Returns warnings (empty when the file matches); raises
-    ``ConversionError`` when ONNX Runtime cannot load or run it, or it returns another shape."""
+    ``ConversionError`` when ONNX Runtime cannot load or run it, or it returns another shape. A row where
+    the class its scores imply (argmax) is not the native model's own label (``LoadedModel.check_labels``)
+    is a warning too."""
     session = _session(proto, model.estimator)
     worst, checked = 0.0, 0
+    compared: list[tuple[np.ndarray, np.ndarray]] = []  # (rows, ONNX scores) for the label check
     for X in _synthetic_rows(model, rows):
         native = _native_scores(model, X)
         if native is None:  # the native model refuses these rows (e.g. negative inputs): not a verdict
@@ -49,9 +52,31 @@ def verify_conversion(model: LoadedModel, proto: onnx.ModelProto, rows: int = 25
                 f"where the native model gives {list(native.shape)}: it is not usable as written; report it, "
                 "or export the model to ONNX yourself"
             )
-        worst = max(worst, _difference(native, scores, model.task))
+        compared.append((X, scores))
+        worst = max(worst, _difference(native, scores, _relative(model)))
         checked += X.shape[0]
-    return _warnings(model, worst, checked)
+    return _warnings(model, worst, checked) + _label_warnings(model, compared)
+
+
+def _label_warnings(model: LoadedModel, compared: list[tuple[np.ndarray, np.ndarray]]) -> list[str]:
+    """Where the class the file's scores imply (argmax) is not the native model's own label: a warning, as
+    for scores, since synthetic rows are not the user's (far from the data an SVC's one-vs-one votes tie
+    on many rows); ``inference-optimizer run`` refuses when it happens on a row of the data."""
+    if not compared:
+        return []
+    try:
+        model.check_labels(np.vstack([x for x, _ in compared]), np.vstack([s for _, s in compared]),
+                           rows_are="synthetic row")
+    except UnsupportedModelError as e:
+        return [f"{e} (seen on synthetic rows; `inference-optimizer run` checks every row of your data and refuses "
+                "if it happens there)"]
+    return []
+
+
+def _relative(model: LoadedModel) -> bool:
+    """Differences are relative to the scores' size for regressors and for decision scores (unbounded,
+    their float32 rounding grows with them); absolute for probabilities."""
+    return model.task == "regression" or model.decision_scores
 
 
 def _session(proto: onnx.ModelProto, estimator: str) -> Any:
@@ -68,6 +93,11 @@ def _session(proto: onnx.ModelProto, estimator: str) -> Any:
             "the converter produced an invalid graph for this model; refit it with default settings for "
             "the parameter named there, or export it to ONNX yourself"
         ) from e
+
+
+def synthetic_rows(model: LoadedModel, rows: int) -> list[np.ndarray]:
+    """The seeded synthetic rows the self-check uses, in blocks (see ``_synthetic_rows``)."""
+    return _synthetic_rows(model, rows)
 
 
 def _synthetic_rows(model: LoadedModel, rows: int) -> list[np.ndarray]:
@@ -120,13 +150,14 @@ def _onnx_scores(session: Any, X: np.ndarray, estimator: str) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)
 
 
-def _difference(native: np.ndarray, scores: np.ndarray, task: str) -> float:
-    """Largest absolute difference (probabilities) or difference relative to the predictions' size
-    (regressors, as drift.relative_scale measures it); NaN on the ONNX side only is infinite."""
+def _difference(native: np.ndarray, scores: np.ndarray, relative: bool) -> float:
+    """Largest absolute difference (probabilities) or difference relative to the scores' size
+    (regressors and decision scores, as drift.relative_scale measures it); NaN on the ONNX side only is
+    infinite."""
     from optimizer_core.drift import per_sample_abs_diff, relative_scale
 
     per_row = per_sample_abs_diff(native, scores)
-    if task == "regression":
+    if relative:
         per_row = per_row / relative_scale(native)
     return float(per_row.max())
 
@@ -135,13 +166,16 @@ def _warnings(model: LoadedModel, worst: float, checked: int) -> list[str]:
     if checked == 0:
         return [f"the ONNX file was not compared with {model.estimator}: the native model refused every "
                 "synthetic row; measure it on real data with `inference-optimizer run`"]
-    regression = model.task == "regression"
-    if worst <= (REGRESSION_RTOL if regression else PROBABILITY_ATOL):
+    relative = _relative(model)
+    if worst <= (REGRESSION_RTOL if relative else PROBABILITY_ATOL):
         return []
     if not np.isfinite(worst):
         how = "returns NaN or infinity where the native model does not"
     else:
         how = f"differs from the native model by up to {worst:.2g}"
-        how += " (relative to the predictions)" if regression else " (probability)"
+        if relative:
+            how += " (relative to the predictions)" if model.task == "regression" else " (relative to the decision scores)"
+        else:
+            how += " (probability)"
     return [f"the ONNX file {how} on {checked} synthetic rows: measure it on real data with "
             "`inference-optimizer run`"]

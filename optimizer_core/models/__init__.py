@@ -108,6 +108,11 @@ def sniff_format(data: bytes, name: str = "the model file") -> str:
         return "pickle"
     if _looks_like_onnx(data):
         return "onnx"
+    from optimizer_core.models import xgboost_legacy
+
+    legacy = xgboost_legacy.read_header(data)
+    if legacy is not None:
+        raise UnsupportedModelError(xgboost_legacy.refusal(legacy, name))
     raise ModelLoadError(
         f"{name} is not a recognised model format (XGBoost JSON/UBJ, LightGBM text, skops, ONNX, "
         "or pickle with opt-in): check that the right file was chosen and that it is not truncated"
@@ -170,7 +175,13 @@ def load_model(
         if not allow_pickle:
             raise UnsafeModelError(f"{name} is a pickle/joblib file: {PICKLE_ADVICE}")
         obj = _unpickle(data, name)
-        return model_from_object(obj, source=SourceInfo(data, name), fmt="pickle")
+        model = model_from_object(obj, source=SourceInfo(data, name), fmt="pickle")
+        if model.family != "sklearn":
+            return model
+        from optimizer_core.models import saved_versions
+
+        # through the registry: models.sklearn imports this package (SourceInfo), so a direct import is a circle
+        return _family("sklearn").with_version_note(model, saved_versions.pickle_versions(data))
     family = _FORMAT_OWNERS[fmt]
     try:
         return _family(family).load(data, fmt, SourceInfo(data, name))
@@ -195,7 +206,15 @@ def _unpickle(data: bytes, name: str) -> Any:
     try:
         return joblib.load(io.BytesIO(data))
     except Exception as e:
-        raise ModelLoadError(f"{name} is a pickle/joblib file that could not be loaded: {_first_line(e)}") from e
+        from optimizer_core.models import saved_versions
+
+        versions = saved_versions.saved_with(saved_versions.pickle_versions(data))
+        if versions:
+            versions = (f": {versions}; load it with the library versions that pickled it and save it in the model's "
+                        "own format (scikit-learn: skops.io.dump), or refit it here")
+        raise ModelLoadError(
+            f"{name} is a pickle/joblib file that could not be loaded ({_first_line(e)}){versions}"
+        ) from e
 
 
 def model_from_object(obj: Any, *, source: SourceInfo | None = None, fmt: str = "memory") -> LoadedModel:

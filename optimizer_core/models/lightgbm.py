@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from optimizer_core.categories import lightgbm_categories, model_note
 from optimizer_core.errors import ModelLoadError, UnsupportedModelError
 from optimizer_core.models.base import LoadedModel, Task
 
@@ -38,6 +39,7 @@ _RANKING_OBJECTIVES = frozenset({"lambdarank", "rank_xendcg"})
 
 _AUTO_NAME = re.compile(r"Column_(\d+)")
 _PARAM_LINE = re.compile(r"\[[^\]\[:\n]+: [^\n]*\]")
+_CATEGORICAL_PARAM = re.compile(r"^\[categorical_feature: ([^\]\n]*)\]$", re.MULTILINE)
 
 # Parses a model and its parameters, as lightgbm.Booster does, in a throw-away process that loads
 # lib_lightgbm alone (no Python package import: ~50 ms).
@@ -66,6 +68,8 @@ class ModelHeader:
     average_output: bool = False  # random-forest boosting averages its trees
     feature_names: tuple[str, ...] = ()
     categorical_features: tuple[int, ...] = ()  # indices of features split by category
+    feature_infos: tuple[str, ...] = ()  # per feature: [min:max] (numerical) or the codes seen (categorical)
+    categorical_param: tuple[int, ...] | None = None  # the categorical_feature parameter (unused features too)
 
 
 def matches(obj: Any) -> bool:
@@ -134,12 +138,25 @@ def read_header(text: str) -> ModelHeader:
         objective_flags=frozenset(t for t in objective_tokens[1:] if ":" not in t),
         num_class=int(values.get("num_class", "1")),
         average_output="average_output" in flags,
-        feature_names=tuple(values.get("feature_names", "").split()),
+        # split at spaces only, as LightGBM does: a name may hold a tab (spaces became '_' in training)
+        feature_names=tuple(values["feature_names"].split(" ")) if values.get("feature_names") else (),
         categorical_features=tuple(
             i for i, info in enumerate(values.get("feature_infos", "").split())
             if not info.startswith("[") and info != "none"  # numerical: [min:max]; categorical: 1:5:2
         ),
+        feature_infos=tuple(values.get("feature_infos", "").split()),
+        categorical_param=_categorical_param(text),
     )
+
+
+def _categorical_param(text: str) -> tuple[int, ...] | None:
+    """The ``[categorical_feature: 1,2]`` line of the parameters section as indices (None when absent or
+    given by name)."""
+    found = _CATEGORICAL_PARAM.search(text)
+    if found is None:
+        return None
+    tokens = [t.strip() for t in found.group(1).split(",") if t.strip()]
+    return tuple(int(t) for t in tokens) if all(t.isdigit() for t in tokens) else None
 
 
 def header_of(native: Any) -> ModelHeader:
@@ -237,14 +254,17 @@ def _build(native: Any, *, source: SourceInfo, fmt: str) -> LoadedModel:
     notes: list[str] = []
     if header.objective == "multiclassova":
         notes.append("multiclassova scores each class with its own sigmoid: the columns do not sum to 1")
-    if header.categorical_features:
-        notes.append("categorical features must be given as their integer category codes")
+    feature_names = _feature_names(header.feature_names)
+    stored = lightgbm_categories(getattr(booster, "pandas_categorical", None), header.categorical_features,
+                                 header.feature_infos, header.categorical_param)
+    if note := model_note(stored, header.categorical_features, feature_names):
+        notes.append(note)
     return LoadedModel(
         family="lightgbm",
         estimator=estimator,
         task=task,
         n_features=booster.num_feature(),
-        feature_names=_feature_names(header.feature_names),
+        feature_names=feature_names,
         classes=_classes(native, task, header),
         format=fmt,
         source_bytes=source.size,
@@ -253,6 +273,7 @@ def _build(native: Any, *, source: SourceInfo, fmt: str) -> LoadedModel:
         predictor=_predictor(native, task),
         notes=tuple(notes),
         categorical_features=header.categorical_features,
+        stored_categories=stored,
     )
 
 
@@ -301,3 +322,62 @@ def _predictor(native: Any, task: Task) -> Callable[[np.ndarray], np.ndarray]:
 def _two_columns(p: np.ndarray) -> np.ndarray:
     p = np.asarray(p, dtype=np.float64).reshape(-1)
     return np.column_stack([1.0 - p, p])
+
+
+# --------------------------------------------------------------------------- truncated ensembles (models.trees)
+
+def prediction_iterations(native: Any) -> int:
+    """Iterations the native prediction uses: the best iteration when early stopping recorded one."""
+    booster = booster_of(native)
+    best = int(getattr(booster, "best_iteration", 0) or 0)
+    return best if best > 0 else int(booster.current_iteration())
+
+
+def ensemble(model: LoadedModel) -> Any:
+    """Boosting iterations the native prediction uses (random forests: trees, averaged), and trees per
+    iteration (one per class for multiclass)."""
+    from optimizer_core.models.trees import Ensemble
+
+    booster = booster_of(model.native)
+    header = header_of(model.native)
+    return Ensemble(total=prediction_iterations(model.native), unit="trees" if header.average_output else "rounds",
+                    trees_per_unit=int(booster.num_model_per_iteration()), library="LightGBM")
+
+
+def truncate(model: LoadedModel, ensemble: Any, k: int) -> Any:
+    """The first ``k`` iterations: LightGBM's own ``num_iteration=k`` on the user's model is the reference; a
+    Booster read from ``model_to_string(num_iteration=k)`` is what the converter reads."""
+    import dataclasses
+
+    import lightgbm
+
+    from optimizer_core.models.trees import Truncated
+
+    native = model.native
+    booster = booster_of(native)
+    cut = lightgbm.Booster(model_str=booster.model_to_string(num_iteration=k))
+    if isinstance(native, lightgbm.LGBMModel):
+        method = native.predict if model.task == "regression" else native.predict_proba
+
+        def reference(X: np.ndarray) -> np.ndarray:
+            return method(X, num_iteration=k)
+
+        call = "predict" if model.task == "regression" else "predict_proba"
+        code = (f"# LightGBM itself, with the first {k} iterations:\n"
+                f"scores = model.{call}(X, num_iteration={k})\n"
+                f"# or save a model that holds only them:\n"
+                f"model.booster_.save_model('model-{k}.txt', num_iteration={k})\n")
+    else:
+        binary = model.task == "binary"
+
+        def reference(X: np.ndarray) -> np.ndarray:
+            out = native.predict(X, num_iteration=k)
+            return _two_columns(out) if binary else out
+
+        code = (f"# LightGBM itself, with the first {k} iterations:\n"
+                f"scores = booster.predict(X, num_iteration={k})\n"
+                f"# or save a model that holds only them:\n"
+                f"booster.save_model('model-{k}.txt', num_iteration={k})\n")
+    loaded = dataclasses.replace(model, native=cut, predictor=reference,
+                                 estimator=f"{model.estimator}, first {k} iterations")
+    return Truncated(loaded=loaded, kept=k, reference=f"LightGBM's own num_iteration={k}", native_code=code)

@@ -9,7 +9,7 @@ single float output with one value per row.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +23,10 @@ from optimizer_core.errors import (
     UnsupportedModelError,
     describe_ort_error,
 )
+from optimizer_core.models import onnx_outputs
 from optimizer_core.models.base import LoadedModel, Task
+from optimizer_core.models.labels import Columns, arrange
+from optimizer_core.models.onnx_outputs import InputSpec
 from optimizer_core.onnx_safety import check_onnx_safe
 
 if TYPE_CHECKING:
@@ -49,13 +52,6 @@ _PLUMBING_OPS = frozenset({
 
 
 @dataclass(frozen=True)
-class InputSpec:
-    name: str
-    elem_type: int
-    n_features: int
-
-
-@dataclass(frozen=True)
 class OutputPlan:
     """Which graph output the native predictor reads, and what it means."""
 
@@ -63,6 +59,9 @@ class OutputPlan:
     output: str
     classes: tuple[Any, ...] | None
     zipmap: bool = False
+    label: str | None = None  # the file's own label output, checked against the scores' argmax
+    decision: bool = False  # the scores are decision values, not probabilities
+    columns: Columns = "as-is"  # how the raw scores become one column per class (models.labels)
 
 
 def matches(obj: Any) -> bool:
@@ -92,6 +91,7 @@ def _build(data: bytes, fmt: str, source: SourceInfo, name: str) -> LoadedModel:
     proto = _parse(data, name)
     check_onnx_safe(proto, name=name)
     spec = input_spec(proto.graph, name)
+    onnx_outputs.check_feature_indices(proto.graph, spec, name)
     session = _session(data, name)
     plan = _output_plan(proto, session, spec, name)
     return LoadedModel(
@@ -107,6 +107,11 @@ def _build(data: bytes, fmt: str, source: SourceInfo, name: str) -> LoadedModel:
         native=proto,
         predictor=_predictor(session, spec, plan),
         notes=_notes(plan),
+        decision_scores=plan.decision,
+        label_predictor=_label_predictor(session, spec, plan),
+        label_source=f"its label output {plan.label!r}" if plan.label else "its label output",
+        label_cause=onnx_outputs.label_cause(proto.graph),
+        score_columns=plan.columns,
     )
 
 
@@ -117,7 +122,26 @@ def _parse(data: bytes, name: str) -> onnx.ModelProto:
         raise ModelLoadError(f"{name} is not a readable ONNX file ({_first_line(e)}): it may be truncated") from e
     if not proto.HasField("graph") or not len(proto.graph.output):
         raise ModelLoadError(f"{name} is an ONNX file without a graph or outputs: export the model again")
+    _default_domain_as_empty(proto)
     return proto
+
+
+def _default_domain_as_empty(proto: onnx.ModelProto) -> None:
+    """Spell the default operator domain "" where the file spells it "ai.onnx" (skl2onnx 1.4 did, in 2019):
+    the same domain, which ONNX Runtime accepts but the onnx checker does not find on the nodes."""
+    from optimizer_core.onnx_safety import all_graphs
+
+    versions: dict[str, int] = {}
+    for op in proto.opset_import:
+        domain = "" if op.domain == "ai.onnx" else op.domain
+        versions[domain] = max(versions.get(domain, 0), op.version)
+    if len(versions) != len(proto.opset_import) or any(op.domain == "ai.onnx" for op in proto.opset_import):
+        del proto.opset_import[:]
+        proto.opset_import.extend(onnx.helper.make_opsetid(d, v) for d, v in versions.items())
+    for graph in all_graphs(proto.graph):
+        for node in graph.node:
+            if node.domain == "ai.onnx":
+                node.domain = ""
 
 
 # -- input ----------------------------------------------------------------------------------------------
@@ -246,18 +270,40 @@ def timing_predictor(model: LoadedModel, settings: Any) -> Callable[[np.ndarray]
 
 
 def _predictor(session: Any, spec: InputSpec, plan: OutputPlan) -> Callable[[np.ndarray], np.ndarray]:
+    raw = _raw_reader(session, spec, plan.output, plan.classes if plan.zipmap else None)
+    if plan.columns == "as-is":
+        return raw
+    columns = plan.columns
+    return lambda X: arrange(raw(X), columns)
+
+
+def _raw_reader(session: Any, spec: InputSpec, output: str,
+                zipmap_classes: tuple[Any, ...] | None) -> Callable[[np.ndarray], np.ndarray]:
+    """The output ``output`` as the file computes it (a ZipMap's dicts as an array in classes order)."""
     dtype = INPUT_DTYPES[spec.elem_type]
-    row_probs = itemgetter(*plan.classes) if plan.zipmap and plan.classes else None
+    row_scores = itemgetter(*zipmap_classes) if zipmap_classes else None
 
     def predict(X: np.ndarray) -> np.ndarray:
-        out = session.run([plan.output], {spec.name: np.ascontiguousarray(X, dtype=dtype)})[0]
-        if row_probs is None:
+        out = session.run([output], {spec.name: np.ascontiguousarray(X, dtype=dtype)})[0]
+        if row_scores is None:
             return out
-        # ZipMap yields one {label: probability} dict per row; columns follow the classes order.
-        rows = [row_probs(row) for row in out]
-        return np.array(rows, dtype=np.float64).reshape(len(rows), len(plan.classes or ()))
+        # ZipMap yields one {label: score} dict per row; columns follow the classes order.
+        rows = [row_scores(row) for row in out]
+        return np.array(rows, dtype=np.float64).reshape(len(rows), len(zipmap_classes or ()))
 
     return predict
+
+
+def _label_predictor(session: Any, spec: InputSpec, plan: OutputPlan) -> Callable[[np.ndarray], np.ndarray] | None:
+    if plan.label is None or plan.task == "regression":
+        return None
+    dtype = INPUT_DTYPES[spec.elem_type]
+    label = plan.label
+
+    def labels(X: np.ndarray) -> np.ndarray:
+        return np.asarray(session.run([label], {spec.name: np.ascontiguousarray(X, dtype=dtype)})[0]).reshape(-1)
+
+    return labels
 
 
 class _Probe:
@@ -315,6 +361,20 @@ class _Probe:
 
 
 def _output_plan(proto: onnx.ModelProto, session: Any, spec: InputSpec, name: str) -> OutputPlan:
+    """Which output to read and what it means: the task and classes, then, for a classifier, whether its
+    scores are probabilities and how their columns map to the classes (``onnx_outputs``)."""
+    plan = _basic_plan(proto, session, spec, name)
+    if plan.task == "regression":
+        return plan
+    label = onnx_outputs.label_output(proto.graph)
+    raw = _raw_reader(session, spec, plan.output, plan.classes if plan.zipmap else None)
+    reading = onnx_outputs.read_scores(proto.graph, plan.output, plan.zipmap, plan.classes or (), raw,
+                                       _label_predictor(session, spec, replace(plan, label=label)),
+                                       spec.n_features, name, stated=onnx_outputs.stated_scores(proto))
+    return replace(plan, label=label, decision=reading.decision, columns=reading.columns)
+
+
+def _basic_plan(proto: onnx.ModelProto, session: Any, spec: InputSpec, name: str) -> OutputPlan:
     graph = proto.graph
     zipmap = _zipmap(graph)
     if zipmap is not None:
@@ -338,6 +398,14 @@ def _output_plan(proto: onnx.ModelProto, session: Any, spec: InputSpec, name: st
         classifier = has_label or (_has_classifier_op(graph) and probe.width(probs) >= 2)
     if classifier:
         width = probe.width(probs)
+        if width == 1 and has_label:  # one decision value per row (a binary LinearSVC): two classes
+            labels = _stated_classes(proto, 2) or _labels(graph, 2, fallback=False)
+            if labels is None:
+                raise UnsupportedModelError(
+                    f"{name}: the scores output {probs.name!r} has one column and the file names no two classes "
+                    "for it: this tool cannot tell which class a score favours; export one column per class"
+                )
+            return OutputPlan("binary", probs.name, labels)
         labels = _stated_classes(proto, width) or _labels(graph, width)
         return OutputPlan(_classifier_task(width, probs.name, name), probs.name, labels)
     return _regression_plan(floats[0], probe, name)
@@ -375,8 +443,9 @@ def _zipmap(graph: GraphProto) -> tuple[str, tuple[Any, ...]] | None:
     return None
 
 
-def _labels(graph: GraphProto, n_classes: int) -> tuple[Any, ...]:
-    """Class labels from the ONNX-ML classifier node when there is exactly one, else 0..n-1."""
+def _labels(graph: GraphProto, n_classes: int, *, fallback: bool = True) -> tuple[Any, ...] | None:
+    """Class labels from the ONNX-ML classifier node when there is exactly one, else 0..n-1 (None
+    without ``fallback``)."""
     found = {
         labels
         for node in graph.node
@@ -388,7 +457,7 @@ def _labels(graph: GraphProto, n_classes: int) -> tuple[Any, ...]:
         (labels,) = found
         if len(labels) == n_classes:
             return labels
-    return tuple(range(n_classes))
+    return tuple(range(n_classes)) if fallback else None
 
 
 def _attr_labels(node: onnx.NodeProto) -> tuple[Any, ...] | None:
@@ -466,8 +535,11 @@ def printable(text: str) -> str:
 
 def _notes(plan: OutputPlan) -> tuple[str, ...]:
     notes = ["native = this ONNX model as given, in ONNX Runtime on CPU"]
-    if plan.zipmap:
-        notes.append("the native ZipMap output (one dict per row) is read back as a probability array")
+    if plan.task != "regression":
+        outputs = onnx_outputs.outputs_note(plan.label, plan.output, plan.zipmap, plan.decision, plan.columns,
+                                            plan.classes or ())
+        if outputs:
+            notes.append(outputs)
     return tuple(notes)
 
 

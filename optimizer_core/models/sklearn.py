@@ -18,11 +18,13 @@ import io
 import json
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from optimizer_core.errors import ModelLoadError, UnsafeModelError, UnsupportedModelError
+from optimizer_core.models import saved_versions, sklearn_decision
 from optimizer_core.models.base import LoadedModel, Task
 
 if TYPE_CHECKING:
@@ -120,13 +122,30 @@ def load(data: bytes, fmt: str, source: SourceInfo) -> LoadedModel:
             "built from scikit-learn estimators only (XGBoost/LightGBM: use their own save_model)"
         )
     trusted = [t for t in reported if is_trusted_type(t) or t == _PARTIAL]
-    obj = sio.loads(data, trusted=trusted)
+    saved = saved_versions.skops_versions(data)
+    try:
+        obj = sio.loads(data, trusted=trusted)
+    except Exception as e:
+        raise ModelLoadError(
+            f"{name} is a skops file that cannot be rebuilt here ({type(e).__name__}: {_first_line(e)}): "
+            f"{saved_versions.saved_with(saved)}; load it with the scikit-learn version that saved it and save "
+            "it again with skops.io.dump, or refit the model here"
+        ) from e
     if not matches(obj):
         raise UnsupportedModelError(
             f"{name} holds a {type(obj).__module__}.{type(obj).__name__}, not a scikit-learn estimator: "
             "save the fitted estimator or pipeline itself"
         )
-    return from_object(obj, source=source, fmt=fmt)
+    return with_version_note(from_object(obj, source=source, fmt=fmt), saved)
+
+
+def with_version_note(model: LoadedModel, saved: dict[str, str]) -> LoadedModel:
+    """``model`` with a note when the file was saved by another scikit-learn than the installed one."""
+    if not saved_versions.mismatch(saved):
+        return model
+    note = (f"{saved_versions.saved_with(saved)}: scikit-learn does not promise the same predictions across "
+            "versions; native here is the model as this version rebuilds it")
+    return replace(model, notes=(*model.notes, note))
 
 
 def matches(obj: Any) -> bool:
@@ -151,7 +170,7 @@ def from_object(obj: Any, *, source: SourceInfo, fmt: str) -> LoadedModel:
     names = getattr(obj, "feature_names_in_", None)
     feature_names = tuple(str(c) for c in names) if names is not None else None
     task, classes = _task_and_classes(obj, final, name, lambda: _prediction_width(obj, int(n_features), feature_names))
-    return LoadedModel(
+    model = LoadedModel(
         family="sklearn",
         estimator=name,
         task=task,
@@ -163,6 +182,22 @@ def from_object(obj: Any, *, source: SourceInfo, fmt: str) -> LoadedModel:
         source_sha256=source.sha256,
         native=obj,
         predictor=_make_predictor(obj, task, feature_names),
+    )
+    if task == "regression" or hasattr(obj, "predict_proba"):
+        return model
+    columns = list(feature_names) if feature_names is not None else None
+
+    def as_input(X: np.ndarray) -> Any:
+        return _as_input(X, columns)
+
+    return replace(
+        model,
+        predictor=sklearn_decision.decision_predictor(obj, as_input),
+        decision_scores=True,
+        label_predictor=sklearn_decision.label_predictor(obj, as_input),
+        label_source="its predict()",
+        label_cause=sklearn_decision.label_cause(final, classes or ()),
+        notes=(sklearn_decision.decision_note(final, probability_advice(obj, final)),),
     )
 
 
@@ -227,7 +262,11 @@ def _classifier_task(obj: Any, final: Any, name: str) -> tuple[Task, tuple[Any, 
     if len(classes) < 2:
         raise UnsupportedModelError(f"{name} was fitted on a single class: refit it on at least two classes")
     if not hasattr(obj, "predict_proba"):
-        raise UnsupportedModelError(f"{name} cannot predict probabilities: {probability_advice(obj, final)}")
+        if not hasattr(obj, "decision_function"):
+            raise UnsupportedModelError(
+                f"{name} predicts neither probabilities nor decision scores: {probability_advice(obj, final)}"
+            )
+        sklearn_decision.check_decision_shape(final, len(classes), name)  # else read as decision scores
     task: Task = "binary" if len(classes) == 2 else "multiclass"
     return task, tuple(classes.tolist())
 
@@ -405,3 +444,98 @@ def _as_input(X: np.ndarray, columns: Sequence[str] | None) -> Any:
 def _first_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return text[0][:200] if text else type(e).__name__
+
+
+# --------------------------------------------------------------------------- truncated ensembles (models.trees)
+
+_BOOSTING = ("GradientBoostingClassifier", "GradientBoostingRegressor")
+_HIST_BOOSTING = ("HistGradientBoostingClassifier", "HistGradientBoostingRegressor")
+_FORESTS = ("RandomForestClassifier", "RandomForestRegressor", "ExtraTreesClassifier", "ExtraTreesRegressor")
+
+
+def _ensemble_step(model: LoadedModel) -> Any:
+    """The tree ensemble that predicts: the model itself or the last step of a (flat) pipeline."""
+    from sklearn.pipeline import Pipeline
+
+    obj = model.native
+    step = obj.steps[-1][1] if isinstance(obj, Pipeline) else obj
+    name = type(step).__name__
+    known = type(step).__module__.startswith("sklearn.ensemble.") and name in (*_BOOSTING, *_HIST_BOOSTING, *_FORESTS)
+    if not known:
+        inner = " (inside a nested pipeline)" if isinstance(step, Pipeline) else ""
+        raise UnsupportedModelError(
+            f"{model.estimator} does not end in a tree ensemble that can keep its first trees{inner}: truncation "
+            "applies to GradientBoosting, HistGradientBoosting, RandomForest and ExtraTrees (alone or as a "
+            "pipeline's last step)"
+        )
+    return step
+
+
+def ensemble(model: LoadedModel) -> Any:
+    """Boosting rounds (one tree per class and round for multiclass) or forest trees."""
+    from optimizer_core.models.trees import Ensemble
+
+    step = _ensemble_step(model)
+    name = type(step).__name__
+    if name in _BOOSTING:
+        rounds, per_round = np.shape(step.estimators_)
+        return Ensemble(total=int(rounds), unit="rounds", trees_per_unit=int(per_round), library="scikit-learn")
+    if name in _HIST_BOOSTING:
+        return Ensemble(total=len(step._predictors), unit="rounds", trees_per_unit=len(step._predictors[0]),
+                        library="scikit-learn")
+    return Ensemble(total=len(step.estimators_), unit="trees", trees_per_unit=1, library="scikit-learn")
+
+
+def truncate(model: LoadedModel, ensemble: Any, k: int) -> Any:
+    """A shallow copy of the ensemble holding its first ``k`` rounds or trees (``estimators_[:k]``,
+    ``_predictors[:k]``; the fitted trees are shared, not copied), in a copy of the pipeline when there is one.
+    scikit-learn's own prediction with that copy is the reference."""
+    import copy
+    import dataclasses
+
+    from sklearn.pipeline import Pipeline
+
+    from optimizer_core.models.trees import Truncated
+
+    step = _ensemble_step(model)
+    name = type(step).__name__
+    cut = copy.copy(step)
+    if name in _BOOSTING:
+        cut.estimators_ = step.estimators_[:k]
+        cut.n_estimators_ = k
+        lines = [f"cut.estimators_ = final.estimators_[:{k}]", f"cut.n_estimators_ = {k}"]
+        attribute = f"estimators_[:{k}]"
+    elif name in _HIST_BOOSTING:
+        cut._predictors = step._predictors[:k]
+        lines = [f"cut._predictors = final._predictors[:{k}]  # n_iter_ follows"]
+        attribute = f"_predictors[:{k}]"
+    else:
+        cut.estimators_ = step.estimators_[:k]
+        cut.n_estimators = k
+        lines = [f"cut.estimators_ = final.estimators_[:{k}]", f"cut.n_estimators = {k}"]
+        attribute = f"estimators_[:{k}]"
+    obj = model.native
+    if isinstance(obj, Pipeline):
+        whole = copy.copy(obj)
+        whole.steps = [*obj.steps[:-1], (obj.steps[-1][0], cut)]
+        head = ["final = model.steps[-1][1]"]
+        tail = ["truncated = copy.copy(model)", "truncated.steps = [*model.steps[:-1], (model.steps[-1][0], cut)]"]
+    else:
+        whole = cut
+        head = ["final = model"]
+        tail = ["truncated = cut"]
+    call = "predict" if model.task == "regression" else "predict_proba"
+    code = "\n".join([
+        "import copy",
+        "",
+        f"# scikit-learn itself, with the first {k} {ensemble.unit} (the fitted trees are shared, not copied):",
+        *head,
+        "cut = copy.copy(final)",
+        *lines,
+        *tail,
+        f"scores = truncated.{call}(X)",
+    ]) + "\n"
+    loaded = dataclasses.replace(model, native=whole, predictor=_make_predictor(whole, model.task, model.feature_names),
+                                 estimator=f"{model.estimator}, first {k} {ensemble.unit}")
+    return Truncated(loaded=loaded, kept=k, reference=f"scikit-learn's own prediction with {attribute}",
+                     native_code=code)

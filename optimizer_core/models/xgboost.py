@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from optimizer_core.categories import model_note, xgboost_categories
 from optimizer_core.errors import ModelLoadError, UnsupportedModelError
 from optimizer_core.models.base import LoadedModel, Task
 
@@ -262,8 +263,9 @@ def _build(native: Any, *, source: SourceInfo, fmt: str) -> LoadedModel:
     if info.objective == "multi:softmax":
         notes.append("multi:softmax predicts labels; probabilities are the softmax of the margins, "
                      "as XGBClassifier.predict_proba computes them")
-    if info.categorical:
-        notes.append("categorical features must be given as their integer category codes")
+    stored = xgboost_categories(booster, info.categorical_features)
+    if note := model_note(stored, info.categorical_features, info.feature_names):
+        notes.append(note)
     return LoadedModel(
         family="xgboost",
         estimator=estimator,
@@ -278,6 +280,7 @@ def _build(native: Any, *, source: SourceInfo, fmt: str) -> LoadedModel:
         predictor=_predictor(native, task, info),
         notes=tuple(notes),
         categorical_features=info.categorical_features,
+        stored_categories=stored,
     )
 
 
@@ -352,3 +355,71 @@ def _softmax(margin: np.ndarray) -> np.ndarray:
     z = np.asarray(margin, dtype=np.float64)
     z = np.exp(z - z.max(axis=1, keepdims=True))
     return z / z.sum(axis=1, keepdims=True)
+
+
+# --------------------------------------------------------------------------- truncated ensembles (models.trees)
+
+def ensemble(model: LoadedModel) -> Any:
+    """Boosting rounds the native prediction uses, and the trees in each (one per class x parallel trees)."""
+    from optimizer_core.models.trees import Ensemble
+
+    booster = booster_of(model.native)
+    info = booster_info(booster)
+    if info.booster_type != "gbtree":
+        raise UnsupportedModelError(
+            f"{model.estimator} uses booster={info.booster_type!r}: only tree boosters (gbtree) can keep their "
+            "first rounds exactly"
+        )
+    gbtree = json.loads(booster.save_config())["learner"]["gradient_booster"]
+    parallel = int(gbtree.get("gbtree_model_param", {}).get("num_parallel_tree", 1))
+    per_class = info.num_class if info.objective in MULTICLASS_OBJECTIVES else 1
+    return Ensemble(total=prediction_rounds(model.native), unit="rounds", trees_per_unit=parallel * per_class,
+                    library="XGBoost")
+
+
+def truncate(model: LoadedModel, ensemble: Any, k: int) -> Any:
+    """The first ``k`` rounds: XGBoost's own ``iteration_range=(0, k)`` on the user's model is the reference; the
+    Booster sliced to those rounds (``booster[:k]``) is what the converter reads."""
+    import dataclasses
+
+    from optimizer_core.models.trees import Truncated
+
+    native = model.native
+    booster = booster_of(native)
+    sliced = booster[:k]
+    wrapper = not _is_booster(native)
+    if wrapper:
+        method = native.predict if model.task == "regression" else native.predict_proba
+
+        def reference(X: np.ndarray) -> np.ndarray:
+            return method(X, iteration_range=(0, k))
+
+        call = "predict" if model.task == "regression" else "predict_proba"
+        code = (f"# XGBoost itself, with the first {k} boosting rounds:\n"
+                f"scores = model.{call}(X, iteration_range=(0, {k}))\n"
+                f"# or save a model that holds only them:\n"
+                f"model.get_booster()[:{k}].save_model('model-{k}-rounds.json')\n")
+    else:
+        info = booster_info(booster)
+
+        def value(X: np.ndarray, margin: bool) -> np.ndarray:
+            return booster.inplace_predict(X, iteration_range=(0, k), missing=np.nan,
+                                           predict_type="margin" if margin else "value")
+
+        if model.task == "binary":
+            def reference(X: np.ndarray) -> np.ndarray:
+                return _two_columns(value(X, False))
+        elif info.objective == "multi:softmax":
+            def reference(X: np.ndarray) -> np.ndarray:
+                return _softmax(value(X, True))
+        else:
+            def reference(X: np.ndarray) -> np.ndarray:
+                return value(X, False)
+
+        code = (f"# XGBoost itself, with the first {k} boosting rounds:\n"
+                f"scores = booster.inplace_predict(X, iteration_range=(0, {k}))\n"
+                f"# or save a model that holds only them:\n"
+                f"booster[:{k}].save_model('model-{k}-rounds.json')\n")
+    loaded = dataclasses.replace(model, native=sliced, predictor=reference,
+                                 estimator=f"{model.estimator}, first {k} rounds")
+    return Truncated(loaded=loaded, kept=k, reference=f"XGBoost's own iteration_range=(0, {k})", native_code=code)

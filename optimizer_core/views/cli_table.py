@@ -1,5 +1,6 @@
 """The CLI's plain-text table of a run: one row per variant (provider, size, p50 per batch size, drift, label
-flips), then what is not applicable or fell back, why variants are slower, the recommendation and the notes.
+flips; the trees kept and the primary metric's delta when the run has them), then what is not applicable or
+fell back, why variants are slower, the recommendation and the notes.
 
 ``inference-optimizer run`` prints it after a run, ``inference-optimizer history show ID`` for a stored one.
 """
@@ -15,11 +16,16 @@ def format_summary(report) -> str:
     relative = any(v.drift and v.drift.metric == "max_rel" for v in report.variants)
     header = ["variant", "provider", "size", *[f"p50@{b} µs" for b in batches],
               "max drift (rel)" if relative else "max drift", "flips"]
+    trees = any(v.trees_kept is not None for v in report.variants)
+    metric = _delta_column(report)
+    extra = (["trees"] if trees else []) + ([f"Δ {metric}"] if metric else [])
+    header += extra
     rows = []
     noisy = False
     for v in report.variants:
+        tail = ([_trees_cell(v)] if trees else []) + ([_delta_cell(v)] if metric else [])
         if not v.applicable:
-            rows.append([v.name, "-", "n/a", *["-" for _ in batches], "-", "-"])
+            rows.append([v.name, "-", "n/a", *["-" for _ in batches], "-", "-", *tail])
             continue
         provider = (v.provider_used or "-").replace("ExecutionProvider", "")
         cells = [v.name, provider + (" (fallback)" if v.fell_back else ""), _size(v.size_bytes)]
@@ -29,12 +35,13 @@ def format_summary(report) -> str:
             noisy = noisy or bool(row and row.noisy)
         cells.append(("unbounded" if math.isinf(v.drift.value) else f"{v.drift.value:.2e}") if v.drift else "-")
         cells.append(str(v.drift.label_flips) if v.drift and v.drift.label_flips is not None else "-")
-        rows.append(cells)
+        rows.append(cells + tail)
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     model = report.model
-    title = (f"{model['estimator']} ({model['family']}, {model['task']}, {model['n_features']} features) on "
+    task = f"{model['task']}, decision scores" if model.get("scores") == "decision" else model["task"]
+    title = (f"{model['estimator']} ({model['family']}, {task}, {model['n_features']} features) on "
              f"{report.data['rows']:,} row{'' if report.data['rows'] == 1 else 's'}")
     out = [title, *lines]
     drift_kind = ("largest difference from the native prediction relative to its size" if relative
@@ -53,6 +60,27 @@ def format_summary(report) -> str:
         out.append(f"recommendation: {report.recommendation.reason}")
     out += [f"note: {n}" for n in report.notes]
     return "\n".join(out)
+
+
+def _delta_column(report) -> str | None:
+    """The primary metric's name when some variant has a delta against native (a target was given)."""
+    from optimizer_core.metric_tolerance import PRIMARY_METRICS
+
+    if not any(v.metric_delta is not None for v in report.variants):
+        return None
+    return PRIMARY_METRICS.get(report.model.get("task") or "")
+
+
+def _trees_cell(v) -> str:
+    if v.trees_kept is not None and v.trees_total:
+        return f"{v.trees_kept}/{v.trees_total}"
+    return "all" if v.applicable else "-"
+
+
+def _delta_cell(v) -> str:
+    if v.precision == "native":
+        return "reference"
+    return "-" if v.metric_delta is None else f"{v.metric_delta:+.4f}"
 
 
 def _size(size_bytes: int | None) -> str:

@@ -17,10 +17,13 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
 from optimizer_core import summary as S
+from optimizer_core.metric_tolerance import loss_within
 from optimizer_core.report import LatencyStats, Report, VariantResult
+from optimizer_core.tradeoffs import has_truncation, metric_tolerance
 from optimizer_core.units import fmt_mb, fmt_pct, fmt_rows_per_s, fmt_us
 from optimizer_core.views import figures as F
-from optimizer_core.views.text import fmt_drift, provider_text
+from optimizer_core.views.tables import truncation_table
+from optimizer_core.views.text import SCORES_SHOWN, fmt_drift, provider_text
 
 _CSP = (
     "default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
@@ -95,6 +98,7 @@ def render_html(report: Report) -> str:
             _variants(report),
             _explanations(report),
             _metrics(report),
+            _truncation(report),
             _floor(report),
             _figures(report),
             _worst_rows(report),
@@ -169,6 +173,7 @@ def _header(report: Report) -> str:
             ("family", m.get("family")),
             ("estimator", m.get("estimator")),
             ("task", m.get("task")),
+            ("scores", SCORES_SHOWN.get(m.get("scores"))),
             ("features", feature_text),
             ("classes", _join(m.get("classes")) or m.get("n_classes")),
             ("file size", fmt_mb(m["source_bytes"]) if m.get("source_bytes") else None),
@@ -272,7 +277,7 @@ def _latency_cell(row: LatencyStats | None) -> str:
     return cell
 
 
-def _drift_cells(v: VariantResult) -> tuple[str, str]:
+def _drift_cells(v: VariantResult, metric_loss: float | None = None) -> tuple[str, str]:
     if v.precision == "native":
         return "reference", "reference"
     d = v.drift
@@ -282,6 +287,8 @@ def _drift_cells(v: VariantResult) -> tuple[str, str]:
     if d.passed is not None:
         tol = f"tolerance {d.tolerance:g}" if d.tolerance is not None else "tolerance"
         cls, word = ("ok", "within") if d.passed else ("bad", "over")
+        if not d.passed and loss_within(v.metric_delta, metric_loss):
+            cls, word, tol = "ok", "within by metric", f"primary metric {v.metric_delta:+.4f}, within {metric_loss:g}"
         drift += f' <span class="badge {cls}" title="{e(tol)}">{word}</span>'
     flips = "n/a" if d.label_flips is None else f"{d.label_flips:,} ({fmt_pct(d.label_flip_rate)})"
     return drift, e(flips)
@@ -314,7 +321,7 @@ def _variants(report: Report) -> str:
     rows, classes = [], []
     for v in report.variants:
         swatch = f'<span class="swatch" style="background:{e(colors[v.name])}"></span>'
-        drift, flips = _drift_cells(v)
+        drift, flips = _drift_cells(v, metric_tolerance(report))
         notes = "".join(f"<li>{e(n)}</li>" for n in v.notes)
         rows.append(
             [
@@ -361,6 +368,25 @@ def _metrics(report: Report) -> str:
             f'<p class="muted">Against the target column {e(target)}; Δ is the change vs native.</p>' + inner
         )
     return _section("Metrics vs native", inner, "metrics")
+
+
+def _truncation(report: Report) -> str:
+    """Truncated ensembles: what each keeps and costs at the largest batch size, and how to deploy it."""
+    sizes = S.batch_sizes(report)
+    if not has_truncation(report) or not sizes:
+        return ""
+    df = truncation_table(report, sizes[-1])
+    inner = (f'<p class="muted">The first boosting rounds (or forest trees) of the model, each checked against the '
+             f"native library's own truncated prediction; drift and metric against the full native model; p50 at "
+             f"batch {sizes[-1]:,}. The trade-off charts are under Figures.</p>")
+    if not df.empty:
+        inner += _table([e(c) for c in df.columns], [[e(x) for x in row] for row in df.itertuples(index=False)],
+                        compact=True)
+    for v in report.variants:
+        if v.deploy:
+            inner += (f"<details><summary>Deploy {e(v.name)}</summary><pre><code>{e(v.deploy.get('onnx', ''))}"
+                      f"</code></pre><pre><code>{e(v.deploy.get('native', ''))}</code></pre></details>")
+    return _section("Truncated ensembles", inner, "trees")
 
 
 def _num(x: Any, *, signed: bool = False) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from optimizer_core.report import Report
+from optimizer_core.tradeoffs import metric_label, primary_metric, trees_curve
 from optimizer_core.tune import fastest_native
 from optimizer_core.units import fmt_diff, fmt_us
 
@@ -51,5 +52,24 @@ def tuning_table(report: Report) -> pd.DataFrame:
             "graph level": _setting_text(settings.get("graph_optimization")),
             "max drift": fmt_diff(chosen.get("drift", chosen["max_abs"])) if chosen.get("max_abs") is not None
             else "0 (native)",
+        })
+    return pd.DataFrame.from_records(records)
+
+
+def truncation_table(report: Report, batch: int) -> pd.DataFrame:
+    """One row per full or truncated float32 variant at ``batch``: trees kept, p50, drift, metric delta, checks."""
+    metric = primary_metric(report)
+    records = []
+    for p in trees_curve(report, batch):
+        v = report.variant(p.name)
+        check = (v.verification or {}) if v else {}
+        records.append({
+            "variant": p.name,
+            "trees kept": f"{p.trees_kept:,} of {p.trees_total:,}" if p.trees_kept is not None else "all",
+            "p50": fmt_us(p.p50_us),
+            "max drift vs full": fmt_diff(p.drift),
+            f"Δ {metric_label(metric)}": "—" if p.metric_delta is None else f"{p.metric_delta:+.4f}",
+            "verified vs native cut": "—" if not check else ("yes" if check.get("passed") else "NO"),
+            "may be recommended": "yes" if p.passes else "no",
         })
     return pd.DataFrame.from_records(records)

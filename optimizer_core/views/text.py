@@ -11,6 +11,9 @@ from typing import Any
 from optimizer_core.report import DriftStats, VariantResult
 from optimizer_core.units import fmt_diff
 
+# report.model["scores"] in words (reports written before the field have none: probabilities then)
+SCORES_SHOWN = {"probabilities": "probabilities", "decision": "decision scores (not probabilities)"}
+
 
 def label(text: Any) -> str:
     """Escape report-provided text for plotly labels (plotly renders a subset of HTML)."""

@@ -152,7 +152,9 @@ def test_optimize_reports_progress(sklearn_pipeline):
 def facade(xgb_classifier, tmp_path_factory):
     opt = InferenceOptimizer(xgb_classifier)
     path = tmp_path_factory.mktemp("facade") / "model.onnx"
-    proto = opt.convert_to_onnx(output_path=path)
+    # with an output_path the classic form wins: the path is returned, the ModelProto is opt.onnx_model
+    assert opt.convert_to_onnx(output_path=path) == str(path)
+    proto = opt.onnx_model
     assert path.read_bytes() == proto.SerializeToString()
     opt.load_onnx_model(path)
     return opt, proto

@@ -3,8 +3,8 @@ reaches plotly, Streamlit or a view, directly or through another module.
 
 Every ``import`` statement counts, wherever it is: at module level, inside a function (a lazy import is still a
 dependency: it runs the first time the function does) and under ``if TYPE_CHECKING``. Registries that resolve
-a module by name on first use (``importlib.import_module``: model families, converters, variant passes, the
-public API's lazy names, the Report's conveniences) are not edges; they are allowed only in the modules listed in
+a module by name on first use (``importlib.import_module``: model families, the families whose trees can be cut,
+converters, variant passes, the public API's lazy names, the Report's conveniences) are not edges; they are allowed only in the modules listed in
 ``REGISTRIES``, and each may name only the modules it is declared to reach.
 """
 
@@ -31,6 +31,7 @@ VIEWS = "optimizer_core.views"
 REGISTRIES = {
     "optimizer_core": "optimizer_core",  # the public API's lazy names (optimizer_core/__init__.py)
     "optimizer_core.models": "optimizer_core.models",  # one module per model family
+    "optimizer_core.models.trees": "optimizer_core.models",  # the families whose tree ensembles can be cut
     "optimizer_core.converters": "optimizer_core.converters",  # one converter per family
     "optimizer_core.variants": "optimizer_core.variants",  # one module per variant pass
     "optimizer_core.report": "optimizer_core.views",  # Report.write_out, _repr_html_, figures (report._VIEWS)

@@ -285,13 +285,13 @@ def test_unfitted_wrapper_is_refused() -> None:
         model_from_object(lgb.LGBMClassifier())
 
 
-def test_double_precision_is_declared_unsupported() -> None:
+def test_double_precision_is_built_from_the_models_own_trees() -> None:
+    # onnxmltools writes float32 only; the fp64 graph comes from LightGBM's dump (tests/core/test_double_trees.py)
     booster, _ = _train("regression", rounds=3)
     model = model_from_object(booster)
     ok, reason = supports_double(model)
-    assert not ok and "float32" in reason
-    with pytest.raises(UnsupportedModelError, match="float32"):
-        convert(model, double=True)
+    assert ok and "float64" in reason
+    assert convert(model, double=True).graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.DOUBLE
 
 
 def test_truncated_and_damaged_files_raise_one_line_model_load_error(tmp_path: Path) -> None:

@@ -82,6 +82,12 @@ def test_demo_runs_end_to_end_and_is_saved_to_history(history_db):
     assert saw_progress
     applicable = [v.name for v in status.report.variants if v.applicable and v.precision != "native"]
     _assert_results(at, applicable)
+    from optimizer_core.tradeoffs import tradeoff_points
+
+    # the XGBoost demo is a tree ensemble: the default "trees kept" sweep gives its Trade-offs tab a frontier
+    assert [v.trees_kept for v in status.report.variants if v.trees_kept] == [50, 100, 150]
+    for batch in (1, 16):
+        assert len(tradeoff_points(status.report, batch)) >= 4
     assert any("Recommendation" in m for m in texts(at.markdown))
     runs = HistoryStore(history_db).list_runs()
     assert [r.run_id for r in runs] == [status.report.run_id]
@@ -124,7 +130,10 @@ def test_upload_runs_each_model_family(family, model_files, csv_bytes, history_d
     status = wait_for_job(at, job_id)
     assert status.state == "done", status.message
     assert status.report.model["family"] == family
-    _assert_results(at, ["fp32"])
+    truncated = [v.name for v in status.report.variants if v.trees_kept is not None]
+    # tree ensembles get the "trees kept" default sweep (25/50/75% of the rounds); other families none
+    assert bool(truncated) == (family in ("xgboost", "lightgbm"))
+    _assert_results(at, ["fp32", *truncated])
     assert status.report.variant("fp32").drift.max_abs <= 1e-4
 
 

@@ -93,6 +93,8 @@ def _score_title(report: Report, who: str) -> str:
         return f"{who} prediction (target units)"
     classes = report.model.get("classes") or []
     last = label(classes[-1]) if classes else "last class"
+    if report.model.get("scores") == "decision":
+        return f"{who} score: class {last}'s decision score"
     return f"{who} score: P(class {last}) (probability)"
 
 

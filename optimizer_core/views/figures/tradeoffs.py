@@ -12,8 +12,8 @@ from optimizer_core.summary import (
     _candidate_drift,
     _tuning_candidates,
     batch_sizes,
+    drift_points,
     pareto_front_points,
-    tradeoff_points,
 )
 from optimizer_core.units import fmt_diff, fmt_mb
 from optimizer_core.views.figures.common import ZERO_FLOOR, _figure, _say_empty, _stats_hover, variant_colors
@@ -33,7 +33,7 @@ def pareto(report: Report, batch_size: int = 1) -> go.Figure:
         y_log=True,
     )
     fig.update_yaxes(exponentformat="power")
-    pts = tradeoff_points(report, b)
+    pts = drift_points(report, b)
     max_size = max((v.size_bytes or 0 for v, _, _ in pts), default=0) or 1
     for v, row, drift in pts:
         size_px = 12 + 28 * math.sqrt((v.size_bytes or 0) / max_size)
