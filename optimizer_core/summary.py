@@ -5,8 +5,10 @@ crossover, the latency-vs-drift Pareto front, the worst rows and the metric delt
 Figures draw these; they do not decide them. Every function takes a :class:`Report` and copes with partial
 ones (variants that do not apply, no latency, regression without label flips): None or an empty result
 where the report does not have the data. The headline follows the run's recommendation: it quotes only
-variants within the drift tolerance the recommendation used, and a tuned run's finalists measured side by
-side (``tune`` holds the rules: ``row_within``, ``variant_within``, ``fallback_duplicates``).
+variants within the drift tolerance the recommendation used (or its metric tolerance, ``--max-metric-loss``;
+``tradeoffs`` reads both), and a tuned run's finalists measured side by side (``tune`` holds the rules:
+``row_within``, ``variant_within``, ``fallback_duplicates``). A tree ensemble's trade-off frontier is derived
+next door, in ``optimizer_core.tradeoffs``.
 """
 
 from __future__ import annotations
