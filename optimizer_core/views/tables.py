@@ -1,4 +1,5 @@
-"""Tables of display text the views share (the dashboard and report.html): the tuning table.
+"""Tables of display text the views share (the dashboard and report.html): the tuning table and the truncated
+ensembles' table.
 
 Tables of numbers derived from a report (metric deltas, the worst rows) are computed in
 ``optimizer_core.summary``.
