@@ -9,7 +9,7 @@
 - ``cli_table``: the CLI's plain-text table of a run; ``validation_table``: the ``validate`` command's.
 - ``output``: the output folder (report.json, report.html, artifacts) that ``Report.write_out`` writes.
 
-The numbers a view shows are derived in ``optimizer_core.summary`` (headline, crossover, Pareto front) and ``optimizer_core.tradeoffs``
-(a tree ensemble's trade-offs), and
-formatted by ``optimizer_core.units``; a view reads a Report and never recomputes a measurement.
+The numbers a view shows are derived in ``optimizer_core.summary`` (headline, crossover, Pareto front) and
+``optimizer_core.tradeoffs`` (a tree ensemble's trade-offs), and formatted by ``optimizer_core.units``; a view
+reads a Report and never recomputes a measurement.
 """
