@@ -40,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--target", help="target column in the CSV (enables accuracy/F1/AUC or RMSE/MAE/R2)")
     # list options may be repeated: "--precision fp32 --precision int8" means both (argparse kept the last)
     run.add_argument("--precision", action="append",
-                     help=f"comma-separated variants: fp32,fp64,fp16,int8,int8-static (default: {DEFAULTS['precision']})")
+                     help="comma-separated variants: fp32,fp64,fp16,int8,int8-static,tensor (default: "
+                          f"{DEFAULTS['precision']}); tensor: a tree ensemble as standard ONNX operators, which GPUs "
+                          "run (on a CPU it is slower than the TreeEnsemble graph); fp16 on a tree ensemble builds it "
+                          "with float16 thresholds and leaves")
     run.add_argument("--provider", action="append",
                      help="comma-separated providers: auto, cpu, cuda, tensorrt, openvino, ... (default: auto)")
     run.add_argument("--batch-sizes", action="append",
@@ -411,7 +414,8 @@ def format_summary(report) -> str:
             rows.append([v.name, "-", "n/a", *["-" for _ in batches], "-", "-"])
             continue
         provider = (v.provider_used or "-").replace("ExecutionProvider", "")
-        cells = [v.name, provider + (" (fallback)" if v.fell_back else ""), _size(v.size_bytes)]
+        name = v.name + (" (tensor graph)" if v.graph == "tensor" and v.precision != "tensor" else "")
+        cells = [name, provider + (" (fallback)" if v.fell_back else ""), _size(v.size_bytes)]
         for b in batches:
             row = v.latency_at(b)
             cells.append(f"{row.p50_us:,.1f}" + ("*" if row.noisy else "") if row else "-")

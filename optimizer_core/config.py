@@ -13,8 +13,10 @@ import numpy as np
 
 from optimizer_core.errors import ConfigError
 
-PRECISIONS = ("fp32", "fp64", "fp16", "int8", "int8-static")
-DEFAULT_PRECISIONS = PRECISIONS
+PRECISIONS = ("fp32", "fp64", "fp16", "int8", "int8-static", "tensor")
+# "tensor" (tree ensembles as standard operators) is asked for by name: on a CPU it is slower than the TreeEnsemble
+# kernel, and fp16 on a tree ensemble already builds the tensor graph
+DEFAULT_PRECISIONS = ("fp32", "fp64", "fp16", "int8", "int8-static")
 DEFAULT_BATCH_SIZES = (1, 16, 256, 4096)
 DEFAULT_MAX_DRIFT = 1e-4
 MAX_BATCH_SIZE = 1_000_000

@@ -258,6 +258,7 @@ def _prepare_sessions(built: list[PrecisionVariant], config: OptimizeConfig, thr
             base = VariantResult(
                 name=name, precision=variant.precision, provider_requested=provider, provider_used=None,
                 applicable=variant.applicable, notes=variant.notes, nodes_changed=variant.nodes_changed,
+                graph=variant.graph or (variant.config.get("graph") if not variant.applicable else None),
             )
             if not variant.applicable or variant.model is None:
                 prepared.append(_Prepared(name, variant, provider, base))
@@ -430,8 +431,7 @@ def _native_threaded(loaded: LoadedModel) -> list[tuple[str, Any]]:
 
 
 def _explain_context(loaded: LoadedModel, prepared: list[_Prepared], threads: int) -> dict[str, Any]:
-    first = next((p.variant.model for p in prepared if p.variant.model is not None), None)
-    n_trees = _count_trees(first)
+    n_trees = next((n for p in prepared if (n := _count_trees(p.variant.model)) is not None), None)
     return {
         "ops": {p.name: [op for op, _ in Counter(n.op_type for n in p.variant.model.graph.node).most_common(4)]
                 for p in prepared if p.variant.model is not None},
@@ -442,6 +442,9 @@ def _explain_context(loaded: LoadedModel, prepared: list[_Prepared], threads: in
         "provider_fallback": {p.name: p.result.provider_used for p in prepared
                               if p.result.provider_used and p.provider not in ("cpu", "auto")
                               and p.result.provider_used == "CPUExecutionProvider"},
+        "precisions": {p.name: p.variant.precision for p in prepared},
+        "graphs": {p.name: p.result.graph for p in prepared if p.result.graph},
+        "providers_used": {p.name: p.result.provider_used for p in prepared if p.result.provider_used},
     }
 
 

@@ -11,6 +11,8 @@ notes in words. A precision that would leave the model unchanged is reported as 
 - fp16: dense float ops converted to float16; inputs and scores stay float32.
 - int8: ONNX Runtime dynamic quantization (int8 weights, activations quantized per call).
 - int8-static: ONNX Runtime static QDQ quantization calibrated on rows of the user's data.
+- tensor: a tree ensemble rewritten with standard ONNX operators (``tree_tensor``), which GPUs run; fp16 on a tree
+  ensemble builds the same graph with float16 thresholds and leaves.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 
+from optimizer_core import tree_tensor
 from optimizer_core.config import PRECISIONS
 from optimizer_core.converters.contract import ensure_ai_onnx_opset
 from optimizer_core.errors import ConfigError, OptimizerError
@@ -79,9 +82,15 @@ class PrecisionVariant:
     def size_bytes(self) -> int | None:
         return None if self.model is None else self.model.ByteSize()
 
+    @property
+    def graph(self) -> str | None:
+        """"tree-ensemble" (ai.onnx.ml tree operators), "tensor" (trees as standard operators) or None."""
+        return tree_tensor.graph_kind(self.model)
+
     def to_dict(self) -> dict[str, Any]:
         return {"precision": self.precision, "applicable": self.applicable, "size_bytes": self.size_bytes,
-                "notes": list(self.notes), "nodes_changed": list(self.nodes_changed), "config": dict(self.config)}
+                "graph": self.graph, "notes": list(self.notes), "nodes_changed": list(self.nodes_changed),
+                "config": dict(self.config)}
 
 
 # --------------------------------------------------------------------------- applicability
@@ -93,6 +102,8 @@ def applicability(precision: str, fp32_model: onnx.ModelProto, loaded: LoadedMod
         return True, "the verified float32 conversion"
     if precision == "fp64":
         return _fp64_applicability(loaded)
+    if precision == "tensor" or (precision == "fp16" and tree_tensor.has_tree_ensemble(fp32_model)):
+        return _tensor_applicability(precision, fp32_model)
     spec = _PASSES[precision]
     counts = _op_counts(fp32_model.graph)
     targets = {op: n for op, n in counts.items() if op in spec.ops}
@@ -115,6 +126,9 @@ def _not_applicable_reason(precision: str, spec: _Pass, graph: onnx.GraphProto, 
                   f"so no {precision} variant is built and no size change is claimed")
     if precision == "int8" and "Gemm" in counts:
         reason += "; int8-static quantizes Gemm"
+    if ml_op is not None and ml_op.startswith("TreeEnsemble"):
+        reason += ("; tree splits have no int8 form (rounding thresholds to 256 levels would move them): fp16 builds "
+                   "the smaller tree file")
     return reason
 
 
@@ -185,6 +199,8 @@ def build_variant(
         return PrecisionVariant("fp32", True, fp32_model, notes=(reason,), config={"dtype": "float32"})
     if precision == "fp64":
         return _build_fp64(loaded)
+    if precision == "tensor" or (precision == "fp16" and tree_tensor.has_tree_ensemble(fp32_model)):
+        return _build_tensor(precision, fp32_model)
     if precision == "fp16":
         return _build_fp16(fp32_model)
     if precision == "int8":
@@ -278,6 +294,26 @@ def _build_fp64(loaded: LoadedModel | None) -> PrecisionVariant:
     )
     nodes = tuple(_node_id(n) for n in model.graph.node)
     return PrecisionVariant("fp64", True, model, notes=notes, nodes_changed=nodes, config=config)
+
+
+# --------------------------------------------------------------------------- tensor (trees as standard operators)
+
+def _tensor_applicability(precision: str, fp32_model: onnx.ModelProto) -> tuple[bool, str]:
+    ok, reason = tree_tensor.applicability(fp32_model)
+    if precision == "fp16" and ok:
+        return True, f"float16 tensor graph of the trees: {reason}"
+    return ok, reason
+
+
+def _build_tensor(precision: str, fp32_model: onnx.ModelProto) -> PrecisionVariant:
+    dtype = "float16" if precision == "fp16" else "float32"
+    try:
+        built = tree_tensor.build(fp32_model, dtype)
+    except tree_tensor.NotTensorizable as e:
+        return _not_applicable(precision, f"no tensor graph: {e}", {"graph": tree_tensor.GRAPH, "dtype": dtype})
+    notes = (*built.notes, _size_note(fp32_model, built.model), tree_tensor.CPU_CAVEAT)
+    return PrecisionVariant(precision, True, built.model, notes=notes, nodes_changed=built.nodes_changed,
+                            config=built.config)
 
 
 # --------------------------------------------------------------------------- fp16

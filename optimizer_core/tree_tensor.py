@@ -53,6 +53,12 @@ PROBE_ROWS = 512
 SELF_CHECK_TOLERANCE = 1e-5
 FLOAT16_MAX = 65504.0
 
+# Said on every tensor variant, and by the explanation of a slower one (bench.explain).
+CPU_REASON = ("ONNX Runtime's TreeEnsemble kernel walks each tree directly, while the tensor graph evaluates every "
+              "level of every tree with general operators (Gather, comparisons, Add) and materializes the results")
+CPU_CAVEAT = (f"on a CPU expect it slower than the TreeEnsemble graph: {CPU_REASON}; its value is on GPUs (CUDA, "
+              "TensorRT), which have no TreeEnsemble kernel")
+
 _COMPARE = {LEQ: "LessOrEqual", LT: "Less", EQ: "Equal", NEQ: "Equal"}
 _DTYPES = {"float32": (np.float32, TensorProto.FLOAT), "float16": (np.float16, TensorProto.FLOAT16)}
 
@@ -748,5 +754,5 @@ def _float16_note(plans: list[_Plan]) -> str:
     return note
 
 
-__all__ = ["GRAPH", "NotTensorizable", "TensorGraph", "applicability", "build", "graph_kind", "has_tree_ensemble",
+__all__ = ["CPU_CAVEAT", "CPU_REASON", "GRAPH", "NotTensorizable", "TensorGraph", "applicability", "build", "graph_kind", "has_tree_ensemble",
            "probe_rows"]
