@@ -420,39 +420,39 @@ def _condition(b: _Builder, values: str, table: _Table, index: str | None, np_dt
     initializers across calls on the same table (the traversal's steps)."""
     consts = {} if consts is None else consts
 
-    def lookup(base: str, array: np.ndarray) -> str:
+    def lookup(base: str, array: np.ndarray, short: str = "") -> str:
         if base not in consts:
             consts[base] = b.const(base, array)
-        return consts[base] if index is None else b.op("Gather", [consts[base], index], base)
+        return consts[base] if index is None else b.op("Gather", [consts[base], index], short or base)
 
     with np.errstate(over="ignore"):  # float16: thresholds beyond its range become infinite (said in the notes)
-        thresholds = lookup("thresholds", table.threshold.astype(np_dtype))
+        thresholds = lookup("thresholds", table.threshold.astype(np_dtype), "thr")
     modes = sorted(set(table.mode.tolist()))
     compared = {}
     for mode in modes:
-        compared[mode] = b.op(_COMPARE[mode], [values, thresholds], "compare")
+        compared[mode] = b.op(_COMPARE[mode], [values, thresholds], "cmp")
         if mode == NEQ:
-            compared[mode] = b.op("Not", [compared[mode]], "not_equal")
+            compared[mode] = b.op("Not", [compared[mode]], "ne")
     if len(modes) == 1:
         cond = compared[modes[0]]
     else:
-        parts = [b.op("And", [lookup(f"is_mode{m}", table.mode == m), compared[m]], "branch") for m in modes]
+        parts = [b.op("And", [lookup(f"is_mode{m}", table.mode == m, "mode"), compared[m]], "br") for m in modes]
         cond = parts[0]
         for part in parts[1:]:
-            cond = b.op("Or", [cond, part], "branch")
+            cond = b.op("Or", [cond, part], "br")
     # NaN compares false, so a NaN goes to the false child unless its node tracks missing values as true
     # (NEQ: NaN != t is already true)
     to_true = table.nan_true | (table.mode == NEQ)
     if to_true.any():
-        nan = b.op("IsNaN", [values], "is_nan")
+        nan = b.op("IsNaN", [values], "nan")
         if not to_true.all():
-            nan = b.op("And", [nan, lookup("nan_true", to_true)], "nan_true")
-        cond = b.op("Or", [cond, nan], "branch")
+            nan = b.op("And", [nan, lookup("nan_true", to_true, "nt")], "nt")
+        cond = b.op("Or", [cond, nan], "br")
     return cond
 
 
 def _root_values(b: _Builder, x: str, feature: np.ndarray) -> str:
-    return b.op("Gather", [x, b.const("features", feature.astype(np.int32))], "values", axis=1)
+    return b.op("Gather", [x, b.const("features", feature.astype(np.int32))], "v", axis=1)
 
 
 def _narrow(array: np.ndarray) -> np.ndarray:
@@ -467,15 +467,15 @@ def _narrow(array: np.ndarray) -> np.ndarray:
 
 def _gather_index(b: _Builder, table: str, index: str, narrow: bool, base: str) -> str:
     picked = b.op("Gather", [table, index], base)
-    return b.op("Cast", [picked], base + "_int32", to=TensorProto.INT32) if narrow else picked
+    return b.op("Cast", [picked], base + "i", to=TensorProto.INT32) if narrow else picked
 
 
 def _node_values(b: _Builder, x: str, feature: np.ndarray | tuple[str, bool], index: str) -> str:
     if isinstance(feature, np.ndarray):
         narrowed = _narrow(feature)
         feature = (b.const("features", narrowed), narrowed.dtype != np.int32)
-    columns = _gather_index(b, feature[0], index, feature[1], "columns")
-    return b.op("GatherElements", [x, columns], "values", axis=1)
+    columns = _gather_index(b, feature[0], index, feature[1], "col")
+    return b.op("GatherElements", [x, columns], "v", axis=1)
 
 
 def _perfect_layout(tree: Tree, depth: int) -> tuple[list[_Table], np.ndarray]:
@@ -520,10 +520,10 @@ def _perfect(b: _Builder, ensemble: Ensemble, leaves: _Leaves, x: str, np_dtype:
         table = _concat_tables([levels[d] for levels, _ in layouts])
         table.fill_padding(mode, nan)
         values = _root_values(b, x, table.feature) if d == 0 else _node_values(b, x, table.feature, index)
-        cond = b.op("Cast", [_condition(b, values, table, index, np_dtype)], "go_true", to=TensorProto.INT32)
+        cond = b.op("Cast", [_condition(b, values, table, index, np_dtype)], "go", to=TensorProto.INT32)
         base = b.const("first_child", (2 * np.arange(len(trees))).astype(np.int32)) if d == 0 \
-            else b.op("Add", [index, index], "first_child")
-        index = b.op("Add", [base, cond], f"level{d + 1}")
+            else b.op("Add", [index, index], "fc")
+        index = b.op("Add", [base, cond], f"level{d + 1}_")
     slot_values = [np.stack([leaves.value(t, int(n)) for n in leaf_of_slot]) for t, (_, leaf_of_slot)
                    in zip(trees, layouts, strict=True)]
     return _gather_leaves(b, leaves, np.concatenate(slot_values), index, np_dtype, len(trees))
@@ -556,9 +556,9 @@ def _traversal(b: _Builder, ensemble: Ensemble, leaves: _Leaves, x: str, np_dtyp
             base = b.const("root_children", (2 * roots).astype(np.int32))
         else:
             cond = _condition(b, _node_values(b, x, features, index), table, index, np_dtype, consts)
-            base = b.op("Add", [index, index], "first_child")
-        slot = b.op("Add", [base, b.op("Cast", [cond], "go_true", to=TensorProto.INT32)], "child_slot")
-        index = _gather_index(b, children_const, slot, narrow_children.dtype != np.int32, f"step{step + 1}")
+            base = b.op("Add", [index, index], "fc")
+        slot = b.op("Add", [base, b.op("Cast", [cond], "go", to=TensorProto.INT32)], "slot")
+        index = _gather_index(b, children_const, slot, narrow_children.dtype != np.int32, f"step{step + 1}_")
     node_values = np.stack([leaves.value(t, i) for t in trees for i in range(len(t.feature))])
     return _gather_leaves(b, leaves, node_values, index, np_dtype, len(trees))
 
@@ -593,7 +593,10 @@ def _gemm(b: _Builder, ensemble: Ensemble, leaves: _Leaves, x: str, np_dtype: An
     mode, nan = _dominant(ensemble)
     table.fill_padding(mode, nan)
     cond = _condition(b, _root_values(b, x, table.feature), table, None, np_dtype)
-    cond = b.op("Cast", [cond], "go_true", to=_DTYPES["float16" if np_dtype == np.float16 else "float32"][1])
+    # the MatMuls run in float32 whatever the variant (0/1 conditions and +-1 paths are exact; ONNX Runtime's CPU
+    # provider has no float16 MatMul and crashed on one while creating the session): float16 leaf values are stored
+    # as float16 and cast once
+    cond = b.op("Cast", [cond], "go_true", to=TensorProto.FLOAT)
     per_tree = b.op("Reshape", [cond, b.const("tree_shape", np.asarray([0, n_trees, n_inner], np.int64))], "by_tree")
     per_tree = b.op("Transpose", [per_tree], "tree_major", perm=[1, 0, 2])  # [T, N, inner]
     # path[i, l]: +1 when leaf l lies under the true child of inner node i, -1 under its false child
@@ -605,11 +608,9 @@ def _gemm(b: _Builder, ensemble: Ensemble, leaves: _Leaves, x: str, np_dtype: An
             if leaf >> (depth - d) == j:
                 path[i, leaf] = 1.0 if (leaf >> (depth - d - 1)) & 1 else -1.0
     true_turns = np.array([bin(leaf).count("1") for leaf in range(n_leaves)], np.float32)
-    score = b.op("MatMul", [per_tree, b.const("paths", np.broadcast_to(path, (n_trees, n_inner, n_leaves))
-                                                .astype(np_dtype))], "path_score")
-    reached = b.op("Equal", [score, b.const("true_turns", true_turns.astype(np_dtype))], "reached")
-    reached = b.op("Cast", [reached], "reached_float", to=_DTYPES["float16" if np_dtype == np.float16 else
-                                                                    "float32"][1])
+    score = b.op("MatMul", [per_tree, b.const("paths", path)], "path_score")  # one path matrix for every tree
+    reached = b.op("Equal", [score, b.const("true_turns", true_turns)], "reached")
+    reached = b.op("Cast", [reached], "reached_float", to=TensorProto.FLOAT)
     values = np.zeros((n_trees, n_leaves, k), np.float32)
     for t, (tree, (_, leaf_of_slot)) in enumerate(zip(trees, layouts, strict=True)):
         for slot, node in enumerate(leaf_of_slot):
@@ -619,9 +620,10 @@ def _gemm(b: _Builder, ensemble: Ensemble, leaves: _Leaves, x: str, np_dtype: An
                 values[t, slot, leaves.tree_column[t]] = value[0]
             else:
                 values[t, slot] = value
-    picked = b.op("MatMul", [reached, b.const("leaf_values", values.astype(np_dtype))], "leaves")  # [T, N, K]
+    table = b.const("leaf_values", values.astype(np_dtype))
     if np_dtype != np.float32:
-        picked = b.op("Cast", [picked], "leaves_float32", to=TensorProto.FLOAT)
+        table = b.op("Cast", [table], "leaf_values_float32", to=TensorProto.FLOAT)
+    picked = b.op("MatMul", [reached, table], "leaves")  # [T, N, K]
     return b.op("ReduceSum", [picked, b.const("tree_axis", np.asarray([0], np.int64))], "sums", keepdims=0)
 
 
