@@ -16,7 +16,7 @@ builds a graph that means something else than the file.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -154,7 +154,8 @@ def read_ensemble(node: onnx.NodeProto) -> Ensemble:
     columns = NodeColumns(features, modes, values, true_ids, false_ids, missing, weights)
     roots = list(dict.fromkeys(tree_ids))  # ONNX Runtime enters each tree at its first node in attribute order
     first = {t: i for i, t in reversed(list(enumerate(tree_ids)))}
-    trees = tuple(_tree(node.op_type, t, first[t], position, columns) for t in roots)
+    sizes = Counter(tree_ids)
+    trees = tuple(_tree(node.op_type, t, first[t], sizes[t], position, columns) for t in roots)
 
     n_outputs = _n_outputs(node.op_type, attrs)
     bad = [c for t in trees for c in t.leaf_classes() if not 0 <= c < n_outputs]
@@ -189,34 +190,48 @@ class NodeColumns:
     weights: dict[int, list[tuple[int, float]]]
 
 
-def _tree(op_type: str, tree_id: int, root: int, position: dict[tuple[int, int], int], c: NodeColumns) -> Tree:
-    """Tree ``tree_id`` renumbered breadth-first from ``root`` (positions are attribute indices)."""
-    order: list[int] = []
-    local: dict[int, int] = {}
-    parent_depth: dict[int, int] = {root: 0}
-    queue = deque([root])
+MAX_UNSHARED_GROWTH = 16  # a tree whose shared subtrees copy out to more nodes than this many times its own is refused
+
+
+def _tree(op_type: str, tree_id: int, root: int, own: int, position: dict[tuple[int, int], int],
+          c: NodeColumns) -> Tree:
+    """Tree ``tree_id`` (``own`` nodes) renumbered breadth-first from ``root`` (positions are attribute indices).
+
+    A node reached from two parents (onnxmltools writes a LightGBM categorical split as a chain of BRANCH_EQ nodes
+    sharing one subtree) is copied once per parent, so the result is a tree that routes every row as the graph did.
+    """
+    limit = max(1024, MAX_UNSHARED_GROWTH * own)
+    order: list[int] = []  # attribute index of each local node
+    depth: list[int] = []
+    queue = deque([(root, 0, -1, 0)])  # (attribute index, depth, parent's local number, 0 true / 1 false)
+    links: list[tuple[int, int, int]] = []
     while queue:
-        i = queue.popleft()
-        local[i] = len(order)
+        i, d, parent, side = queue.popleft()
+        k = len(order)
+        if k >= limit or d > own:
+            raise NotTensorizable(f"{op_type}: tree {tree_id} has a cycle or shares subtrees too often to be "
+                                  "copied out into a tree")
         order.append(i)
+        depth.append(d)
+        if parent >= 0:
+            links.append((parent, side, k))
         if c.modes[i] == "LEAF":
             continue
-        for child_id in (c.true_ids[i], c.false_ids[i]):
+        for side_, child_id in enumerate((c.true_ids[i], c.false_ids[i])):
             child = position.get((tree_id, child_id))
             if child is None:
                 raise NotTensorizable(f"{op_type}: node {child_id} of tree {tree_id} is a child but does not exist")
-            if child in parent_depth:
-                raise NotTensorizable(f"{op_type}: node {child_id} of tree {tree_id} has two parents (not a tree)")
-            parent_depth[child] = parent_depth[i] + 1
-            queue.append(child)
+            queue.append((child, d + 1, k, side_))
     n = len(order)
+    own_children = np.full((n, 2), -1, np.int64)
+    for parent, side, k in links:
+        own_children[parent, side] = k
     feature = np.zeros(n, np.int64)
     threshold = np.zeros(n, np.float32)
     mode = np.zeros(n, np.int8)
     nan_true = np.zeros(n, bool)
     true_child = np.full(n, -1, np.int64)
     false_child = np.full(n, -1, np.int64)
-    depth = np.array([parent_depth[i] for i in order], np.int64)
     weights: list[tuple[tuple[int, float], ...]] = []
     for k, i in enumerate(order):
         leaf_weights = tuple(c.weights.get(i, ()))
@@ -228,18 +243,16 @@ def _tree(op_type: str, tree_id: int, root: int, position: dict[tuple[int, int],
                                   "only leaves carry weights in the tensor graph")
         weights.append(())
         code, swap = _MODES[c.modes[i]]
-        t_child, f_child = position[(tree_id, c.true_ids[i])], position[(tree_id, c.false_ids[i])]
         feature[k] = c.features[i]
         threshold[k] = np.float32(c.values[i])
         mode[k] = code
         nan_true[k] = bool(c.missing[i]) != swap  # GTE/GT: the swapped children swap the NaN direction too
+        t_child, f_child = own_children[k]
         true_child[k], false_child[k] = (f_child, t_child) if swap else (t_child, f_child)
-    # children were queued after their parent, so their breadth-first numbers are known now
-    true_child = np.array([local[x] if x >= 0 else -1 for x in true_child], np.int64)
-    false_child = np.array([local[x] if x >= 0 else -1 for x in false_child], np.int64)
     if (feature < 0).any():
         raise NotTensorizable(f"{op_type} reads a negative feature index in tree {tree_id}")
-    return Tree(feature, threshold, mode, nan_true, true_child, false_child, depth, tuple(weights))
+    return Tree(feature, threshold, mode, nan_true, true_child, false_child, np.asarray(depth, np.int64),
+                tuple(weights))
 
 
 def _n_outputs(op_type: str, attrs: dict[str, onnx.AttributeProto]) -> int:
