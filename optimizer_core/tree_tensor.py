@@ -267,6 +267,9 @@ def _widths(model: onnx.ModelProto) -> dict[str, int]:
         if t.elem_type == TensorProto.FLOAT and t.HasField("shape") and len(t.shape.dim) == 2 \
                 and t.shape.dim[1].HasField("dim_value"):
             widths[vi.name] = t.shape.dim[1].dim_value
+    for node in graph.node:  # ONNX's shape inference stops at the ai.onnx.ml elementwise ops
+        if node.domain == ML_DOMAIN and node.op_type in _ELEMENTWISE_ML and node.input[0] in widths:
+            widths.setdefault(node.output[0], widths[node.input[0]])
     return widths
 
 
