@@ -449,3 +449,63 @@ def test_a_slower_tensor_variant_on_the_cpu_names_the_reason():
     context["providers_used"]["tensor"] = "CUDAExecutionProvider"
     line = next(text for text in bench.explain("native", latency, (), context) if "tensor is" in text)
     assert "run on the CPU" not in line
+
+
+# --------------------------------------------------------------------------- the pipeline and the native GPU peer
+
+@pytest.fixture(scope="module")
+def small_xgb(datasets):
+    X, y = datasets["binary"]
+    return _xgb("XGBClassifier", n_estimators=10, max_depth=4).fit(X, y), X[:300], y[:300]
+
+
+def test_optimize_reports_the_graph_of_every_variant(small_xgb):
+    from optimizer_core import OptimizeConfig, Report, optimize
+
+    model, X, _ = small_xgb
+    config = OptimizeConfig(precisions=("fp32", "tensor", "fp16", "int8"), batch_sizes=(1, 64), budget_s=1.0)
+    report = optimize(model, X, config)
+    graphs = {v.name: (v.graph, v.applicable) for v in report.variants}
+    assert graphs == {"native": (None, True), "fp32": ("tree-ensemble", True), "tensor": ("tensor", True),
+                      "fp16": ("tensor", True), "int8": (None, False)}
+    assert report.variant("tensor").drift.max_abs <= 1e-5
+    assert report.variant("tensor").node_placement == {"CPUExecutionProvider": report.variant("tensor")
+                                                       .node_placement["CPUExecutionProvider"]}
+    again = Report.from_json(report.to_json())
+    assert again.variant("tensor").graph == "tensor"
+
+
+def test_no_native_gpu_peer_without_cuda_says_why(small_xgb):
+    from optimizer_core import native_gpu
+
+    model, _, _ = small_xgb
+    peer, reason = native_gpu.cuda_peer(model_from_object(model))
+    if native_gpu.xgboost_has_cuda() and native_gpu.cuda_devices():
+        pytest.skip("this machine has CUDA: the peer exists")
+    assert peer is None and ("no CUDA support" in reason or "no CUDA device" in reason)
+    sk = model_from_object(_sk("DecisionTreeClassifier", max_depth=2).fit(*make_classification(50, 3,
+                                                                                               n_informative=2,
+                                                                                               n_redundant=0)))
+    assert native_gpu.cuda_peer(sk)[0] is None
+
+
+def test_a_native_gpu_peer_is_timed_and_its_drift_measured_like_a_variant(small_xgb, monkeypatch):
+    """The GPU predictor cannot run here: a CPU predictor stands in for it, to check what the report makes of it."""
+    from optimizer_core import OptimizeConfig, native_gpu, optimize
+
+    model, X, y = small_xgb
+    loaded = model_from_object(model)
+
+    def fake_peer(given):
+        return native_gpu.NativePeer(native_gpu.NAME, loaded.predictor, "stand-in on the CPU"), ""
+
+    monkeypatch.setattr(native_gpu, "cuda_peer", fake_peer)
+    report = optimize(model, X, OptimizeConfig(precisions=("fp32",), batch_sizes=(1, 32), budget_s=1.0), y=y)
+    peer = report.variant(native_gpu.NAME)
+    assert peer is not None and peer.precision == "native" and peer.provider_used == "xgboost (cuda)"
+    assert [s.batch_size for s in peer.latency] == [1, 32] and peer.drift.max_abs == 0.0
+    assert peer.metrics and report.native.name == "native"
+    assert report.recommendation is not None
+    from optimizer_core.html_report import render_html
+
+    assert native_gpu.NAME in render_html(report)
