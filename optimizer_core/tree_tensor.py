@@ -21,7 +21,7 @@ just above and just below every threshold, and NaN) and refused when they differ
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -216,7 +216,7 @@ def _rewrite(fp32_model: onnx.ModelProto, dtype: str) -> tuple[onnx.ModelProto, 
             if plan.ensemble.n_features_used > width:
                 raise NotTensorizable(f"{node.op_type} reads feature {plan.ensemble.n_features_used - 1} of a "
                                       f"{width}-column input")
-            _ensemble_subgraph(builder, plan, node.input[0], scores, dtype)
+            _ensemble_subgraph(builder, plan, node.input[0], width, scores, dtype)
             plans.append(plan)
         else:
             _elementwise_ml(builder, node)
@@ -405,16 +405,43 @@ def _leaves(ensemble: Ensemble) -> _Leaves:
     return _Leaves(classes, order, np.array([column[i] for i in order]), grouped)
 
 
-def _ensemble_subgraph(b: _Builder, plan: _Plan, x: str, scores: str, dtype: str) -> None:
+def _ensemble_subgraph(b: _Builder, plan: _Plan, x: str, width: int, scores: str, dtype: str) -> None:
     np_dtype, onnx_dtype = _DTYPES[dtype]
     leaves = _leaves(plan.ensemble)
     if dtype != "float32":
         x = b.op("Cast", [x], "input_" + dtype, to=onnx_dtype)
+    ensemble, x = _route_missing(b, plan.ensemble, x, width, np_dtype)
     build = {"gemm": _gemm, "perfect": _perfect, "traversal": _traversal}[plan.strategy]
-    sums = build(b, plan.ensemble, leaves, x, np_dtype)  # float32 [N, K]
+    sums = build(b, ensemble, leaves, x, np_dtype)  # float32 [N, K]
     if plan.ensemble.average:
         sums = b.op("Div", [sums, b.const("n_trees", np.asarray([len(plan.ensemble.trees)], np.float32))])
     _finalize(b, plan.ensemble, leaves, sums, scores)
+
+
+def _route_missing(b: _Builder, ensemble: Ensemble, x: str, width: int, np_dtype: Any) -> tuple[Ensemble, str]:
+    """Send NaN to the true child through the data instead of per-node masks, where that is exact.
+
+    NaN compares false, so a node whose NaN goes to the false child needs nothing. For ``x <= t`` and ``x < t``
+    nodes whose NaN goes to the true child, reading the feature from a copy of the input with NaN replaced by -inf
+    gives the same answer (-inf <= t always; -inf < t unless t is -inf, which is checked). Mixed directions read
+    from [x, x with NaN as -inf] side by side. Saves IsNaN, a mask Gather, And and Or per level or step.
+    """
+    branches = [(t.mode[~t.is_leaf], t.nan_true[~t.is_leaf], t.threshold[~t.is_leaf]) for t in ensemble.trees]
+    modes = np.concatenate([m for m, _, _ in branches])
+    to_true = np.concatenate([n for _, n, _ in branches])
+    if not to_true.any():
+        return ensemble, x
+    with np.errstate(over="ignore"):
+        thresholds = np.concatenate([t for _, _, t in branches]).astype(np_dtype)
+    if not np.isin(modes, (LT, LEQ)).all() or ((modes == LT) & to_true & (thresholds == -np.inf)).any():
+        return ensemble, x  # the per-node masks (exact for every mode) are used instead
+    filled = b.op("Where", [b.op("IsNaN", [x], "input_nan"), b.const("minus_inf", np.asarray([-np.inf], np_dtype)),
+                            x], "input_nan_true")
+    both = not to_true.all()
+    routed = b.op("Concat", [x, filled], "input_routed", axis=1) if both else filled
+    trees = tuple(replace(t, feature=t.feature + (width * t.nan_true if both else 0),
+                          nan_true=np.zeros_like(t.nan_true)) for t in ensemble.trees)
+    return replace(ensemble, trees=trees), routed
 
 
 def _condition(b: _Builder, values: str, table: _Table, index: str | None, np_dtype: Any,
