@@ -187,7 +187,7 @@ def table(results: Sequence[Measured], batches: Sequence[int]) -> list[str]:
 
 
 def size_lines(results: Sequence[Measured]) -> list[str]:
-    header = ("model", "graph", "file", "vs tree-ensemble", "max |drift|", "p99 |drift|", "label flips")
+    header = ("model", "graph", "file", "vs tree-ensemble", "max abs drift", "p99 abs drift", "label flips")
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for m in results:
         base = m.sizes["tree-ensemble"]

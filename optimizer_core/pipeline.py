@@ -259,7 +259,7 @@ def _prepare_sessions(built: list[PrecisionVariant], config: OptimizeConfig, thr
             base = VariantResult(
                 name=name, precision=variant.precision, provider_requested=provider, provider_used=None,
                 applicable=variant.applicable, notes=variant.notes, nodes_changed=variant.nodes_changed,
-                graph=variant.graph or (variant.config.get("graph") if not variant.applicable else None),
+                graph=variant.graph,
             )
             if not variant.applicable or variant.model is None:
                 prepared.append(_Prepared(name, variant, provider, base))

@@ -311,6 +311,9 @@ def _build_tensor(precision: str, fp32_model: onnx.ModelProto) -> PrecisionVaria
         built = tree_tensor.build(fp32_model, dtype)
     except tree_tensor.NotTensorizable as e:
         return _not_applicable(precision, f"no tensor graph: {e}", {"graph": tree_tensor.GRAPH, "dtype": dtype})
+    error = _check_runs(built.model)
+    if error:
+        return _not_applicable(precision, f"the tensor graph does not run in ONNX Runtime ({error})", built.config)
     notes = (*built.notes, _size_note(fp32_model, built.model), tree_tensor.CPU_CAVEAT)
     return PrecisionVariant(precision, True, built.model, notes=notes, nodes_changed=built.nodes_changed,
                             config=built.config)

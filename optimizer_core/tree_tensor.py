@@ -117,15 +117,16 @@ def build(fp32_model: onnx.ModelProto, dtype: str = "float32") -> TensorGraph:
     model, plans, changed = (exact, plans, changed) if dtype == "float32" else _rewrite(fp32_model, dtype)
     notes = [
         "; ".join(plan.describe() for plan in plans) + ": rewritten with standard ONNX operators only (no ai.onnx.ml "
-        "operator), so every execution provider, CUDA and TensorRT included, can run it",
+        "operator), each with a CUDA kernel in ONNX Runtime, so a GPU can run the whole graph",
         "the file's own rules are kept: " + ", ".join(sorted({r for plan in plans for r in plan.rules()})) +
         "; a missing value (NaN) follows each node's missing_value_tracks_true flag",
     ]
+    checked = (f"{PROBE_ROWS} probe rows (values on and around every threshold, and NaN) within "
+               f"{SELF_CHECK_TOLERANCE:g}")
     if dtype == "float16":
-        notes.append(_float16_note(plans))
+        notes += [_float16_note(plans), f"its float32 twin, the same layout, matches the TreeEnsemble graph on {checked}"]
     else:
-        notes.append(f"matches the TreeEnsemble graph on {PROBE_ROWS} probe rows (values on and around every "
-                     f"threshold, and NaN) within {SELF_CHECK_TOLERANCE:g}")
+        notes.append(f"matches the TreeEnsemble graph on {checked}")
     config = {"graph": GRAPH, "dtype": dtype, "ensembles": [plan.config() for plan in plans],
               "sums": "float32"}
     return TensorGraph(model, tuple(notes), config, changed)
