@@ -102,7 +102,7 @@ def applicability(precision: str, fp32_model: onnx.ModelProto, loaded: LoadedMod
         return True, "the verified float32 conversion"
     if precision == "fp64":
         return _fp64_applicability(loaded)
-    if precision == "tensor" or (precision == "fp16" and tree_tensor.has_tree_ensemble(fp32_model)):
+    if _tensor_pass(precision, fp32_model):
         return _tensor_applicability(precision, fp32_model)
     spec = _PASSES[precision]
     counts = _op_counts(fp32_model.graph)
@@ -199,7 +199,7 @@ def build_variant(
         return PrecisionVariant("fp32", True, fp32_model, notes=(reason,), config={"dtype": "float32"})
     if precision == "fp64":
         return _build_fp64(loaded)
-    if precision == "tensor" or (precision == "fp16" and tree_tensor.has_tree_ensemble(fp32_model)):
+    if _tensor_pass(precision, fp32_model):
         return _build_tensor(precision, fp32_model)
     if precision == "fp16":
         return _build_fp16(fp32_model)
@@ -297,6 +297,11 @@ def _build_fp64(loaded: LoadedModel | None) -> PrecisionVariant:
 
 
 # --------------------------------------------------------------------------- tensor (trees as standard operators)
+
+def _tensor_pass(precision: str, fp32_model: onnx.ModelProto) -> bool:
+    """tensor always goes to the tensor pass; fp16 does on a tree ensemble (the float16 tensor graph)."""
+    return precision == "tensor" or (precision == "fp16" and tree_tensor.has_tree_ensemble(fp32_model))
+
 
 def _tensor_applicability(precision: str, fp32_model: onnx.ModelProto) -> tuple[bool, str]:
     ok, reason = tree_tensor.applicability(fp32_model)
