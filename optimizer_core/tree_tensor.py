@@ -93,6 +93,9 @@ def applicability(model: onnx.ModelProto) -> tuple[bool, str]:
     """Whether every tree ensemble of ``model`` can be tensorized, and the plan (or the reason why not), without
     building the graph."""
     trees = [n for n in model.graph.node if n.domain == ML_DOMAIN and n.op_type in TREE_OPS]
+    if not trees and any(n.domain == ML_DOMAIN and n.op_type == "TreeEnsemble" for n in model.graph.node):
+        return False, ("its trees are an ai.onnx.ml opset-5 TreeEnsemble node, which the tensor graph does not rewrite "
+                       "yet (it reads TreeEnsembleClassifier/TreeEnsembleRegressor, what the converters here emit)")
     if not trees:
         present = sorted({n.op_type for n in model.graph.node})
         return False, (f"this model has no tree ensemble (its ops: {', '.join(present) or 'none'}): the tensor graph "

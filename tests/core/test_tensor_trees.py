@@ -509,3 +509,12 @@ def test_a_native_gpu_peer_is_timed_and_its_drift_measured_like_a_variant(small_
     from optimizer_core.html_report import render_html
 
     assert native_gpu.NAME in render_html(report)
+
+
+def test_an_opset_5_tree_ensemble_is_named_as_not_rewritten():
+    node = helper.make_node("TreeEnsemble", ["input"], ["scores"], domain="ai.onnx.ml")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 2])],
+                              [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [None, 1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("ai.onnx.ml", 5)])
+    ok, reason = tree_tensor.applicability(model)
+    assert not ok and "opset-5 TreeEnsemble" in reason
