@@ -287,6 +287,7 @@ def test_fp64_has_double_input_and_drifts_no_more_than_fp32(monkeypatch):
     drift64 = compute_drift(native, _scores(variant.model, X), "regression")
     drift32 = compute_drift(native, _scores(fp32, X), "regression")
     assert drift64.max_abs <= drift32.max_abs
+    assert variant.graph is None and variant.to_dict()["graph"] is None  # no tree ensemble
     assert any("float64 input, arithmetic and scores" in n for n in variant.notes)
     assert any("twice the input bytes" in n for n in variant.notes)
 

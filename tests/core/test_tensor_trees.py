@@ -519,3 +519,8 @@ def test_an_opset_5_tree_ensemble_is_named_as_not_rewritten():
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("ai.onnx.ml", 5)])
     ok, reason = tree_tensor.applicability(model)
     assert not ok and "opset-5 TreeEnsemble" in reason
+    # fp16 and int8 of such a graph say they leave the TreeEnsemble untouched, and do not promise a tree file
+    # fp16 cannot build from it (regression: the int8 reason named fp16's tensor graph for any TreeEnsemble op)
+    for precision in ("fp16", "int8"):
+        ok, reason = applicability(precision, model, None)
+        assert not ok and "TreeEnsemble (ai.onnx.ml)" in reason and "fp16 builds" not in reason
