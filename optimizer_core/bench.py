@@ -683,7 +683,9 @@ def explain(native_name: str, latency: dict[str, tuple[LatencyStats, ...]], floo
       ``intra_op_threads`` (int) and ``cores`` (int): threads below cores slow large batches;
       ``tree_model`` (bool) and ``n_trees`` (int): ORT's tree kernel strategy above 50 rows and 80 trees;
       ``provider_fallback`` ({variant name: provider actually used}): the requested provider fell back;
-      ``precisions`` ({variant name: "fp16" | "int8" | ...}): precisions with known CPU costs.
+      ``precisions`` ({variant name: "fp16" | "int8" | ...}): precisions with known CPU costs;
+      ``graphs`` ({variant name: "tensor" | "tree-ensemble"}) and ``providers_used`` ({variant name: ORT provider}):
+      a tensor graph of trees run on the CPU is slower there by design.
     The runtime floor (``floor``) explains a variant whose p50 is within 2x of it.
     """
     native = {s.batch_size: s for s in latency.get(native_name, ())}
@@ -739,12 +741,19 @@ def _causes(name: str, stats: LatencyStats, floor: FloorRow | None, context: dic
         causes.append(f"ONNX Runtime uses {threads} intra-op thread{'s' if threads != 1 else ''} of "
                       f"{cores} cores while the native library may use them all (try --threads {cores})")
     n_trees = context.get("n_trees")
-    if context.get("tree_model") and n_trees and n_trees > TREE_KERNEL_TREES and batch > TREE_KERNEL_ROWS:
+    ran_on = (context.get("providers_used") or {}).get(name, "CPUExecutionProvider")
+    tensor = (context.get("graphs") or {}).get(name) == "tensor" and ran_on == "CPUExecutionProvider"
+    if tensor:
+        from optimizer_core.variants.tree_tensor import CPU_REASON
+
+        causes.append(f"it is the tensor graph of the trees, run on the CPU: {CPU_REASON} (it is built for GPUs, "
+                      "which have no TreeEnsemble kernel)")
+    elif context.get("tree_model") and n_trees and n_trees > TREE_KERNEL_TREES and batch > TREE_KERNEL_ROWS:
         causes.append(f"ONNX Runtime's tree-ensemble kernel switches strategy above {TREE_KERNEL_ROWS} rows and "
                       f"{TREE_KERNEL_TREES} trees ({n_trees} trees here): it walks every tree row by row, "
                       "where the native library uses its own blocked, cache-friendly traversal")
     precision = (context.get("precisions") or {}).get(name)
-    if precision == "fp16":
+    if precision == "fp16" and not tensor:
         causes.append("fp16 has few CPU kernels in ONNX Runtime: Cast nodes convert to float32 and back")
     elif precision in ("int8", "int8-static"):
         causes.append("int8 adds QuantizeLinear/DequantizeLinear work around the quantized operators")

@@ -18,11 +18,11 @@ from typing import NoReturn
 
 from optimizer_core.errors import ConfigError, OptimizerError
 from optimizer_core.out_dir import creation_problem, out_dir_problem, write_file
-from optimizer_core.variants import PRECISIONS
+from optimizer_core.variants import DEFAULT_PRECISIONS, PRECISIONS
 from optimizer_core.views.cli_table import format_summary
 
 EXIT_OK, EXIT_GATE, EXIT_BAD_INPUT = 0, 1, 2
-DEFAULTS = {"precision": ",".join(PRECISIONS), "provider": "auto", "batch_sizes": "1,16,256,4096"}
+DEFAULTS = {"precision": ",".join(DEFAULT_PRECISIONS), "provider": "auto", "batch_sizes": "1,16,256,4096"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,7 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--target", help="target column in the CSV (enables accuracy/F1/AUC or RMSE/MAE/R2)")
     # list options may be repeated: "--precision fp32 --precision int8" means both (argparse kept the last)
     run.add_argument("--precision", action="append",
-                     help=f"comma-separated variants: {','.join(PRECISIONS)} (default: {DEFAULTS['precision']})")
+                     help=f"comma-separated variants: {','.join(PRECISIONS)} (default: "
+                          f"{DEFAULTS['precision']}); tensor: a tree ensemble as standard ONNX operators, which GPUs "
+                          "run (on a CPU it is slower than the TreeEnsemble graph); fp16 on a tree ensemble builds it "
+                          "with float16 thresholds and leaves")
     run.add_argument("--provider", action="append",
                      help="comma-separated providers: auto, cpu, cuda, tensorrt, openvino, ... (default: auto)")
     run.add_argument("--batch-sizes", action="append",

@@ -12,9 +12,8 @@ from typing import Any
 import numpy as np
 
 from optimizer_core.errors import ConfigError
-from optimizer_core.variants import PRECISIONS
+from optimizer_core.variants import DEFAULT_PRECISIONS, PRECISIONS
 
-DEFAULT_PRECISIONS = PRECISIONS
 DEFAULT_BATCH_SIZES = (1, 16, 256, 4096)
 DEFAULT_MAX_DRIFT = 1e-4
 MAX_BATCH_SIZE = 1_000_000

@@ -165,8 +165,9 @@ def optimize(
         artifact_sha256=loaded.source_sha256 or None,
         metrics=_metrics(native_scores, dataset, loaded, "native", metric_notes),
     )
-    variants = [native_result] + [_with_drift(item, native_scores, dataset, loaded, config, metric_notes)
-                                  for item in prepared]
+    peers, peer_results = _native_peers(loaded, dataset, native_scores, config, notes, metric_notes)
+    variants = [native_result, *peer_results] + [_with_drift(item, native_scores, dataset, loaded, config,
+                                                             metric_notes) for item in prepared]
     variants = _with_metric_deltas(variants, loaded.task)
     notes += drift.non_finite_notes(native_scores, {i.name: i.scores for i in prepared if i.scores is not None})
     notes += dict.fromkeys(metric_notes)
@@ -181,7 +182,7 @@ def optimize(
     _stage(progress, "benchmark", 0.0, "benchmarking")
     cpu_before = machine_load.snapshot()
     variants, floor, bench_info, explanations, tuning = _benchmark(loaded, dataset, prepared, variants, config,
-                                                                   threads, progress)
+                                                                   threads, progress, peers)
     others_busy = machine_load.other_cores_busy(cpu_before, machine_load.snapshot())
     bench_info["other_processes_cores_busy"] = None if others_busy is None else round(others_busy, 2)
     if busy := machine_load.busy_note(others_busy, os.cpu_count() or 1):
@@ -292,6 +293,7 @@ def _prepare_sessions(built: list[PrecisionVariant], config: OptimizeConfig, thr
                 name=name, precision=variant.precision, provider_requested=provider, provider_used=None,
                 applicable=variant.applicable, notes=variant.notes, nodes_changed=variant.nodes_changed,
                 trees_kept=getattr(variant, "trees_kept", None), trees_total=getattr(variant, "trees_total", None),
+                graph=variant.graph,
             )
             if not variant.applicable or variant.model is None:
                 prepared.append(_Prepared(name, variant, provider, base))
@@ -394,8 +396,36 @@ def bench_sample(X: np.ndarray, rows: int, seed: int) -> np.ndarray:
     return np.ascontiguousarray(X[idx], dtype=np.float32)
 
 
+def _native_peers(loaded: LoadedModel, dataset: Dataset, native_scores: np.ndarray, config: OptimizeConfig,
+                  notes: list[str], metric_notes: list[str]) -> tuple[list[Any], list[VariantResult]]:
+    """The native model on a GPU (XGBoost with CUDA, when a device is present), measured like a variant."""
+    from optimizer_core.models import native_gpu
+
+    peer, why_not = native_gpu.cuda_peer(loaded)
+    if peer is None:
+        gpu_asked = any(p.strip().lower() in ("cuda", "tensorrt") for p in config.providers)
+        if gpu_asked and loaded.family == "xgboost":
+            notes.append(why_not)
+        return [], []
+    try:
+        scores = np.concatenate([np.asarray(peer.predictor(dataset.X[i:i + PREDICT_CHUNK_ROWS]), np.float64)
+                                 for i in range(0, dataset.X.shape[0], PREDICT_CHUNK_ROWS)], axis=0)
+    except Exception as e:  # a GPU predictor that fails is reported, never a crash of the run
+        notes.append(f"{peer.name}: the native GPU predictor failed ({type(e).__name__}: "
+                     f"{(str(e).strip().splitlines() or [''])[0][:200]}), so it is not timed")
+        return [], []
+    scores = scores.reshape(native_scores.shape)
+    stats = drift.compute_drift(native_scores, scores, loaded.task, tolerance=None)
+    result = VariantResult(name=peer.name, precision="native", provider_requested="cuda",
+                           provider_used=f"{loaded.family} (cuda)", applicable=True,
+                           notes=(peer.note, "its drift is measured against the native model on the CPU"),
+                           size_bytes=loaded.source_bytes or None, drift=stats,
+                           metrics=_metrics(scores, dataset, loaded, peer.name, metric_notes))
+    return [peer], [result]
+
+
 def _benchmark(loaded: LoadedModel, dataset: Dataset, prepared: list[_Prepared], variants: list[VariantResult],
-               config: OptimizeConfig, threads: int, progress: Progress):
+               config: OptimizeConfig, threads: int, progress: Progress, peers: list[Any] | None = None):
     from optimizer_core.bench_lock import benchmark_lock
 
     X = bench_sample(dataset.X, config.bench_rows, config.seed)
@@ -405,6 +435,7 @@ def _benchmark(loaded: LoadedModel, dataset: Dataset, prepared: list[_Prepared],
 
         native_predict = timing_predictor(loaded, timing_settings(config, threads))
     runners = [bench.native_runner("native", native_predict)]
+    runners += [bench.native_runner(peer.name, peer.predictor) for peer in peers or ()]
     runners += [bench.onnx_runner(p.name, p.session, p.input_dtype) for p in prepared if p.session is not None]
     # Shares of the timing budget: variants side by side, the runtime floor, and the search when tuning.
     bench_share, floor_share = (0.45, 0.1) if config.tune else (0.85, 0.15)
@@ -483,8 +514,7 @@ def _native_threaded(loaded: LoadedModel) -> list[tuple[str, Any]]:
 
 
 def _explain_context(loaded: LoadedModel, prepared: list[_Prepared], threads: int) -> dict[str, Any]:
-    first = next((p.variant.model for p in prepared if p.variant.model is not None), None)
-    n_trees = _count_trees(first)
+    n_trees = next((n for p in prepared if (n := _count_trees(p.variant.model)) is not None), None)
     return {
         "ops": {p.name: [op for op, _ in Counter(n.op_type for n in p.variant.model.graph.node).most_common(4)]
                 for p in prepared if p.variant.model is not None},
@@ -495,6 +525,9 @@ def _explain_context(loaded: LoadedModel, prepared: list[_Prepared], threads: in
         "provider_fallback": {p.name: p.result.provider_used for p in prepared
                               if p.result.provider_used and p.provider not in ("cpu", "auto")
                               and p.result.provider_used == "CPUExecutionProvider"},
+        "precisions": {p.name: p.variant.precision for p in prepared},
+        "graphs": {p.name: p.result.graph for p in prepared if p.result.graph},
+        "providers_used": {p.name: p.result.provider_used for p in prepared if p.result.provider_used},
     }
 
 

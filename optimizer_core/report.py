@@ -120,7 +120,7 @@ class DriftDetail:
 @dataclass(frozen=True)
 class VariantResult:
     name: str
-    precision: str  # native | fp32 | fp64 | fp16 | int8 | int8-static
+    precision: str  # native | fp32 | fp64 | fp16 | int8 | int8-static | tensor
     provider_requested: str | None
     provider_used: str | None
     applicable: bool
@@ -129,6 +129,7 @@ class VariantResult:
     size_bytes: int | None = None
     artifact_sha256: str | None = None
     nodes_changed: tuple[str, ...] = ()
+    graph: str | None = None  # "tree-ensemble" (ai.onnx.ml tree operators), "tensor" (trees as standard operators)
     node_placement: dict[str, list[str]] | None = None  # provider -> op types placed on it
     session_settings: dict[str, Any] | None = None
     session_init_ms: float | None = None

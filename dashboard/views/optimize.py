@@ -12,6 +12,7 @@ from optimizer_core import jobs
 from optimizer_core.config import (
     DEFAULT_BATCH_SIZES,
     DEFAULT_MAX_DRIFT,
+    DEFAULT_PRECISIONS,
     DEFAULT_TREE_SWEEP,
     PRECISIONS,
     OptimizeConfig,
@@ -390,7 +391,7 @@ def _precisions(inputs: state.Inputs, check: state.ModelCheck) -> list[str]:
     key = f"precisions-{inputs.model_sha256[:12]}"
     state.restore_setting(
         key,
-        [p for p in PRECISIONS if applies.get(p, True)],
+        [p for p in DEFAULT_PRECISIONS if applies.get(p, True)],
         lambda v: isinstance(v, list) and all(p in PRECISIONS for p in v),
     )
     chosen = st.multiselect(
@@ -399,7 +400,10 @@ def _precisions(inputs: state.Inputs, check: state.ModelCheck) -> list[str]:
         key=key,
         format_func=lambda p: p if applies.get(p, True) else f"{p} (not applicable)",
         help="fp32 is the faithful conversion; fp64 keeps double precision; fp16, int8 (dynamic) and "
-        "int8-static (calibrated on the CSV) trade accuracy for size or speed.",
+        "int8-static (calibrated on the CSV) trade accuracy for size or speed. For tree ensembles, tensor rewrites "
+        "the trees with standard ONNX operators and fp16 builds that graph with float16 thresholds and leaves: "
+        "GPUs (CUDA, TensorRT) can run them, while ONNX Runtime's TreeEnsemble operator only runs on the CPU. "
+        "On a CPU expect them to be slower than fp32's TreeEnsemble graph; their value is on a GPU.",
     )
     state.remember_setting(key, chosen)
     if check.deferred:

@@ -11,9 +11,12 @@ same model is never returned under another label, and no size change is claimed.
 - fp16 (``fp16.py``): dense float ops converted to float16; inputs and scores stay float32.
 - int8 (``int8.py``): ONNX Runtime dynamic quantization (int8 weights, activations quantized per call).
 - int8-static (``int8_static.py``): ONNX Runtime static QDQ quantization calibrated on rows of the user's data.
+- tensor (``tensor.py``): a tree ensemble rewritten with standard ONNX operators (``tree_tensor``), which GPUs run;
+  fp16 on a tree ensemble builds the same graph with float16 thresholds and leaves.
 
 Adding a pass: one module exposing ``PRECISION``, ``applicability(fp32_model, loaded) -> (bool, reason)`` and
-``build(fp32_model, context: PassContext) -> PrecisionVariant``, and one line in ``PASSES``. The modules are
+``build(fp32_model, context: PassContext) -> PrecisionVariant``, and one line in ``PASSES`` (and its name in
+``ASKED_BY_NAME`` if runs should build it only when asked for). The modules are
 imported on first use (as ``models`` and ``converters`` import their families), so reading ``PRECISIONS``
 stays cheap: the CLI and ``config`` do it at start-up.
 """
@@ -40,8 +43,13 @@ PASSES = {
     "fp16": "optimizer_core.variants.fp16",
     "int8": "optimizer_core.variants.int8",
     "int8-static": "optimizer_core.variants.int8_static",
+    "tensor": "optimizer_core.variants.tensor",
 }
 PRECISIONS = tuple(PASSES)
+# Built only when asked for by name: on a CPU the tensor graph is slower than the TreeEnsemble kernel, and fp16 on a
+# tree ensemble already builds it.
+ASKED_BY_NAME = ("tensor",)
+DEFAULT_PRECISIONS = tuple(p for p in PRECISIONS if p not in ASKED_BY_NAME)
 
 
 def _pass(precision: str) -> ModuleType:
@@ -80,4 +88,4 @@ def build_variant(
     return module.build(fp32_model, context)
 
 
-__all__ = ["PASSES", "PRECISIONS", "applicability", "build_variant"]
+__all__ = ["ASKED_BY_NAME", "DEFAULT_PRECISIONS", "PASSES", "PRECISIONS", "applicability", "build_variant"]

@@ -15,6 +15,8 @@ import numpy as np
 import onnx
 
 from optimizer_core.models.base import LoadedModel
+from optimizer_core.variants.tree_ensemble_reader import TREE_OPS
+from optimizer_core.variants.tree_tensor import graph_kind
 
 ML_DOMAIN = "ai.onnx.ml"
 # ai.onnx.ml operators, heaviest first: the one named when a pass leaves the model's work untouched
@@ -46,9 +48,15 @@ class PrecisionVariant:
     def size_bytes(self) -> int | None:
         return None if self.model is None else self.model.ByteSize()
 
+    @property
+    def graph(self) -> str | None:
+        """"tree-ensemble" (ai.onnx.ml tree operators), "tensor" (trees as standard operators) or None."""
+        return graph_kind(self.model)
+
     def to_dict(self) -> dict[str, Any]:
         return {"precision": self.precision, "applicable": self.applicable, "size_bytes": self.size_bytes,
-                "notes": list(self.notes), "nodes_changed": list(self.nodes_changed), "config": dict(self.config)}
+                "graph": self.graph, "notes": list(self.notes), "nodes_changed": list(self.nodes_changed),
+                "config": dict(self.config)}
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,9 @@ def _not_applicable_reason(precision: str, spec: _Pass, graph: onnx.GraphProto, 
                   f"so no {precision} variant is built and no size change is claimed")
     if precision == "int8" and "Gemm" in counts:
         reason += "; int8-static quantizes Gemm"
+    if precision != "fp16" and ml_op in TREE_OPS:  # fp16 of these is the tensor graph (variants.fp16)
+        reason += ("; tree splits have no int8 form (rounding thresholds to 256 levels would move them): fp16 builds "
+                   "the smaller tree file")
     return reason
 
 

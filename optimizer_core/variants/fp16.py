@@ -1,7 +1,8 @@
 """fp16: dense float ops converted to float16; inputs and scores stay float32.
 
-Applies when the graph has an op the float16 converter changes (``PASS.ops``); tree ensembles and other
-ai.onnx.ml operators have no float16 kernels and are kept in float32.
+Applies when the graph has an op the float16 converter changes (``PASS.ops``); other ai.onnx.ml operators have no
+float16 kernels and are kept in float32. On a tree ensemble, fp16 is the tensor pass's graph (``variants.tensor``)
+with float16 inputs, thresholds and leaves.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import onnx
 from onnx import TensorProto, numpy_helper
 
 from optimizer_core.models.base import LoadedModel
+from optimizer_core.variants import tree_tensor
 from optimizer_core.variants.base import (
     PassContext,
     PrecisionVariant,
@@ -34,10 +36,17 @@ PASS = _Pass("float16 conversion", "converts",
 
 
 def applicability(fp32_model: onnx.ModelProto, loaded: LoadedModel | None) -> tuple[bool, str]:
+    if tree_tensor.has_tree_ensemble(fp32_model):
+        ok, reason = tree_tensor.applicability(fp32_model)
+        return (True, f"float16 tensor graph of the trees: {reason}") if ok else (False, reason)
     return op_applicability(PRECISION, PASS, fp32_model)
 
 
 def build(fp32_model: onnx.ModelProto, context: PassContext) -> PrecisionVariant:
+    if tree_tensor.has_tree_ensemble(fp32_model):
+        from optimizer_core.variants.tensor import build_tensor
+
+        return build_tensor(PRECISION, fp32_model)
     return _build_fp16(fp32_model)
 
 

@@ -25,6 +25,7 @@ from optimizer_core.config import DEFAULT_TREE_SWEEP
 from optimizer_core.errors import OptimizerError
 from optimizer_core.models.base import LoadedModel
 from optimizer_core.models.trees import Ensemble, ensemble_of, truncate
+from optimizer_core.variants.tree_tensor import graph_kind
 
 PRECISION = "fp32"  # truncated variants are float32 graphs from the family's verified converter
 VERIFY_TOLERANCE = 1e-5  # as the full fp32 conversion is held to (pipeline.FP32_VERIFY_TOLERANCE)
@@ -51,6 +52,11 @@ class TruncatedVariant:
     @property
     def applicable(self) -> bool:
         return self.model is not None
+
+    @property
+    def graph(self) -> str | None:
+        """"tree-ensemble": the family converter's graph of the cut trees."""
+        return graph_kind(self.model)
 
 
 def applicability(loaded: LoadedModel) -> tuple[bool, str, Ensemble | None]:

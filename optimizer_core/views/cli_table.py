@@ -28,7 +28,8 @@ def format_summary(report) -> str:
             rows.append([v.name, "-", "n/a", *["-" for _ in batches], "-", "-", *tail])
             continue
         provider = (v.provider_used or "-").replace("ExecutionProvider", "")
-        cells = [v.name, provider + (" (fallback)" if v.fell_back else ""), _size(v.size_bytes)]
+        name = v.name + (" (tensor graph)" if v.graph == "tensor" and v.precision != "tensor" else "")
+        cells = [name, provider + (" (fallback)" if v.fell_back else ""), _size(v.size_bytes)]
         for b in batches:
             row = v.latency_at(b)
             cells.append(f"{row.p50_us:,.1f}" + ("*" if row.noisy else "") if row else "-")

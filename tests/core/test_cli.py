@@ -326,10 +326,28 @@ def test_summary_shows_relative_drift_for_regressors_and_names_fallbacks():
 
 
 def test_gate_with_no_applicable_requested_variant_says_there_was_nothing_to_check(xgb_files, capsys):
-    code = main(["run", str(xgb_files["model"]), str(xgb_files["csv"]), "--precision", "fp16", "--max-drift", "1e-3",
+    code = main(["run", str(xgb_files["model"]), str(xgb_files["csv"]), "--precision", "int8", "--max-drift", "1e-3",
                  *FAST])
     assert code == 0
-    assert "gate: nothing to check: none of the requested precisions (fp16) applies" in capsys.readouterr().out
+    assert "gate: nothing to check: none of the requested precisions (int8) applies" in capsys.readouterr().out
+
+
+def test_tensor_precision_writes_the_standard_operator_graph_and_says_which_graph(xgb_files, tmp_path, capsys):
+    import onnx
+
+    out = tmp_path / "out"
+    code = main(["run", str(xgb_files["model"]), str(xgb_files["csv"]), "--precision", "fp32,tensor,fp16",
+                 "--max-drift", "0.5", "--out", str(out), *FAST])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "fp16 (tensor graph)" in text and "gate passed: fp32, tensor, fp16" in text
+    report = json.loads((out / "report.json").read_text())
+    graphs = {v["name"]: v["graph"] for v in report["variants"]}
+    assert graphs == {"native": None, "fp32": "tree-ensemble", "tensor": "tensor", "fp16": "tensor"}
+    tensor = next(v for v in report["variants"] if v["name"] == "tensor")
+    assert tensor["precision"] == "tensor" and tensor["drift"]["max_abs"] <= 1e-5
+    model = onnx.load(out / tensor["artifact"])
+    assert not any(n.domain == "ai.onnx.ml" for n in model.graph.node)
 
 
 def test_reading_a_history_that_does_not_exist_creates_nothing(tmp_path, capsys):

@@ -104,6 +104,7 @@ def test_fp64_removes_the_label_flips_fp32_makes_on_float64_data() -> None:
     fp32, fp64 = report.variant("fp32"), report.variant("fp64")
     assert fp32.drift.label_flips > 0  # the rows between the threshold and its float32 rounding
     assert fp64.applicable and fp64.drift.max_abs <= 1e-6 and fp64.drift.label_flips == 0
+    assert (fp32.graph, fp64.graph) == ("tree-ensemble", "tree-ensemble")  # report.json's graph field
     assert fp64.size_bytes and fp64.latency
 
 

@@ -183,19 +183,36 @@ def test_int8_static_without_usable_calibration_is_not_applicable(mlp, calibrati
     assert reason in variant.notes[0]
 
 
-# --------------------------------------------------------------------------- trees: nothing to change
+# --------------------------------------------------------------------------- trees: no int8; fp16 is the tensor graph
 
 @pytest.mark.parametrize("fixture", ["forest", "xgb_model"])
-@pytest.mark.parametrize("precision", ["fp16", "int8", "int8-static"])
-def test_tree_models_are_not_quantized_or_halved(request, data, fixture, precision):
+@pytest.mark.parametrize("precision", ["int8", "int8-static"])
+def test_tree_models_are_not_quantized(request, data, fixture, precision):
     _, fp32 = request.getfixturevalue(fixture)
     X, _ = data
     ok, reason = applicability(precision, fp32, None)
     assert not ok and "TreeEnsembleClassifier" in reason and "no size change is claimed" in reason
+    assert "tree splits have no int8 form" in reason
     variant = build_variant(precision, fp32, loaded=None, calibration=X)
     assert isinstance(variant, PrecisionVariant)
     assert not variant.applicable and variant.model is None and variant.size_bytes is None
     assert "TreeEnsembleClassifier (ai.onnx.ml)" in variant.notes[0]
+
+
+@pytest.mark.parametrize("fixture", ["forest", "xgb_model"])
+def test_fp16_of_a_tree_model_is_the_float16_tensor_graph(request, data, fixture):
+    est, fp32 = request.getfixturevalue(fixture)
+    X, _ = data
+    ok, reason = applicability("fp16", fp32, None)
+    assert ok and reason.startswith("float16 tensor graph of the trees")
+    variant = build_variant("fp16", fp32, loaded=None)
+    assert variant.applicable and variant.graph == "tensor" and variant.config["dtype"] == "float16"
+    assert not any(n.domain == "ai.onnx.ml" for n in variant.model.graph.node)
+    assert any(i.data_type == TensorProto.FLOAT16 for i in variant.model.graph.initializer)
+    assert any("rounded to float16" in note for note in variant.notes)
+    assert variant.size_bytes < fp32.ByteSize()
+    drift = compute_drift(est.predict_proba(X), _scores(variant.model, X), "binary")
+    assert 0 < drift.max_abs < 0.5  # measured, not zero: thresholds and leaves were rounded
 
 
 def test_applicability_for_the_mlp_names_the_ops(mlp):
@@ -270,6 +287,7 @@ def test_fp64_has_double_input_and_drifts_no_more_than_fp32(monkeypatch):
     drift64 = compute_drift(native, _scores(variant.model, X), "regression")
     drift32 = compute_drift(native, _scores(fp32, X), "regression")
     assert drift64.max_abs <= drift32.max_abs
+    assert variant.graph is None and variant.to_dict()["graph"] is None  # no tree ensemble
     assert any("float64 input, arithmetic and scores" in n for n in variant.notes)
     assert any("twice the input bytes" in n for n in variant.notes)
 
@@ -309,7 +327,7 @@ def test_fp64_with_the_real_sklearn_converter(data):
 
 def test_unknown_precision_is_a_config_error(mlp):
     _, fp32 = mlp
-    assert PRECISIONS == ("fp32", "fp64", "fp16", "int8", "int8-static")
+    assert PRECISIONS == ("fp32", "fp64", "fp16", "int8", "int8-static", "tensor")
     with pytest.raises(ConfigError, match="unknown precision 'int4'"):
         build_variant("int4", fp32, loaded=None)
     with pytest.raises(ConfigError):

@@ -40,6 +40,9 @@ def test_api_builds_verified_truncated_variants_with_their_fields(xgb_case):
     assert list(by_name) == ["native", "fp32", "rounds-5", "rounds-10"]
     for full in ("native", "fp32"):
         assert by_name[full]["trees_kept"] is None and by_name[full]["trees_total"] is None
+    # the cut ensembles are TreeEnsemble graphs, like the full fp32 one; the native model has no graph
+    assert {name: v["graph"] for name, v in by_name.items()} == {
+        "native": None, "fp32": "tree-ensemble", "rounds-5": "tree-ensemble", "rounds-10": "tree-ensemble"}
     cut = by_name["rounds-10"]
     assert (cut["trees_kept"], cut["trees_total"], cut["precision"]) == (10, 20, "fp32")
     assert cut["verification"]["passed"] is True and cut["verification"]["max_abs"] <= 1e-5
@@ -73,6 +76,7 @@ def test_a_model_without_trees_says_why_and_runs_the_rest():
     model = LogisticRegression(max_iter=5000).fit(X, data.target)
     report = optimize(model, X, OptimizeConfig(precisions=("fp32",), trees=("50%",), batch_sizes=(1,), budget_s=1))
     assert [v.name for v in report.variants] == ["native", "fp32"]
+    assert [v.graph for v in report.variants] == [None, None]  # no tree ensemble in either graph
     assert any(n.startswith("trees: no truncated variants: ") for n in report.notes)
 
 

@@ -301,3 +301,30 @@ def test_uploads_are_hashed_once_not_on_every_rerun(model_files, csv_bytes, hist
         at.run()
     assert_clean(at)
     assert hashed >= 2 and len(calls) == hashed
+
+
+# --------------------------------------------------------------------------- tensor graphs for tree ensembles
+
+
+def test_tree_models_are_offered_tensor_and_fp16_with_the_cpu_gpu_caveat(model_files, csv_bytes, submitted,
+                                                                        history_db):
+    at = upload(new_app().run(), model_files["xgboost"], ("holdout.csv", csv_bytes))
+    assert_clean(at)
+    picker = widget(at.multiselect, "Precisions")
+    assert "tensor" in picker.options and "fp16" in picker.options  # no "(not applicable)" on either
+    assert "tensor" not in picker.value and "fp16" in picker.value  # tensor is asked for by name
+    assert "GPU" in picker.help and "slower" in picker.help
+    assert "**tensor** (" in _captions(at) and "float16 tensor graph of the trees" in _captions(at)
+    picker.set_value(["fp32", "tensor"]).run()
+    at.button(key="run").click().run()
+    assert_clean(at)
+    assert [r.config.precisions for r in submitted] == [("fp32", "tensor")]
+
+
+def test_a_model_without_trees_greys_tensor_out_with_the_reason(model_files, csv_bytes, history_db):
+    at = upload(new_app().run(), model_files["onnx"], ("holdout.csv", csv_bytes))
+    assert_clean(at)
+    assert "tensor (not applicable)" in widget(at.multiselect, "Precisions").options
+    not_applicable = next(e for e in at.expander if e.label.startswith("Not applicable to this model"))
+    assert "- **tensor**: not applicable — this model has no tree ensemble" in "\n".join(
+        texts(not_applicable.markdown))
