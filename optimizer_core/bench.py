@@ -3,7 +3,10 @@
 Every runner is timed the same way: inputs are prepared before timing (contiguous arrays, a ring of
 distinct batches so the same rows are not replayed from cache), a warm-up until timings settle, then
 ``time.perf_counter_ns`` around the call alone. Runners are measured in interleaved rounds of blocks
-(A B C A B C ...) so that a drift of the machine's speed during the run does not bias their ratios.
+(A B C A B C ...) so that a drift of the machine's speed during the run does not bias their ratios. Before
+each block the harness waits, untimed, until the previous runner's worker threads have gone idle
+(``thread_idle``): spinning OpenMP or ONNX Runtime threads would otherwise slow the runner that follows,
+which a deployment running one model alone never sees.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 from scipy.special import betainc
 
+from optimizer_core import thread_idle
 from optimizer_core.report import P99_MIN_CALLS, P999_MIN_CALLS, FloorRow, LatencyStats
 
 __all__ = [
@@ -73,6 +77,8 @@ LARGE_BATCH = 128  # where intra-op threads start to matter
 TREE_KERNEL_ROWS = 50  # ORT's TreeEnsemble switches its parallelization above 50 rows...
 TREE_KERNEL_TREES = 80  # ...and 80 trees
 FLOOR_DOMINATES = 2.0  # a p50 within 2x of the runtime floor is mostly runtime overhead
+IDLE_MAX_SHARE = 0.25  # the waits for idle threads take at most this share of the budget...
+IDLE_GIVE_UP = 3  # ...and stop after this many waits in a row found a thread still running
 
 
 def _identity(batch: np.ndarray) -> Any:
@@ -391,6 +397,45 @@ class _Clock:
         self.progress(stage, self._fraction)
 
 
+class _IdleWaits:
+    """The untimed wait before a runner's warm-up or block until the other threads of the process are idle.
+
+    It stops waiting (with a note) when threads stay busy for IDLE_GIVE_UP waits in a row, or once the waits
+    add up to ``max_total_s``: something that never rests must not eat the measurement's budget."""
+
+    def __init__(self, max_total_s: float = math.inf) -> None:
+        self.max_total_s = max_total_s
+        self.waits = 0
+        self.waited_s = 0.0
+        self.still_busy = 0  # waits that ended at thread_idle.IDLE_MAX_S with a thread still running
+        self.gave_up = False
+        self._busy_in_a_row = 0
+
+    def __call__(self) -> None:
+        if self.gave_up:
+            return
+        result = thread_idle.wait_until_idle(min(thread_idle.IDLE_MAX_S, self.max_total_s - self.waited_s))
+        self.waits += 1
+        self.waited_s += result.waited_s
+        if self.waited_s >= self.max_total_s:
+            self.gave_up = True
+        if result.idle:
+            self._busy_in_a_row = 0
+            return
+        self.still_busy += 1
+        self._busy_in_a_row += 1
+        self.gave_up = self._busy_in_a_row >= IDLE_GIVE_UP
+
+    def notes(self) -> list[str]:
+        if not self.still_busy and not self.gave_up:
+            return []
+        note = (f"other threads of this process were still running when the harness stopped waiting for them before "
+                f"{self.still_busy:,} of {self.waits:,} blocks (it waits up to {thread_idle.IDLE_MAX_S * 1000:g} ms, "
+                f"{self.waited_s:.1f} s in all): something in this process keeps a core busy, so the runners may have "
+                "disturbed one another")
+        return [note + ("; it stopped waiting for the rest of the measurement" if self.gave_up else "")]
+
+
 def _window(count: int) -> int:
     return max(SETTLE_WINDOW, count // 4)
 
@@ -432,8 +477,11 @@ def _block_calls(est_ns: float, min_calls: int) -> int:
 
 
 def _measure_rounds(cells: list[_Cell], share_end: float, min_calls: int, max_calls: int,
-                    clock: _Clock, stage: str) -> int:
-    """Interleaved rounds of blocks (A B C A B C ...) until every runner has max_calls or time is up."""
+                    clock: _Clock, stage: str, wait_idle: _IdleWaits | None = None) -> int:
+    """Interleaved rounds of blocks (A B C A B C ...) until every runner has max_calls or time is up.
+
+    ``wait_idle`` (several runners) is called before each block: an untimed wait for the previous runner's
+    threads to go idle, whose time comes out of the share like any other."""
     rounds = 0
     while True:
         active = [c for c in cells if len(c.samples) < max_calls]
@@ -441,15 +489,18 @@ def _measure_rounds(cells: list[_Cell], share_end: float, min_calls: int, max_ca
             return rounds
         ran = False
         for position, cell in enumerate(active):
-            left = share_end - time.perf_counter()
             # the runners still to go in this round share what is left equally
-            fair_s = left / (len(active) - position)
+            fair_s = (share_end - time.perf_counter()) / (len(active) - position)
             calls = min(_block_calls(cell.est_ns, min_calls), max_calls - len(cell.samples),
                         int(fair_s / max(cell.est_ns / 1e9, 1e-9)))
             if calls <= 0:
                 if cell.samples:
                     continue
                 calls = 1  # every runner gets at least one timed call at every batch size
+            if wait_idle is not None and len(active) > 1:
+                wait_idle()  # its time comes out of the share: the block shrinks to what is left (>= 1 call)
+                fair_s = (share_end - time.perf_counter()) / (len(active) - position)
+                calls = max(1, min(calls, int(fair_s / max(cell.est_ns / 1e9, 1e-9))))
             block: list[int] = []
             with _gc_paused():
                 if cell.est_ns / 1e9 < LEAD_IN_MAX_S:
@@ -498,6 +549,9 @@ def benchmark(
     notes: list[str] = []
     per_batch: dict[str, dict[str, Any]] = {}
     overhead = harness_overhead_ns(2000)
+    wait_idle = _IdleWaits(max_total_s=budget_s * IDLE_MAX_SHARE)
+    wait_idle()  # whatever ran before this benchmark (a previous one, the drift pass) has its threads idle first
+    several = len(runners) > 1
     clock.report("benchmark: starting", force=True)
     for index, batch_size in enumerate(batch_sizes):
         stage = f"batch {batch_size}"
@@ -513,8 +567,11 @@ def benchmark(
         warm_cap = share * WARMUP_SHARE / len(cells)
         for cell in cells:
             clock.report(f"{stage}: warming up {cell.runner.name}")
+            if several:
+                wait_idle()
             _warm_up(cell, warm_cap)
-        rounds = _measure_rounds(cells, batch_start + share, min_calls, max_calls, clock, stage)
+        rounds = _measure_rounds(cells, batch_start + share, min_calls, max_calls, clock, stage,
+                                 wait_idle if several else None)
         for cell in cells:
             latency[cell.runner.name].append(summarize(np.asarray(cell.samples, dtype=np.int64), batch_size,
                                                        seed=seed))
@@ -545,10 +602,17 @@ def benchmark(
         "max_calls": max_calls,
         "timer": "time.perf_counter_ns around the call alone",
         "gc": "paused during timed blocks",
+        "idle_wait": f"untimed wait before each runner's warm-up and block until the process's other threads are idle "
+                  f"(at most {thread_idle.IDLE_MAX_S * 1000:g} ms): spinning worker threads of the previous runner "
+                  "would slow the next one",
+        "idle_waits": wait_idle.waits,
+        "idle_wait_s": round(wait_idle.waited_s, 4),
+        "idle_wait_still_busy": wait_idle.still_busy,
         "harness_overhead_ns": round(overhead, 1),
         "seed": seed,
         "per_batch": per_batch,
     }
+    notes.extend(wait_idle.notes())
     clock.report("benchmark: done", force=True, fraction=1.0)
     return BenchResult(
         latency={name: flag_implausible(tuple(rows)) for name, rows in latency.items()},
