@@ -740,8 +740,11 @@ def measure_floor(
 
 
 def explain(native_name: str, latency: dict[str, tuple[LatencyStats, ...]], floor: tuple[FloorRow, ...],
-            context: dict[str, Any]) -> tuple[str, ...]:
+            context: dict[str, Any], *, other_natives: Sequence[str] = ()) -> tuple[str, ...]:
     """Say, per batch size, which runner is faster, and why a variant slower than native likely is.
+
+    ``other_natives``: names in ``latency`` that are the native model in other thread settings ("native t1");
+    at each batch size the variants are compared with the fastest native configuration, as the headline is.
 
     ``context`` keys (all optional):
       ``intra_op_threads`` (int) and ``cores`` (int): threads below cores slow large batches;
@@ -753,20 +756,27 @@ def explain(native_name: str, latency: dict[str, tuple[LatencyStats, ...]], floo
     native = {s.batch_size: s for s in latency.get(native_name, ())}
     if not native:
         return (f"no measurement of {native_name!r}: nothing to compare the ONNX variants against",)
+    natives = (native_name, *other_natives)
     floors = {f.batch_size: f for f in floor}
     lines: list[str] = []
-    for batch_size, base in native.items():
-        variants = {name: s for name, rows in latency.items() if name != native_name
+    for batch_size, default in native.items():
+        variants = {name: s for name, rows in latency.items() if name not in natives
                     for s in rows if s.batch_size == batch_size}
         if not variants:
             continue
-        lines.append(_comparison_line(batch_size, native_name, base, variants))
+        configurations = {name: s for name in natives for s in latency.get(name, ()) if s.batch_size == batch_size}
+        base_name, base = min(configurations.items(), key=lambda item: item[1].p50_us)
+        if base_name != native_name and not _overlap(default, base):
+            lines.append(f"batch {batch_size}: {native_name} at its default threads takes {_us(default.p50_us)}, "
+                         f"{_ratio(default.p50_us / base.p50_us)} the {_us(base.p50_us)} of {base_name}: the "
+                         f"comparisons use {base_name}, the faster native configuration")
+        lines.append(_comparison_line(batch_size, base_name, base, variants))
         for name, stats in variants.items():
             if stats.p50_us > base.p50_us and not _overlap(stats, base):
                 causes = _causes(name, stats, floors.get(batch_size), context)
                 lines.append(f"batch {batch_size}: {name} is {_ratio(stats.p50_us / base.p50_us)} slower than "
-                             f"{native_name}; likely cause: " + ("; ".join(causes) if causes else
-                                                                 _kernel_words(context, name)))
+                             f"{base_name}; likely cause: " + ("; ".join(causes) if causes else
+                                                               _kernel_words(context, name)))
     return tuple(lines)
 
 

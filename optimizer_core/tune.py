@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from optimizer_core import bench
+from optimizer_core.native_threads import setting_words
 from optimizer_core.report import LatencyStats, Recommendation, Report, VariantResult
 
 Progress = Callable[[str, float], None]
@@ -79,13 +80,31 @@ def recommend(report: Report, *, tolerance: float, source: str = "default") -> R
         tuned = [r for r in finalist_rows(report.tuning["candidates"]) if r.get("variant") not in duplicates]
         return recommend_from_candidates(tuned, report.variants, tolerance=tolerance, source=source,
                                          snippets=report.tuning.get("snippets", {}))
-    rows = [
-        {"name": v.name, "variant": v.name, "precision": v.precision, "batch_size": s.batch_size,
+    return recommend_from_candidates(measured_rows(report), report.variants, tolerance=tolerance, source=source)
+
+
+def measured_rows(report: Report) -> list[dict[str, Any]]:
+    """An untuned run's measurements as candidate rows, one per (variant or native configuration, batch size),
+    without the fallen-back duplicates: what its recommendation and headline compare. A native configuration
+    ("native t1") is a configuration of the native variant, as in a tuned run."""
+    duplicates = fallback_duplicates(report.variants)
+    native_name = report.native.name if report.native else "native"
+    measured = [(v, v.name) for v in report.variants if v.name not in duplicates]
+    measured += [(v, native_name) for v in report.native_configurations]
+    return [
+        {"name": v.name, "variant": variant, "precision": v.precision, "batch_size": s.batch_size,
          "p50_us": s.p50_us, "calls": s.calls, "max_abs": v.drift.max_abs if v.drift else (0.0 if v.precision == "native" else None),
          "drift": v.drift.value if v.drift else (0.0 if v.precision == "native" else None)}
-        for v in report.variants if v.name not in duplicates for s in v.latency
+        for v, variant in measured for s in v.latency
     ]
-    return recommend_from_candidates(rows, report.variants, tolerance=tolerance, source=source)
+
+
+def fastest_native(rows: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+    """The fastest native configuration among ``rows`` (of one batch size): what a speedup over native is
+    measured against. The native library at its default threads can be far slower than on one thread (a
+    busy machine keeps its threads waiting for cores), and a deployment would set the faster one."""
+    natives = [r for r in rows if r["precision"] == "native" and r.get("p50_us") is not None]
+    return min(natives, key=lambda r: r["p50_us"], default=None)
 
 
 def fallback_duplicates(variants: Sequence[VariantResult]) -> set[str]:
@@ -119,16 +138,16 @@ def recommend_from_candidates(rows: Sequence[dict[str, Any]], variants: Sequence
         best = min(eligible, key=lambda r: r["p50_us"])
         by_batch[str(batch)] = best["name"]
         variant_of[str(batch)] = best.get("variant") or best["name"]
-        natives = [r for r in timed if r["precision"] == "native"]
+        base = fastest_native(timed)
         text = f"{best['name']}: p50 {best['p50_us']:,.1f} µs"
         if best["precision"] == "native":
             text += ", no ONNX configuration within tolerance is faster than the native model here"
             threads = best["name"].removeprefix("native t")
             if threads.isdigit():
                 text += (f" (keep the native model, set to {threads} thread{'s' if threads != '1' else ''}: "
-                         f"n_jobs={threads} for scikit-learn, nthread={threads} for XGBoost)")
-        elif natives:
-            text += f", {min(r['p50_us'] for r in natives) / best['p50_us']:.1f}x faster than native"
+                         f"{setting_words(int(threads))})")
+        elif base is not None:
+            text += f", {base['p50_us'] / best['p50_us']:.1f}x faster than {base['name']}"
         faster_rejected = {}
         for r in timed:
             if not row_within(r, tolerance) and r["p50_us"] < best["p50_us"]:
@@ -278,19 +297,13 @@ def _name(variant: str, threads: int, spin: bool, level: str, mode: str) -> str:
 def native_thread_variants(native: Any, cores: int) -> list[tuple[str, Any]]:
     """Copies of the native model set to 1 and to ``cores`` threads, for the libraries that take a thread
     count (scikit-learn-style ``n_jobs``, XGBoost boosters' ``nthread``); the user's object is untouched."""
-    import copy
+    from optimizer_core.native_threads import configuration_name, pinned_clone
 
     out = []
     for threads in sorted({1, cores}):
-        clone = None
-        params = native.get_params() if hasattr(native, "get_params") else {}
-        if "n_jobs" in params:
-            clone = copy.deepcopy(native).set_params(n_jobs=threads)
-        elif type(native).__module__.startswith("xgboost") and hasattr(native, "set_param"):
-            clone = native.copy()
-            clone.set_param({"nthread": threads})
+        clone = pinned_clone(native, threads)
         if clone is not None:
-            out.append((f"native t{threads}", clone))
+            out.append((configuration_name(threads), clone))
     return out
 
 

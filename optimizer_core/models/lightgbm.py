@@ -301,3 +301,26 @@ def _predictor(native: Any, task: Task) -> Callable[[np.ndarray], np.ndarray]:
 def _two_columns(p: np.ndarray) -> np.ndarray:
     p = np.asarray(p, dtype=np.float64).reshape(-1)
     return np.column_stack([1.0 - p, p])
+
+
+class _PinnedBooster:
+    """A Booster whose predictions run on a fixed number of threads (LightGBM takes ``num_threads`` per call)."""
+
+    def __init__(self, booster: Any, threads: int):
+        self._booster = booster
+        self._threads = threads
+
+    def predict(self, X: Any, **kwargs: Any) -> Any:
+        return self._booster.predict(X, num_threads=self._threads, **kwargs)
+
+
+def pinned_predictor(native: Any, task: Task, threads: int) -> Callable[[np.ndarray], np.ndarray]:
+    """The native predictor set to ``threads`` threads (``num_threads``; ``n_jobs`` of a copy of a scikit-learn
+    wrapper); the user's model is untouched."""
+    import copy
+
+    import lightgbm
+
+    if isinstance(native, lightgbm.LGBMModel):
+        return _predictor(copy.deepcopy(native).set_params(n_jobs=threads), task)
+    return _predictor(_PinnedBooster(native, threads), task)
