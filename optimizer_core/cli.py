@@ -399,16 +399,24 @@ class _progress_bar:
 
 
 def format_summary(report) -> str:
-    """Plain-text table: one row per variant, p50 per batch size, drift and size."""
-    batches = sorted({row.batch_size for v in report.variants for row in v.latency})
+    """Plain-text table: one row per variant (and per native configuration: "native t1"), p50 per batch size,
+    drift, size and, when the run had a target column, the variant's metrics."""
+    native_configurations = tuple(getattr(report, "native_configurations", ()))
+    listed = []
+    for v in report.variants:
+        listed.append(v)
+        if v.precision == "native":
+            listed += native_configurations  # right under the native variant they are configurations of
+    batches = sorted({row.batch_size for v in listed for row in v.latency})
     relative = any(v.drift and v.drift.metric == "max_rel" for v in report.variants)
+    metric_names = list(dict.fromkeys(k for v in report.variants for k in (v.metrics or {})))
     header = ["variant", "provider", "size", *[f"p50@{b} µs" for b in batches],
-              "max drift (rel)" if relative else "max drift", "flips"]
+              "max drift (rel)" if relative else "max drift", "flips", *metric_names]
     rows = []
     noisy = False
-    for v in report.variants:
+    for v in listed:
         if not v.applicable:
-            rows.append([v.name, "-", "n/a", *["-" for _ in batches], "-", "-"])
+            rows.append([v.name, "-", "n/a", *["-" for _ in batches], "-", "-", *["-" for _ in metric_names]])
             continue
         provider = (v.provider_used or "-").replace("ExecutionProvider", "")
         cells = [v.name, provider + (" (fallback)" if v.fell_back else ""), _size(v.size_bytes)]
@@ -418,6 +426,7 @@ def format_summary(report) -> str:
             noisy = noisy or bool(row and row.noisy)
         cells.append(("unbounded" if math.isinf(v.drift.value) else f"{v.drift.value:.2e}") if v.drift else "-")
         cells.append(str(v.drift.label_flips) if v.drift and v.drift.label_flips is not None else "-")
+        cells += [_metric((v.metrics or {}).get(name)) for name in metric_names]
         rows.append(cells)
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *rows]]
@@ -429,6 +438,10 @@ def format_summary(report) -> str:
     drift_kind = ("largest difference from the native prediction relative to its size" if relative
                   else "largest absolute difference from the native model's scores")
     out.append(f"  max drift = {drift_kind}")
+    if metric_names:
+        target = report.data.get("target")
+        out.append(f"  {', '.join(metric_names)} = each variant's predictions scored against the target column"
+                   + (f" {target!r}" if target else ""))
     if noisy:
         out.append("  * noisy: the calls' timings spread widely (a busy machine or too few calls); ratios that use "
                    "them are unreliable: re-run on a quiet machine or with a larger --budget-s")
@@ -442,6 +455,12 @@ def format_summary(report) -> str:
         out.append(f"recommendation: {report.recommendation.reason}")
     out += [f"note: {n}" for n in report.notes]
     return "\n".join(out)
+
+
+def _metric(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{value:.4f}" if abs(value) < 1000 else f"{value:,.1f}"
 
 
 def _size(size_bytes: int | None) -> str:

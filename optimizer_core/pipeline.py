@@ -409,7 +409,7 @@ def _native_configuration(loaded: LoadedModel, latency: tuple[Any, ...]) -> Vari
     """The native model timed on one thread beside the native variant (its default threads)."""
     return VariantResult(
         name=native_threads.SINGLE_THREAD, precision="native", provider_requested=None, provider_used=loaded.family,
-        applicable=True, session_settings={"threads": 1}, latency=latency,
+        applicable=True, session_settings={"threads": 1}, latency=latency, size_bytes=loaded.source_bytes or None,
         notes=(f"the native model on one thread ({native_threads.setting_words(1)}), timed in the same rounds as "
                "the native variant at its default threads: speedups over native are quoted against the faster of "
                "the two",),
