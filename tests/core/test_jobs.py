@@ -111,6 +111,33 @@ def test_worker_environment_has_no_secrets(monkeypatch, tmp_path):
     assert env["HOME"].startswith(str(tmp_path))
 
 
+def test_worker_temp_folder_is_inside_the_job_folder_and_telemetry_is_off(monkeypatch, tmp_path):
+    from optimizer_core.jobs import _worker_env
+
+    monkeypatch.delenv("ORT_DISABLE_TELEMETRY", raising=False)
+    env = _worker_env(tmp_path)
+    assert env["TMPDIR"] == str(tmp_path / "tmp") and (tmp_path / "tmp").is_dir()
+    assert env["ORT_DISABLE_TELEMETRY"] == "1"
+
+
+def _telemetry_files(folder) -> list[str]:
+    return glob.glob(os.path.join(folder, "**", ".ses"), recursive=True) + glob.glob(
+        os.path.join(folder, "**", "DeveloperTools"), recursive=True)
+
+
+@pytest.mark.parametrize("ending", ["done", "killed"])
+def test_what_onnx_runtime_writes_in_the_worker_goes_with_the_job(files, monkeypatch, ending):
+    """ONNX Runtime 1.32 writes $TMPDIR/.ses (and a device id under HOME) on import. Even with its telemetry let
+    on, the worker's temporary and home folders are the job's, removed when the job ends, done or killed."""
+    monkeypatch.setenv("ORT_DISABLE_TELEMETRY", "0")
+    manager = JobManager(limits=Limits(job_timeout_s=1.0)) if ending == "killed" else JobManager()
+    fault = "hang:60" if ending == "killed" else None
+    status = manager.wait(manager.submit(_request(files), test_fault=fault), 180)
+    assert status.state == ("done" if ending == "done" else "failed"), status.message
+    assert not _leftover_job_dirs()
+    assert not _telemetry_files(tempfile.gettempdir())
+
+
 def test_inspect_model_in_a_worker(files):
     from optimizer_core.errors import OptimizerError
     from optimizer_core.jobs import inspect_model
