@@ -289,6 +289,7 @@ def _worker_env(job_dir: Path) -> dict[str, str]:
     env["HOME"] = str(home)
     env["TMPDIR"] = str(tmp)
     env[OPT_OUT] = os.environ.get(OPT_OUT, "1")
+    env["INFERENCE_OPTIMIZER_PARENT_PID"] = str(os.getpid())  # the worker stops when this process is gone
     from optimizer_core.bench_lock import default_lock_path
     from optimizer_core.demo import cache_dir
 

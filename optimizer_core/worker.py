@@ -29,14 +29,18 @@ def _set_limits(request: dict) -> None:
             resource.setrlimit(limit, (value, hard))
 
 
+PARENT_PID = "INFERENCE_OPTIMIZER_PARENT_PID"  # set by jobs._worker_env
+
+
 def _exit_with_parent() -> None:
     """Stop when the process that started this worker goes away (it runs in its own session, so the
-    signal that ended the parent never reaches it)."""
+    signal that ended the parent never reaches it). The parent names itself in the environment: a parent
+    killed while this process was still starting is gone already, and ``getppid()`` then names init."""
     import os
     import threading
     import time
 
-    parent = os.getppid()
+    parent = int(os.environ.get(PARENT_PID) or os.getppid())
 
     def watch() -> None:
         while os.getppid() == parent:

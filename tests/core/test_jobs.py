@@ -215,6 +215,30 @@ def test_worker_exits_when_its_parent_is_killed(files, tmp_path):
     assert not _alive(worker), "the worker outlived its parent"
 
 
+def test_a_worker_whose_parent_died_before_it_started_exits(files, tmp_path):
+    """Regression: a parent killed while its worker was still starting left the worker running (it took init for
+    its parent), here until its 60 s hang ended."""
+    import json
+    import subprocess
+    import sys
+
+    from optimizer_core.jobs import _worker_env
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    job = tmp_path / "job"
+    (job / "cwd").mkdir(parents=True)
+    (job / "m.json").write_bytes(files["xgb"])
+    (job / "c.csv").write_bytes(files["csv"])
+    (job / "request.json").write_text(json.dumps({
+        "config": CONFIG.to_dict(), "model_file": str(job / "m.json"), "csv_file": str(job / "c.csv"),
+        "model_name": "m", "csv_name": "c", "limits": {}, "test_fault": "hang:60"}))
+    env = _worker_env(job) | {"INFERENCE_OPTIMIZER_PARENT_PID": str(gone.pid)}
+    worker = subprocess.run([sys.executable, "-I", "-m", "optimizer_core.worker", str(job)], cwd=job / "cwd",
+                            env=env, capture_output=True, timeout=50)
+    assert worker.returncode == 5
+
+
 def test_job_folders_of_dead_processes_are_swept_and_live_ones_kept(tmp_path, monkeypatch):
     import subprocess
     import sys
