@@ -3,7 +3,7 @@
     python -m benchmarks.isolation --model xgboost --candidate fp32 [--budget-s 3] [--threads N]
                                    [--spinning off|on] [--native-threads N] [--onnx FILE]
 
-prints one JSON line, ``{"p50_us": ...}``: the candidate's batch-1 p50 measured by the same harness with no
+prints one JSON line, ``{"p50_us": ..., "noisy": ..., "calls": ...}``: the candidate's batch-1 p50 measured by the same harness with no
 other runner in the process, as a deployment runs one model. `benchmarks.run` compares it with the same
 candidate's batch-1 p50 in its interleaved run (target: within 1.2x), which shows that the interleaving
 does not make one runtime disturb the other (their threads, their caches). The native model is rebuilt
@@ -19,6 +19,10 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from optimizer_core.report import LatencyStats
 
 CANDIDATES = ("native", "fp32")
 DEFAULT_BUDGET_S = 3.0
@@ -29,11 +33,12 @@ TIMEOUT_S = 300.0
 class Alone:
     p50_us: float | None
     error: str | None = None
+    noisy: bool = False  # the harness flagged the measurement noisy (bench.noise_reasons)
 
 
 def measure_alone(key: str, candidate: str, *, budget_s: float, threads: int, spinning: bool,
-                  native_threads: int | None, onnx_path: str | None = None) -> float:
-    """The candidate's batch-1 p50 (µs), timed as the only runner of this process."""
+                  native_threads: int | None, onnx_path: str | None = None) -> LatencyStats:
+    """The candidate's batch-1 latency, timed as the only runner of this process."""
     from pathlib import Path
 
     from benchmarks.reference_models import REFERENCE_MODELS, synthetic_data
@@ -53,7 +58,7 @@ def measure_alone(key: str, candidate: str, *, budget_s: float, threads: int, sp
         runner = bench.onnx_runner("fp32", make_session(model, threads, spinning), output=bench.SCORES_NAME)
     with _native_limits(native_threads):
         result = bench.benchmark([runner], X, (1,), budget_s=budget_s)
-    return result.latency[runner.name][0].p50_us
+    return result.latency[runner.name][0]
 
 
 def alone_in_subprocess(key: str, candidate: str, *, budget_s: float, threads: int, spinning: bool,
@@ -73,7 +78,8 @@ def alone_in_subprocess(key: str, candidate: str, *, budget_s: float, threads: i
     if done.returncode != 0 or not lines:
         tail = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
         return Alone(None, tail[:200])
-    return Alone(float(json.loads(lines[-1])["p50_us"]))
+    measured = json.loads(lines[-1])
+    return Alone(float(measured["p50_us"]), noisy=bool(measured.get("noisy")))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,9 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--native-threads", type=int, default=None)
     parser.add_argument("--onnx", help="the run's fp32 ONNX file (fp32 only; default: convert the rebuilt model)")
     args = parser.parse_args(argv)
-    p50 = measure_alone(args.model, args.candidate, budget_s=args.budget_s, threads=args.threads,
-                        spinning=args.spinning == "on", native_threads=args.native_threads, onnx_path=args.onnx)
-    print(json.dumps({"p50_us": p50}))
+    stats = measure_alone(args.model, args.candidate, budget_s=args.budget_s, threads=args.threads,
+                          spinning=args.spinning == "on", native_threads=args.native_threads, onnx_path=args.onnx)
+    print(json.dumps({"p50_us": stats.p50_us, "noisy": stats.noisy, "calls": stats.calls}))
     return 0
 
 

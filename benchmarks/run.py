@@ -237,9 +237,12 @@ def isolation_lines(results: Sequence[ModelResult], alone: dict[tuple[str, str],
                 lines.append(f"- {r.ref.title} {candidate}: not measured alone ({single.error}): NOT met")
                 continue
             ratio = measured.p50_us / single.p50_us
-            lines.append(f"- {r.ref.title} {candidate}: {fmt_us(measured.p50_us)} µs in the run, "
-                         f"{fmt_us(single.p50_us)} µs alone, ratio {ratio:.2f}: "
+            lines.append(f"- {r.ref.title} {candidate}: {fmt_us(measured.p50_us)} µs in the run"
+                         f"{' (noisy)' if measured.noisy else ''}, {fmt_us(single.p50_us)} µs alone"
+                         f"{' (noisy)' if single.noisy else ''}, ratio {ratio:.2f}: "
                          f"{_met(max(ratio, 1 / ratio) <= TARGET_ISOLATION)}")
+    if any(" (noisy)" in line for line in lines):
+        lines.append("  (noisy: the harness flagged the measurement's own spread, so its p50 moves between runs too)")
     return lines
 
 

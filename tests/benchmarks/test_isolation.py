@@ -25,7 +25,12 @@ def test_each_candidate_is_compared_with_itself_alone_either_way():
     assert by_name["- XGBoost 200 trees depth 6 fp32"].endswith("ratio 1.81: NOT met")  # the ~1.8x of the issue
     assert by_name["- MLP 256x256 native"].endswith("ratio 0.70: NOT met")  # faster in the run is off too
     assert "not measured alone (exit 1): NOT met" in by_name["- MLP 256x256 fp32"]
+    assert "(noisy)" not in "".join(lines)
     assert run.isolation_lines([_result("xgboost", 1.0, 1.0)], {}) == []
+    noisy = run.isolation_lines([_result("xgboost", 200.0, 10.3)], {
+        ("xgboost", "native"): isolation.Alone(800.0, noisy=True), ("xgboost", "fp32"): isolation.Alone(10.0)})
+    assert "200 µs in the run, 800 µs alone (noisy), ratio 0.25: NOT met" in noisy[1]
+    assert noisy[-1].strip().startswith("(noisy:")
 
 
 def test_the_isolation_budget_can_switch_the_check_off():
