@@ -427,13 +427,17 @@ class _IdleWaits:
         self.gave_up = self._busy_in_a_row >= IDLE_GIVE_UP
 
     def notes(self) -> list[str]:
-        if not self.still_busy and not self.gave_up:
-            return []
-        note = (f"other threads of this process were still running when the harness stopped waiting for them before "
-                f"{self.still_busy:,} of {self.waits:,} blocks (it waits up to {thread_idle.IDLE_MAX_S * 1000:g} ms, "
-                f"{self.waited_s:.1f} s in all): something in this process keeps a core busy, so the runners may have "
-                "disturbed one another")
-        return [note + ("; it stopped waiting for the rest of the measurement" if self.gave_up else "")]
+        limit = f"{thread_idle.IDLE_MAX_S * 1000:g} ms"
+        if self.gave_up:
+            why = (f"the waits added up to {IDLE_MAX_SHARE:.0%} of the budget" if self.waited_s >= self.max_total_s
+                   else f"threads were still running after {limit} {IDLE_GIVE_UP} times in a row")
+            return [f"the harness stopped waiting for this process's other threads to go idle before each block ({why}; "
+                    f"{self.waited_s:.1f} s over {self.waits:,} waits): from then on the runners may have disturbed "
+                    "one another"]
+        if self.still_busy:
+            return [f"other threads of this process were still running {limit} after the previous block before "
+                    f"{self.still_busy:,} of {self.waits:,} blocks: the runners may have disturbed one another there"]
+        return []
 
 
 def _window(count: int) -> int:

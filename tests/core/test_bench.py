@@ -351,3 +351,21 @@ def test_threads_that_never_go_idle_end_the_waits_with_a_note(monkeypatch) -> No
     assert result.settings["idle_wait_still_busy"] == bench.IDLE_GIVE_UP
     assert any("stopped waiting" in n for n in result.notes)
     assert all(s.calls == 300 for rows in result.latency.values() for s in rows)  # the measurement went on
+
+
+def test_the_waits_for_idle_threads_take_at_most_a_quarter_of_the_budget(monkeypatch) -> None:
+    from optimizer_core import thread_idle
+
+    asked: list[float] = []
+
+    def slow_to_idle(max_s: float = thread_idle.IDLE_MAX_S) -> thread_idle.IdleWait:
+        asked.append(max_s)
+        return thread_idle.IdleWait(min(max_s, 0.1), True)  # as if each wait had taken 100 ms
+
+    monkeypatch.setattr(thread_idle, "wait_until_idle", slow_to_idle)
+    runners = [_recording_runner(n, []) for n in ("A", "B")]
+    result = bench.benchmark(runners, np.ones((20, 2), dtype=np.float32), (1,), budget_s=1.0, min_calls=100,
+                             max_calls=300)
+    assert result.settings["idle_wait_s"] == pytest.approx(0.25)
+    assert len(asked) == 3 and asked[-1] == pytest.approx(0.05)
+    assert any("added up to 25% of the budget" in n for n in result.notes)
