@@ -29,15 +29,22 @@ def configuration_name(threads: int) -> str:
     return f"native t{threads}"
 
 
-def _n_jobs_params(native: Any) -> dict[str, Any]:
-    """The ``n_jobs`` parameters of an estimator, its pipeline steps' included (``clf__n_jobs``)."""
+def _knobs(native: Any) -> list[tuple[Any, Any]]:
+    """``(estimator, n_jobs)`` for a scikit-learn-style estimator and the steps of a Pipeline; [] without one.
+
+    Only the estimators that predict are looked at: a meta-estimator's nested, unfitted parameters (a
+    ColumnTransformer's ``transformers``) are not the fitted copies that run."""
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(native, Pipeline):
+        return [k for _, step in native.steps if hasattr(step, "get_params") for k in _knobs(step)]
     if not hasattr(native, "get_params"):
-        return {}
+        return []
     try:
-        params = native.get_params()
+        params = native.get_params(deep=False)
     except Exception:  # an estimator whose get_params fails has no knob we can use
-        return {}
-    return {k: v for k, v in params.items() if k == "n_jobs" or k.endswith("__n_jobs")}
+        return []
+    return [(native, params["n_jobs"])] if "n_jobs" in params else []
 
 
 def _is_xgboost_booster(native: Any) -> bool:
@@ -45,12 +52,29 @@ def _is_xgboost_booster(native: Any) -> bool:
         native, "get_params")
 
 
+def _pinned_estimator(native: Any, threads: int) -> Any:
+    """A copy set to ``threads``: shallow for scikit-learn's own estimators (a forest's fitted trees are shared,
+    not copied), deep for the XGBoost and LightGBM wrappers (their set_params writes into state the copy would
+    share with the user's model)."""
+    from sklearn.pipeline import Pipeline
+
+    if isinstance(native, Pipeline):
+        clone = copy.copy(native)
+        clone.steps = [(name, _pinned_estimator(step, threads) if _knobs(step) else step)
+                       for name, step in native.steps]
+        return clone
+    if type(native).__module__.startswith(("xgboost", "lightgbm")):
+        return copy.deepcopy(native).set_params(n_jobs=threads)
+    clone = copy.copy(native)
+    clone.set_params(n_jobs=threads)
+    return clone
+
+
 def pinned_clone(native: Any, threads: int) -> Any | None:
     """A copy of the model set to ``threads`` threads, or None when it has no thread setting a copy can carry
     (a LightGBM Booster takes its thread count per call: :func:`pinned_predictor` handles it)."""
-    params = _n_jobs_params(native)
-    if params:
-        return copy.deepcopy(native).set_params(**dict.fromkeys(params, threads))
+    if _knobs(native):
+        return _pinned_estimator(native, threads)
     if _is_xgboost_booster(native):
         clone = native.copy()
         clone.set_param({"nthread": threads})
@@ -60,9 +84,9 @@ def pinned_clone(native: Any, threads: int) -> Any | None:
 
 def runs_single_threaded(native: Any) -> bool:
     """Whether the model already predicts on one thread as it is set, so timing it pinned to one adds nothing."""
-    params = _n_jobs_params(native)
-    if params:
-        return all(_one_thread(native, key, value) for key, value in params.items())
+    knobs = _knobs(native)
+    if knobs:
+        return all(_one_thread(owner, value) for owner, value in knobs)
     if _is_xgboost_booster(native):
         try:
             generic = json.loads(native.save_config())["learner"]["generic_param"]
@@ -72,10 +96,9 @@ def runs_single_threaded(native: Any) -> bool:
     return False  # a LightGBM Booster predicts on OpenMP's default: every core
 
 
-def _one_thread(native: Any, key: str, value: Any) -> bool:
+def _one_thread(owner: Any, value: Any) -> bool:
     if value == 1:
         return True
-    owner = native.get_params().get(key.rsplit("__", 1)[0]) if "__" in key else native
     # scikit-learn (joblib) reads n_jobs=None as one job; XGBoost and LightGBM read it as every core
     return value is None and not type(owner).__module__.startswith(("xgboost", "lightgbm"))
 

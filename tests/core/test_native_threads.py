@@ -70,16 +70,20 @@ def test_pinned_predictors_predict_the_same_and_leave_the_model_untouched(data, 
         assert pinned is not None, type(model)
         np.testing.assert_allclose(pinned(X[:20]), loaded.predictor(X[:20]), rtol=1e-6, atol=1e-7)
     assert forest.get_params()["randomforestclassifier__n_jobs"] == 2
+    pinned_forest = native_threads.pinned_clone(forest, 1)
+    assert pinned_forest.steps[-1][1].n_jobs == 1
+    assert pinned_forest.steps[-1][1].estimators_ is forest.steps[-1][1].estimators_  # shared, not copied
     assert xgb.get_params()["n_jobs"] is None
     assert native_threads.single_thread_predictor(model_from_object(xgb), cores=1) is None
     assert native_threads.single_thread_predictor(model_from_object(LogisticRegression().fit(X, y)), cores=2) is None
 
 
-def test_a_lightgbm_booster_is_asked_for_one_thread_per_call(data, monkeypatch):
+def test_lightgbm_is_asked_for_one_thread_per_call(data, monkeypatch):
     import lightgbm
 
     X, y = data
     booster = lightgbm.train({"objective": "binary", "verbose": -1}, lightgbm.Dataset(X, y), num_boost_round=3)
+    wrapper = lightgbm.LGBMClassifier(n_estimators=3, verbose=-1).fit(X, y)
     seen = []
     original = lightgbm.Booster.predict
 
@@ -89,7 +93,9 @@ def test_a_lightgbm_booster_is_asked_for_one_thread_per_call(data, monkeypatch):
 
     monkeypatch.setattr(lightgbm.Booster, "predict", predict)
     native_threads.pinned_predictor(model_from_object(booster), 1)(X[:3])
-    assert seen == [1]
+    native_threads.pinned_predictor(model_from_object(wrapper), 1)(X[:3])
+    assert seen == [1, 1]
+    assert wrapper.get_params()["n_jobs"] is None  # the user's wrapper is not changed
 
 
 def _untuned(native_p50: float, single_p50: float, fp32_p50: float, *, noisy_single: bool = False) -> Report:
