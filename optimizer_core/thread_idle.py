@@ -3,10 +3,9 @@
 Libraries keep their worker threads running for a while after a call returns, ready for the next one:
 the OpenMP threads of XGBoost, LightGBM and scikit-learn (libgomp spins about 300,000 times before it
 sleeps: ~7.5 ms after each call on the reference machine), ONNX Runtime's intra-op pool when spinning
-is allowed (~39 ms) and OpenBLAS's threads behind numpy (~100 ms after a multi-threaded product). Timed in one process, runner after runner, those threads compete for the cores with
-whichever runner comes next; a deployment runs one model alone and never sees that. On the 2-core
-reference machine, native XGBoost at its default threads measured 40 ms per batch-1 call right after
-spinning ONNX Runtime sessions in a tuning run, against 0.19-0.27 ms when nothing else ran.
+is allowed (~39 ms) and OpenBLAS's threads behind numpy (~100 ms after a multi-threaded product). Timed
+in one process, runner after runner, those threads compete for the cores with whichever runner comes
+next; a deployment runs one model alone and never sees that.
 
 Linux says which threads are running (``/proc/self/task/*/stat``, state ``R``), so the wait ends as soon as
 none is, typically within a millisecond. Elsewhere, the process's CPU time over short sleeps tells the
