@@ -41,9 +41,28 @@ HEADLINE_LABELS = {
 # --------------------------------------------------------------------------- selections
 
 
-def measured_variants(report: Report) -> list[VariantResult]:
-    """Applicable variants that have latency rows (the native model included)."""
-    return [v for v in report.variants if v.applicable and timed_rows(v)]
+def measured_variants(report: Report, *, with_configurations: bool = False) -> list[VariantResult]:
+    """Applicable variants that have latency rows (the native model included; with ``with_configurations``, its
+    other thread settings too, in :func:`listed_variants`' order)."""
+    listed = listed_variants(report) if with_configurations else report.variants
+    return [v for v in listed if v.applicable and timed_rows(v)]
+
+
+def listed_variants(report: Report) -> list[VariantResult]:
+    """The rows of a variants table: the report's variants in order, with the native model's other thread settings
+    (``native_configurations``: "native t1") right under the native variant they are configurations of."""
+    listed: list[VariantResult] = []
+    for v in report.variants:
+        listed.append(v)
+        if v.precision == "native":
+            listed += report.native_configurations
+    return listed
+
+
+def is_native_configuration(report: Report, variant: VariantResult) -> bool:
+    """Whether ``variant`` is one of the native model's other thread settings ("native t1") rather than a variant:
+    the native model's predictions, timed only, so it has no drift or metrics of its own."""
+    return any(variant is c for c in report.native_configurations)
 
 
 def batch_sizes(report: Report) -> list[int]:

@@ -14,12 +14,9 @@ import math
 def format_summary(report) -> str:
     """Plain-text table: one row per variant (and per native configuration: "native t1"), p50 per batch size,
     drift, size and, when the run had a target column, the variant's metrics."""
-    native_configurations = tuple(getattr(report, "native_configurations", ()))
-    listed = []
-    for v in report.variants:
-        listed.append(v)
-        if v.precision == "native":
-            listed += native_configurations  # right under the native variant they are configurations of
+    from optimizer_core.summary import is_native_configuration, listed_variants
+
+    listed = listed_variants(report)
     batches = sorted({row.batch_size for v in listed for row in v.latency})
     relative = any(v.drift and v.drift.metric == "max_rel" for v in report.variants)
     metric_names = list(dict.fromkeys(k for v in report.variants for k in (v.metrics or {})))
@@ -31,9 +28,8 @@ def format_summary(report) -> str:
     header += extra
     rows = []
     noisy = False
-    variant_ids = {id(v) for v in report.variants}
     for v in listed:
-        configuration = id(v) not in variant_ids  # "native t1": the native model on other threads
+        configuration = is_native_configuration(report, v)  # "native t1": the native model on other threads
         tail = (([_trees_cell(v)] if trees else []) + ([_delta_cell(v, configuration)] if metric else [])
                 + [_metric((v.metrics or {}).get(name)) for name in metric_names])
         if not v.applicable:

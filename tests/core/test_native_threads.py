@@ -175,3 +175,27 @@ def test_a_run_times_native_on_one_thread_and_quotes_the_faster(data, xgb, monke
     assert "than native t1" in report.recommendation.details["1"] or report.recommendation.configuration(1) == "native t1"
     assert any("comparisons use native t1" in line for line in report.explanations)
     assert json.loads(report.to_json())["native_configurations"][0]["name"] == "native t1"
+
+
+def test_every_variants_table_lists_native_t1_right_under_native():
+    """The CLI table, report.html and the notebook display list the native model on one thread where they list
+    native, with its timings from report.json and no drift of its own (it is the native model, timed only)."""
+    import re
+
+    from optimizer_core.views.cli_table import format_summary
+    from optimizer_core.views.html import render_html
+    from optimizer_core.views.notebook import report_html
+
+    report = Report.from_json(_untuned(28_000.0, 140.0, 10.0).to_json())  # as a stored run reads it back
+    assert [v.name for v in F.listed_variants(report)] == ["native", "native t1", "fp32"]
+    assert F.is_native_configuration(report, report.native_configurations[0])
+    assert not F.is_native_configuration(report, report.native)
+    names = [line.split("  ")[0].strip() for line in format_summary(report).splitlines()[3:6]]
+    assert names == ["native", "native t1", "fp32"]
+    for page in (render_html(report), report_html(report, figures=False)):
+        rows = re.findall(r"<tr[^>]*>(.*?)</tr>", page, flags=re.S)
+        first_cells = [re.sub(r"<[^>]+>", "", re.split(r"</td>", row)[0]).strip() for row in rows if "<td" in row]
+        variants = [c for c in first_cells if c in ("native", "native t1", "fp32")]
+        assert variants[:3] == ["native", "native t1", "fp32"], variants
+        single_row = next(row for row in rows if re.search(r"<td[^>]*>(<span[^>]*></span>)?native t1</td>", row))
+        assert "140" in single_row and "reference" not in single_row
