@@ -1,11 +1,13 @@
 """Print one native-vs-ONNX table for the reference models, measured in one run.
 
     python -m benchmarks.run [--models xgboost,lightgbm,random_forest,mlp,logistic] [--budget-s 20]
-                             [--batch-sizes 1,16,256,4096] [--threads N]
+                             [--batch-sizes 1,16,256,4096] [--threads N] [--isolation-budget-s 3]
 
 Every model is converted to ONNX, run by ONNX Runtime on CPU (intra-op threads = physical cores, spinning
 off) and timed against its own ``predict_proba`` by the same harness, interleaved, plus the runtime floor
-(ORT on a trivial graph of the same input shape). The whole run holds the machine-wide benchmark lock.
+(ORT on a trivial graph of the same input shape). Then each candidate (native, fp32) is timed at batch 1
+alone in a process of its own (``benchmarks.isolation``), and its p50 compared with the interleaved one.
+The whole run holds the machine-wide benchmark lock.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +37,7 @@ TARGET_SPEEDUP = 20.0
 TARGET_FLOOR_RATIO = 2.5
 TARGET_REPEAT = 0.15
 TARGET_OVERHEAD_NS = 1000.0
+TARGET_ISOLATION = 1.2  # a candidate's batch-1 p50 in the interleaved run within this factor of it timed alone
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class ModelResult:
     converter: str
     explanations: tuple[str, ...]
     notes: tuple[str, ...]
+    onnx_model: bytes = field(default=b"", repr=False)  # the fp32 model, for the candidate timed alone
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -61,9 +65,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "(off: no stolen cores in the interleave; on: ORT's own default)")
     parser.add_argument("--native-threads", type=int, default=None,
                         help="limit the native libraries' threads (n_jobs, OpenMP, BLAS); default: their own")
+    parser.add_argument("--isolation-budget-s", type=float, default=3.0,
+                        help="timing budget of each candidate timed alone in its own process, at batch 1 "
+                             "(0: skip the isolation check)")
     args = parser.parse_args(argv)
     if args.budget_s <= 0:
         parser.error("--budget-s must be positive")
+    if args.isolation_budget_s < 0:
+        parser.error("--isolation-budget-s must be 0 (skip) or positive")
     return args
 
 
@@ -114,7 +123,7 @@ def measure_model(ref: Reference, batch_sizes: tuple[int, ...], budget_s: float,
                "n_trees": TREES.get(ref.key)}
     explanations = bench.explain("native", result.latency, floor, context)
     return (ModelResult(ref, result.latency["native"], result.latency["fp32"], floor, max_abs_diff, converter,
-                        explanations, result.notes), session, X)
+                        explanations, result.notes, model), session, X)
 
 
 def repeatability(session: Any, X: np.ndarray) -> tuple[float, float]:
@@ -191,6 +200,52 @@ def target_lines(results: Sequence[ModelResult], overhead_ns: float,
     return lines
 
 
+def time_alone(results: Sequence[ModelResult], args: argparse.Namespace, threads: int) -> dict[tuple[str, str], Any]:
+    """Each model's candidates at batch 1, each alone in a process of its own (``benchmarks.isolation``)."""
+    import tempfile
+    from pathlib import Path
+
+    from benchmarks.isolation import CANDIDATES, alone_in_subprocess
+
+    alone = {}
+    with tempfile.TemporaryDirectory(prefix="io-bench-alone-") as folder:
+        for r in results:
+            onnx_path = Path(folder) / f"{r.ref.key}.onnx"
+            onnx_path.write_bytes(r.onnx_model)
+            for candidate in CANDIDATES:
+                log(f"{r.ref.title}: {candidate} alone in its own process ({args.isolation_budget_s:g} s)")
+                alone[(r.ref.key, candidate)] = alone_in_subprocess(
+                    r.ref.key, candidate, budget_s=args.isolation_budget_s, threads=threads,
+                    spinning=args.spinning == "on", native_threads=args.native_threads,
+                    onnx_path=str(onnx_path) if candidate == "fp32" and r.onnx_model else None)
+    return alone
+
+
+def isolation_lines(results: Sequence[ModelResult], alone: dict[tuple[str, str], Any]) -> list[str]:
+    """Each candidate's batch-1 p50 in the interleaved run against the same candidate timed alone in its own
+    process: the interleaving is fair only if one runner does not slow the other."""
+    if not alone:
+        return []
+    lines = [f"Isolation: each candidate's batch-1 p50 in the interleaved run against the same candidate timed alone "
+             f"in a process of its own (target within {TARGET_ISOLATION}x either way):"]
+    for r in results:
+        for candidate, rows in (("native", r.native), ("fp32", r.fp32)):
+            measured, single = _at(rows, 1), alone.get((r.ref.key, candidate))
+            if measured is None or single is None:
+                continue
+            if single.p50_us is None:
+                lines.append(f"- {r.ref.title} {candidate}: not measured alone ({single.error}): NOT met")
+                continue
+            ratio = measured.p50_us / single.p50_us
+            lines.append(f"- {r.ref.title} {candidate}: {fmt_us(measured.p50_us)} µs in the run"
+                         f"{' (noisy)' if measured.noisy else ''}, {fmt_us(single.p50_us)} µs alone"
+                         f"{' (noisy)' if single.noisy else ''}, ratio {ratio:.2f}: "
+                         f"{_met(max(ratio, 1 / ratio) <= TARGET_ISOLATION)}")
+    if any(" (noisy)" in line for line in lines):
+        lines.append("  (noisy: the harness flagged the measurement's own spread, so its p50 moves between runs too)")
+    return lines
+
+
 def _at(rows: tuple[LatencyStats, ...], batch_size: int) -> LatencyStats | None:
     return next((s for s in rows if s.batch_size == batch_size), None)
 
@@ -236,6 +291,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             results.append(result)
             if key == "xgboost" and 1 in args.batch_sizes:
                 repeat = repeatability(session, X)
+        alone = {}
+        if args.isolation_budget_s > 0 and 1 in args.batch_sizes:
+            alone = time_alone(results, args, threads)
     print(f"inference-optimizer benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: onnxruntime {ort.__version__}, "
           f"{physical_cores()} cores, intra-op threads {threads}, spinning {args.spinning}, budget {args.budget_s:g} s per "
           f"model, wall {time.perf_counter() - started:.0f} s, load average {load_before} before / {_load()} after")
@@ -248,6 +306,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print("\n".join(target_lines(results, overhead, repeat)))
     print()
+    if alone:
+        print("\n".join(isolation_lines(results, alone)))
+        print()
     for r in results:
         print(f"{r.ref.title}: {r.converter}; max |ONNX - native| = {r.max_abs_diff:.2g}")
         for line in (*r.explanations, *r.notes):

@@ -285,7 +285,7 @@ def _latency_tab(report: Report, key: str) -> None:
 
 def latency_table(report: Report) -> pd.DataFrame:
     records = []
-    for v in S.measured_variants(report):
+    for v in S.measured_variants(report, with_configurations=True):
         for r in sorted(v.latency, key=lambda r: r.batch_size):
             records.append(
                 {
@@ -305,7 +305,7 @@ def latency_table(report: Report) -> pd.DataFrame:
 
 def _noise_notes(report: Report) -> list[str]:
     notes = []
-    for v in S.measured_variants(report):
+    for v in S.measured_variants(report, with_configurations=True):
         for r in sorted(v.latency, key=lambda r: r.batch_size):
             if r.noisy:
                 why = "; ".join(r.noise_reasons) or "the timings vary a lot"
@@ -408,7 +408,7 @@ def _trees_tradeoffs(report: Report, key: str, batch: int) -> None:
 
 def variant_table(report: Report) -> pd.DataFrame:
     records = []
-    for v in report.variants:
+    for v in S.listed_variants(report):
         records.append(
             {
                 "variant": v.name,
@@ -417,15 +417,19 @@ def variant_table(report: Report) -> pd.DataFrame:
                 "provider": provider_text(v),
                 "size": fmt_mb(v.size_bytes),
                 "session init": f"{v.session_init_ms:,.1f} ms" if v.session_init_ms is not None else "—",
-                "max drift": "reference"
-                if v.precision == "native"
-                else fmt_drift(v.drift)
-                if v.drift
-                else "—",
+                "max drift": _drift_text(report, v),
                 "within tolerance": _passed_text(v, metric_tolerance(report)),
             }
         )
     return pd.DataFrame.from_records(records)
+
+
+def _drift_text(report: Report, v: VariantResult) -> str:
+    if S.is_native_configuration(report, v):  # the native model on other threads: timed, not compared
+        return "—"
+    if v.precision == "native":
+        return "reference"
+    return fmt_drift(v.drift) if v.drift else "—"
 
 
 def _passed_text(v: VariantResult, max_metric_loss: float | None = None) -> str:
@@ -447,7 +451,7 @@ def _details_tab(report: Report, key: str) -> None:
             "applies": st.column_config.CheckboxColumn(help="whether the precision changes this model at all")
         },
     )
-    noted = [v for v in report.variants if v.notes]
+    noted = [v for v in S.listed_variants(report) if v.notes]
     if noted:
         st.markdown("**What each variant is** (and why one does not apply)")
         st.markdown("\n".join(f"- **{v.name}**: " + md_escape("; ".join(v.notes)) for v in noted))

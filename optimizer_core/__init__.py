@@ -18,6 +18,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from optimizer_core import ort_telemetry
+
+ort_telemetry.opt_out()  # before anything imports onnxruntime, which starts its telemetry on import
+
 _EXPORTS = {
     "optimize": "optimizer_core.pipeline",
     "validate": "optimizer_core.validation",

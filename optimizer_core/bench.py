@@ -3,7 +3,10 @@
 Every runner is timed the same way: inputs are prepared before timing (contiguous arrays, a ring of
 distinct batches so the same rows are not replayed from cache), a warm-up until timings settle, then
 ``time.perf_counter_ns`` around the call alone. Runners are measured in interleaved rounds of blocks
-(A B C A B C ...) so that a drift of the machine's speed during the run does not bias their ratios.
+(A B C A B C ...) so that a drift of the machine's speed during the run does not bias their ratios. Before
+each block the harness waits, untimed, until the previous runner's worker threads have gone idle
+(``thread_idle``): spinning OpenMP or ONNX Runtime threads would otherwise slow the runner that follows,
+which a deployment running one model alone never sees.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 from scipy.special import betainc
 
+from optimizer_core import thread_idle
 from optimizer_core.report import P99_MIN_CALLS, P999_MIN_CALLS, FloorRow, LatencyStats
 
 __all__ = [
@@ -59,7 +63,7 @@ BLOCK_MIN_CALLS = 10  # ...or holds this many calls
 BLOCK_MAX_S = 0.04  # a block whose calls turn out slower than estimated ends after this much timed work
 MIN_ROUNDS = 5  # blocks are sized so that min_calls takes at least this many rounds
 LEAD_IN_MAX_S = 0.002  # untimed calls open each block when a call is cheaper than this...
-LEAD_IN_S = 0.001  # ...for about this long (at least one call, at most a quarter of the block's calls)
+LEAD_IN_S = 0.001  # ...for about this long (at least one call, however short the block: see _Cell.lead_in)
 MAX_SAMPLES = 10_000
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_MAX_ELEMENTS = 200_000  # resampling beyond this uses the exact bootstrap distribution
@@ -73,6 +77,8 @@ LARGE_BATCH = 128  # where intra-op threads start to matter
 TREE_KERNEL_ROWS = 50  # ORT's TreeEnsemble switches its parallelization above 50 rows...
 TREE_KERNEL_TREES = 80  # ...and 80 trees
 FLOOR_DOMINATES = 2.0  # a p50 within 2x of the runtime floor is mostly runtime overhead
+IDLE_MAX_SHARE = 0.25  # the waits for idle threads take at most this share of the budget...
+IDLE_GIVE_UP = 3  # ...and stop after this many waits in a row found a thread still running
 
 
 def _identity(batch: np.ndarray) -> Any:
@@ -357,11 +363,11 @@ class _Cell:
     def run(self, calls: int, out: list[int], max_s: float = math.inf) -> None:
         self.next_input = _time_calls(self.runner.predict, self.inputs, self.next_input, calls, out, max_s * 1e9)
 
-    def lead_in(self, block_calls: int) -> None:
+    def lead_in(self) -> None:
         """Untimed calls after another runner's block: its caches, branch history and thread pools take a
-        few calls to come back (seen: 65 µs, then 13 µs, then a steady 9 µs for a 9 µs call)."""
-        calls = max(1, min(int(LEAD_IN_S / max(self.est_ns / 1e9, 1e-9)), block_calls // 4))
-        self.run(calls, [])
+        few calls to come back (seen: 65 µs, then 13 µs, then a steady 9 µs for a 9 µs call). Not capped by
+        the block's size: the tuner's 10-call blocks with 2 lead-in calls measured a 14 µs call at 19-20 µs."""
+        self.run(max(1, int(LEAD_IN_S / max(self.est_ns / 1e9, 1e-9))), [])
 
 
 class _Clock:
@@ -389,6 +395,49 @@ class _Clock:
         value = (now - self.start) / self.budget_s if fraction is None else fraction
         self._fraction = max(self._fraction, min(1.0, value))
         self.progress(stage, self._fraction)
+
+
+class _IdleWaits:
+    """The untimed wait before a runner's warm-up or block until the other threads of the process are idle.
+
+    It stops waiting (with a note) when threads stay busy for IDLE_GIVE_UP waits in a row, or once the waits
+    add up to ``max_total_s``: something that never rests must not eat the measurement's budget."""
+
+    def __init__(self, max_total_s: float = math.inf) -> None:
+        self.max_total_s = max_total_s
+        self.waits = 0
+        self.waited_s = 0.0
+        self.still_busy = 0  # waits that ended at thread_idle.IDLE_MAX_S with a thread still running
+        self.gave_up = False
+        self._busy_in_a_row = 0
+
+    def __call__(self) -> None:
+        if self.gave_up:
+            return
+        result = thread_idle.wait_until_idle(min(thread_idle.IDLE_MAX_S, self.max_total_s - self.waited_s))
+        self.waits += 1
+        self.waited_s += result.waited_s
+        if self.waited_s >= self.max_total_s:
+            self.gave_up = True
+        if result.idle:
+            self._busy_in_a_row = 0
+            return
+        self.still_busy += 1
+        self._busy_in_a_row += 1
+        self.gave_up = self._busy_in_a_row >= IDLE_GIVE_UP
+
+    def notes(self) -> list[str]:
+        limit = f"{thread_idle.IDLE_MAX_S * 1000:g} ms"
+        if self.gave_up:
+            why = (f"the waits added up to {IDLE_MAX_SHARE:.0%} of the budget" if self.waited_s >= self.max_total_s
+                   else f"threads were still running after {limit} {IDLE_GIVE_UP} times in a row")
+            return [f"the harness stopped waiting for this process's other threads to go idle before each block ({why}; "
+                    f"{self.waited_s:.1f} s over {self.waits:,} waits): from then on the runners may have disturbed "
+                    "one another"]
+        if self.still_busy:
+            return [f"other threads of this process were still running {limit} after the previous block before "
+                    f"{self.still_busy:,} of {self.waits:,} blocks: the runners may have disturbed one another there"]
+        return []
 
 
 def _window(count: int) -> int:
@@ -432,8 +481,11 @@ def _block_calls(est_ns: float, min_calls: int) -> int:
 
 
 def _measure_rounds(cells: list[_Cell], share_end: float, min_calls: int, max_calls: int,
-                    clock: _Clock, stage: str) -> int:
-    """Interleaved rounds of blocks (A B C A B C ...) until every runner has max_calls or time is up."""
+                    clock: _Clock, stage: str, wait_idle: _IdleWaits | None = None) -> int:
+    """Interleaved rounds of blocks (A B C A B C ...) until every runner has max_calls or time is up.
+
+    ``wait_idle`` (several runners) is called before each block: an untimed wait for the previous runner's
+    threads to go idle, whose time comes out of the share like any other."""
     rounds = 0
     while True:
         active = [c for c in cells if len(c.samples) < max_calls]
@@ -441,19 +493,22 @@ def _measure_rounds(cells: list[_Cell], share_end: float, min_calls: int, max_ca
             return rounds
         ran = False
         for position, cell in enumerate(active):
-            left = share_end - time.perf_counter()
             # the runners still to go in this round share what is left equally
-            fair_s = left / (len(active) - position)
+            fair_s = (share_end - time.perf_counter()) / (len(active) - position)
             calls = min(_block_calls(cell.est_ns, min_calls), max_calls - len(cell.samples),
                         int(fair_s / max(cell.est_ns / 1e9, 1e-9)))
             if calls <= 0:
                 if cell.samples:
                     continue
                 calls = 1  # every runner gets at least one timed call at every batch size
+            if wait_idle is not None and len(active) > 1:
+                wait_idle()  # its time comes out of the share: the block shrinks to what is left (>= 1 call)
+                fair_s = (share_end - time.perf_counter()) / (len(active) - position)
+                calls = max(1, min(calls, int(fair_s / max(cell.est_ns / 1e9, 1e-9))))
             block: list[int] = []
             with _gc_paused():
                 if cell.est_ns / 1e9 < LEAD_IN_MAX_S:
-                    cell.lead_in(calls)
+                    cell.lead_in()
                 cell.run(calls, block, max_s=min(BLOCK_MAX_S, max(fair_s, BLOCK_MIN_S)))
             cell.samples.extend(block)
             cell.est_ns = float(np.median(block))
@@ -498,6 +553,9 @@ def benchmark(
     notes: list[str] = []
     per_batch: dict[str, dict[str, Any]] = {}
     overhead = harness_overhead_ns(2000)
+    wait_idle = _IdleWaits(max_total_s=budget_s * IDLE_MAX_SHARE)
+    wait_idle()  # whatever ran before this benchmark (a previous one, the drift pass) has its threads idle first
+    several = len(runners) > 1
     clock.report("benchmark: starting", force=True)
     for index, batch_size in enumerate(batch_sizes):
         stage = f"batch {batch_size}"
@@ -513,8 +571,11 @@ def benchmark(
         warm_cap = share * WARMUP_SHARE / len(cells)
         for cell in cells:
             clock.report(f"{stage}: warming up {cell.runner.name}")
+            if several:
+                wait_idle()
             _warm_up(cell, warm_cap)
-        rounds = _measure_rounds(cells, batch_start + share, min_calls, max_calls, clock, stage)
+        rounds = _measure_rounds(cells, batch_start + share, min_calls, max_calls, clock, stage,
+                                 wait_idle if several else None)
         for cell in cells:
             latency[cell.runner.name].append(summarize(np.asarray(cell.samples, dtype=np.int64), batch_size,
                                                        seed=seed))
@@ -534,7 +595,7 @@ def benchmark(
         "block_min_ms": BLOCK_MIN_S * 1000,
         "block_min_calls": BLOCK_MIN_CALLS,
         "block_max_ms": BLOCK_MAX_S * 1000,
-        "block_lead_in": f"untimed calls for {LEAD_IN_S * 1000:g} ms (at least 1, at most a quarter of the block) "
+        "block_lead_in": f"untimed calls for {LEAD_IN_S * 1000:g} ms (at least 1) "
                          f"when a call takes under {LEAD_IN_MAX_S * 1000:g} ms",
         "rounds": {b: v["rounds"] for b, v in per_batch.items()},
         "warmup": {"min_calls": WARMUP_MIN_CALLS, "min_ms": WARMUP_MIN_S * 1000, "max_share": WARMUP_SHARE,
@@ -545,10 +606,17 @@ def benchmark(
         "max_calls": max_calls,
         "timer": "time.perf_counter_ns around the call alone",
         "gc": "paused during timed blocks",
+        "idle_wait": f"untimed wait before each runner's warm-up and block until the process's other threads are idle "
+                  f"(at most {thread_idle.IDLE_MAX_S * 1000:g} ms): spinning worker threads of the previous runner "
+                  "would slow the next one",
+        "idle_waits": wait_idle.waits,
+        "idle_wait_s": round(wait_idle.waited_s, 4),
+        "idle_wait_still_busy": wait_idle.still_busy,
         "harness_overhead_ns": round(overhead, 1),
         "seed": seed,
         "per_batch": per_batch,
     }
+    notes.extend(wait_idle.notes())
     clock.report("benchmark: done", force=True, fraction=1.0)
     return BenchResult(
         latency={name: flag_implausible(tuple(rows)) for name, rows in latency.items()},
@@ -676,8 +744,11 @@ def measure_floor(
 
 
 def explain(native_name: str, latency: dict[str, tuple[LatencyStats, ...]], floor: tuple[FloorRow, ...],
-            context: dict[str, Any]) -> tuple[str, ...]:
+            context: dict[str, Any], *, other_natives: Sequence[str] = ()) -> tuple[str, ...]:
     """Say, per batch size, which runner is faster, and why a variant slower than native likely is.
+
+    ``other_natives``: names in ``latency`` that are the native model in other thread settings ("native t1");
+    at each batch size the variants are compared with the fastest native configuration, as the headline is.
 
     ``context`` keys (all optional):
       ``intra_op_threads`` (int) and ``cores`` (int): threads below cores slow large batches;
@@ -691,20 +762,27 @@ def explain(native_name: str, latency: dict[str, tuple[LatencyStats, ...]], floo
     native = {s.batch_size: s for s in latency.get(native_name, ())}
     if not native:
         return (f"no measurement of {native_name!r}: nothing to compare the ONNX variants against",)
+    natives = (native_name, *other_natives)
     floors = {f.batch_size: f for f in floor}
     lines: list[str] = []
-    for batch_size, base in native.items():
-        variants = {name: s for name, rows in latency.items() if name != native_name
+    for batch_size, default in native.items():
+        variants = {name: s for name, rows in latency.items() if name not in natives
                     for s in rows if s.batch_size == batch_size}
         if not variants:
             continue
-        lines.append(_comparison_line(batch_size, native_name, base, variants))
+        configurations = {name: s for name in natives for s in latency.get(name, ()) if s.batch_size == batch_size}
+        base_name, base = min(configurations.items(), key=lambda item: item[1].p50_us)
+        if base_name != native_name and not _overlap(default, base):
+            lines.append(f"batch {batch_size}: {native_name} at its default threads takes {_us(default.p50_us)}, "
+                         f"{_ratio(default.p50_us / base.p50_us)} the {_us(base.p50_us)} of {base_name}: the "
+                         f"comparisons use {base_name}, the faster native configuration")
+        lines.append(_comparison_line(batch_size, base_name, base, variants))
         for name, stats in variants.items():
             if stats.p50_us > base.p50_us and not _overlap(stats, base):
                 causes = _causes(name, stats, floors.get(batch_size), context)
                 lines.append(f"batch {batch_size}: {name} is {_ratio(stats.p50_us / base.p50_us)} slower than "
-                             f"{native_name}; likely cause: " + ("; ".join(causes) if causes else
-                                                                 _kernel_words(context, name)))
+                             f"{base_name}; likely cause: " + ("; ".join(causes) if causes else
+                                                               _kernel_words(context, name)))
     return tuple(lines)
 
 

@@ -83,6 +83,9 @@ def import_onnxruntime() -> Any:
             import onnxruntime
         except ImportError as e:
             raise RuntimeNotInstalledError(INSTALL_ADVICE) from e
+        from optimizer_core.ort_telemetry import disable_events
+
+        disable_events(onnxruntime)
         _ort_module = onnxruntime
     return _ort_module
 

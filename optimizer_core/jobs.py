@@ -275,12 +275,20 @@ def _rlimits(limits: Limits, wall_s: float) -> dict[str, int]:
 
 
 def _worker_env(job_dir: Path) -> dict[str, str]:
-    """Only what the worker needs: no credentials or tokens from the server's environment."""
+    """Only what the worker needs: no credentials or tokens from the server's environment.
+
+    Its home and temporary folders are inside the job's folder, which is removed when the job ends (done,
+    failed or killed), so nothing a library writes there (ONNX Runtime 1.32 writes ``$TMPDIR/.ses``) outlives
+    the job; ONNX Runtime's telemetry is off (``ort_telemetry``)."""
+    from optimizer_core.ort_telemetry import OPT_OUT
+
     env = {k: os.environ[k] for k in _KEPT_ENV if k in os.environ}
-    home = job_dir / "home"
+    home, tmp = job_dir / "home", job_dir / "tmp"
     home.mkdir(exist_ok=True)
+    tmp.mkdir(exist_ok=True)
     env["HOME"] = str(home)
-    env["TMPDIR"] = str(job_dir)
+    env["TMPDIR"] = str(tmp)
+    env[OPT_OUT] = os.environ.get(OPT_OUT, "1")
     from optimizer_core.bench_lock import default_lock_path
     from optimizer_core.demo import cache_dir
     from optimizer_core.worker import PARENT_PID_ENV

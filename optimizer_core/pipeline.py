@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from optimizer_core import bench, drift, machine_load
+from optimizer_core import bench, drift, machine_load, native_threads
 from optimizer_core.config import OptimizeConfig
 from optimizer_core.converters import convert
 from optimizer_core.data import Dataset, load_dataset
@@ -181,8 +181,8 @@ def optimize(
 
     _stage(progress, "benchmark", 0.0, "benchmarking")
     cpu_before = machine_load.snapshot()
-    variants, floor, bench_info, explanations, tuning = _benchmark(loaded, dataset, prepared, variants, config,
-                                                                   threads, progress, peers)
+    variants, native_configurations, floor, bench_info, explanations, tuning = _benchmark(
+        loaded, dataset, prepared, variants, config, threads, progress, peers)
     others_busy = machine_load.other_cores_busy(cpu_before, machine_load.snapshot())
     bench_info["other_processes_cores_busy"] = None if others_busy is None else round(others_busy, 2)
     if busy := machine_load.busy_note(others_busy, os.cpu_count() or 1):
@@ -208,6 +208,7 @@ def optimize(
         benchmark=bench_info,
         tuning=tuning,
         wall_s=round(time.perf_counter() - started, 3),
+        native_configurations=native_configurations,
         artifacts=_artifacts(prepared, native_scores, loaded.task),
     )
     recommendation = recommend(report, tolerance=config.tolerance, source=config.tolerance_source,
@@ -436,6 +437,9 @@ def _benchmark(loaded: LoadedModel, dataset: Dataset, prepared: list[_Prepared],
         native_predict = timing_predictor(loaded, timing_settings(config, threads))
     runners = [bench.native_runner("native", native_predict)]
     runners += [bench.native_runner(peer.name, peer.predictor) for peer in peers or ()]
+    single = native_threads.single_thread_predictor(loaded, physical_cores())
+    if single is not None:  # the default threads can be far slower (a busy core): time one thread beside them
+        runners.append(bench.native_runner(native_threads.SINGLE_THREAD, single))
     runners += [bench.onnx_runner(p.name, p.session, p.input_dtype) for p in prepared if p.session is not None]
     # Shares of the timing budget: variants side by side, the runtime floor, and the search when tuning.
     bench_share, floor_share = (0.45, 0.1) if config.tune else (0.85, 0.15)
@@ -464,15 +468,29 @@ def _benchmark(loaded: LoadedModel, dataset: Dataset, prepared: list[_Prepared],
                 progress=within(bench_share + floor_share, 1.0), seed=config.seed,
                 encode_lines=snippet_lines(loaded.stored_categories, loaded.feature_names),
             ).to_dict()
+    configurations = ((_native_configuration(loaded, result.latency[native_threads.SINGLE_THREAD]),)
+                      if single is not None else ())
     context = _explain_context(loaded, prepared, threads)
     from optimizer_core.tune import fallback_duplicates
 
     duplicates = fallback_duplicates(measured)  # the same session twice: comparisons would quote noise
     latency = {name: rows for name, rows in result.latency.items() if name not in duplicates}
-    explanations = bench.explain("native", latency, floor, context)
+    explanations = bench.explain("native", latency, floor, context,
+                                 other_natives=tuple(c.name for c in configurations))
     info = {"settings": result.settings, "notes": list(result.notes), "wall_s": result.wall_s,
             "rows_sampled": int(X.shape[0])}
-    return measured, floor, info, tuple(explanations), tuning
+    return measured, configurations, floor, info, tuple(explanations), tuning
+
+
+def _native_configuration(loaded: LoadedModel, latency: tuple[Any, ...]) -> VariantResult:
+    """The native model timed on one thread beside the native variant (its default threads)."""
+    return VariantResult(
+        name=native_threads.SINGLE_THREAD, precision="native", provider_requested=None, provider_used=loaded.family,
+        applicable=True, session_settings={"threads": 1}, latency=latency, size_bytes=loaded.source_bytes or None,
+        notes=(f"the native model on one thread ({native_threads.setting_words(1)}), timed in the same rounds as "
+               "the native variant at its default threads: speedups over native are quoted against the faster of "
+               "the two",),
+    )
 
 
 def _timing_dict(config: OptimizeConfig, threads: int) -> dict[str, Any]:
@@ -502,14 +520,11 @@ def _native_notes(loaded: LoadedModel, config: OptimizeConfig, threads: int) -> 
 
 def _native_threaded(loaded: LoadedModel) -> list[tuple[str, Any]]:
     """Native predictors pinned to 1 and to all cores, for the tuner (empty when the family has no knob)."""
-    from optimizer_core.tune import native_thread_variants
-
     out = []
-    for name, clone in native_thread_variants(loaded.native, physical_cores()):
-        try:
-            out.append((name, model_from_object(clone).predictor))
-        except OptimizerError:
-            continue
+    for threads in sorted({1, physical_cores()}):
+        predict = native_threads.pinned_predictor(loaded, threads)
+        if predict is not None:
+            out.append((native_threads.configuration_name(threads), predict))
     return out
 
 

@@ -214,6 +214,9 @@ class Report:
     benchmark: dict[str, Any] = field(default_factory=dict)
     tuning: dict[str, Any] | None = None
     wall_s: float | None = None
+    # the native model timed beside the native variant in other thread settings ("native t1": one thread), same
+    # harness, same rounds; speedups over native are quoted against the fastest of them (tune.fastest_native)
+    native_configurations: tuple[VariantResult, ...] = ()
     # file name -> bytes (one .onnx per variant, drift.csv); written by write_out, not part of JSON
     artifacts: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
 
@@ -223,6 +226,10 @@ class Report:
     @property
     def native(self) -> VariantResult | None:
         return next((v for v in self.variants if v.precision == "native"), None)
+
+    def measured(self, name: str) -> VariantResult | None:
+        """The variant or native configuration (``native_configurations``) called ``name``."""
+        return self.variant(name) or next((v for v in self.native_configurations if v.name == name), None)
 
     def to_dict(self) -> dict[str, Any]:
         data = _to_plain(self)

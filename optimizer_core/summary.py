@@ -26,7 +26,7 @@ from optimizer_core.drift import METRICS_OF
 from optimizer_core.machine_load import BUSY_NOTE
 from optimizer_core.report import FloorRow, LatencyStats, Report, VariantResult
 from optimizer_core.tradeoffs import drift_tolerance, metric_tolerance
-from optimizer_core.tune import fallback_duplicates, fastest_native, row_within, variant_within
+from optimizer_core.tune import fallback_duplicates, fastest_native, measured_rows, row_within, variant_within
 from optimizer_core.units import fmt_diff, fmt_mb, fmt_pct, fmt_rows_per_s
 
 HEADLINE_LABELS = {
@@ -41,9 +41,28 @@ HEADLINE_LABELS = {
 # --------------------------------------------------------------------------- selections
 
 
-def measured_variants(report: Report) -> list[VariantResult]:
-    """Applicable variants that have latency rows (the native model included)."""
-    return [v for v in report.variants if v.applicable and timed_rows(v)]
+def measured_variants(report: Report, *, with_configurations: bool = False) -> list[VariantResult]:
+    """Applicable variants that have latency rows (the native model included; with ``with_configurations``, its
+    other thread settings too, in :func:`listed_variants`' order)."""
+    listed = listed_variants(report) if with_configurations else report.variants
+    return [v for v in listed if v.applicable and timed_rows(v)]
+
+
+def listed_variants(report: Report) -> list[VariantResult]:
+    """The rows of a variants table: the report's variants in order, with the native model's other thread settings
+    (``native_configurations``: "native t1") right under the native variant they are configurations of."""
+    listed: list[VariantResult] = []
+    for v in report.variants:
+        listed.append(v)
+        if v.precision == "native":
+            listed += report.native_configurations
+    return listed
+
+
+def is_native_configuration(report: Report, variant: VariantResult) -> bool:
+    """Whether ``variant`` is one of the native model's other thread settings ("native t1") rather than a variant:
+    the native model's predictions, timed only, so it has no drift or metrics of its own."""
+    return any(variant is c for c in report.native_configurations)
 
 
 def batch_sizes(report: Report) -> list[int]:
@@ -124,28 +143,22 @@ def _tuned_finals(report: Report, batch: int | None = None) -> list[dict[str, An
 
 
 def _speedup(report: Report) -> dict[str, Any]:
-    """Batch 1: the fastest ONNX variant against native. A tuned run compares its finalists, measured side
-    by side, against the fastest native configuration it found (default threads can be far slower), as its
-    recommendation does."""
-    finals = _tuned_finals(report, 1)
-    base = fastest_native(finals)
-    onnx = [r for r in finals if r.get("precision") != "native"
-            and row_within(r, report_tolerance(report), metric_tolerance(report))]
-    if base is not None and onnx:
-        best = min(onnx, key=lambda r: r["p50_us"])
-        return {"speedup_batch1": base["p50_us"] / best["p50_us"], "speedup_variant": best["variant"],
-                "speedup_configuration": best["name"], "speedup_baseline": base["name"], "speedup_tuned": True}
-    native = report.native
-    base_row = _at(native, 1) if native and native.applicable else None
+    """Batch 1: the fastest ONNX variant within tolerance against the fastest native configuration, as the
+    recommendation compares them: a tuned run's finalists (measured side by side), else the run's variants and
+    the native model's other thread settings ("native t1"). The default threads can be far slower."""
     tolerance = report_tolerance(report)  # the headline never quotes a variant the recommendation rejects
-    timed = [(v, row) for v in _onnx(report) if (row := _at(v, 1)) is not None
-             and variant_within(v, tolerance, metric_tolerance(report))]
-    if base_row is None or not timed:
-        return {"speedup_batch1": None, "speedup_variant": None, "speedup_configuration": None,
-                "speedup_baseline": None, "speedup_tuned": False}
-    best_v, row = min(timed, key=lambda t: t[1].p50_us)
-    return {"speedup_batch1": base_row.p50_us / row.p50_us, "speedup_variant": best_v.name,
-            "speedup_configuration": best_v.name, "speedup_baseline": "native", "speedup_tuned": False}
+    loss = metric_tolerance(report)
+    untuned = [r for r in measured_rows(report) if int(r["batch_size"]) == 1 and _finite(r["p50_us"])
+               and r["p50_us"] > 0]
+    for rows, tuned in ((_tuned_finals(report, 1), True), (untuned, False)):
+        base = fastest_native(rows)
+        onnx = [r for r in rows if r.get("precision") != "native" and row_within(r, tolerance, loss)]
+        if base is not None and onnx:
+            best = min(onnx, key=lambda r: r["p50_us"])
+            return {"speedup_batch1": base["p50_us"] / best["p50_us"], "speedup_variant": best["variant"],
+                    "speedup_configuration": best["name"], "speedup_baseline": base["name"], "speedup_tuned": tuned}
+    return {"speedup_batch1": None, "speedup_variant": None, "speedup_configuration": None,
+            "speedup_baseline": None, "speedup_tuned": False}
 
 
 def report_tolerance(report: Report) -> float:
@@ -243,7 +256,7 @@ def warning_notes(report: Report) -> list[str]:
 
 
 def _cell_noisy(report: Report, variant: str | None, batch_size: int | None) -> bool:
-    v = report.variant(variant) if variant else None
+    v = report.measured(variant) if variant else None
     row = v.latency_at(batch_size) if v is not None and batch_size is not None else None
     return bool(row is not None and row.noisy)
 
@@ -262,7 +275,7 @@ def _noise_flags(report: Report, h: dict[str, Any]) -> dict[str, bool]:
                                                         or thin(h["speedup_configuration"], 1))
     else:
         speedup = h["speedup_batch1"] is not None and (
-            _cell_noisy(report, "native", 1) or _cell_noisy(report, h["speedup_variant"], 1))
+            _cell_noisy(report, h["speedup_baseline"], 1) or _cell_noisy(report, h["speedup_configuration"], 1))
     if _tuned_finals(report):
         throughput = thin(h["best_throughput_configuration"], h["best_throughput_batch"])
     else:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from optimizer_core import bench
+from optimizer_core.native_threads import setting_words
 from optimizer_core.report import LatencyStats, Recommendation, Report, VariantResult
 
 Progress = Callable[[str, float], None]
@@ -87,15 +88,25 @@ def recommend(report: Report, *, tolerance: float, source: str = "default",
         return recommend_from_candidates(tuned, report.variants, tolerance=tolerance, source=source,
                                          snippets=report.tuning.get("snippets", {}), max_metric_loss=max_metric_loss,
                                          task=report.model.get("task"))
-    rows = [
-        {"name": v.name, "variant": v.name, "precision": v.precision, "batch_size": s.batch_size,
+    return recommend_from_candidates(measured_rows(report), report.variants, tolerance=tolerance, source=source,
+                                     max_metric_loss=max_metric_loss, task=report.model.get("task"))
+
+
+def measured_rows(report: Report) -> list[dict[str, Any]]:
+    """An untuned run's measurements as candidate rows, one per (variant or native configuration, batch size),
+    without the fallen-back duplicates: what its recommendation and headline compare. A native configuration
+    ("native t1") is a configuration of the native variant, as in a tuned run."""
+    duplicates = fallback_duplicates(report.variants)
+    native_name = report.native.name if report.native else "native"
+    measured = [(v, v.name) for v in report.variants if v.name not in duplicates]
+    measured += [(v, native_name) for v in report.native_configurations]
+    return [
+        {"name": v.name, "variant": variant, "precision": v.precision, "batch_size": s.batch_size,
          "p50_us": s.p50_us, "calls": s.calls, "max_abs": v.drift.max_abs if v.drift else (0.0 if v.precision == "native" else None),
          "drift": v.drift.value if v.drift else (0.0 if v.precision == "native" else None),
          "metric_delta": v.metric_delta}
-        for v in report.variants if v.name not in duplicates for s in v.latency
+        for v, variant in measured for s in v.latency
     ]
-    return recommend_from_candidates(rows, report.variants, tolerance=tolerance, source=source,
-                                     max_metric_loss=max_metric_loss, task=report.model.get("task"))
 
 
 def fallback_duplicates(variants: Sequence[VariantResult]) -> set[str]:
@@ -134,16 +145,16 @@ def recommend_from_candidates(rows: Sequence[dict[str, Any]], variants: Sequence
         best = min(eligible, key=lambda r: r["p50_us"])
         by_batch[str(batch)] = best["name"]
         variant_of[str(batch)] = best.get("variant") or best["name"]
-        native = fastest_native(timed)
+        base = fastest_native(timed)
         text = f"{best['name']}: p50 {best['p50_us']:,.1f} µs"
         if best["precision"] == "native":
             text += ", no ONNX configuration within tolerance is faster than the native model here"
             threads = best["name"].removeprefix("native t")
             if threads.isdigit():
                 text += (f" (keep the native model, set to {threads} thread{'s' if threads != '1' else ''}: "
-                         f"n_jobs={threads} for scikit-learn, nthread={threads} for XGBoost)")
-        elif native is not None:
-            text += f", {native['p50_us'] / best['p50_us']:.1f}x faster than native"
+                         f"{setting_words(int(threads))})")
+        elif base is not None:
+            text += f", {base['p50_us'] / best['p50_us']:.1f}x faster than {base['name']}"
         faster_rejected = {}
         for r in timed:
             if not row_within(r, tolerance, max_metric_loss) and r["p50_us"] < best["p50_us"]:
@@ -234,7 +245,8 @@ def fastest_native(rows: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
     """The fastest native configuration among measured rows of one batch size (lowest p50), or None: what an ONNX
     pick is compared with by the recommendation, the headline's speedup and the tuning table (a tuned run measures
     native at several thread counts, and its default threads can be far slower on a busy machine)."""
-    return min((r for r in rows if r.get("precision") == "native"), key=lambda r: r["p50_us"], default=None)
+    return min((r for r in rows if r.get("precision") == "native" and r.get("p50_us") is not None),
+               key=lambda r: r["p50_us"], default=None)
 
 
 # --------------------------------------------------------------------------- Pareto front
@@ -304,19 +316,13 @@ def _name(variant: str, threads: int, spin: bool, level: str, mode: str) -> str:
 def native_thread_variants(native: Any, cores: int) -> list[tuple[str, Any]]:
     """Copies of the native model set to 1 and to ``cores`` threads, for the libraries that take a thread
     count (scikit-learn-style ``n_jobs``, XGBoost boosters' ``nthread``); the user's object is untouched."""
-    import copy
+    from optimizer_core.native_threads import configuration_name, pinned_clone
 
     out = []
     for threads in sorted({1, cores}):
-        clone = None
-        params = native.get_params() if hasattr(native, "get_params") else {}
-        if "n_jobs" in params:
-            clone = copy.deepcopy(native).set_params(n_jobs=threads)
-        elif type(native).__module__.startswith("xgboost") and hasattr(native, "set_param"):
-            clone = native.copy()
-            clone.set_param({"nthread": threads})
+        clone = pinned_clone(native, threads)
         if clone is not None:
-            out.append((f"native t{threads}", clone))
+            out.append((configuration_name(threads), clone))
     return out
 
 

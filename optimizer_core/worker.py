@@ -108,12 +108,25 @@ def inspect(job_dir: Path, request: dict) -> int:
     return 0
 
 
+def _telemetry_off() -> None:
+    """ONNX Runtime's telemetry events off (the parent set ORT_DISABLE_TELEMETRY already; this is ORT's own API)."""
+    import contextlib
+
+    from optimizer_core.environment import import_onnxruntime
+    from optimizer_core.errors import RuntimeNotInstalledError
+    from optimizer_core.ort_telemetry import disable_events
+
+    with contextlib.suppress(RuntimeNotInstalledError):  # the job says so in its own words where it needs ORT
+        disable_events(import_onnxruntime())
+
+
 def main(argv: list[str]) -> int:
     _exit_with_parent()
     if argv and argv[0] == "--inspect":
         job_dir = Path(argv[1])
         request = json.loads((job_dir / "request.json").read_text(encoding="utf-8"))
         _set_limits(request)
+        _telemetry_off()
         return inspect(job_dir, request)
     job_dir = Path(argv[0])
     request = json.loads((job_dir / "request.json").read_text(encoding="utf-8"))
@@ -122,6 +135,8 @@ def main(argv: list[str]) -> int:
         from optimizer_core.config import OptimizeConfig
         from optimizer_core.errors import OptimizerError
         from optimizer_core.pipeline import optimize
+
+        _telemetry_off()
     except MemoryError:
         _write_error(job_dir, "ResourceLimitError", "the worker ran out of memory while starting")
         return 3

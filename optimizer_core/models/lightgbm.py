@@ -381,3 +381,26 @@ def truncate(model: LoadedModel, ensemble: Any, k: int) -> Any:
     loaded = dataclasses.replace(model, native=cut, predictor=reference,
                                  estimator=f"{model.estimator}, first {k} iterations")
     return Truncated(loaded=loaded, kept=k, reference=f"LightGBM's own num_iteration={k}", native_code=code)
+
+
+class _PinnedBooster:
+    """A Booster whose predictions run on a fixed number of threads (LightGBM takes ``num_threads`` per call)."""
+
+    def __init__(self, booster: Any, threads: int):
+        self._booster = booster
+        self._threads = threads
+
+    def predict(self, X: Any, **kwargs: Any) -> Any:
+        return self._booster.predict(X, num_threads=self._threads, **kwargs)
+
+
+def pinned_predictor(native: Any, task: Task, threads: int) -> Callable[[np.ndarray], np.ndarray]:
+    """The native predictor on ``threads`` threads: LightGBM takes ``num_threads`` per predict call, the
+    scikit-learn wrappers too (over their ``n_jobs``), so the user's model is neither copied nor changed."""
+    import functools
+
+    import lightgbm
+
+    if isinstance(native, lightgbm.LGBMModel):
+        return functools.partial(_predictor(native, task), num_threads=threads)
+    return _predictor(_PinnedBooster(native, threads), task)

@@ -1,6 +1,7 @@
-"""The CLI's plain-text table of a run: one row per variant (provider, size, p50 per batch size, drift, label
-flips; the trees kept and the primary metric's delta when the run has them), then what is not applicable or
-fell back, why variants are slower, the recommendation and the notes.
+"""The CLI's plain-text table of a run: one row per variant, and per native configuration ("native t1") under
+native (provider, size, p50 per batch size, drift, label flips; the trees kept, the primary metric's delta and
+each metric when the run has them), then what is not applicable or fell back, why variants are slower, the
+recommendation and the notes.
 
 ``inference-optimizer run`` prints it after a run, ``inference-optimizer history show ID`` for a stored one.
 """
@@ -11,19 +12,26 @@ import math
 
 
 def format_summary(report) -> str:
-    """Plain-text table: one row per variant, p50 per batch size, drift and size."""
-    batches = sorted({row.batch_size for v in report.variants for row in v.latency})
+    """Plain-text table: one row per variant (and per native configuration: "native t1"), p50 per batch size,
+    drift, size and, when the run had a target column, the variant's metrics."""
+    from optimizer_core.summary import is_native_configuration, listed_variants
+
+    listed = listed_variants(report)
+    batches = sorted({row.batch_size for v in listed for row in v.latency})
     relative = any(v.drift and v.drift.metric == "max_rel" for v in report.variants)
+    metric_names = list(dict.fromkeys(k for v in report.variants for k in (v.metrics or {})))
     header = ["variant", "provider", "size", *[f"p50@{b} µs" for b in batches],
               "max drift (rel)" if relative else "max drift", "flips"]
     trees = any(v.trees_kept is not None for v in report.variants)
     metric = _delta_column(report)
-    extra = (["trees"] if trees else []) + ([f"Δ {metric}"] if metric else [])
+    extra = (["trees"] if trees else []) + ([f"Δ {metric}"] if metric else []) + metric_names
     header += extra
     rows = []
     noisy = False
-    for v in report.variants:
-        tail = ([_trees_cell(v)] if trees else []) + ([_delta_cell(v)] if metric else [])
+    for v in listed:
+        configuration = is_native_configuration(report, v)  # "native t1": the native model on other threads
+        tail = (([_trees_cell(v)] if trees else []) + ([_delta_cell(v, configuration)] if metric else [])
+                + [_metric((v.metrics or {}).get(name)) for name in metric_names])
         if not v.applicable:
             rows.append([v.name, "-", "n/a", *["-" for _ in batches], "-", "-", *tail])
             continue
@@ -48,6 +56,10 @@ def format_summary(report) -> str:
     drift_kind = ("largest difference from the native prediction relative to its size" if relative
                   else "largest absolute difference from the native model's scores")
     out.append(f"  max drift = {drift_kind}")
+    if metric_names:
+        target = report.data.get("target")
+        out.append(f"  {', '.join(metric_names)} = each variant's predictions scored against the target column"
+                   + (f" {target!r}" if target else ""))
     if noisy:
         out.append("  * noisy: the calls' timings spread widely (a busy machine or too few calls); ratios that use "
                    "them are unreliable: re-run on a quiet machine or with a larger --budget-s")
@@ -78,10 +90,18 @@ def _trees_cell(v) -> str:
     return "all" if v.applicable else "-"
 
 
-def _delta_cell(v) -> str:
+def _delta_cell(v, configuration: bool = False) -> str:
+    if configuration:
+        return "-"  # the native model's predictions, only timed on other threads
     if v.precision == "native":
         return "reference"
     return "-" if v.metric_delta is None else f"{v.metric_delta:+.4f}"
+
+
+def _metric(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{value:.4f}" if abs(value) < 1000 else f"{value:,.1f}"
 
 
 def _size(size_bytes: int | None) -> str:

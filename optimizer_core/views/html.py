@@ -319,9 +319,10 @@ def _variants(report: Report) -> str:
         "notes",
     ]
     rows, classes = [], []
-    for v in report.variants:
-        swatch = f'<span class="swatch" style="background:{e(colors[v.name])}"></span>'
-        drift, flips = _drift_cells(v, metric_tolerance(report))
+    for v in S.listed_variants(report):
+        swatch = f'<span class="swatch" style="background:{e(colors.get(v.name, F.NATIVE_COLOR))}"></span>'
+        configuration = S.is_native_configuration(report, v)  # "native t1": timed, not compared
+        drift, flips = ("—", "—") if configuration else _drift_cells(v, metric_tolerance(report))
         notes = "".join(f"<li>{e(n)}</li>" for n in v.notes)
         rows.append(
             [

@@ -144,7 +144,7 @@ def _drift(v: VariantResult) -> tuple[str, str]:
 
 
 def _variants_table(report: Report) -> str:
-    from optimizer_core.summary import batch_sizes
+    from optimizer_core.summary import batch_sizes, is_native_configuration, listed_variants
     from optimizer_core.units import fmt_mb
 
     sizes = batch_sizes(report)
@@ -153,8 +153,8 @@ def _variants_table(report: Report) -> str:
     numeric = set(range(3, 5 + len(sizes)))
     th = "".join(f'<th{" class=num" if i in numeric else ""}>{e(h)}</th>' for i, h in enumerate(head))
     body = []
-    for v in report.variants:
-        drift, flips = _drift(v)
+    for v in listed_variants(report):
+        drift, flips = ("—", "—") if is_native_configuration(report, v) else _drift(v)  # "native t1": timed only
         if v.applicable:
             cells = [e(v.name), e(v.precision), _provider(v), e(fmt_mb(v.size_bytes)),
                      *[_p50(v.latency_at(b)) for b in sizes], drift, flips]

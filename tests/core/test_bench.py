@@ -299,3 +299,73 @@ def test_explain_without_a_setting_to_blame_names_the_graphs_operators() -> None
                "ops": {"fp32": ["TopK", "ReduceSumSquare"], "int8": ["MatMulInteger"]}}
     slower = [line for line in bench.explain("native", latency, floor, context) if "slower" in line]
     assert "its graph is mostly TopK, ReduceSumSquare (operators not timed one by one" in slower[0]
+
+
+# ---------------------------------------------------------------------------------------------------
+# runners do not disturb one another: the untimed wait for idle threads between blocks
+
+
+def _logged_idle_waits(monkeypatch, log: list, *, idle: bool = True) -> None:
+    from optimizer_core import thread_idle
+
+    def wait(max_s: float = thread_idle.IDLE_MAX_S) -> thread_idle.IdleWait:
+        log.append(("wait", None))
+        return thread_idle.IdleWait(0.0, idle)
+
+    monkeypatch.setattr(thread_idle, "wait_until_idle", wait)
+
+
+def test_every_switch_to_another_runner_waits_for_idle_threads_first(monkeypatch) -> None:
+    log: list[tuple[str, int | None]] = []
+    _logged_idle_waits(monkeypatch, log)
+    runners = [_recording_runner(n, log) for n in ("A", "B")]
+    X = np.random.default_rng(0).normal(size=(100, 4)).astype(np.float32)
+    result = bench.benchmark(runners, X, (1, 8), budget_s=2.0, min_calls=100, max_calls=300)
+    assert log[0] == ("wait", None)  # whatever ran before the benchmark goes idle first
+    calls = [(i, name) for i, (name, _) in enumerate(log) if name != "wait"]
+    switches = 0
+    for (i, name), (j, following) in itertools.pairwise(calls):
+        if following != name:  # another runner's warm-up or block (lead-in calls included) starts
+            switches += 1
+            assert ("wait", None) in log[i + 1:j], f"{following} ran right after {name} without a wait"
+    assert switches >= 8
+    assert result.settings["idle_waits"] == sum(1 for entry in log if entry[0] == "wait")
+    assert not any("stopped waiting" in n for n in result.notes)
+
+
+def test_a_single_runner_waits_only_once_before_it_starts(monkeypatch) -> None:
+    log: list[tuple[str, int | None]] = []
+    _logged_idle_waits(monkeypatch, log)
+    bench.benchmark([_recording_runner("A", log)], np.ones((20, 2), dtype=np.float32), (1,), budget_s=0.5,
+                    min_calls=50, max_calls=200)
+    assert [i for i, entry in enumerate(log) if entry[0] == "wait"] == [0]
+
+
+def test_threads_that_never_go_idle_end_the_waits_with_a_note(monkeypatch) -> None:
+    log: list[tuple[str, int | None]] = []
+    _logged_idle_waits(monkeypatch, log, idle=False)
+    runners = [_recording_runner(n, log) for n in ("A", "B")]
+    result = bench.benchmark(runners, np.ones((20, 2), dtype=np.float32), (1,), budget_s=1.0, min_calls=100,
+                             max_calls=300)
+    assert sum(1 for entry in log if entry[0] == "wait") == bench.IDLE_GIVE_UP
+    assert result.settings["idle_wait_still_busy"] == bench.IDLE_GIVE_UP
+    assert any("stopped waiting" in n for n in result.notes)
+    assert all(s.calls == 300 for rows in result.latency.values() for s in rows)  # the measurement went on
+
+
+def test_the_waits_for_idle_threads_take_at_most_a_quarter_of_the_budget(monkeypatch) -> None:
+    from optimizer_core import thread_idle
+
+    asked: list[float] = []
+
+    def slow_to_idle(max_s: float = thread_idle.IDLE_MAX_S) -> thread_idle.IdleWait:
+        asked.append(max_s)
+        return thread_idle.IdleWait(min(max_s, 0.1), True)  # as if each wait had taken 100 ms
+
+    monkeypatch.setattr(thread_idle, "wait_until_idle", slow_to_idle)
+    runners = [_recording_runner(n, []) for n in ("A", "B")]
+    result = bench.benchmark(runners, np.ones((20, 2), dtype=np.float32), (1,), budget_s=1.0, min_calls=100,
+                             max_calls=300)
+    assert result.settings["idle_wait_s"] == pytest.approx(0.25)
+    assert len(asked) == 3 and asked[-1] == pytest.approx(0.05)
+    assert any("added up to 25% of the budget" in n for n in result.notes)

@@ -325,6 +325,41 @@ def test_summary_shows_relative_drift_for_regressors_and_names_fallbacks():
     assert f"{moved.name}: asked for cuda, which could not run here: ran on CPUExecutionProvider" in text
 
 
+def test_summary_lists_the_native_configurations_under_native():
+    import dataclasses
+
+    from optimizer_core.cli import format_summary
+
+    report = _factory_report()
+    native = report.native
+    single = dataclasses.replace(native, name="native t1", metrics=None,
+                                 latency=tuple(dataclasses.replace(s, p50_us=123.4) for s in native.latency))
+    lines = format_summary(dataclasses.replace(report, native_configurations=(single,))).splitlines()
+    names = [line.split()[0] for line in lines[3:3 + len(report.variants) + 1]]
+    assert names[:2] == ["native", "native"] and lines[4].startswith("native t1")
+    assert "123.4" in lines[4]
+
+
+def test_run_with_a_target_prints_each_variants_metrics(xgb_files, capsys):
+    """Regression: the metrics per variant were only in report.json, not in the table the CLI prints."""
+    code = main(["run", str(xgb_files["model"]), str(xgb_files["csv"]), "--target", "label", "--precision", "fp32",
+                 "--no-history", *FAST])
+    assert code == 0
+    out = capsys.readouterr().out.splitlines()
+    header = next(line for line in out if line.startswith("variant"))
+    metrics = header.split()[-4:]
+    assert sorted(metrics) == ["accuracy", "f1", "log_loss", "roc_auc"]
+    fp32 = next(line for line in out if line.startswith("fp32 "))
+    accuracy = float(fp32.split()[-4:][metrics.index("accuracy")])
+    assert 0.5 < accuracy <= 1.0
+    assert any("scored against the target column 'label'" in line for line in out)
+    without = main(["run", str(xgb_files["model"]), str(xgb_files["csv"]), "--precision", "fp32", "--no-history",
+                    *FAST])
+    assert without == 0
+    header = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("variant"))
+    assert "accuracy" not in header
+
+
 def test_gate_with_no_applicable_requested_variant_says_there_was_nothing_to_check(xgb_files, capsys):
     code = main(["run", str(xgb_files["model"]), str(xgb_files["csv"]), "--precision", "int8", "--max-drift", "1e-3",
                  *FAST])

@@ -111,6 +111,33 @@ def test_worker_environment_has_no_secrets(monkeypatch, tmp_path):
     assert env["HOME"].startswith(str(tmp_path))
 
 
+def test_worker_temp_folder_is_inside_the_job_folder_and_telemetry_is_off(monkeypatch, tmp_path):
+    from optimizer_core.jobs import _worker_env
+
+    monkeypatch.delenv("ORT_DISABLE_TELEMETRY", raising=False)
+    env = _worker_env(tmp_path)
+    assert env["TMPDIR"] == str(tmp_path / "tmp") and (tmp_path / "tmp").is_dir()
+    assert env["ORT_DISABLE_TELEMETRY"] == "1"
+
+
+def _telemetry_files(folder) -> list[str]:
+    return glob.glob(os.path.join(folder, "**", ".ses"), recursive=True) + glob.glob(
+        os.path.join(folder, "**", "DeveloperTools"), recursive=True)
+
+
+@pytest.mark.parametrize("ending", ["done", "killed"])
+def test_what_onnx_runtime_writes_in_the_worker_goes_with_the_job(files, monkeypatch, ending):
+    """ONNX Runtime 1.32 writes $TMPDIR/.ses (and a device id under HOME) on import. Even with its telemetry let
+    on, the worker's temporary and home folders are the job's, removed when the job ends, done or killed."""
+    monkeypatch.setenv("ORT_DISABLE_TELEMETRY", "0")
+    manager = JobManager(limits=Limits(job_timeout_s=1.0)) if ending == "killed" else JobManager()
+    fault = "hang:60" if ending == "killed" else None
+    status = manager.wait(manager.submit(_request(files), test_fault=fault), 180)
+    assert status.state == ("done" if ending == "done" else "failed"), status.message
+    assert not _leftover_job_dirs()
+    assert not _telemetry_files(tempfile.gettempdir())
+
+
 def test_inspect_model_in_a_worker(files):
     from optimizer_core.errors import OptimizerError
     from optimizer_core.jobs import inspect_model
@@ -209,6 +236,30 @@ def test_a_worker_whose_parent_died_while_it_started_exits_at_once(tmp_path):
     worker = subprocess.run([sys.executable, "-I", "-m", "optimizer_core.worker", str(job_dir)],
                             env={**os.environ, PARENT_PID_ENV: str(gone.pid)}, capture_output=True, timeout=50)
     assert worker.returncode == 5 and time.monotonic() - started < 30  # not after the 60 s hang
+
+
+def test_a_worker_whose_parent_died_before_it_started_exits(files, tmp_path):
+    """Regression: a parent killed while its worker was still starting left the worker running (it took init for
+    its parent), here until its 60 s hang ended."""
+    import json
+    import subprocess
+    import sys
+
+    from optimizer_core.jobs import _worker_env
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    job = tmp_path / "job"
+    (job / "cwd").mkdir(parents=True)
+    (job / "m.json").write_bytes(files["xgb"])
+    (job / "c.csv").write_bytes(files["csv"])
+    (job / "request.json").write_text(json.dumps({
+        "config": CONFIG.to_dict(), "model_file": str(job / "m.json"), "csv_file": str(job / "c.csv"),
+        "model_name": "m", "csv_name": "c", "limits": {}, "test_fault": "hang:60"}))
+    env = _worker_env(job) | {"INFERENCE_OPTIMIZER_PARENT_PID": str(gone.pid)}
+    worker = subprocess.run([sys.executable, "-I", "-m", "optimizer_core.worker", str(job)], cwd=job / "cwd",
+                            env=env, capture_output=True, timeout=50)
+    assert worker.returncode == 5
 
 
 def test_job_folders_of_dead_processes_are_swept_and_live_ones_kept(tmp_path, monkeypatch):

@@ -43,7 +43,7 @@ def _poll_until_done(at, job_id: str, timeout_s: float = JOB_TIMEOUT_S):
     pytest.fail(f"job {job_id} did not finish within {timeout_s} s")
 
 
-def _assert_results(at, variants: list[str]):
+def _assert_results(at, variants: list[str], configurations: tuple = ()):
     assert [m.label for m in at.metric] == HEADLINE
     assert all(m.value for m in at.metric)
     assert [t.label for t in at.tabs] == TABS
@@ -51,10 +51,11 @@ def _assert_results(at, variants: list[str]):
     assert {"report.html", "report.json", "drift.csv"} <= set(downloads), downloads
     for name in variants:
         assert f"{name}.onnx" in downloads, downloads
-    # The variant table lists every variant, with what each one is below it
+    # The variant table lists every variant (the native configurations, "native t1", right under native), with
+    # what each one is below it
     frames = [df.value for df in at.dataframe]
     table = next(f for f in frames if "precision" in f.columns and "applies" in f.columns)
-    assert list(table["variant"]) == ["native", *variants]
+    assert list(table["variant"]) == ["native", *[c.name for c in configurations], *variants]
     assert any(m.startswith("- **native**: ") for m in texts(at.markdown))
 
 
@@ -81,7 +82,7 @@ def test_demo_runs_end_to_end_and_is_saved_to_history(history_db):
     assert status.state == "done", status.message
     assert saw_progress
     applicable = [v.name for v in status.report.variants if v.applicable and v.precision != "native"]
-    _assert_results(at, applicable)
+    _assert_results(at, applicable, status.report.native_configurations)
     from optimizer_core.tradeoffs import tradeoff_points
 
     # the XGBoost demo is a tree ensemble: the default "trees kept" sweep gives its Trade-offs tab a frontier
@@ -133,7 +134,7 @@ def test_upload_runs_each_model_family(family, model_files, csv_bytes, history_d
     truncated = [v.name for v in status.report.variants if v.trees_kept is not None]
     # tree ensembles get the "trees kept" default sweep (25/50/75% of the rounds); other families none
     assert bool(truncated) == (family in ("xgboost", "lightgbm"))
-    _assert_results(at, ["fp32", *truncated])
+    _assert_results(at, ["fp32", *truncated], status.report.native_configurations)
     assert status.report.variant("fp32").drift.max_abs <= 1e-4
 
 

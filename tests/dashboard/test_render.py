@@ -226,3 +226,24 @@ def test_two_different_models_with_the_same_name_and_shape_are_told_apart():
     a = dataclasses.replace(a, model={**a.model, "source_sha256": "a" * 64})
     text = render.different_work(a, b, "m.json", "m.json")
     assert text and "file aaaaaaaaaaaa" in text and "file ffffffffffff" in text
+
+
+def test_the_variant_and_latency_tables_list_native_t1_under_native():
+    """The native model timed on one thread (report.json native_configurations) is a row of the dashboard's
+    variant and latency tables, right under native, with no drift of its own."""
+    from tests.core.report_factory import make_latency
+
+    report = make_report("binary")
+    native = report.native
+    single = dataclasses.replace(native, name="native t1", drift=None, metrics=None, notes=("one thread",),
+                                 latency=tuple(make_latency(s.batch_size, 123.4, calls=200) for s in native.latency))
+    report = dataclasses.replace(report, native_configurations=(single,))
+    variants = render.variant_table(report)
+    assert list(variants["variant"][:2]) == ["native", "native t1"]
+    assert variants["max drift"].iloc[0] == "reference" and variants["max drift"].iloc[1] == "—"
+    latency = render.latency_table(report)
+    names = list(dict.fromkeys(latency["variant"]))
+    assert names[:2] == ["native", "native t1"]
+    assert set(latency[latency["variant"] == "native t1"]["batch size"]) == {s.batch_size for s in native.latency}
+    pyarrow.Table.from_pandas(variants)  # still Arrow-safe
+    pyarrow.Table.from_pandas(latency)
