@@ -55,7 +55,14 @@ from optimizer_core.csv_reader import (
 )
 from optimizer_core.data_hints import decimal_comma_hint
 from optimizer_core.errors import InputError
-from optimizer_core.feature_names import RENAMED_MAPPING, match_renamed, renamed_note, training_names
+from optimizer_core.feature_names import (
+    RENAMED_IGNORING_CASE_MAPPING,
+    RENAMED_MAPPING,
+    match_renamed,
+    match_renamed_ignoring_case,
+    renamed_note,
+    training_names,
+)
 from optimizer_core.models.base import LoadedModel
 
 TARGET_GUESSES = ("label", "target", "y", "class")
@@ -262,8 +269,9 @@ def alignment_notes(mapping: str, ignored: Sequence[str], *, order_note: bool = 
         notes.append(_ignored_note(ignored))
     if mapping == "positional" and order_note:
         notes.append("the model has no feature names: the columns were taken in the order given")
-    elif mapping == RENAMED_MAPPING and model is not None and model.feature_names:
-        notes.append(renamed_note(selected, model.feature_names, model.family))
+    elif mapping in (RENAMED_MAPPING, RENAMED_IGNORING_CASE_MAPPING) and model is not None and model.feature_names:
+        notes.append(renamed_note(selected, model.feature_names, model.family,
+                                  ignoring_case=mapping == RENAMED_IGNORING_CASE_MAPPING))
     elif mapping == "by-name-ignoring-case":
         notes.append("columns were matched to the model's feature names ignoring case and surrounding spaces")
     return notes
@@ -485,8 +493,9 @@ def _align(columns: list[str], names: tuple[str, ...] | None, n_features: int, d
 
     A model that knows its feature names gets its columns by name: exactly, else as the training library
     renamed them (``feature_names.match_renamed``, for ``family``), else ignoring case and surrounding spaces
-    when that matches every name one to one. A model without names takes the columns in file order, with an
-    exact count check.
+    when that matches every name one to one, else the rename then ignoring case
+    (``feature_names.match_renamed_ignoring_case``). A model without names takes the columns in file order,
+    with an exact count check.
     """
     if names and target is not None and column_key(target) in {column_key(n) for n in names}:
         raise InputError(
@@ -496,14 +505,20 @@ def _align(columns: list[str], names: tuple[str, ...] | None, n_features: int, d
     if names:
         renamed = match_renamed(columns, names, family, display)  # refuses two columns for one renamed name
         selected = list(names) if set(names) <= set(columns) else renamed or _match_names(columns, names)
+        both = None
+        if selected is None:  # the rename, then ignoring case; refuses two columns for one name
+            selected = both = match_renamed_ignoring_case(columns, names, family, display)
         if selected is not None:
             wanted = set(selected)
             mapping = ("by-name" if list(selected) == list(names) else
-                       RENAMED_MAPPING if selected == renamed else "by-name-ignoring-case")
+                       RENAMED_MAPPING if selected == renamed else
+                       RENAMED_IGNORING_CASE_MAPPING if selected is both else "by-name-ignoring-case")
             return selected, mapping, [c for c in columns if c not in wanted]
         present = {column_key(c) for c in columns}
         as_trained = training_names(columns, family)
-        missing = [n for n in names if n not in columns and column_key(n) not in present and n not in as_trained]
+        trained_keys = {column_key(n) for n in as_trained}
+        missing = [n for n in names if n not in columns and column_key(n) not in present and n not in as_trained
+                   and column_key(n) not in trained_keys]
         if len(missing) < len(names):
             raise InputError(
                 f"{display} is missing {len(missing)} of the model's feature columns: {_listing(missing)}; "
