@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -440,10 +440,13 @@ class CsvRetry(Exception):
 
 
 def iter_csv_blocks(src: _Source, layout: CsvLayout, *, tolerant: frozenset[str] = frozenset(),
-                    check_bytes: bool = True) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+                    check_bytes: bool = True, categories: Callable[[int], CategoryReader] | None = None,
+                    ) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
     """The body of ``src`` in blocks: (rows before the block, float64 features in the model's order, cleaned
     target values or None), with the refusals of a run. ``check_bytes`` first makes the run's checking pass
-    (UTF-8, data rows present, quotes closed). Raises ``CsvRetry`` (see there)."""
+    (UTF-8, data rows present, quotes closed). Raises ``CsvRetry`` (see there). ``categories(rows before the
+    block)``: a reader for each block's categorical columns (read as text, decoded and finished on that block
+    alone); without it they are read as numbers."""
     if check_bytes:
         scan = _scan(src, layout.header.body_offset, layout.header.sep, len(layout.header.names), None)
         if not scan.has_body:
@@ -451,11 +454,15 @@ def iter_csv_blocks(src: _Source, layout: CsvLayout, *, tolerant: frozenset[str]
         if scan.odd_quotes:
             _check_quotes_closed(src, layout.header)
     include = list(layout.feature_cols) + ([layout.target_col] if layout.target_col else [])
+    text = frozenset(layout.feature_cols[j] for j in categories(0).decoders) if categories is not None else frozenset()
     row = 0
     try:
-        for batch in _batches(src, layout.header, list(layout.internal), layout.types(tolerant), include):
+        for batch in _batches(src, layout.header, list(layout.internal), layout.types(tolerant | text), include):
             block = np.empty((batch.num_rows, len(layout.feature_cols)), dtype=np.float64)
-            _fill_block(batch, layout.feature_cols, layout.selected, src.display, row, block)
+            reader = categories(row) if categories is not None else None
+            _fill_block(batch, layout.feature_cols, layout.selected, src.display, row, block, reader)
+            if reader is not None:
+                reader.finish(block)
             y = _clean_target_text(batch.column(layout.target_col)) if layout.target_col else None
             yield row, block, y
             row += batch.num_rows

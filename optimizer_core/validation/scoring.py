@@ -126,7 +126,7 @@ class Scorer:
         while True:
             partial = Partial.empty(self.native.task, self.native.n_outputs, file.target is not None)
             try:
-                for block in read_unit(file, unit, self.job.batch_rows, tolerant):
+                for block in read_unit(file, unit, self.job.batch_rows, tolerant, self.native.stored_categories):
                     self._score_block(partial, file, unit.file_index, block)
                     if on_rows is not None:
                         on_rows(block.first_row + block.X.shape[0] - unit.first_row)
