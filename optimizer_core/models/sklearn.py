@@ -500,6 +500,7 @@ def truncate(model: LoadedModel, ensemble: Any, k: int) -> Any:
 
     from sklearn.pipeline import Pipeline
 
+    from optimizer_core.models.loader_code import loader_code
     from optimizer_core.models.trees import Truncated
 
     step = _ensemble_step(model)
@@ -530,7 +531,7 @@ def truncate(model: LoadedModel, ensemble: Any, k: int) -> Any:
         head = ["final = model"]
         tail = ["truncated = cut"]
     call = "predict" if model.task == "regression" else "predict_proba"
-    code = "\n".join([
+    code = loader_code(model) + "\n" + "\n".join([
         "import copy",
         "",
         f"# scikit-learn itself, with the first {k} {ensemble.unit} (the fitted trees are shared, not copied):",
