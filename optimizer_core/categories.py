@@ -179,8 +179,10 @@ class ColumnDecoder:
     decides values or codes over the whole column and turns the ids into what the model takes."""
 
     def __init__(self, column: str, categories: Sequence[Any], family: str, display: str,
-                 null_tokens: Sequence[str]):
+                 null_tokens: Sequence[str], row_offset: int = 0):
+        """``row_offset``: data rows before the first one this decoder sees (a block read alone), for messages."""
         self.column = column
+        self.row_offset = row_offset
         self.categories = tuple(categories)
         self.family = family
         self.display = display
@@ -319,7 +321,7 @@ class ColumnDecoder:
         return _Cell(value, matches[0] if matches else None, None if missing else number, missing)
 
     def _first_row(self, ids: np.ndarray, value_id: int) -> int:
-        return int(np.flatnonzero(ids == value_id)[0]) + 1
+        return self.row_offset + int(np.flatnonzero(ids == value_id)[0]) + 1
 
     def _shown(self, value_id: int) -> str:
         return repr(shorten(str(self._raw[value_id]), 40))
@@ -347,11 +349,12 @@ class CategoryReader:
     column's position in the model's input."""
 
     def __init__(self, stored: StoredCategories | None, selected: Sequence[str], display: str,
-                 null_tokens: Sequence[str]):
+                 null_tokens: Sequence[str], row_offset: int = 0):
         self.stored = stored
         self.decoders: dict[int, ColumnDecoder] = {}
         if stored is not None:
-            self.decoders = {j: ColumnDecoder(selected[j], categories, stored.family, display, null_tokens)
+            self.decoders = {j: ColumnDecoder(selected[j], categories, stored.family, display, null_tokens,
+                                              row_offset)
                              for j, categories in stored.columns if j < len(selected)}
         self.readings: list[ColumnReading] = []
 

@@ -1,7 +1,8 @@
 """inference-optimizer: turn a trained XGBoost, LightGBM, scikit-learn or ONNX model into an optimized ONNX
 Runtime deployment, and measure what it buys (latency, throughput, size) and costs (prediction drift).
 
-Exit codes: 0 done; 1 a requested ONNX variant drifted more than --max-drift (the gate);
+Exit codes: 0 done; 1 the gate failed (with --max-drift or --max-metric-loss: a requested ONNX variant drifted
+more than --max-drift, or the default drift tolerance, and lost more than --max-metric-loss when given);
 2 bad input or usage (the last line on stderr names the problem; --quiet leaves only that line);
 130 stopped (Ctrl-C, SIGTERM, SIGHUP).
 """
@@ -61,11 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="gate: exit 1 when a requested ONNX variant drifts more than this from native "
                           "(absolute score difference: probabilities, or decision scores; relative for "
                           "regressors); also the tolerance the "
-                          "recommendation uses (default 1e-4)")
+                          "recommendation uses (default 1e-4, which the gate uses when only --max-metric-loss is "
+                          "given)")
     run.add_argument("--max-metric-loss", type=float,
                      help="a variant whose primary metric (ROC AUC for binary, accuracy for multiclass, R2 for "
                           "regression; needs --target) is at most this below the native model's passes the gate and "
-                          "may be recommended even when it drifts more than --max-drift")
+                          "may be recommended even when it drifts more than --max-drift; given alone, it turns the "
+                          "gate on (exit 1 when a variant drifts more than the default 1e-4 and loses more than "
+                          "this)")
     run.add_argument("--allow-pickle", action="store_true",
                      help="allow pickle/joblib model files (they run code when loaded: trusted files only)")
     run.add_argument("--out", help="folder for report.json, report.html, one .onnx per variant, drift.csv and "
@@ -176,7 +180,6 @@ def _fail(message: str) -> NoReturn:
 
 def _run(args: argparse.Namespace) -> int:
     from optimizer_core.config import OptimizeConfig, parse_list
-    from optimizer_core.pipeline import drift_failures
 
     model_path, data_path, target = args.model, args.data, args.target
     if args.demo and (model_path or data_path):
@@ -219,29 +222,58 @@ def _run(args: argparse.Namespace) -> int:
         report.write_out(out)
         written = ", ".join(sorted({"report.json", "report.html", *report.artifacts}))
         _say(f"\nwrote to {out}/: {written}")
-    if config.max_drift is not None:
-        failing = drift_failures(report, config.max_drift, config.precisions, config.max_metric_loss)
-        if failing:
-            worst = ", ".join(f"{v.name} drifts {v.drift.describe()}" for v in failing)
-            by_metric = (f" and loses more than --max-metric-loss {config.max_metric_loss:g} of the primary metric "
-                         "(or it was not measured)" if config.max_metric_loss is not None else "")
-            print(f"gate failed: {worst} (over --max-drift {config.max_drift:g}{by_metric})", file=sys.stderr)
-            return EXIT_GATE
-        gated = [v for v in report.variants if (v.precision in config.precisions or v.trees_kept is not None)
-                 and v.precision != "native" and v.drift is not None]
-        if gated:
-            _say(f"gate passed: {_gate_words(gated, config, report.model.get('task'))}")
-        else:
-            _say(f"gate: nothing to check: none of the requested precisions ({', '.join(config.precisions)}) "
-                 "applies to this model")
+    if config.max_drift is not None or config.max_metric_loss is not None:
+        return _gate(report, config)
     return EXIT_OK
 
 
-def _gate_words(gated, config, task: str | None) -> str:
+def _gate(report, config) -> int:
+    """The CI gate, active when --max-drift or --max-metric-loss is given: a requested variant passes within the
+    drift tolerance (--max-drift, else the default the run uses) or within --max-metric-loss of the native model's
+    primary metric."""
+    from optimizer_core.config import DEFAULT_MAX_DRIFT
+    from optimizer_core.pipeline import drift_failures
+
+    max_drift = config.max_drift if config.max_drift is not None else DEFAULT_MAX_DRIFT
+    drift_words = f"--max-drift {max_drift:g}" if config.max_drift is not None else f"the default drift tolerance {max_drift:g}"
+    task = report.model.get("task")
+    failing = drift_failures(report, max_drift, config.precisions, config.max_metric_loss)
+    if failing:
+        if config.max_metric_loss is None:
+            worst = ", ".join(f"{v.name} drifts {v.drift.describe()}" for v in failing)
+            print(f"gate failed: {worst} (over {drift_words})", file=sys.stderr)
+        else:
+            worst = ", ".join(f"{v.name} drifts {v.drift.describe()} and {_metric_loss_words(v, task)}"
+                              for v in failing)
+            print(f"gate failed: {worst} (over {drift_words} and --max-metric-loss {config.max_metric_loss:g})",
+                  file=sys.stderr)
+        return EXIT_GATE
+    gated = [v for v in report.variants if (v.precision in config.precisions or v.trees_kept is not None)
+             and v.precision != "native" and v.drift is not None]
+    if gated:
+        _say(f"gate passed: {_gate_words(gated, config, task, max_drift, drift_words)}")
+    else:
+        _say(f"gate: nothing to check: none of the requested precisions ({', '.join(config.precisions)}) "
+             "applies to this model")
+    return EXIT_OK
+
+
+def _metric_loss_words(variant, task: str | None) -> str:
+    """'loses 0.0299 of ROC AUC', 'gains 0.001 of accuracy' or 'its ROC AUC was not measured'."""
+    from optimizer_core.metric_tolerance import METRIC_WORDS, PRIMARY_METRICS
+
+    metric = METRIC_WORDS.get(PRIMARY_METRICS.get(task or "", ""), "primary metric")
+    delta = variant.metric_delta
+    if delta is None:
+        return f"its {metric} was not measured"
+    return f"loses {-delta:.4g} of {metric}" if delta < 0 else f"gains {delta:.4g} of {metric}"
+
+
+def _gate_words(gated, config, task: str | None, max_drift: float, drift_words: str) -> str:
     """'fp32, rounds-100 within --max-drift 0.0001; rounds-50 within --max-metric-loss 0.001 (roc_auc -0.0004)'."""
-    by_drift = [v.name for v in gated if v.drift.value <= config.max_drift]
-    text = f"{', '.join(by_drift)} within --max-drift {config.max_drift:g}" if by_drift else ""
-    by_metric = [v for v in gated if v.drift.value > config.max_drift]
+    by_drift = [v.name for v in gated if v.drift.value <= max_drift]
+    text = f"{', '.join(by_drift)} within {drift_words}" if by_drift else ""
+    by_metric = [v for v in gated if v.drift.value > max_drift]
     if by_metric:
         from optimizer_core.metric_tolerance import PRIMARY_METRICS
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +55,14 @@ from optimizer_core.csv_reader import (
 )
 from optimizer_core.data_hints import decimal_comma_hint
 from optimizer_core.errors import InputError
-from optimizer_core.feature_names import RENAMED_MAPPING, match_renamed, renamed_note, training_names
+from optimizer_core.feature_names import (
+    RENAMED_IGNORING_CASE_MAPPING,
+    RENAMED_MAPPING,
+    match_renamed,
+    match_renamed_ignoring_case,
+    renamed_note,
+    training_names,
+)
 from optimizer_core.models.base import LoadedModel
 
 TARGET_GUESSES = ("label", "target", "y", "class")
@@ -262,8 +269,9 @@ def alignment_notes(mapping: str, ignored: Sequence[str], *, order_note: bool = 
         notes.append(_ignored_note(ignored))
     if mapping == "positional" and order_note:
         notes.append("the model has no feature names: the columns were taken in the order given")
-    elif mapping == RENAMED_MAPPING and model is not None and model.feature_names:
-        notes.append(renamed_note(selected, model.feature_names, model.family))
+    elif mapping in (RENAMED_MAPPING, RENAMED_IGNORING_CASE_MAPPING) and model is not None and model.feature_names:
+        notes.append(renamed_note(selected, model.feature_names, model.family,
+                                  ignoring_case=mapping == RENAMED_IGNORING_CASE_MAPPING))
     elif mapping == "by-name-ignoring-case":
         notes.append("columns were matched to the model's feature names ignoring case and surrounding spaces")
     return notes
@@ -432,10 +440,13 @@ class CsvRetry(Exception):
 
 
 def iter_csv_blocks(src: _Source, layout: CsvLayout, *, tolerant: frozenset[str] = frozenset(),
-                    check_bytes: bool = True) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+                    check_bytes: bool = True, categories: Callable[[int], CategoryReader] | None = None,
+                    ) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
     """The body of ``src`` in blocks: (rows before the block, float64 features in the model's order, cleaned
     target values or None), with the refusals of a run. ``check_bytes`` first makes the run's checking pass
-    (UTF-8, data rows present, quotes closed). Raises ``CsvRetry`` (see there)."""
+    (UTF-8, data rows present, quotes closed). Raises ``CsvRetry`` (see there). ``categories(rows before the
+    block)``: a reader for each block's categorical columns (read as text, decoded and finished on that block
+    alone); without it they are read as numbers."""
     if check_bytes:
         scan = _scan(src, layout.header.body_offset, layout.header.sep, len(layout.header.names), None)
         if not scan.has_body:
@@ -443,11 +454,15 @@ def iter_csv_blocks(src: _Source, layout: CsvLayout, *, tolerant: frozenset[str]
         if scan.odd_quotes:
             _check_quotes_closed(src, layout.header)
     include = list(layout.feature_cols) + ([layout.target_col] if layout.target_col else [])
+    text = frozenset(layout.feature_cols[j] for j in categories(0).decoders) if categories is not None else frozenset()
     row = 0
     try:
-        for batch in _batches(src, layout.header, list(layout.internal), layout.types(tolerant), include):
+        for batch in _batches(src, layout.header, list(layout.internal), layout.types(tolerant | text), include):
             block = np.empty((batch.num_rows, len(layout.feature_cols)), dtype=np.float64)
-            _fill_block(batch, layout.feature_cols, layout.selected, src.display, row, block)
+            reader = categories(row) if categories is not None else None
+            _fill_block(batch, layout.feature_cols, layout.selected, src.display, row, block, reader)
+            if reader is not None:
+                reader.finish(block)
             y = _clean_target_text(batch.column(layout.target_col)) if layout.target_col else None
             yield row, block, y
             row += batch.num_rows
@@ -485,8 +500,9 @@ def _align(columns: list[str], names: tuple[str, ...] | None, n_features: int, d
 
     A model that knows its feature names gets its columns by name: exactly, else as the training library
     renamed them (``feature_names.match_renamed``, for ``family``), else ignoring case and surrounding spaces
-    when that matches every name one to one. A model without names takes the columns in file order, with an
-    exact count check.
+    when that matches every name one to one, else the rename then ignoring case
+    (``feature_names.match_renamed_ignoring_case``). A model without names takes the columns in file order,
+    with an exact count check.
     """
     if names and target is not None and column_key(target) in {column_key(n) for n in names}:
         raise InputError(
@@ -496,14 +512,20 @@ def _align(columns: list[str], names: tuple[str, ...] | None, n_features: int, d
     if names:
         renamed = match_renamed(columns, names, family, display)  # refuses two columns for one renamed name
         selected = list(names) if set(names) <= set(columns) else renamed or _match_names(columns, names)
+        both = None
+        if selected is None:  # the rename, then ignoring case; refuses two columns for one name
+            selected = both = match_renamed_ignoring_case(columns, names, family, display)
         if selected is not None:
             wanted = set(selected)
             mapping = ("by-name" if list(selected) == list(names) else
-                       RENAMED_MAPPING if selected == renamed else "by-name-ignoring-case")
+                       RENAMED_MAPPING if selected == renamed else
+                       RENAMED_IGNORING_CASE_MAPPING if selected is both else "by-name-ignoring-case")
             return selected, mapping, [c for c in columns if c not in wanted]
         present = {column_key(c) for c in columns}
         as_trained = training_names(columns, family)
-        missing = [n for n in names if n not in columns and column_key(n) not in present and n not in as_trained]
+        trained_keys = {column_key(n) for n in as_trained}
+        missing = [n for n in names if n not in columns and column_key(n) not in present and n not in as_trained
+                   and column_key(n) not in trained_keys]
         if len(missing) < len(names):
             raise InputError(
                 f"{display} is missing {len(missing)} of the model's feature columns: {_listing(missing)}; "

@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from optimizer_core.errors import InputError
 
 RENAMED_MAPPING = "by-name-as-renamed-in-training"  # Dataset.column_mapping when this rule matched the columns
+# ... when only the rename followed by the case-insensitive match (``match_renamed_ignoring_case``) did
+RENAMED_IGNORING_CASE_MAPPING = "by-name-as-renamed-in-training-ignoring-case"
 
 _RULES: dict[str, tuple[Callable[[str], str], str, str]] = {
     # family: (the rename, the library's name, the rule in words)
@@ -57,10 +59,48 @@ def match_renamed(columns: Sequence[str], names: Sequence[str], family: str | No
     return None
 
 
-def renamed_note(selected: Sequence[str], names: Sequence[str], family: str) -> str:
-    """The note saying which columns matched only under the training library's rename."""
+def match_renamed_ignoring_case(columns: Sequence[str], names: Sequence[str], family: str | None,
+                                display: str) -> list[str] | None:
+    """The two rules one after the other: the family's training rename applied to each column, then the match
+    that ignores case and surrounding spaces (``data.column_key``), when that gives every model name exactly one
+    column; None otherwise (or when two of the model's names differ only in case).
+
+    Raises ``InputError`` when two columns become the same model feature name this way.
+    """
+    if family not in _RULES:
+        return None
+    rename, library, rule = _RULES[family]
+    keys = [_folded(n) for n in names]
+    if len(set(keys)) != len(keys):
+        return None
+    wanted = set(keys)
+    by_key: dict[str, list[str]] = {}
+    for column in columns:
+        key = _folded(rename(column))
+        if key in wanted:
+            by_key.setdefault(key, []).append(column)
+    clash = next((i for i, k in enumerate(keys) if len(by_key.get(k, ())) > 1), None)
+    if clash is not None:
+        both = " and ".join(repr(c) for c in by_key[keys[clash]][:2])
+        raise InputError(f"{display}: columns {both} both match the model's feature {names[clash]!r} ({library} "
+                         f"renames feature names in training: {rule}; then matched ignoring case), so which one it "
+                         "was trained on is unknown: keep one")
+    if all(k in by_key for k in keys):
+        return [by_key[k][0] for k in keys]
+    return None
+
+
+def _folded(name: str) -> str:
+    """``data.column_key``'s rule (ignoring case and surrounding spaces); data imports this module."""
+    return name.strip().casefold()
+
+
+def renamed_note(selected: Sequence[str], names: Sequence[str], family: str, *, ignoring_case: bool = False) -> str:
+    """The note saying which columns matched only under the training library's rename (and, with
+    ``ignoring_case``, the case-insensitive match after it)."""
     _, library, rule = _RULES[family]
     pairs = [(c, n) for c, n in zip(selected, names, strict=True) if c != n]
     shown = ", ".join(f"{c!r} as {n!r}" for c, n in pairs[:3]) + (f" and {len(pairs) - 3} more" if len(pairs) > 3 else "")
-    return (f"columns matched to the model's feature names as {library} renamed them in training ({rule}): "
+    also = ", then ignoring case and surrounding spaces" if ignoring_case else ""
+    return (f"columns matched to the model's feature names as {library} renamed them in training ({rule}){also}: "
             f"{shown}")

@@ -232,19 +232,20 @@ def _as_loaded(model: Any, *, allow_pickle: bool, name: str | None = None) -> Lo
     return model_from_object(model)
 
 
-def predict_native(loaded: LoadedModel, X: np.ndarray) -> np.ndarray:
+def predict_native(loaded: LoadedModel, X: np.ndarray, *, first_row: int = 0) -> np.ndarray:
     """Native scores over all rows, in bounded chunks.
 
     A model that rejects the data (most often missing values in an estimator without an imputer)
     is the user's input problem, reported in one line naming the estimator.
     A classifier whose own label can differ from the argmax of its scores (``LoadedModel.check_labels``)
-    is refused when it does on any row: the flips and accuracy would describe another decision.
+    is refused when it does on any row: the flips and accuracy would describe another decision. ``first_row``:
+    the data row ``X[0]`` is (0-based), for that message.
     """
     try:
         parts = [loaded.predict_scores(X[i:i + PREDICT_CHUNK_ROWS])
                  for i in range(0, X.shape[0], PREDICT_CHUNK_ROWS)]
         scores = np.concatenate(parts, axis=0)
-        loaded.check_labels(X, scores)
+        loaded.check_labels(X, scores, first_row=first_row)
     except (ValueError, TypeError) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         hint = (": the CSV has missing values and this model cannot take them; fill them, or put a SimpleImputer "

@@ -12,6 +12,7 @@ import importlib
 import io
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -167,8 +168,16 @@ def load_model(
     """Load a model file (path or bytes), sniffing its format from the content, not the name.
 
     Pickle/joblib files are refused unless ``allow_pickle=True`` because loading one runs code.
-    ``name`` is how messages refer to the file (defaults to its path).
+    ``name`` is how messages refer to the file (defaults to its path); it is also the model's ``source_name``
+    (the file deploy snippets load), which bytes without a name do not have.
     """
+    model = _load(source, allow_pickle=allow_pickle, name=name)
+    given = isinstance(source, bytes | bytearray | memoryview)
+    return replace(model, source_name=name if name is not None else None if given else os.fspath(source))
+
+
+def _load(source: str | os.PathLike[str] | bytes | bytearray | memoryview, *, allow_pickle: bool,
+          name: str | None) -> LoadedModel:
     data, name = _read_source(source, name)
     fmt = sniff_format(data, name)
     if fmt == "pickle":

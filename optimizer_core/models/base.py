@@ -52,6 +52,8 @@ class LoadedModel:
     score_columns: str = "as-is"  # models.labels.Columns
     # the category values the model file stores for those columns (LightGBM pandas_categorical, XGBoost 3.1+)
     stored_categories: StoredCategories | None = field(default=None, repr=False, compare=False)
+    # the model file as the user named it (a path, or load_model's name=); None for objects and unnamed bytes
+    source_name: str | None = field(default=None, compare=False)
 
     @property
     def scores_kind(self) -> str:

@@ -30,6 +30,7 @@ __all__ = [
     "disagreements",
     "label_indices",
     "probe_rows",
+    "tied_elsewhere",
 ]
 
 # How a model's raw scores become the contract's one column per class (binary: two columns):
@@ -131,11 +132,25 @@ def check_agreement(
     favoured = classes[int(np.asarray(scores[row], dtype=np.float64).argmax())]
     label = np.asarray(labels).reshape(-1)[row]
     total = len(idx)
+    ties = tied_elsewhere(idx, scores).size
+    tied = (f"; {ties:,} more row{'s tie' if ties != 1 else ' ties'} exactly between the label and another class: "
+            "not counted, though the argmax takes the first tied class there" if ties else "")
     raise UnsupportedModelError(
         f"{name}: the class its scores imply (argmax) differs from {label_source} on {bad.size:,} of {total:,} "
-        f"rows (first: {rows_are} {first_row + row + 1}, label {_shown(label)}, scores favour {_shown(favoured)})"
-        f"{cause or _DEFAULT_CAUSE}"
+        f"rows (first: {rows_are} {first_row + row + 1}, label {_shown(label)}, scores favour {_shown(favoured)}"
+        f"{tied}){cause or _DEFAULT_CAUSE}"
     )
+
+
+def tied_elsewhere(label_idx: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Rows that agree only through a tie: the label is among the exactly tied top scores, but ``argmax`` (the
+    first of them) is another class. ``disagreements`` does not count them; accuracy by the argmax does."""
+    scores = np.asarray(scores, dtype=np.float64)
+    finite = np.isfinite(scores).all(axis=1)
+    known = (label_idx >= 0) & finite
+    first = np.where(finite[:, None], scores, 0.0).argmax(axis=1)
+    rows = np.flatnonzero(known & (first != label_idx))
+    return rows[scores[rows, label_idx[rows]] == scores[rows, first[rows]]]
 
 
 _DEFAULT_CAUSE = (

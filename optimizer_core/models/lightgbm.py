@@ -351,6 +351,7 @@ def truncate(model: LoadedModel, ensemble: Any, k: int) -> Any:
 
     import lightgbm
 
+    from optimizer_core.models.loader_code import loader_code
     from optimizer_core.models.trees import Truncated
 
     native = model.native
@@ -363,7 +364,7 @@ def truncate(model: LoadedModel, ensemble: Any, k: int) -> Any:
             return method(X, num_iteration=k)
 
         call = "predict" if model.task == "regression" else "predict_proba"
-        code = (f"# LightGBM itself, with the first {k} iterations:\n"
+        code = (loader_code(model) + f"\n# LightGBM itself, with the first {k} iterations:\n"
                 f"scores = model.{call}(X, num_iteration={k})\n"
                 f"# or save a model that holds only them:\n"
                 f"model.booster_.save_model('model-{k}.txt', num_iteration={k})\n")
@@ -374,8 +375,9 @@ def truncate(model: LoadedModel, ensemble: Any, k: int) -> Any:
             out = native.predict(X, num_iteration=k)
             return _two_columns(out) if binary else out
 
-        code = (f"# LightGBM itself, with the first {k} iterations:\n"
-                f"scores = booster.predict(X, num_iteration={k})\n"
+        shape = "  # binary: the probability of the second class" if binary else ""
+        code = (loader_code(model) + f"\n# LightGBM itself, with the first {k} iterations:\n"
+                f"scores = booster.predict(X, num_iteration={k}){shape}\n"
                 f"# or save a model that holds only them:\n"
                 f"booster.save_model('model-{k}.txt', num_iteration={k})\n")
     loaded = dataclasses.replace(model, native=cut, predictor=reference,

@@ -269,6 +269,38 @@ def timing_predictor(model: LoadedModel, settings: Any) -> Callable[[np.ndarray]
     return _predictor(session, spec, _output_plan(proto, session, spec, name))
 
 
+def labelled_predictor(model: LoadedModel, settings: Any
+                       ) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]:
+    """Like ``timing_predictor``, but each call returns the scores and, from the same session run, the file's
+    own label output (None for a file without one, or a regressor): for checking them against each other
+    (``models.labels.check_agreement``) without running the graph twice."""
+    from optimizer_core.runtime import create_session
+
+    proto: onnx.ModelProto = model.native
+    session, _ = create_session(proto.SerializeToString(), settings)
+    spec = input_spec(proto.graph, model.estimator)
+    plan = _output_plan(proto, session, spec, model.estimator)
+    label = plan.label if plan.task != "regression" else None
+    outputs = [plan.output] + ([label] if label else [])
+    dtype = INPUT_DTYPES[spec.elem_type]
+    zipmap_classes = plan.classes if plan.zipmap else None
+
+    def predict(X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        found = session.run(outputs, {spec.name: np.ascontiguousarray(X, dtype=dtype)})
+        scores = _from_zipmap(found[0], zipmap_classes) if zipmap_classes else found[0]
+        if plan.columns != "as-is":
+            scores = arrange(scores, plan.columns)
+        return scores, np.asarray(found[1]).reshape(-1) if label else None
+
+    return predict
+
+
+def _from_zipmap(rows: Any, classes: tuple[Any, ...]) -> np.ndarray:
+    """A ZipMap's one {label: score} dict per row as an array, columns in the classes' order."""
+    row_scores = itemgetter(*classes)
+    return np.array([row_scores(row) for row in rows], dtype=np.float64).reshape(len(rows), len(classes))
+
+
 def _predictor(session: Any, spec: InputSpec, plan: OutputPlan) -> Callable[[np.ndarray], np.ndarray]:
     raw = _raw_reader(session, spec, plan.output, plan.classes if plan.zipmap else None)
     if plan.columns == "as-is":

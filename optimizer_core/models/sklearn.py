@@ -183,13 +183,18 @@ def from_object(obj: Any, *, source: SourceInfo, fmt: str) -> LoadedModel:
         native=obj,
         predictor=_make_predictor(obj, task, feature_names),
     )
-    if task == "regression" or hasattr(obj, "predict_proba"):
+    if task == "regression":
         return model
     columns = list(feature_names) if feature_names is not None else None
 
     def as_input(X: np.ndarray) -> Any:
         return _as_input(X, columns)
 
+    if hasattr(obj, "predict_proba"):
+        # predict is the model's own class; most classifiers' predict is the argmax of predict_proba (ties
+        # agree), an SVC(probability=True)'s is not (Platt scaling): checked on the data's rows (check_labels)
+        return replace(model, label_predictor=sklearn_decision.label_predictor(obj, as_input),
+                       label_source="its predict()", label_cause=sklearn_decision.label_cause(final, classes or ()))
     return replace(
         model,
         predictor=sklearn_decision.decision_predictor(obj, as_input),
@@ -495,6 +500,7 @@ def truncate(model: LoadedModel, ensemble: Any, k: int) -> Any:
 
     from sklearn.pipeline import Pipeline
 
+    from optimizer_core.models.loader_code import loader_code
     from optimizer_core.models.trees import Truncated
 
     step = _ensemble_step(model)
@@ -525,7 +531,7 @@ def truncate(model: LoadedModel, ensemble: Any, k: int) -> Any:
         head = ["final = model"]
         tail = ["truncated = cut"]
     call = "predict" if model.task == "regression" else "predict_proba"
-    code = "\n".join([
+    code = loader_code(model) + "\n" + "\n".join([
         "import copy",
         "",
         f"# scikit-learn itself, with the first {k} {ensemble.unit} (the fitted trees are shared, not copied):",

@@ -5,7 +5,8 @@ Perceptron has only ``decision_function``. Its scores are kept one column per cl
 so that their argmax is the model's class: a binary ``decision_function`` ``d`` (positive: the second class)
 becomes ``[-d, d]``, as the ONNX graph of the same model is arranged (``converters.sklearn``). Drift is
 measured on these values as they are; probability metrics are left out (``drift.metrics_with_notes``).
-``predict`` is the model's own class, checked against the argmax (``LoadedModel.check_labels``).
+``predict`` is the model's own class, checked against the argmax (``LoadedModel.check_labels``); classifiers
+with ``predict_proba`` get the same check (``label_predictor``, ``label_cause``).
 """
 
 from __future__ import annotations
@@ -46,9 +47,16 @@ def label_predictor(obj: Any, as_input: Callable[[np.ndarray], Any]) -> Callable
 
 
 def label_cause(final: Any, classes: Sequence[Any]) -> str:
-    """Why ``predict`` can differ from the argmax of ``decision_function``, and the fix, when known."""
+    """Why ``predict`` can differ from the argmax of the scores (``decision_function``, or ``predict_proba`` for
+    a classifier that has it), and the fix, when known."""
     from sklearn.svm import SVC, NuSVC
 
+    if isinstance(final, SVC | NuSVC) and getattr(final, "probability", False) is True:  # 1.9: "deprecated"
+        return (": an SVC's predict comes from its decision function and its predict_proba from Platt scaling "
+                "(a separate fit), which disagree near the class boundaries, so flips and accuracy by the argmax "
+                "would describe another decision than predict's; refit with probability=False (its decision "
+                "scores are judged), or wrap it in CalibratedClassifierCV(SVC(...), ensemble=False), whose predict "
+                "is the argmax of its probabilities")
     if isinstance(final, SVC | NuSVC) and len(classes) > 2 and not final.break_ties:
         return (": an SVC's predict breaks ties between one-vs-one votes by class order while its per-class "
                 "decision_function breaks them by confidence; set model.set_params(break_ties=True) (no refit "

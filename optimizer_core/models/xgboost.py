@@ -382,6 +382,7 @@ def truncate(model: LoadedModel, ensemble: Any, k: int) -> Any:
     Booster sliced to those rounds (``booster[:k]``) is what the converter reads."""
     import dataclasses
 
+    from optimizer_core.models.loader_code import loader_code
     from optimizer_core.models.trees import Truncated
 
     native = model.native
@@ -399,6 +400,7 @@ def truncate(model: LoadedModel, ensemble: Any, k: int) -> Any:
                 f"scores = model.{call}(X, iteration_range=(0, {k}))\n"
                 f"# or save a model that holds only them:\n"
                 f"model.get_booster()[:{k}].save_model('model-{k}-rounds.json')\n")
+        code = loader_code(model) + "\n" + code
     else:
         info = booster_info(booster)
 
@@ -416,8 +418,14 @@ def truncate(model: LoadedModel, ensemble: Any, k: int) -> Any:
             def reference(X: np.ndarray) -> np.ndarray:
                 return value(X, False)
 
-        code = (f"# XGBoost itself, with the first {k} boosting rounds:\n"
-                f"scores = booster.inplace_predict(X, iteration_range=(0, {k}))\n"
+        if info.objective == "multi:softmax":  # its predictions are classes: the probabilities from the margins
+            predict = (f"margin = booster.inplace_predict(X, iteration_range=(0, {k}), predict_type='margin')\n"
+                       "scores = np.exp(margin - margin.max(axis=1, keepdims=True))\n"
+                       "scores /= scores.sum(axis=1, keepdims=True)\n")
+        else:
+            shape = "  # binary: the probability of the second class" if model.task == "binary" else ""
+            predict = f"scores = booster.inplace_predict(X, iteration_range=(0, {k})){shape}\n"
+        code = (loader_code(model) + f"\n# XGBoost itself, with the first {k} boosting rounds:\n" + predict +
                 f"# or save a model that holds only them:\n"
                 f"booster[:{k}].save_model('model-{k}-rounds.json')\n")
     loaded = dataclasses.replace(model, native=sliced, predictor=reference,

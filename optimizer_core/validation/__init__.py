@@ -76,18 +76,15 @@ def validate(
     from optimizer_core.models import load_model
 
     native = load_model(model_bytes, allow_pickle=allow_pickle, name=model_display)
-    if native.stored_categories is not None:
-        # run decides values-or-codes on a whole column; batches cannot, and guessing would be confidently wrong
-        from optimizer_core.errors import UnsupportedModelError
+    # run decides values-or-codes on a whole column; batches cannot, so validate takes codes only, where a number
+    # can only be a code (and refuses a model whose stored categories are numbers)
+    from optimizer_core.validation.category_codes import check_model
 
-        columns = ", ".join(repr(c) for c in native.stored_categories.column_names(native.feature_names))
-        raise UnsupportedModelError(
-            f"{model_display} stores the category values of {columns}: validate does not map them yet; write "
-            "those columns as the model's category codes and validate the model without its stored categories, or "
-            "check the data with 'inference-optimizer run'")
+    category_note = check_model(native, model_display)
     onnx_model = load_onnx(onnx_bytes, onnx_display)
     onnx_columns(native, onnx_model, onnx_display)
     found, notes = sources.find_files(data)
+    notes += [category_note] if category_note else []
     say(f"checking {len(found):,} data file{'s' if len(found) != 1 else ''}", 0.02)
     files = tuple(sources.inspect_file(f, native, target) for f in found)
     units = sources.plan_units(files, batch_rows * sources.UNIT_BATCHES)

@@ -90,9 +90,9 @@ class Scorer:
         if loaded is None:
             loaded = (load_model(model_bytes, allow_pickle=job.allow_pickle, name=job.model_name),
                       load_onnx(onnx_bytes, job.onnx_name))
-        self.native, onnx = loaded
-        self.columns = onnx_columns(self.native, onnx, job.onnx_name)
-        self.onnx_predict = onnx_predictor(onnx, ONNX_THREADS)
+        self.native, self.onnx = loaded
+        self.columns = onnx_columns(self.native, self.onnx, job.onnx_name)
+        self.onnx_predict = labelled_onnx_predictor(self.onnx, ONNX_THREADS)
         self.concurrency = max(1, concurrency)
         self.pool = None
         if self.concurrency > 1:
@@ -106,14 +106,17 @@ class Scorer:
             self.pool.shutdown()
             self.pool = None
 
-    def _predict_onnx(self, X: np.ndarray) -> np.ndarray:
-        """The session over ``X``, in slices side by side when there are several cores to use (ONNX Runtime
-        releases the GIL; each row's scores do not depend on the slice it is in)."""
+    def _predict_onnx(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The session over ``X`` (scores, and the file's label output or None), in slices side by side when
+        there are several cores to use (ONNX Runtime releases the GIL; each row's scores do not depend on the
+        slice it is in)."""
         slices = min(self.concurrency, X.shape[0] // _MIN_SLICE_ROWS)
         if self.pool is None or slices < 2:
-            return _as_scores(self.onnx_predict(X))
-        parts = self.pool.map(lambda part: _as_scores(self.onnx_predict(part)), np.array_split(X, slices))
-        return np.concatenate(list(parts))
+            scores, labels = self.onnx_predict(X)
+            return _as_scores(scores), labels
+        parts = list(self.pool.map(self.onnx_predict, np.array_split(X, slices)))
+        labels = None if parts[0][1] is None else np.concatenate([p[1] for p in parts])
+        return np.concatenate([_as_scores(p[0]) for p in parts]), labels
 
     def score_unit(self, unit: WorkUnit, on_rows: Callable[[int], None] | None = None) -> Partial:
         """The unit's rows scored and compared; InputError naming the file and row when they cannot be.
@@ -123,7 +126,7 @@ class Scorer:
         while True:
             partial = Partial.empty(self.native.task, self.native.n_outputs, file.target is not None)
             try:
-                for block in read_unit(file, unit, self.job.batch_rows, tolerant):
+                for block in read_unit(file, unit, self.job.batch_rows, tolerant, self.native.stored_categories):
                     self._score_block(partial, file, unit.file_index, block)
                     if on_rows is not None:
                         on_rows(block.first_row + block.X.shape[0] - unit.first_row)
@@ -136,10 +139,12 @@ class Scorer:
 
         X = block.X
         try:
-            native = predict_native(self.native, X)
+            native = predict_native(self.native, X, first_row=block.first_row)
         except InputError as e:
             raise InputError(f"{file.display}, data rows {block.first_row + 1:,} to {block.first_row + X.shape[0]:,}: "
                              f"{e}") from e
+        except UnsupportedModelError as e:  # its predict and the argmax of its scores differ (check_labels)
+            raise UnsupportedModelError(f"{self.job.model_name} on {file.display}: {e}") from e
         onnx = self._onnx_scores(X, file, block.first_row)
         y_index = y_values = target = None
         if block.y is not None:
@@ -148,12 +153,23 @@ class Scorer:
 
     def _onnx_scores(self, X: np.ndarray, file: DataFile, first_row: int) -> np.ndarray:
         try:
-            return self._predict_onnx(X if self.columns is None else X[:, self.columns])
+            scores, labels = self._predict_onnx(X if self.columns is None else X[:, self.columns])
         except OptimizerError:
             raise
         except Exception as e:
             raise InputError(f"ONNX Runtime failed on {file.display}, data rows {first_row + 1:,} to "
                              f"{first_row + X.shape[0]:,} ({describe_ort_error(e)})") from e
+        if labels is not None and self.onnx.classes is not None and len(labels):
+            # the rule run applies to an ONNX file: the argmax of its scores is its own label on every row
+            from optimizer_core.models.labels import check_agreement
+
+            try:
+                check_agreement(labels, scores, self.onnx.classes, name=self.onnx.estimator,
+                                label_source=self.onnx.label_source, first_row=first_row,
+                                cause=self.onnx.label_cause)
+            except UnsupportedModelError as e:
+                raise UnsupportedModelError(f"{self.job.onnx_name} on {file.display}: {e}") from e
+        return scores
 
     def _target(self, y: np.ndarray, file: DataFile, first_row: int
                 ) -> tuple[np.ndarray | None, np.ndarray | None, TargetCounts]:
@@ -222,6 +238,14 @@ def onnx_predictor(onnx: LoadedModel, threads: int) -> Any:
     from optimizer_core.runtime import SessionSettings
 
     return timing_predictor(onnx, SessionSettings(intra_op_threads=threads, allow_spinning=False))
+
+
+def labelled_onnx_predictor(onnx: LoadedModel, threads: int) -> Any:
+    """``onnx_predictor``'s session, returning (scores, the file's label output or None) from one run."""
+    from optimizer_core.models.onnx import labelled_predictor
+    from optimizer_core.runtime import SessionSettings
+
+    return labelled_predictor(onnx, SessionSettings(intra_op_threads=threads, allow_spinning=False))
 
 
 def describe_onnx(onnx: LoadedModel) -> dict[str, Any]:

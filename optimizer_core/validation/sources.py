@@ -11,16 +11,20 @@ from __future__ import annotations
 import glob
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from optimizer_core import data as tables
 from optimizer_core.errors import InputError
 from optimizer_core.models.base import LoadedModel
+from optimizer_core.validation import category_codes
+
+if TYPE_CHECKING:
+    from optimizer_core.categories import CategoryReader, StoredCategories
 
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 CSV_SUFFIXES = (".csv",)
@@ -314,21 +318,24 @@ class Block:
 
 
 def read_unit(file: DataFile, unit: WorkUnit, batch_rows: int,
-              tolerant: frozenset[str] = frozenset()) -> Iterator[Block]:
+              tolerant: frozenset[str] = frozenset(), stored: StoredCategories | None = None) -> Iterator[Block]:
     """The unit's rows in blocks of at most ``batch_rows``. A CSV may raise ``data.CsvRetry``: read the unit
-    again with its ``tolerant`` columns (what a run does when pyarrow refuses a number)."""
+    again with its ``tolerant`` columns (what a run does when pyarrow refuses a number). ``stored``: the
+    categories the model file stores, whose columns must hold integer codes (``category_codes``)."""
+    categories = category_codes.reader_factory(stored, file.selected, file.display, tables.NULL_TOKENS)
     if file.format == "parquet":
-        yield from _parquet_blocks(file, unit, batch_rows)
+        yield from _parquet_blocks(file, unit, batch_rows, categories)
         return
     with tables.open_csv(file.path, name=file.display, filesystem=file.filesystem) as src:
         for first_row, X, y in tables.iter_csv_blocks(src, file.csv_layout, tolerant=tolerant,
-                                                       check_bytes=not tolerant):
+                                                       check_bytes=not tolerant, categories=categories):
             for start in range(0, X.shape[0], batch_rows):
                 stop = start + batch_rows
                 yield Block(first_row + start, X[start:stop], None if y is None else y[start:stop])
 
 
-def _parquet_blocks(file: DataFile, unit: WorkUnit, batch_rows: int) -> Iterator[Block]:
+def _parquet_blocks(file: DataFile, unit: WorkUnit, batch_rows: int,
+                    categories: Callable[[int], CategoryReader] | None = None) -> Iterator[Block]:
     import pandas as pd
     import pyarrow as pa
 
@@ -346,7 +353,10 @@ def _parquet_blocks(file: DataFile, unit: WorkUnit, batch_rows: int) -> Iterator
                 raise InputError(f"{file.display} could not be read after data row {row:,} ({_first_line(e)}): "
                                  "the file may be damaged") from e
             frame = batch.to_pandas()
-            X = tables.frame_features(frame, file.selected, file.display, row)
+            reader = categories(row) if categories is not None else None
+            X = tables.frame_features(frame, file.selected, file.display, row, categories=reader)
+            if reader is not None:
+                reader.finish(X)
             y = None
             if file.target:
                 column = frame[file.target]

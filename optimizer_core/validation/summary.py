@@ -47,7 +47,7 @@ def build_result(partial: Partial, *, native: LoadedModel, files: Sequence[DataF
         all_notes += list(dict.fromkeys(metric_notes))
         if auc_bound is not None:
             methods["roc_auc"] = (f"roc_auc comes from histograms of the scores (bins at most 2^-10 of min(p, 1 - p) "
-                                  f"wide); pairs of rows in one bin count as ties, so it is within ±{auc_bound:.1e} "
+                                  f"wide); pairs of rows in one bin count as ties, so it is within ±{rounded_up(auc_bound)} "
                                   "of the exact value" + (" (exact here)" if auc_bound == 0 else ""))
     all_notes += _non_finite_notes(aggregate, files)
     rows_by_file = partial.rows_by_file
@@ -59,6 +59,19 @@ def build_result(partial: Partial, *, native: LoadedModel, files: Sequence[DataF
         wall_s=round(wall_s, 3), scoring_s=round(scoring_s, 3), methods=methods, notes=tuple(dict.fromkeys(all_notes)),
         environment=environment, created_at=created_at,
     )
+
+
+def rounded_up(value: float, digits: int = 2) -> str:
+    """``value`` in scientific notation with ``digits`` significant digits, rounded up (a bound printed rounded
+    down would claim more than was shown: 5.0408e-05 is 5.1e-05). The float's shortest repr is rounded, so a
+    bound that is exactly 5e-05 stays 5.0e-05."""
+    from decimal import ROUND_CEILING, Decimal
+
+    exact = Decimal(repr(float(value)))
+    if not exact.is_finite() or exact <= 0:
+        return f"{value:.{digits - 1}e}"
+    up = exact.quantize(Decimal(1).scaleb(exact.adjusted() - (digits - 1)), rounding=ROUND_CEILING)
+    return f"{float(up):.{digits - 1}e}"  # the float nearest a short decimal prints as that decimal
 
 
 def _worst_rows(aggregate: DriftAggregate, files: Sequence[DataFile], task: str) -> tuple[ValidatedRow, ...]:
