@@ -24,7 +24,7 @@ from optimizer_core.tradeoffs import has_truncation, metric_tolerance, primary_m
 from optimizer_core.units import fmt_diff, fmt_mb, fmt_pct, fmt_rows_per_s, fmt_us
 from optimizer_core.views import figures as F
 from optimizer_core.views.tables import truncation_table, tuning_table
-from optimizer_core.views.text import fmt_drift, provider_text
+from optimizer_core.views.text import EXPLANATIONS_HEADING, fmt_drift, provider_text
 
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 # Characters that Markdown (CommonMark, GFM and Streamlit's additions: LaTeX, :color[...]) may act on; a
@@ -89,6 +89,9 @@ def headline_metrics(report: Report) -> None:
                 border=True,
                 width=CARD_WIDTH_PX,
             )
+    trees = S.truncation_headline(report)
+    if trees:
+        st.markdown(md_escape(trees))
 
 
 def _ratio(x: float) -> str:
@@ -455,9 +458,10 @@ def _details_tab(report: Report, key: str) -> None:
     if noted:
         st.markdown("**What each variant is** (and why one does not apply)")
         st.markdown("\n".join(f"- **{v.name}**: " + md_escape("; ".join(v.notes)) for v in noted))
-    if report.explanations:
-        st.markdown("**Where each variant wins, and why**")
-        st.markdown("\n".join(f"- {md_escape(x)}" for x in report.explanations))
+    explanations = S.variant_explanations(report)
+    if explanations:
+        st.markdown(f"**{EXPLANATIONS_HEADING}**")
+        st.markdown("\n".join(f"- {md_escape(x)}" for x in explanations))
     if report.runtime_floor:
         st.markdown(
             "**Runtime floor**: ONNX Runtime on a trivial graph with the same input shape, the least any "

@@ -68,7 +68,12 @@ def format_summary(report) -> str:
             out.append(f"  {v.name}: not applicable: {'; '.join(v.notes)}")
         elif v.fell_back:
             out.append(f"  {v.name}: asked for {v.provider_wanted}, which could not run here: ran on {v.provider_used}")
-    out += [f"  {line}" for line in report.explanations]
+    from optimizer_core.summary import truncation_headline, variant_explanations
+
+    out += [f"  {line}" for line in variant_explanations(report)]
+    trees_line = truncation_headline(report)
+    if trees_line:
+        out.append(trees_line)
     if report.recommendation:
         out.append(f"recommendation: {report.recommendation.reason}")
     out += [f"note: {n}" for n in report.notes]
