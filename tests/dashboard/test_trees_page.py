@@ -82,3 +82,11 @@ def test_onnx_snippet_names_follow_the_download_names():
     report = make_tree_report()
     snippet = report.variant("rounds-50").deploy["onnx"]
     assert render.snippet_for_download(snippet, report).count("rounds-50-") == 1
+
+
+def test_metric_tolerance_shows_its_default_on_first_render(history_db):
+    # QA: the select showed "Choose an option" (a None value) instead of "off (drift only)"
+    at = new_app().run()
+    select = at.selectbox(key="max-metric-loss")
+    assert select.value == "off" and select.format_func(select.value) == "off (drift only)"
+    assert select.index == 0
