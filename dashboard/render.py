@@ -20,7 +20,7 @@ from optimizer_core import summary as S
 from optimizer_core.data import METRICS_SKIPPED
 from optimizer_core.report import Report, VariantResult
 from optimizer_core.tradeoffs import has_truncation, metric_tolerance, primary_metric
-from optimizer_core.units import fmt_diff, fmt_mb, fmt_pct, fmt_rows_per_s, fmt_us
+from optimizer_core.units import fmt_delta, fmt_diff, fmt_mb, fmt_pct, fmt_rows_per_s, fmt_us
 from optimizer_core.views import figures as F
 from optimizer_core.views.tables import truncation_table, tuning_table
 from optimizer_core.views.text import EXPLANATIONS_HEADING, fmt_drift, provider_text
@@ -440,7 +440,7 @@ def _passed_text(v: VariantResult, max_metric_loss: float | None = None) -> str:
     if v.drift is None or v.drift.passed is None:
         return "—"
     if not v.drift.passed and loss_within(v.metric_delta, max_metric_loss):
-        return f"by metric ({v.metric_delta:+.4f}, within {max_metric_loss:g})"
+        return f"by metric ({fmt_delta(v.metric_delta)}, within {max_metric_loss:g})"
     return "yes" if v.drift.passed else f"no (> {v.drift.tolerance:g})"
 
 

@@ -28,7 +28,7 @@ from optimizer_core.machine_load import BUSY_NOTE
 from optimizer_core.report import FloorRow, LatencyStats, Report, VariantResult
 from optimizer_core.tradeoffs import drift_tolerance, metric_tolerance
 from optimizer_core.tune import fallback_duplicates, fastest_native, measured_rows, row_within, variant_within
-from optimizer_core.units import fmt_diff, fmt_mb, fmt_pct, fmt_rows_per_s
+from optimizer_core.units import clean_delta, fmt_diff, fmt_mb, fmt_pct, fmt_rows_per_s
 
 HEADLINE_LABELS = {
     "speedup": "Speedup at batch 1",
@@ -667,7 +667,7 @@ def metric_deltas(report: Report) -> pd.DataFrame:
         for k in keys:
             value = (v.metrics or {}).get(k)
             rec[k] = value
-            rec[f"Δ {k}"] = value - native[k] if value is not None and native.get(k) is not None else None
+            rec[f"Δ {k}"] = clean_delta(value - native[k]) if value is not None and native.get(k) is not None else None
         records.append(rec)
     columns = ["variant", *[c for k in keys for c in (k, f"Δ {k}")]]
     return pd.DataFrame.from_records(records, columns=columns)

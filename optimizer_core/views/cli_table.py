@@ -100,7 +100,9 @@ def _delta_cell(v, configuration: bool = False) -> str:
         return "-"  # the native model's predictions, only timed on other threads
     if v.precision == "native":
         return "reference"
-    return "-" if v.metric_delta is None else f"{v.metric_delta:+.4f}"
+    from optimizer_core.units import fmt_delta
+
+    return fmt_delta(v.metric_delta, missing="-")
 
 
 def _metric(value: float | None) -> str:

@@ -20,7 +20,7 @@ from optimizer_core import summary as S
 from optimizer_core.metric_tolerance import loss_within
 from optimizer_core.report import LatencyStats, Report, VariantResult
 from optimizer_core.tradeoffs import has_truncation, metric_tolerance
-from optimizer_core.units import fmt_mb, fmt_pct, fmt_rows_per_s, fmt_us
+from optimizer_core.units import fmt_delta, fmt_mb, fmt_pct, fmt_rows_per_s, fmt_us
 from optimizer_core.views import figures as F
 from optimizer_core.views.tables import truncation_table
 from optimizer_core.views.text import EXPLANATIONS_HEADING, SCORES_SHOWN, fmt_drift, provider_text
@@ -291,7 +291,7 @@ def _drift_cells(v: VariantResult, metric_loss: float | None = None) -> tuple[st
         tol = f"tolerance {d.tolerance:g}" if d.tolerance is not None else "tolerance"
         cls, word = ("ok", "within") if d.passed else ("bad", "over")
         if not d.passed and loss_within(v.metric_delta, metric_loss):
-            cls, word, tol = "ok", "within by metric", f"primary metric {v.metric_delta:+.4f}, within {metric_loss:g}"
+            cls, word, tol = "ok", "within by metric", f"primary metric {fmt_delta(v.metric_delta)}, within {metric_loss:g}"
         drift += f' <span class="badge {cls}" title="{e(tol)}">{word}</span>'
     flips = "n/a" if d.label_flips is None else f"{d.label_flips:,} ({fmt_pct(d.label_flip_rate)})"
     return drift, e(flips)

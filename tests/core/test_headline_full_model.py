@@ -72,3 +72,22 @@ def test_every_view_shows_the_line_and_the_matching_heading():
     assert h.escape(line) in html  # type: ignore[arg-type]
     assert h.escape(line) in report_html(report, figures=False)  # type: ignore[arg-type]
     assert line in format_summary(report)  # type: ignore[operator]
+
+
+def test_a_delta_of_rounding_noise_reads_as_no_change_everywhere():
+    # QA: rounds-150 showed "-1.11e-16" / "-0.0000" ROC AUC against native when its ROC AUC was the same
+    from optimizer_core.units import clean_delta, fmt_delta
+    from optimizer_core.views.tables import truncation_table
+
+    assert fmt_delta(-1.1102230246251565e-16) == "±0" and clean_delta(-1e-13) == 0.0
+    assert fmt_delta(-0.0038667) == "-0.0039" and fmt_delta(2e-6) == "+2.0e-06" and fmt_delta(None) == "n/a"
+    report = make_tree_report()
+    fp32 = report.variant("fp32")
+    native_auc = report.native.metrics["roc_auc"]  # type: ignore[union-attr]
+    noisy = dataclasses.replace(fp32, metric_delta=-1.1102230246251565e-16,  # type: ignore[arg-type]
+                                metrics={**fp32.metrics, "roc_auc": native_auc - 1.1102230246251565e-16})  # type: ignore[union-attr]
+    report = dataclasses.replace(report, variants=tuple(noisy if v.name == "fp32" else v for v in report.variants))
+    deltas = S.metric_deltas(report).set_index("variant")
+    assert deltas.loc["fp32", "Δ roc_auc"] == 0.0
+    assert truncation_table(report, 64).set_index("variant").loc["fp32", "Δ ROC AUC"] == "±0"
+    assert "-0.0000" not in format_summary(report) and "e-16" not in format_summary(report)
