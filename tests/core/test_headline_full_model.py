@@ -91,3 +91,19 @@ def test_a_delta_of_rounding_noise_reads_as_no_change_everywhere():
     assert deltas.loc["fp32", "Δ roc_auc"] == 0.0
     assert truncation_table(report, 64).set_index("variant").loc["fp32", "Δ ROC AUC"] == "±0"
     assert "-0.0000" not in format_summary(report) and "e-16" not in format_summary(report)
+
+
+def test_every_variant_gets_a_colour_far_from_every_other():
+    from itertools import combinations
+
+    from optimizer_core.views.figures.common import NATIVE_COLOR, variant_colors
+
+    colors = variant_colors(make_tree_report())  # fp32, fp16, three truncated variants, native
+
+    def rgb(h: str) -> tuple[int, ...]:
+        return tuple(int(h[i:i + 2], 16) for i in (1, 3, 5))
+
+    assert len(set(colors.values())) == len(colors)
+    for a, b in combinations([*colors.values(), NATIVE_COLOR], 2):
+        if a != b:
+            assert sum((x - y) ** 2 for x, y in zip(rgb(a), rgb(b), strict=True)) ** 0.5 >= 75, (a, b)
