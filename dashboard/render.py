@@ -6,7 +6,6 @@ report.html); this module only lays them out and formats values that are already
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import numbers
 import re
@@ -21,10 +20,10 @@ from optimizer_core import summary as S
 from optimizer_core.data import METRICS_SKIPPED
 from optimizer_core.report import Report, VariantResult
 from optimizer_core.tradeoffs import has_truncation, metric_tolerance, primary_metric
-from optimizer_core.units import fmt_diff, fmt_mb, fmt_pct, fmt_rows_per_s, fmt_us
+from optimizer_core.units import fmt_delta, fmt_diff, fmt_mb, fmt_pct, fmt_rows_per_s, fmt_us
 from optimizer_core.views import figures as F
 from optimizer_core.views.tables import truncation_table, tuning_table
-from optimizer_core.views.text import fmt_drift, provider_text
+from optimizer_core.views.text import EXPLANATIONS_HEADING, fmt_drift, provider_text
 
 _PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 # Characters that Markdown (CommonMark, GFM and Streamlit's additions: LaTeX, :color[...]) may act on; a
@@ -89,6 +88,9 @@ def headline_metrics(report: Report) -> None:
                 border=True,
                 width=CARD_WIDTH_PX,
             )
+    trees = S.truncation_headline(report)
+    if trees:
+        st.markdown(md_escape(trees))
 
 
 def _ratio(x: float) -> str:
@@ -220,8 +222,8 @@ def recommendation(report: Report) -> None:
             st.dataframe(tuning_table(report), hide_index=True, width="stretch")
             if rec.snippet:
                 st.caption("Recreate the recommended ONNX Runtime session in production (copy button at the "
-                           "top right of the code); it loads the .onnx file as the download button below saves it:")
-                st.code(snippet_for_download(rec.snippet, report), language="python")
+                           "top right of the code); it loads the .onnx file the download buttons below save:")
+                st.code(rec.snippet, language="python")
         if rec.details or rec.snippet:
             with st.expander("Why, and how to use it"):
                 for b, why in sorted(
@@ -229,7 +231,7 @@ def recommendation(report: Report) -> None:
                 ):
                     st.markdown(f"- batch {b}: {why}")
                 if rec.snippet and not report.tuning:
-                    st.code(snippet_for_download(rec.snippet, report), language="python")
+                    st.code(rec.snippet, language="python")
 
 
 # --------------------------------------------------------------------------- tabs
@@ -402,7 +404,7 @@ def _trees_tradeoffs(report: Report, key: str, batch: int) -> None:
     for v in report.variants:
         if v.deploy:
             with st.expander(f"Deploy {v.name}: the ONNX file, or the same trees in the native library"):
-                st.code(snippet_for_download(v.deploy.get("onnx", ""), report), language="python")
+                st.code(v.deploy.get("onnx", ""), language="python")
                 st.code(v.deploy.get("native", ""), language="python")
 
 
@@ -438,7 +440,7 @@ def _passed_text(v: VariantResult, max_metric_loss: float | None = None) -> str:
     if v.drift is None or v.drift.passed is None:
         return "—"
     if not v.drift.passed and loss_within(v.metric_delta, max_metric_loss):
-        return f"by metric ({v.metric_delta:+.4f}, within {max_metric_loss:g})"
+        return f"by metric ({fmt_delta(v.metric_delta)}, within {max_metric_loss:g})"
     return "yes" if v.drift.passed else f"no (> {v.drift.tolerance:g})"
 
 
@@ -455,9 +457,10 @@ def _details_tab(report: Report, key: str) -> None:
     if noted:
         st.markdown("**What each variant is** (and why one does not apply)")
         st.markdown("\n".join(f"- **{v.name}**: " + md_escape("; ".join(v.notes)) for v in noted))
-    if report.explanations:
-        st.markdown("**Where each variant wins, and why**")
-        st.markdown("\n".join(f"- {md_escape(x)}" for x in report.explanations))
+    explanations = S.variant_explanations(report)
+    if explanations:
+        st.markdown(f"**{EXPLANATIONS_HEADING}**")
+        st.markdown("\n".join(f"- {md_escape(x)}" for x in explanations))
     if report.runtime_floor:
         st.markdown(
             "**Runtime floor**: ONNX Runtime on a trivial graph with the same input shape, the least any "
@@ -508,55 +511,54 @@ def _details_tab(report: Report, key: str) -> None:
 
 
 def downloads(report: Report, key: str) -> None:
-    """report.html, report.json, drift.csv and each variant's ONNX file. The bytes are produced when a
-    button is clicked (callables), so large models are not copied on every rerun."""
+    """Everything in one zip (the CLI's --out folder), then report.html, report.json, deploy.py, drift.csv and each
+    variant's ONNX file. Every file keeps the name report.json and the deploy snippets use (fp32.onnx, drift.csv),
+    so a snippet runs next to the downloaded files; only the two reports carry the run id (report-<run id>.json),
+    so two runs' reports do not overwrite each other. Bytes are produced when a button is clicked (callables)."""
     stem = f"inference-report-{report.run_id}"
-    named = for_download(report)  # its snippet loads the .onnx files as the buttons below save them
-    items: list[tuple[str, Any, str, str, str]] = [
+    carries_files = all(v.artifact in report.artifacts for v in report.variants if v.artifact)
+    items: list[tuple[str, Any, str, str, str]] = []
+    if carries_files:
+        items.append((
+            "Download everything (.zip)",
+            lambda: _zip(report),
+            f"{stem}.zip",
+            "application/zip",
+            "the folder the CLI writes with --out: report.json, report.html, one .onnx per variant, drift.csv "
+            "(and deploy.py when the run has one), named as the reports and snippets name them",
+        ))
+    items += [
         (
             "report.html",
-            lambda: state.html_report(report.run_id, named),
+            lambda: state.html_report(report.run_id, report),
             f"{stem}.html",
             "text/html",
-            "one self-contained page with every chart (works offline)",
+            "one self-contained page with every chart (works offline); the zip names it report.html",
         ),
         (
             "report.json",
-            named.to_json,
+            report.to_json,
             f"{stem}.json",
             "application/json",
-            "every measurement, machine-readable (the schema the CLI writes)",
+            "every measurement, machine-readable (the schema the CLI writes); the zip names it report.json",
         ),
     ]
-    if "deploy.py" in report.artifacts:
-        items.append(
-            (
-                "deploy.py",
-                lambda: snippet_for_download(report.artifacts["deploy.py"].decode(), report).encode(),
-                f"deploy-{report.run_id}.py",
-                "text/x-python",
-                "recreates the recommended ONNX Runtime session; keep it in the folder of the downloaded .onnx file",
-            )
-        )
-    if "drift.csv" in report.artifacts:
-        items.append(
-            (
-                "drift.csv",
-                _artifact(report, "drift.csv"),
-                f"drift-{report.run_id}.csv",
-                "text/csv",
-                "per-row absolute score difference of each variant vs the native model",
-            )
-        )
+    for name, mime, help_text in (
+        ("deploy.py", "text/x-python",
+         "recreates the recommended ONNX Runtime session; keep it in the folder of the downloaded .onnx file"),
+        ("drift.csv", "text/csv", "per-row absolute score difference of each variant vs the native model"),
+    ):
+        if name in report.artifacts:
+            items.append((name, _artifact(report, name), name, mime, help_text))
     for v in report.variants:
         if v.artifact and v.artifact in report.artifacts:
             items.append(
                 (
                     v.artifact,
                     _artifact(report, v.artifact),
-                    onnx_file_name(v.artifact, report.run_id),
+                    v.artifact,
                     "application/octet-stream",
-                    f"the {v.name} ONNX model ({fmt_mb(v.size_bytes)})",
+                    f"the {v.name} ONNX model ({fmt_mb(v.size_bytes)}), named as report.json and the snippets name it",
                 )
             )
     with st.container(horizontal=True):
@@ -575,35 +577,10 @@ def downloads(report: Report, key: str) -> None:
         st.caption("No ONNX files are stored with this run.")
 
 
-def snippet_for_download(snippet: str, report: Report) -> str:
-    """The deployment snippet (or deploy.py) naming the file the dashboard's download button saves
-    (fp32-<run id>.onnx), not the plain name the CLI writes into --out."""
-    for v in report.variants:
-        if not v.artifact:
-            continue
-        for quote in ('"', "'"):
-            saved = onnx_file_name(v.artifact, report.run_id)
-            snippet = snippet.replace(f"{quote}{v.artifact}{quote}", f"{quote}{saved}{quote}")
-    return snippet
+def _zip(report: Report) -> bytes:
+    from dashboard.bundle import out_folder_zip
 
-
-def for_download(report: Report) -> Report:
-    """The report as the dashboard's report.html and report.json downloads carry it: the recommendation's
-    snippet names the .onnx files as the download buttons save them (the stored report is left as it is)."""
-    rec = report.recommendation
-    if rec is not None and rec.snippet:
-        rec = dataclasses.replace(rec, snippet=snippet_for_download(rec.snippet, report))
-    tuning = report.tuning
-    if tuning and tuning.get("snippets"):  # every candidate's snippet, not only the recommended one
-        tuning = {**tuning, "snippets": {name: snippet_for_download(code, report)
-                                         for name, code in tuning["snippets"].items()}}
-    return dataclasses.replace(report, recommendation=rec, tuning=tuning)
-
-
-def onnx_file_name(artifact: str, run_id: str) -> str:
-    """fp32.onnx -> fp32-<run id>.onnx, like the other downloads: files from two runs do not collide."""
-    stem, dot, suffix = artifact.rpartition(".")
-    return f"{stem}-{run_id}.{suffix}" if dot else f"{artifact}-{run_id}"
+    return out_folder_zip(report, state.html_report(report.run_id, report))
 
 
 def _artifact(report: Report, name: str) -> Any:

@@ -134,6 +134,19 @@ def xgboost_categories(booster: Any, categorical_features: Sequence[int]) -> Sto
     return StoredCategories("xgboost", tuple(columns))
 
 
+STORED_NOTE_MARK = ": the model file stores their categories, so the data may hold the "
+DATA_NOTE_PREFIXES = ("category values mapped to the codes the model takes", "categorical column")
+
+
+def without_repeated_notes(model_notes: Sequence[str], data_notes: Sequence[str]) -> list[str]:
+    """The run's notes on the model and then the data, said once: when the data's notes say how its categorical
+    columns were read (values mapped, or codes), the model's note on what they may hold repeats them."""
+    said_by_data = any(n.startswith(DATA_NOTE_PREFIXES) for n in data_notes)
+    kept = [n for n in model_notes if not (said_by_data and n.startswith("categorical features ")
+                                           and STORED_NOTE_MARK in n)]
+    return list(dict.fromkeys([*kept, *data_notes]))
+
+
 def model_note(stored: StoredCategories | None, categorical_features: Sequence[int],
                feature_names: Sequence[str] | None) -> str | None:
     """The loaded model's note about its categorical columns."""
@@ -143,7 +156,7 @@ def model_note(stored: StoredCategories | None, categorical_features: Sequence[i
         why = f" ({stored.unusable})" if stored is not None and stored.unusable else ""
         return f"categorical features must be given as their integer category codes{why}"
     names = ", ".join(repr(n) for n in stored.column_names(feature_names))
-    return (f"categorical features {names}: the model file stores their categories, so the data may hold the "
+    return (f"categorical features {names}{STORED_NOTE_MARK}"
             f"category values (mapped to the codes the model takes, as {stored.library} does for a DataFrame with "
             "those categories) or their integer category codes")
 

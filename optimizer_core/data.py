@@ -60,6 +60,7 @@ from optimizer_core.feature_names import (
     RENAMED_MAPPING,
     match_renamed,
     match_renamed_ignoring_case,
+    missing_listing,
     renamed_note,
     training_names,
 )
@@ -527,6 +528,12 @@ def _align(columns: list[str], names: tuple[str, ...] | None, n_features: int, d
         missing = [n for n in names if n not in columns and column_key(n) not in present and n not in as_trained
                    and column_key(n) not in trained_keys]
         if len(missing) < len(names):
+            spelled = missing_listing(missing, columns, family)
+            if spelled is not None:  # the CSV keeps the names before the library's rename: say them that way
+                raise InputError(
+                    f"{display} is missing {len(missing)} of the model's feature columns: "
+                    f"{', '.join(spelled[:5])}{' and more' if len(spelled) > 5 else ''}; "
+                    "add them, spelled as the file's other columns are")
             raise InputError(
                 f"{display} is missing {len(missing)} of the model's feature columns: {_listing(missing)}; "
                 "add them (named exactly as in training)"

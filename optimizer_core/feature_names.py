@@ -104,3 +104,15 @@ def renamed_note(selected: Sequence[str], names: Sequence[str], family: str, *, 
     also = ", then ignoring case and surrounding spaces" if ignoring_case else ""
     return (f"columns matched to the model's feature names as {library} renamed them in training ({rule}){also}: "
             f"{shown}")
+
+
+def missing_listing(missing: Sequence[str], columns: Sequence[str], family: str | None) -> list[str] | None:
+    """The missing feature names as the CSV would spell them, when the family renamed names in training and the
+    CSV keeps the original spelling for other columns ("'mean radius' (the model's 'mean_radius')"); None when
+    the model's names are the ones to add (no rule, or the CSV does not use the original spelling)."""
+    if family != "lightgbm":  # the only rule: spaces became '_'; its inverse is a spelling, not a certainty
+        return None
+    rename = _RULES[family][0]
+    if not any(rename(c) != c for c in columns):
+        return None
+    return [f"{n.replace('_', ' ')!r} (the model's {n!r})" if "_" in n else repr(n) for n in missing]

@@ -126,7 +126,9 @@ def optimize(
         data, loaded, target=target, y=y, name=data_name,
         progress=lambda stage, fraction: _stage(progress, "load", 0.1 + 0.9 * fraction, f"reading data {fraction:.0%}"),
     )
-    notes: list[str] = list(loaded.notes) + list(dataset.notes)
+    from optimizer_core.categories import without_repeated_notes
+
+    notes: list[str] = without_repeated_notes(loaded.notes, dataset.notes)
     if zeros := sparse_zeros_note(dataset.X, loaded):  # measured on a sample: a run's note, not the reader's
         notes.append(zeros)
     if config.max_metric_loss is not None and dataset.y is None:

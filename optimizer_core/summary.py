@@ -14,6 +14,7 @@ next door, in ``optimizer_core.tradeoffs``.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +28,7 @@ from optimizer_core.machine_load import BUSY_NOTE
 from optimizer_core.report import FloorRow, LatencyStats, Report, VariantResult
 from optimizer_core.tradeoffs import drift_tolerance, metric_tolerance
 from optimizer_core.tune import fallback_duplicates, fastest_native, measured_rows, row_within, variant_within
-from optimizer_core.units import fmt_diff, fmt_mb, fmt_pct, fmt_rows_per_s
+from optimizer_core.units import clean_delta, fmt_diff, fmt_mb, fmt_pct, fmt_rows_per_s
 
 HEADLINE_LABELS = {
     "speedup": "Speedup at batch 1",
@@ -98,6 +99,22 @@ def _onnx(report: Report) -> list[VariantResult]:
     return [v for v in report.variants if v.precision != "native" and v.applicable]
 
 
+def is_truncated(v: VariantResult) -> bool:
+    """A truncated ensemble (``--trees``: fewer trees than the model, a different model on purpose)."""
+    return v.trees_kept is not None
+
+
+def full_model_variants(report: Report) -> list[VariantResult]:
+    """The applicable ONNX variants of the whole model (the precision variants: fp32, fp64, fp16, int8,
+    int8-static, tensor): what the headline compares. Truncated ensembles are summarized apart
+    (:func:`truncation_headline`)."""
+    return [v for v in _onnx(report) if not is_truncated(v)]
+
+
+def _truncated_names(report: Report) -> set[str]:
+    return {v.name for v in report.variants if is_truncated(v)}
+
+
 def _finite(x: float | None) -> bool:
     return x is not None and math.isfinite(x)
 
@@ -148,9 +165,11 @@ def _speedup(report: Report) -> dict[str, Any]:
     the native model's other thread settings ("native t1"). The default threads can be far slower."""
     tolerance = report_tolerance(report)  # the headline never quotes a variant the recommendation rejects
     loss = metric_tolerance(report)
+    cut = _truncated_names(report)  # the headline compares the whole model's variants only
     untuned = [r for r in measured_rows(report) if int(r["batch_size"]) == 1 and _finite(r["p50_us"])
-               and r["p50_us"] > 0]
-    for rows, tuned in ((_tuned_finals(report, 1), True), (untuned, False)):
+               and r["p50_us"] > 0 and r.get("variant") not in cut]
+    tuned_rows = [r for r in _tuned_finals(report, 1) if r.get("variant") not in cut]
+    for rows, tuned in ((tuned_rows, True), (untuned, False)):
         base = fastest_native(rows)
         onnx = [r for r in rows if r.get("precision") != "native" and row_within(r, tolerance, loss)]
         if base is not None and onnx:
@@ -170,14 +189,16 @@ def _best_throughput(report: Report) -> dict[str, Any]:
     """Highest rows/s at p50 among the variants within the drift tolerance the recommendation used (native
     always counts)."""
     tolerance = report_tolerance(report)
-    finals = [r for r in _tuned_finals(report) if row_within(r, tolerance, metric_tolerance(report))]
+    cut = _truncated_names(report)  # the headline compares the whole model's variants only
+    finals = [r for r in _tuned_finals(report) if row_within(r, tolerance, metric_tolerance(report))
+              and r.get("variant") not in cut]
     if finals:  # a tuned run: the same side-by-side measurements its recommendation compares
         best = max(finals, key=lambda r: int(r["batch_size"]) / r["p50_us"])
         return {"best_rows_per_s": int(best["batch_size"]) / best["p50_us"] * 1e6,
                 "best_throughput_variant": best["variant"], "best_throughput_batch": int(best["batch_size"]),
                 "best_throughput_configuration": best["name"]}
     rows = [(v.name, r) for v in measured_variants(report) for r in timed_rows(v)
-            if variant_within(v, tolerance, metric_tolerance(report))]
+            if variant_within(v, tolerance, metric_tolerance(report)) and not is_truncated(v)]
     if not rows:
         return {"best_rows_per_s": None, "best_throughput_variant": None, "best_throughput_batch": None,
                 "best_throughput_configuration": None}
@@ -206,7 +227,7 @@ def _size_reduction(report: Report) -> dict[str, Any]:
     base = _size_baseline(report)
     if base is None:
         return none
-    others = [v for v in _onnx(report) if v.size_bytes and v.name != base.name]
+    others = [v for v in full_model_variants(report) if v.size_bytes and v.name != base.name]
     smaller = [v for v in others if (v.size_bytes or 0) < (base.size_bytes or 0)]
     # nothing smaller than fp32 (only fp32, or fp64 and fp16 graphs that grew): fp32 against the native file,
     # the same answer whichever larger precisions were ticked
@@ -225,7 +246,7 @@ def _size_reduction(report: Report) -> dict[str, Any]:
 
 
 def _largest_drift(report: Report) -> dict[str, Any]:
-    drifted = [v for v in _onnx(report) if v.drift is not None]
+    drifted = [v for v in full_model_variants(report) if v.drift is not None]
     if not drifted:
         return {"max_drift": None, "max_drift_variant": None, "max_drift_metric": None, "max_drift_abs": None}
     worst = max(drifted, key=_drift_value)
@@ -235,7 +256,7 @@ def _largest_drift(report: Report) -> dict[str, Any]:
 
 
 def _worst_flips(report: Report) -> dict[str, Any]:
-    flipped = [v for v in _onnx(report) if v.drift is not None and v.drift.label_flips is not None]
+    flipped = [v for v in full_model_variants(report) if v.drift is not None and v.drift.label_flips is not None]
     if not flipped:
         return {"label_flips": None, "label_flip_rate": None, "label_flip_variant": None}
     worst = max(flipped, key=lambda v: (v.drift.label_flips, _drift_max(v)))  # type: ignore[union-attr]
@@ -316,6 +337,150 @@ def headline(report: Report, h: dict[str, Any] | None = None) -> dict[str, str]:
     return {HEADLINE_LABELS[k]: v for k, v in values.items()}
 
 
+# --------------------------------------------------------------------------- truncated ensembles
+
+
+def _metric_key(report: Report) -> str | None:
+    from optimizer_core.tradeoffs import primary_metric
+
+    return primary_metric(report)
+
+
+def _cut_words(report: Report, v: VariantResult) -> str:
+    """'loses 0.0039 ROC AUC (tolerance 0.001) and drifts 0.35 (tolerance 0.0001)': what a truncated variant costs
+    against each tolerance the run used (the metric one only when it was set)."""
+    from optimizer_core.tradeoffs import metric_label
+    from optimizer_core.units import clean_delta
+
+    parts = []
+    delta = clean_delta(v.metric_delta)
+    loss_tol = metric_tolerance(report)
+    if delta is not None:
+        name = metric_label(_metric_key(report))
+        said = f"loses {-delta:.2g} {name}" if delta < 0 else (
+            f"gains {delta:.2g} {name}" if delta > 0 else f"keeps the {name} of the full model")
+        parts.append(said + (f" (tolerance {loss_tol:g})" if loss_tol is not None else ""))
+    drift = _drift_value(v)
+    parts.append(f"drifts {fmt_diff(drift) if not math.isfinite(drift) else f'{drift:.2g}'}"
+                 f" (tolerance {report_tolerance(report):g})")
+    return " and ".join(parts)
+
+
+def truncation_within(report: Report, v: VariantResult) -> bool:
+    """Whether a truncated variant is within the run's drift tolerance or its metric tolerance."""
+    return variant_within(v, report_tolerance(report), metric_tolerance(report))
+
+
+def truncation_headline(report: Report) -> str | None:
+    """One line on the truncated ensembles (``--trees``), apart from the headline's whole-model numbers: the one
+    with the fewest trees within the run's tolerance (drift, or metric with ``--max-metric-loss``), its cost and
+    its speed against the full fp32 model at the largest batch size both were timed at; otherwise that none is
+    within it, with the closest one's cost. None when the run has no truncated variant."""
+    from optimizer_core.tradeoffs import metric_label
+
+    cut = [v for v in _onnx(report) if is_truncated(v) and v.name not in fallback_duplicates(report.variants)]
+    if not cut:
+        return None
+    within = [v for v in cut if truncation_within(report, v)]
+    if within:
+        v = min(within, key=lambda c: (c.trees_kept, c.name))
+        delta = v.metric_delta
+        if delta is not None and _metric_key(report):
+            from optimizer_core.units import clean_delta
+
+            loss = -(clean_delta(delta) or 0.0)
+            cost = (f"keeps {metric_label(_metric_key(report))} within {max(loss, 0.0):.2g}"
+                    if loss > 0 else f"keeps the full model's {metric_label(_metric_key(report))}")
+            cost += f", drifts {_drift_value(v):.2g}"
+        else:
+            cost = f"drifts {_drift_value(v):.2g}"
+        line = f"Fewer trees: {v.name} ({v.trees_kept} of {v.trees_total} trees) {cost}"
+        speed = _speed_against_fp32(report, v)
+        return line + (f", {speed}" if speed else "") + " (within the run's tolerance)"
+    metric = _metric_key(report)
+    if metric and any(c.metric_delta is not None for c in cut):
+        closest = max(cut, key=lambda c: (c.metric_delta if c.metric_delta is not None else -math.inf))
+    else:
+        closest = min(cut, key=_drift_value)
+    return (f"Fewer trees: none of the {len(cut)} truncated variant{'s' if len(cut) != 1 else ''} is within the "
+            f"run's tolerance; the closest, {closest.name} ({closest.trees_kept} of {closest.trees_total} trees), "
+            f"{_cut_words(report, closest)}")
+
+
+def _speed_against_fp32(report: Report, v: VariantResult) -> str | None:
+    """'1.9× faster than fp32 at 4,096 rows': p50 against the full float32 graph on the same provider, at the
+    largest batch size both were timed at."""
+    provider = v.name.partition("@")[2]
+    fp32 = next((f for f in full_model_variants(report) if f.precision == "fp32"
+                 and f.name.partition("@")[2] == provider and timed_rows(f)), None)
+    if fp32 is None:
+        return None
+    common = sorted({r.batch_size for r in timed_rows(v)} & {r.batch_size for r in timed_rows(fp32)})
+    if not common:
+        return None
+    b = common[-1]
+    ratio = _at(fp32, b).p50_us / _at(v, b).p50_us  # type: ignore[union-attr]
+    words = f"{ratio:.1f}× faster than" if ratio >= 1 else f"{1 / ratio:.1f}× slower than"
+    return f"{words} {fp32.name} at {b:,} rows"
+
+
+_SUBJECT = re.compile(r"^batch (\d+): ")
+
+
+def variant_explanations(report: Report) -> list[str]:
+    """The run's "where each variant wins and why some are slower" lines, the whole model's variants first: a
+    line about a truncated ensemble comes after them, marked with what it costs and whether it is within the
+    run's tolerance. Where the run's comparison at a batch size named a truncated variant (older reports), the
+    whole model's best variant is compared with native there too."""
+    cut = {v.name: v for v in report.variants if is_truncated(v)}
+    if not cut:
+        return list(report.explanations)
+    names = sorted(cut, key=len, reverse=True)
+    pattern = re.compile("|".join(rf"(?<![\w@-]){re.escape(n)}(?![\w@-])" for n in names))
+    full_lines: list[str] = []
+    cut_lines: list[str] = []
+    compared: set[int] = set()
+    for line in report.explanations:
+        about = list(dict.fromkeys(pattern.findall(line)))
+        match = _SUBJECT.match(line)
+        if not about:
+            full_lines.append(line)
+            if match and " faster than " in line and " slower than " not in line:
+                compared.add(int(match.group(1)))
+            continue
+        marks = "; ".join(f"{n} has fewer trees ({cut[n].trees_kept} of {cut[n].trees_total}): "
+                          f"{_cut_words(report, cut[n])}, "
+                          + ("within the run's tolerance" if truncation_within(report, cut[n])
+                             else "over the run's tolerance, not recommended")
+                          for n in about)
+        cut_lines.append(f"{line} [{marks}]")
+    full_lines += _full_comparisons(report, exclude=compared)
+    return full_lines + cut_lines
+
+
+def _full_comparisons(report: Report, *, exclude: set[int]) -> list[str]:
+    """The comparison line of :func:`bench.explain` over the whole model's variants, at the batch sizes the
+    report's own lines compared a truncated variant instead."""
+    from optimizer_core.bench import _comparison_line
+
+    native = report.native
+    if native is None:
+        return []
+    natives = [native, *report.native_configurations]
+    full = [v for v in full_model_variants(report) if v.name not in fallback_duplicates(report.variants)]
+    lines = []
+    for b in batch_sizes(report):
+        if b in exclude:
+            continue
+        bases = [(n.name, row) for n in natives if (row := _at(n, b)) is not None]
+        variants = {v.name: row for v in full if (row := _at(v, b)) is not None}
+        if not bases or not variants:
+            continue
+        base_name, base = min(bases, key=lambda t: t[1].p50_us)
+        lines.append(_comparison_line(b, base_name, base, variants))
+    return lines
+
+
 # --------------------------------------------------------------------------- throughput crossover
 
 
@@ -335,12 +500,13 @@ class Crossover:
 
 
 def crossover(report: Report) -> Crossover | None:
-    """Compare native with the ONNX variant that beats it most, over their common batch sizes."""
+    """Compare native with the ONNX variant of the whole model that beats it most, over their common batch sizes
+    (a truncated ensemble is another model: it is summarized by :func:`truncation_headline`)."""
     native = report.native
     if native is None or not native.applicable or not timed_rows(native):
         return None
     best: tuple[float, VariantResult, list[int]] | None = None
-    for v in _onnx(report):
+    for v in full_model_variants(report):
         common = sorted({r.batch_size for r in timed_rows(v)} & {r.batch_size for r in timed_rows(native)})
         if not common:
             continue
@@ -501,7 +667,7 @@ def metric_deltas(report: Report) -> pd.DataFrame:
         for k in keys:
             value = (v.metrics or {}).get(k)
             rec[k] = value
-            rec[f"Δ {k}"] = value - native[k] if value is not None and native.get(k) is not None else None
+            rec[f"Δ {k}"] = clean_delta(value - native[k]) if value is not None and native.get(k) is not None else None
         records.append(rec)
     columns = ["variant", *[c for k in keys for c in (k, f"Δ {k}")]]
     return pd.DataFrame.from_records(records, columns=columns)

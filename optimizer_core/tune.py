@@ -161,6 +161,10 @@ def recommend_from_candidates(rows: Sequence[dict[str, Any]], variants: Sequence
                 faster_rejected.setdefault(r["variant"], r)
         for variant_name, r in faster_rejected.items():
             variant = by_variant.get(variant_name)
+            if max_metric_loss is not None:  # two tolerances: say what it misses each by, with its own numbers
+                text += (f"; {variant_name} would be faster ({r['p50_us']:,.1f} µs) but "
+                         f"{_both_tolerances_words(r, tolerance, max_metric_loss, task)}")
+                continue
             words = _drift_words(variant) if variant else f"drifts up to {r.get('max_abs')}"
             text += f"; {variant_name} would be faster ({r['p50_us']:,.1f} µs) but {words}, over {stated}"
         details[str(batch)] = text
@@ -196,6 +200,24 @@ def recommend_from_candidates(rows: Sequence[dict[str, Any]], variants: Sequence
             snippet = f"{header}\n{snippet}"
     return Recommendation(by_batch_size=variant_of, reason=reason, details=details, snippet=snippet,
                           configuration_by_batch_size=by_batch, tolerance=tolerance, max_metric_loss=max_metric_loss)
+
+
+def _both_tolerances_words(row: dict[str, Any], tolerance: float, max_metric_loss: float, task: str | None) -> str:
+    """'loses 0.0039 ROC AUC (tolerance 0.001) and drifts 0.35 (tolerance 0.0001)': a rejected row against both
+    tolerances of a run with --max-metric-loss."""
+    from optimizer_core.metric_tolerance import METRIC_WORDS, PRIMARY_METRICS
+
+    name = METRIC_WORDS.get(PRIMARY_METRICS.get(task or "", ""), "primary metric")
+    delta = row.get("metric_delta")
+    if delta is None:
+        metric = f"its {name} was not measured (no target column)"
+    elif delta < 0:
+        metric = f"loses {-delta:.2g} {name}"
+    else:
+        metric = f"changes the {name} by {delta:+.2g}"
+    drift = row.get("drift", row.get("max_abs"))
+    drifts = "its drift was not measured" if drift is None else f"drifts {drift:.2g}"
+    return f"{metric} (tolerance {max_metric_loss:g}) and {drifts} (tolerance {tolerance:g})"
 
 
 def _pick_calls(rows: Sequence[dict[str, Any]], batch: str, name: str) -> int:

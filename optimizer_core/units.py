@@ -51,3 +51,27 @@ def fmt_diff(x: float | None) -> str:
 
 def fmt_pct(rate: float | None) -> str:
     return "n/a" if rate is None else f"{rate:.2%}"
+
+
+# A metric is a sum over rows: two equal models can differ by a rounding error (-1.11e-16), which is not a loss.
+DELTA_ZERO = 1e-12
+
+
+def clean_delta(x: float | None) -> float | None:
+    """A metric delta with rounding noise (|x| < DELTA_ZERO) snapped to 0.0."""
+    if x is None or not math.isfinite(x):
+        return x
+    return 0.0 if abs(x) < DELTA_ZERO else x
+
+
+def fmt_delta(x: float | None, *, missing: str = "n/a") -> str:
+    """A metric's change against the native model: "-0.0039", "+0.0012", and "±0" for no change (rounding noise
+    under DELTA_ZERO included; a change too small for four decimals keeps its sign and digits: "-2.0e-06")."""
+    x = clean_delta(x)
+    if x is None:
+        return missing
+    if not math.isfinite(x):
+        return str(x)
+    if x == 0:
+        return "±0"
+    return f"{x:+.4f}" if abs(x) >= 5e-5 else f"{x:+.1e}"

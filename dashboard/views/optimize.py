@@ -308,7 +308,9 @@ def _max_drift() -> float:
 
 
 TREE_SHARES = ("10%", "25%", "50%", "75%", "90%")
-METRIC_TOLERANCES = (None, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
+# "off" rather than None: Streamlit draws a selectbox whose value is None as empty ("Choose an option")
+METRIC_OFF = "off"
+METRIC_TOLERANCES = (METRIC_OFF, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
 
 
 def _trees(inputs: state.Inputs, check: state.ModelCheck) -> tuple[str, ...]:
@@ -335,12 +337,12 @@ def _trees(inputs: state.Inputs, check: state.ModelCheck) -> tuple[str, ...]:
 
 def _max_metric_loss(target: str | None) -> float | None:
     """The metric tolerance (the CLI's --max-metric-loss): needs a target column."""
-    state.restore_setting("max-metric-loss", None, lambda v: v in METRIC_TOLERANCES)
+    state.restore_setting("max-metric-loss", METRIC_OFF, lambda v: v in METRIC_TOLERANCES)
     value = st.selectbox(
         "Metric tolerance",
         METRIC_TOLERANCES,
         key="max-metric-loss",
-        format_func=lambda x: "off (drift only)" if x is None else f"{x:g} of the primary metric",
+        format_func=lambda x: "off (drift only)" if x == METRIC_OFF else f"{x:g} of the primary metric",
         disabled=target is None,
         help="A variant whose primary metric (ROC AUC for binary, accuracy for multiclass, R² for regression) is at "
         "most this below the native model's may be recommended even when its drift is over the drift tolerance "
@@ -350,7 +352,7 @@ def _max_metric_loss(target: str | None) -> float | None:
     if target is None:
         st.caption("Choose a target column to judge variants by their metric.")
         return None
-    return value
+    return None if value == METRIC_OFF else float(value)
 
 
 def _budget() -> int:

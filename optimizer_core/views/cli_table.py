@@ -68,7 +68,12 @@ def format_summary(report) -> str:
             out.append(f"  {v.name}: not applicable: {'; '.join(v.notes)}")
         elif v.fell_back:
             out.append(f"  {v.name}: asked for {v.provider_wanted}, which could not run here: ran on {v.provider_used}")
-    out += [f"  {line}" for line in report.explanations]
+    from optimizer_core.summary import truncation_headline, variant_explanations
+
+    out += [f"  {line}" for line in variant_explanations(report)]
+    trees_line = truncation_headline(report)
+    if trees_line:
+        out.append(trees_line)
     if report.recommendation:
         out.append(f"recommendation: {report.recommendation.reason}")
     out += [f"note: {n}" for n in report.notes]
@@ -95,7 +100,9 @@ def _delta_cell(v, configuration: bool = False) -> str:
         return "-"  # the native model's predictions, only timed on other threads
     if v.precision == "native":
         return "reference"
-    return "-" if v.metric_delta is None else f"{v.metric_delta:+.4f}"
+    from optimizer_core.units import fmt_delta
+
+    return fmt_delta(v.metric_delta, missing="-")
 
 
 def _metric(value: float | None) -> str:

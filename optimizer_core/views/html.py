@@ -20,10 +20,10 @@ from optimizer_core import summary as S
 from optimizer_core.metric_tolerance import loss_within
 from optimizer_core.report import LatencyStats, Report, VariantResult
 from optimizer_core.tradeoffs import has_truncation, metric_tolerance
-from optimizer_core.units import fmt_mb, fmt_pct, fmt_rows_per_s, fmt_us
+from optimizer_core.units import fmt_delta, fmt_mb, fmt_pct, fmt_rows_per_s, fmt_us
 from optimizer_core.views import figures as F
 from optimizer_core.views.tables import truncation_table
-from optimizer_core.views.text import SCORES_SHOWN, fmt_drift, provider_text
+from optimizer_core.views.text import EXPLANATIONS_HEADING, SCORES_SHOWN, fmt_drift, provider_text
 
 _CSP = (
     "default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
@@ -236,6 +236,9 @@ def _headline(report: Report) -> str:
     elif c is not None and c.winner_throughout:
         other = c.native if c.winner_throughout == c.onnx else c.onnx
         line = f"<p>{e(c.winner_throughout)} is faster than {e(other)} at every measured batch size.</p>"
+    trees = S.truncation_headline(report)
+    if trees:
+        line += f'<p class="trees-line">{e(trees)}</p>'
     return _section("Headline", f'{warnings}<div class="metrics">{cards}</div>{line}', "headline")
 
 
@@ -288,7 +291,7 @@ def _drift_cells(v: VariantResult, metric_loss: float | None = None) -> tuple[st
         tol = f"tolerance {d.tolerance:g}" if d.tolerance is not None else "tolerance"
         cls, word = ("ok", "within") if d.passed else ("bad", "over")
         if not d.passed and loss_within(v.metric_delta, metric_loss):
-            cls, word, tol = "ok", "within by metric", f"primary metric {v.metric_delta:+.4f}, within {metric_loss:g}"
+            cls, word, tol = "ok", "within by metric", f"primary metric {fmt_delta(v.metric_delta)}, within {metric_loss:g}"
         drift += f' <span class="badge {cls}" title="{e(tol)}">{word}</span>'
     flips = "n/a" if d.label_flips is None else f"{d.label_flips:,} ({fmt_pct(d.label_flip_rate)})"
     return drift, e(flips)
@@ -348,10 +351,11 @@ def _variants(report: Report) -> str:
 
 
 def _explanations(report: Report) -> str:
-    if not report.explanations:
+    lines = S.variant_explanations(report)
+    if not lines:
         return ""
-    items = "".join(f"<li>{e(x)}</li>" for x in report.explanations)
-    return _section("Why some variants are slower", f"<ul>{items}</ul>", "explanations")
+    items = "".join(f"<li>{e(x)}</li>" for x in lines)
+    return _section(EXPLANATIONS_HEADING, f"<ul>{items}</ul>", "explanations")
 
 
 def _metrics(report: Report) -> str:

@@ -80,7 +80,7 @@ def report_html(report: Report, *, figures: bool = True) -> str:
     Self-contained and offline: with ``figures=True`` plotly.js is inlined once for all the figures.
     Every string taken from the report is escaped (model files and column names can be hostile).
     """
-    from optimizer_core.summary import headline
+    from optimizer_core.summary import headline, truncation_headline
 
     m = report.model
     subtitle = " · ".join(e(x) for x in (m.get("estimator"), m.get("family"), m.get("task")) if x)
@@ -93,6 +93,7 @@ def report_html(report: Report, *, figures: bool = True) -> str:
         f"<style>{_CSS}</style>",
         f'<div class="io-nb"><h3>Inference optimization report</h3><p class="io-sub">{subtitle}</p>',
         _kv_table(headline(report)),
+        *([f'<p class="io-muted">{e(t)}</p>'] if (t := truncation_headline(report)) else []),
         _variants_table(report),
         _recommendation(report),
     ]

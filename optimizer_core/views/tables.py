@@ -14,7 +14,7 @@ import pandas as pd
 from optimizer_core.report import Report
 from optimizer_core.tradeoffs import metric_label, primary_metric, trees_curve
 from optimizer_core.tune import fastest_native
-from optimizer_core.units import fmt_diff, fmt_us
+from optimizer_core.units import fmt_delta, fmt_diff, fmt_us
 
 
 def _setting_text(value: Any) -> str:
@@ -69,7 +69,7 @@ def truncation_table(report: Report, batch: int) -> pd.DataFrame:
             "trees kept": f"{p.trees_kept:,} of {p.trees_total:,}" if p.trees_kept is not None else "all",
             "p50": fmt_us(p.p50_us),
             "max drift vs full": fmt_diff(p.drift),
-            f"Δ {metric_label(metric)}": "—" if p.metric_delta is None else f"{p.metric_delta:+.4f}",
+            f"Δ {metric_label(metric)}": fmt_delta(p.metric_delta, missing="—"),
             "verified vs native cut": "—" if not check else ("yes" if check.get("passed") else "NO"),
             "may be recommended": "yes" if p.passes else "no",
         })

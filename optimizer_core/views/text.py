@@ -11,6 +11,9 @@ from typing import Any
 from optimizer_core.report import DriftStats, VariantResult
 from optimizer_core.units import fmt_diff
 
+# the heading over summary.variant_explanations (the dashboard's Details tab and report.html)
+EXPLANATIONS_HEADING = "Where each variant wins and why some are slower"
+
 # report.model["scores"] in words (reports written before the field have none: probabilities then)
 SCORES_SHOWN = {"probabilities": "probabilities", "decision": "decision scores (not probabilities)"}
 

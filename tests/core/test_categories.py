@@ -87,6 +87,9 @@ def test_lightgbm_raw_values_through_a_run_match_the_booster_and_the_onnx_takes_
     assert by_name["native"]["metrics"]["accuracy"] == pytest.approx(expected_accuracy)
     assert by_name["fp32"]["drift"]["max_abs"] < 1e-6  # the ONNX graph was fed the same codes
     assert any("mapped to the codes" in n for n in report["data"]["notes"])
+    # QA: the model's note on what the columns may hold repeated the data's note on how they were read
+    assert sum("categor" in n for n in report["notes"]) == 1, report["notes"]
+    assert len(report["notes"]) == len(set(report["notes"]))
     onnx_model = onnx.load(out / "fp32.onnx")
     stored = {p.key: p.value for p in onnx_model.metadata_props}
     assert json.loads(stored[CATEGORIES_METADATA_KEY]) == [
@@ -265,3 +268,14 @@ def test_convert_says_the_onnx_takes_codes(lgb_files, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "note: input columns 'color', 'size' take category codes, not values: code i is the i-th category " \
            "listed in the metadata 'inference_optimizer.categories'" in printed
+
+
+def test_notes_on_stored_categories_are_said_once():
+    from optimizer_core.categories import without_repeated_notes
+
+    model = ["categorical features 'color': the model file stores their categories, so the data may hold the "
+             "category values (mapped ...) or their integer category codes", "another model note"]
+    data = ["category values mapped to the codes the model takes with the categories stored in the model file, "
+            "as LightGBM does for a DataFrame with those categories: 'color'", "another model note"]
+    assert without_repeated_notes(model, data) == ["another model note", data[0]]
+    assert without_repeated_notes(model, []) == model  # nothing read from data yet: the model's note stays

@@ -69,7 +69,18 @@ def test_two_columns_for_one_renamed_name_are_refused(cancer, tmp_path):
 def test_missing_columns_count_those_present_under_the_rename(cancer, tmp_path):
     path = tmp_path / "part.csv"
     cancer["features"].drop(columns="mean area").to_csv(path, index=False)
-    with pytest.raises(InputError, match=r"missing 1 of the model's feature columns: 'mean_area'"):
+    # named as the CSV spells its other columns (QA: "missing 'mean_radius'" while the file says 'mean radius')
+    with pytest.raises(InputError, match=r"missing 1 of the model's feature columns: 'mean area' \(the model's "
+                                         r"'mean_area'\); add them, spelled as the file's other columns are"):
+        load_dataset(path, load_model(cancer["model"]))
+
+
+def test_missing_columns_keep_the_models_names_when_the_csv_uses_them(cancer, tmp_path):
+    path = tmp_path / "underscored.csv"
+    renamed = cancer["features"].rename(columns=lambda c: c.replace(" ", "_"))
+    renamed.drop(columns="mean_area").to_csv(path, index=False)
+    with pytest.raises(InputError, match=r"missing 1 of the model's feature columns: 'mean_area'; add them \(named "
+                                         r"exactly as in training\)"):
         load_dataset(path, load_model(cancer["model"]))
 
 

@@ -41,16 +41,20 @@ def test_headline_cards_on_the_page_are_short_with_help(history_db):
     assert all(len(m.value) <= 9 for m in at.metric), [m.value for m in at.metric]
 
 
-def test_onnx_downloads_are_named_with_the_run_id(history_db, monkeypatch):
-    report = dataclasses.replace(
-        make_report("binary"), run_id="run-a", artifacts={"model.fp32.onnx": b"a", "drift.csv": b"x"}
-    )
+def test_downloads_use_the_names_of_report_json_and_one_zip_holds_the_out_folder(history_db, monkeypatch):
+    # QA: report.json's snippets load "rounds-50.onnx" while the button saved "rounds-50-<run>.onnx"
+    import io
+    import zipfile
+
+    report = dataclasses.replace(make_report("binary"), run_id="run-a")
+    report = dataclasses.replace(report, artifacts={**{v.artifact: b"onnx" for v in report.variants if v.artifact},
+                                                    "drift.csv": b"x"})
     HistoryStore(history_db).save(report, model_name="m.json")
-    names: dict[str, str] = {}
+    buttons: dict[str, tuple] = {}
     original = streamlit.download_button
 
     def recording(label, data, **kwargs):
-        names[label] = kwargs["file_name"]
+        buttons[label] = (kwargs["file_name"], data)
         return original(label, data, **kwargs)
 
     monkeypatch.setattr(streamlit, "download_button", recording)
@@ -58,9 +62,18 @@ def test_onnx_downloads_are_named_with_the_run_id(history_db, monkeypatch):
     at.query_params["run"] = "run-a"
     at.run()
     assert_clean(at)
-    assert names["model.fp32.onnx"] == "model.fp32-run-a.onnx"
-    assert names["report.json"] == "inference-report-run-a.json"
-    assert render.onnx_file_name("fp32.onnx", "abc") == "fp32-abc.onnx"
+    for v in report.variants:
+        if v.artifact:
+            assert buttons[v.artifact][0] == v.artifact
+    assert buttons["drift.csv"][0] == "drift.csv"
+    assert buttons["report.json"][0] == "inference-report-run-a.json"
+    file_name, data = buttons["Download everything (.zip)"]
+    assert file_name == "inference-report-run-a.zip"
+    with zipfile.ZipFile(io.BytesIO(data())) as zf:
+        names = set(zf.namelist())
+        stored = set(report.artifacts) | {"report.json", "report.html"}
+        assert names == stored
+        assert zf.read("drift.csv") == b"x"
 
 
 def test_tuning_settings_columns_are_text(monkeypatch):
@@ -103,15 +116,6 @@ def test_a_busy_machine_and_skipped_metrics_are_warnings_not_footnotes(history_d
     assert any(w.startswith("The machine was busy while timing") for w in warnings)
     assert any(w.startswith("Metrics skipped: none of the values in 'label'") for w in warnings)
     assert any("No metrics for target **label**: metrics skipped" in c.value for c in at.caption)
-
-
-def test_the_dashboard_snippet_loads_the_file_its_download_button_saves():
-    report = make_report("binary")
-    fp32 = next(v for v in report.variants if v.precision == "fp32")
-    snippet = f'session = ort.InferenceSession("{fp32.artifact}", so)'
-    shown = render.snippet_for_download(snippet, report)
-    assert f'"{render.onnx_file_name(fp32.artifact, report.run_id)}"' in shown
-    assert f'"{fp32.artifact}"' not in shown
 
 
 # --------------------------------------------------------------------------- QA 3 #12 names as Markdown
@@ -169,7 +173,7 @@ def _recorded_downloads(monkeypatch) -> dict[str, tuple[object, str]]:
     return found
 
 
-def test_downloaded_reports_and_deploy_py_load_the_downloaded_onnx_file(history_db, monkeypatch):
+def test_downloaded_reports_and_deploy_py_name_the_onnx_file_as_it_is_downloaded(history_db, monkeypatch):
     from optimizer_core.tune import deploy_script
 
     report = make_report("binary", with_tuning=True)
@@ -188,17 +192,17 @@ def test_downloaded_reports_and_deploy_py_load_the_downloaded_onnx_file(history_
     at.run()
     assert_clean(at)
     onnx_data, onnx_name = downloads["model.fp32.onnx"]
-    assert onnx_name == "model.fp32-run-a.onnx"
+    assert onnx_name == "model.fp32.onnx"  # the name report.json, report.html and deploy.py use
 
     as_json = json.loads(downloads["report.json"][0]())
-    assert '"model.fp32-run-a.onnx"' in as_json["recommendation"]["snippet"]
-    assert '"model.fp32-run-a.onnx"' in as_json["tuning"]["snippets"]["fp32 t1"]  # every candidate's snippet too
+    assert '"model.fp32.onnx"' in as_json["recommendation"]["snippet"]
+    assert '"model.fp32.onnx"' in as_json["tuning"]["snippets"]["fp32 t1"]
     html = downloads["report.html"][0]()
     shown = html.split("How to use it", 1)[1].split("</code>", 1)[0]
-    assert "model.fp32-run-a.onnx" in shown and "model.fp32.onnx" not in shown
+    assert "model.fp32.onnx" in shown
     deploy, deploy_name = downloads["deploy.py"]
-    assert deploy_name == "deploy-run-a.py"
-    assert 'HERE / "model.fp32-run-a.onnx"' in deploy().decode()
+    assert deploy_name == "deploy.py"
+    assert 'HERE / "model.fp32.onnx"' in deploy().decode()
     # the stored run itself is unchanged: the CLI's --out and `history export` keep the plain names
     assert HistoryStore(history_db).load("run-a").recommendation.snippet == snippet
 

@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from dashboard import render, state
+from dashboard import state
 from optimizer_core.history import HistoryStore
 from tests.core.tree_report_factory import make_tree_report
 from tests.dashboard.conftest import assert_clean, new_app, texts, upload, widget
@@ -73,12 +73,14 @@ def test_trade_offs_tab_shows_the_frontier_table_and_deploy_snippets(history_db)
     assert "Δ ROC AUC" in trees.columns
     snippets = [c.value for c in at.code]
     assert any("iteration_range=(0, 50)" in s for s in snippets)
-    assert any('InferenceSession("rounds-50-run-t.onnx"' in s for s in snippets)  # the downloaded file's name
+    assert any('InferenceSession("rounds-50.onnx"' in s for s in snippets)  # the downloaded file's name
     details = next(t for t in tables if "within tolerance" in t.columns)
     assert details.set_index("variant").loc["rounds-50", "within tolerance"].startswith("by metric (-0.0015")
 
 
-def test_onnx_snippet_names_follow_the_download_names():
-    report = make_tree_report()
-    snippet = report.variant("rounds-50").deploy["onnx"]
-    assert render.snippet_for_download(snippet, report).count("rounds-50-") == 1
+def test_metric_tolerance_shows_its_default_on_first_render(history_db):
+    # QA: the select showed "Choose an option" (a None value) instead of "off (drift only)"
+    at = new_app().run()
+    select = at.selectbox(key="max-metric-loss")
+    assert select.value == "off" and select.format_func(select.value) == "off (drift only)"
+    assert select.index == 0

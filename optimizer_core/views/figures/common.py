@@ -25,17 +25,17 @@ _PRECISION_COLORS = {
     "int8": "#D55E00",
     "int8-static": "#CC79A7",
 }
+# for variants without a precision colour (truncated ensembles, tensor, a second provider): each at least 75 apart
+# in RGB from every precision colour, the greys and each other, so no two variants read as the same hue
+# (QA: fp32 and rounds-100 both blue, rounds-50 and rounds-150 both orange)
 _EXTRA_COLORS = (
-    "#E69F00",
-    "#4C78A8",
-    "#F58518",
-    "#54A24B",
-    "#B279A2",
-    "#9D755D",
-    "#FF9DA6",
-    "#72B7B2",
-    "#E45756",
-    "#EECA3B",
+    "#BCBD22",  # olive
+    "#8C564B",  # brown
+    "#E7298A",  # magenta
+    "#66A61E",  # lime
+    "#6A3D9A",  # purple
+    "#00CED1",  # turquoise
+    "#800000",  # maroon
 )
 ZERO_FLOOR = 1e-12  # drift values below this (exact zeros included) are drawn here on log axes
 TEMPLATE = "plotly_white"

@@ -19,7 +19,7 @@ from optimizer_core.tradeoffs import (
     trees_curve,
     trees_of,
 )
-from optimizer_core.units import fmt_diff, fmt_mb, fmt_us
+from optimizer_core.units import fmt_delta, fmt_diff, fmt_mb, fmt_us
 from optimizer_core.views.figures.common import NATIVE_COLOR, _figure, _say_empty, variant_colors
 from optimizer_core.views.text import label
 
@@ -38,7 +38,7 @@ def _batch(report: Report, batch_size: int | None) -> int:
 
 def _hover(p: TradeoffPoint, metric: str) -> str:
     kept = f"{p.trees_kept:,} of {p.trees_total:,}" if p.trees_kept is not None else "all"
-    delta = f" ({p.metric_delta:+.4f})" if p.metric_delta is not None else ""
+    delta = f" ({fmt_delta(p.metric_delta)})" if p.metric_delta is not None else ""
     verdict = "within the run's tolerance" if p.passes else "over the run's tolerance"
     return (f"<b>{label(p.name)}</b><br>p50: {fmt_us(p.p50_us)}<br>{label(metric)}: "
             f"{'n/a' if p.metric is None else f'{p.metric:.4f}'}{delta}<br>max drift: {fmt_diff(p.drift)}"
