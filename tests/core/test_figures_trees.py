@@ -125,3 +125,15 @@ def test_label_positions_spread_near_labels_and_drop_what_has_no_room():
     crowd = label_positions([10.0] * 12, [0.9] * 12, [f"rounds-{i}" for i in range(12)], x_log=True)
     assert crowd.count(None) > 0 and len({p for p in crowd if p}) == len([p for p in crowd if p])
     assert label_positions([1, 2], [1, 2], ["x", "y"], order=[1])[1] == "top center"
+
+
+def test_trees_needed_latency_axis_has_round_ticks_and_the_native_label_clears_the_last_point():
+    """QA: the latency axis read 2.06 / 5.41 / 8.76 / 12.1 µs (plotly.js syncing an overlaying axis's ticks to the
+    primary grid), and "native (all trees)" printed over the full model's point at the right end."""
+    fig = FT.trees_needed(make_tree_report(), 1024)
+    axis = fig.layout.yaxis2
+    assert axis.tickmode == "auto" and axis.tickvals is None and axis.dtick is None  # plotly's own round ticks
+    assert "µs" in axis.title.text
+    (native,) = [a for a in fig.layout.annotations if a.text == "native (all trees)"]
+    assert native.xref == "x domain" and native.x == 0 and native.xanchor == "left"  # the left end, not the last point
+    assert max(fig.data[0].x) > 0 and fig.layout.xaxis.rangemode == "tozero"
