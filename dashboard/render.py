@@ -231,6 +231,8 @@ def recommendation(report: Report) -> None:
                 ):
                     st.markdown(f"- batch {b}: {why}")
                 if rec.snippet and not report.tuning:
+                    st.caption("How to use it: recreate the ONNX Runtime session the pick was timed with (it loads "
+                               "the .onnx file the download buttons below save; deploy.py in the zip):")
                     st.code(rec.snippet, language="python")
 
 

@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--budget-s", type=float, default=30.0, help="seconds of timing budget (default: 30)")
     run.add_argument("--tune", action="store_true",
                      help="search threads, spinning, graph level, execution mode and batch splitting within the "
-                          "budget; recommend per batch size and write deploy.py (with --out)")
+                          "budget; recommend per batch size and write deploy.py for the tuned session (with --out)")
     run.add_argument("--max-drift", type=float,
                      help="gate: exit 1 when a requested ONNX variant drifts more than this from native "
                           "(absolute score difference: probabilities, or decision scores; relative for "
@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-pickle", action="store_true",
                      help="allow pickle/joblib model files (they run code when loaded: trusted files only)")
     run.add_argument("--out", help="folder for report.json, report.html, one .onnx per variant, drift.csv and "
-                                   "(with --tune) deploy.py; must be new, empty or an earlier run's output")
+                                   "deploy.py (when an ONNX variant is recommended); must be new, empty or an earlier run's "
+                                   "output")
     run.add_argument("--demo", nargs="?", const="xgboost", choices=("xgboost", "mlp"),
                      help="use the bundled demo model and CSV with its target column (xgboost or mlp; "
                           "instead of MODEL and DATA)")

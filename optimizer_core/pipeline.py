@@ -214,7 +214,9 @@ def optimize(
         artifacts=_artifacts(prepared, native_scores, loaded.task),
     )
     recommendation = recommend(report, tolerance=config.tolerance, source=config.tolerance_source,
-                               max_metric_loss=config.max_metric_loss)
+                               max_metric_loss=config.max_metric_loss,
+                               snippets=None if report.tuning else _untuned_snippets(loaded, prepared, variants,
+                                                                                    config, threads))
     report = replace(report, recommendation=recommendation)
     if report.tuning:
         mark_recommended(report.tuning["candidates"], recommendation)
@@ -224,6 +226,19 @@ def optimize(
         report.artifacts["deploy.py"] = deploy_script(recommendation.snippet).encode()
     _stage(progress, "report", 1.0, "done")
     return report
+
+
+def _untuned_snippets(loaded: LoadedModel, prepared: list[_Prepared], variants: list[VariantResult],
+                      config: OptimizeConfig, threads: int) -> dict[str, str]:
+    """Each timed ONNX variant's deploy snippet: its file, the session settings it was timed with, on the provider
+    it ran on (what a tuned run's snippets recreate for its candidates)."""
+    from optimizer_core.categories import snippet_lines
+    from optimizer_core.tune import variant_snippets
+
+    ran_on = {v.name: v.provider_used for v in variants if v.provider_used}
+    settings = {p.name: {**_timing_dict(config, threads), "provider": ran_on.get(p.name) or p.provider}
+                for p in prepared if p.session is not None}
+    return variant_snippets(variants, settings, snippet_lines(loaded.stored_categories, loaded.feature_names))
 
 
 def _as_loaded(model: Any, *, allow_pickle: bool, name: str | None = None) -> LoadedModel:

@@ -77,10 +77,12 @@ def _drift_words(variant: VariantResult) -> str:
 # --------------------------------------------------------------------------- recommendation rules
 
 def recommend(report: Report, *, tolerance: float, source: str = "default",
-              max_metric_loss: float | None = None) -> Recommendation | None:
+              max_metric_loss: float | None = None, snippets: dict[str, str] | None = None) -> Recommendation | None:
     """Pick, for each measured batch size, the fastest variant whose drift is within ``tolerance``.
 
-    Uses the tuning candidates when the run was tuned, the variants' own measurements otherwise.
+    Uses the tuning candidates (and their deploy snippets) when the run was tuned, the variants' own measurements
+    otherwise, with ``snippets`` (variant name -> Python, :func:`variant_snippets`) for the recommendation's
+    "how to use it".
     """
     duplicates = fallback_duplicates(report.variants)
     if report.tuning and report.tuning.get("candidates"):
@@ -89,7 +91,19 @@ def recommend(report: Report, *, tolerance: float, source: str = "default",
                                          snippets=report.tuning.get("snippets", {}), max_metric_loss=max_metric_loss,
                                          task=report.model.get("task"))
     return recommend_from_candidates(measured_rows(report), report.variants, tolerance=tolerance, source=source,
-                                     max_metric_loss=max_metric_loss, task=report.model.get("task"))
+                                     snippets=snippets, max_metric_loss=max_metric_loss,
+                                     task=report.model.get("task"))
+
+
+def variant_snippets(variants: Sequence[VariantResult], settings: dict[str, dict[str, Any]],
+                     encode_lines: Sequence[str] = ()) -> dict[str, str]:
+    """An untuned run's deploy snippets: for each timed ONNX variant, Python that recreates the session it was
+    timed with (``settings``: variant name -> its settings as a tuning candidate's, with its provider), after
+    ``encode_lines`` when the model takes category codes."""
+    by_name = {v.name: v for v in variants}
+    return {v.name: deployment_snippet(Candidate(v.name, v.name, v.precision, settings[v.name]), by_name,
+                                       encode_lines)
+            for v in variants if v.precision != "native" and v.name in settings and v.latency}
 
 
 def measured_rows(report: Report) -> list[dict[str, Any]]:

@@ -93,3 +93,47 @@ def test_truncation_table_rows():
     df = truncation_table(make_tree_report(max_metric_loss=0.002), 64)
     assert list(df["trees kept"]) == ["25 of 100", "50 of 100", "75 of 100", "all"]
     assert list(df["Δ ROC AUC"])[:3] == ["-0.0120", "-0.0015", "-0.0004"]
+
+
+def test_labels_of_near_points_do_not_print_over_each_other():
+    """QA: "rounds-100" and "fp32" at nearly the same latency and metric printed as "rounds-1fp32"."""
+    import dataclasses
+
+    report = make_tree_report(max_metric_loss=0.002)
+    fp32 = next(v for v in report.variants if v.name == "fp32")
+    near = [dataclasses.replace(v, latency=tuple(dataclasses.replace(s, p50_us=s.p50_us * 1.001) for s in fp32.latency),
+                                metrics=fp32.metrics, metric_delta=fp32.metric_delta)
+            if v.name == "rounds-75" else v for v in report.variants]
+    fig = FT.latency_vs_metric(dataclasses.replace(report, variants=tuple(near)), 64)
+    by_name = {t.name: t for t in fig.data}
+    a, b = by_name["fp32"], by_name["rounds-75"]
+    assert a.x[0] != b.x[0] and a.y[0] == b.y[0]
+    drawn = [t for t in (a, b) if t.text]
+    assert drawn  # at least one is named on the chart
+    assert len({t.textposition for t in drawn}) == len(drawn)  # never both at the same place
+    # every point keeps its legend entry and hover, labelled or not
+    assert a.showlegend is not False and b.showlegend is not False and "rounds-75" in b.hovertemplate
+
+
+def test_label_positions_spread_near_labels_and_drop_what_has_no_room():
+    from optimizer_core.views.figures.labels import label_positions
+
+    far = label_positions([10, 1000], [0.5, 0.9], ["a", "b"], x_log=True)
+    assert far == ["top center", "top center"]
+    near = label_positions([10, 10.01, 1000], [0.9, 0.9, 0.5], ["rounds-100", "fp32", "native"], x_log=True)
+    assert near[0] is not None and near[0] != near[1]
+    crowd = label_positions([10.0] * 12, [0.9] * 12, [f"rounds-{i}" for i in range(12)], x_log=True)
+    assert crowd.count(None) > 0 and len({p for p in crowd if p}) == len([p for p in crowd if p])
+    assert label_positions([1, 2], [1, 2], ["x", "y"], order=[1])[1] == "top center"
+
+
+def test_trees_needed_latency_axis_has_round_ticks_and_the_native_label_clears_the_last_point():
+    """QA: the latency axis read 2.06 / 5.41 / 8.76 / 12.1 µs (plotly.js syncing an overlaying axis's ticks to the
+    primary grid), and "native (all trees)" printed over the full model's point at the right end."""
+    fig = FT.trees_needed(make_tree_report(), 1024)
+    axis = fig.layout.yaxis2
+    assert axis.tickmode == "auto" and axis.tickvals is None and axis.dtick is None  # plotly's own round ticks
+    assert "µs" in axis.title.text
+    (native,) = [a for a in fig.layout.annotations if a.text == "native (all trees)"]
+    assert native.xref == "x domain" and native.x == 0 and native.xanchor == "left"  # the left end, not the last point
+    assert max(fig.data[0].x) > 0 and fig.layout.xaxis.rangemode == "tozero"

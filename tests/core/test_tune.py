@@ -287,3 +287,43 @@ def test_a_pick_resting_on_a_handful_of_calls_says_it_is_noise():
     assert "rests on" not in rec.details["16"]
     assert "batch 1: fewer than 10 timed calls" in rec.reason
 
+
+
+def test_untuned_run_recommends_with_a_deploy_snippet_that_runs(tmp_path, monkeypatch):
+    """QA: only tuned runs said how to use the pick. An untuned run's recommendation carries the snippet of the
+    session it timed, write_out saves it as deploy.py, and it scores rows as the fp32 variant did."""
+    import runpy
+
+    import onnxruntime as ort
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_breast_cancer(return_X_y=True)
+    model = LogisticRegression(max_iter=3000).fit(X, y)
+    report = optimize(model, X[:200], OptimizeConfig(precisions=("fp32",), batch_sizes=(1,), budget_s=1.0), y=y[:200])
+    assert not report.tuning
+    rec = report.recommendation
+    assert rec.by_batch_size == {"1": "fp32"}  # ORT at batch 1 is far faster than scikit-learn's predict_proba
+    threads = report.config["intra_op_threads"]
+    assert rec.snippet.startswith("# fp32: the recommended configuration at batch size 1")
+    assert f"so.intra_op_num_threads = {threads}" in rec.snippet and '"input"' in rec.snippet
+    assert "ORT_ENABLE_ALL" in rec.snippet and '["scores"]' in rec.snippet
+    assert report.to_dict()["recommendation"]["snippet"] == rec.snippet
+    out = tmp_path / "out"
+    report.write_out(out)
+    monkeypatch.chdir(tmp_path)  # deploy.py finds fp32.onnx next to itself, from any working directory
+    deploy = runpy.run_path(str(out / "deploy.py"))
+    rows = X[:5]
+    scores = np.asarray(deploy["predict"](rows))
+    fp32 = next(v for v in report.variants if v.name == "fp32")
+    direct = ort.InferenceSession(str(out / fp32.artifact)).run(["scores"], {"input": rows.astype(np.float32)})[0]
+    np.testing.assert_array_equal(scores, direct)
+    np.testing.assert_allclose(scores, model.predict_proba(rows), atol=fp32.drift.max_abs + 1e-7, rtol=0)
+
+
+def test_untuned_run_picking_native_everywhere_has_no_snippet_and_says_so():
+    variants = [_variant("native", "native"), _variant("fp32", "fp32", 1e-7)]
+    rows = [{**_row("native", "native", "native", 1, 5.0, 0.0), "calls": 500},
+            {**_row("fp32", "fp32", "fp32", 1, 8.0, 1e-7), "calls": 500}]
+    rec = recommend_from_candidates(rows, variants, tolerance=1e-4, snippets={"fp32": "import onnxruntime\n"})
+    assert rec.snippet is None and "no deploy.py: the native model is the pick" in rec.reason

@@ -251,3 +251,22 @@ def test_the_variant_and_latency_tables_list_native_t1_under_native():
     assert set(latency[latency["variant"] == "native t1"]["batch size"]) == {s.batch_size for s in native.latency}
     pyarrow.Table.from_pandas(variants)  # still Arrow-safe
     pyarrow.Table.from_pandas(latency)
+
+
+def test_an_untuned_run_says_how_to_use_its_pick(history_db):
+    """QA: "Why, and how to use it" had no "how" when the run was not tuned."""
+    from optimizer_core.views.html import render_html
+
+    report = make_report("binary")
+    assert not report.tuning
+    snippet = 'import onnxruntime as ort\nsession = ort.InferenceSession("fp32.onnx", so)\n'
+    report = dataclasses.replace(report, run_id="run-u",
+                                 recommendation=dataclasses.replace(report.recommendation, snippet=snippet))
+    HistoryStore(history_db).save(report, model_name="m.json")
+    at = new_app()
+    at.query_params["run"] = "run-u"
+    at.run()
+    assert_clean(at)
+    assert any("fp32.onnx" in c.value for c in at.code)
+    assert any("How to use it" in c.value for c in at.caption)
+    assert "How to use it" in render_html(report)

@@ -21,6 +21,7 @@ from optimizer_core.tradeoffs import (
 )
 from optimizer_core.units import fmt_delta, fmt_diff, fmt_mb, fmt_us
 from optimizer_core.views.figures.common import NATIVE_COLOR, _figure, _say_empty, variant_colors
+from optimizer_core.views.figures.labels import label_positions
 from optimizer_core.views.text import label
 
 RECOMMENDED_COLOR = "#f2c14e"
@@ -60,14 +61,16 @@ def latency_vs_metric(report: Report, batch_size: int = 1) -> go.Figure:
     if not points:
         return _say_empty(fig, f"No variant has both latency and {name} at batch {b}")
     colors = variant_colors(report)
-    by_latency = sorted(range(len(points)), key=lambda i: points[i].p50_us)
-    above = {i for rank, i in enumerate(by_latency) if rank % 2}  # neighbours' labels alternate, so they do not overlap
-    for i, p in enumerate(points):
+    # labels of near points must not print over each other: each takes a free place around its point (the
+    # recommended one and the front choose first); one with no free place is left to the legend and the hover
+    first = sorted(range(len(points)), key=lambda i: (not points[i].recommended, not points[i].front_metric))
+    places = label_positions([p.p50_us for p in points], [p.metric for p in points],
+                             [p.name for p in points], x_log=True, order=first)
+    for p, place in zip(points, places, strict=True):
         fig.add_trace(go.Scatter(
-            x=[p.p50_us], y=[p.metric], mode="markers+text", name=label(p.name), legendgroup=p.name,
-            meta={"variant": p.name, "passes": p.passes},
-            text=[label(p.name)], textposition="top center" if i in above else "bottom center",
-            textfont={"size": 10},
+            x=[p.p50_us], y=[p.metric], mode="markers+text" if place else "markers", name=label(p.name),
+            legendgroup=p.name, meta={"variant": p.name, "passes": p.passes},
+            text=[label(p.name)] if place else None, textposition=place, textfont={"size": 10},
             marker={"color": colors.get(p.name, NATIVE_COLOR), "size": 13,
                     "symbol": "circle" if p.passes else "circle-open", "line": {"width": 2, "color": "#222"}},
             hovertemplate=_hover(p, name) + "<extra></extra>",
@@ -108,9 +111,12 @@ def trees_needed(report: Report, batch_size: int | None = None) -> go.Figure:
         native = report.native
         if native is not None and native.metrics and native.metrics.get(key) is not None:
             fig.add_hline(y=native.metrics[key], line={"color": NATIVE_COLOR, "dash": "dash", "width": 1},
-                          annotation_text="native (all trees)", annotation_position="bottom right")
+                          annotation_text="native (all trees)", annotation_position="top left")  # the full
+            # model's point sits at the right end of this line: a label there printed over it (QA)
+        # plotly.js 4 syncs an overlaying axis's ticks to the primary's grid by default, which labels latency at
+        # odd values (2.06, 5.41, 8.76 µs): its own round ticks instead
         fig.update_layout(yaxis2={"title": {"text": "p50 latency per call (µs)"}, "overlaying": "y", "side": "right",
-                                  "rangemode": "tozero", "showgrid": False},
+                                  "rangemode": "tozero", "showgrid": False, "tickmode": "auto"},
                           margin={"r": 80})
     fig.add_trace(go.Scatter(x=xs, y=[p.p50_us for p in curve], mode="lines+markers", name="p50 latency",
                              yaxis=latency_axis, line={"color": "#D55E00", "width": 2, "dash": "dot"},
