@@ -72,6 +72,8 @@ td.metricsc { white-space: nowrap; font-size: .85rem; }
 p.warn { color: #9a6700; background: #fff8e5; border-left: 4px solid #9a6700; padding: 6px 10px; margin: 8px 0; }
 .metric .v .warn { color: #9a6700; font-weight: 400; font-size: .85rem; }
 .notes { margin: 0; padding-left: 18px; }
+dl.variant-notes dt { font-weight: 600; margin-top: 8px; }
+dl.variant-notes dd { margin: 2px 0 0 0; }
 pre { background: var(--panel); border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px;
       overflow-x: auto; font: 13px/1.4 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 .figure { border: 1px solid var(--line); border-radius: 8px; padding: 6px; margin: 14px 0;
@@ -319,14 +321,15 @@ def _variants(report: Report) -> str:
         "max drift vs native",
         "label flips",
         "metrics",
-        "notes",
     ]
-    rows, classes = [], []
+    rows, classes, notes_by_variant = [], [], []
     for v in S.listed_variants(report):
         swatch = f'<span class="swatch" style="background:{e(colors.get(v.name, F.NATIVE_COLOR))}"></span>'
         configuration = S.is_native_configuration(report, v)  # "native t1": timed, not compared
         drift, flips = ("—", "—") if configuration else _drift_cells(v, metric_tolerance(report))
-        notes = "".join(f"<li>{e(n)}</li>" for n in v.notes)
+        if v.notes:  # below the table, full width: in a table column they made rows hundreds of pixels tall
+            items = "".join(f"<li>{e(n)}</li>" for n in v.notes)
+            notes_by_variant.append(f'<dt>{swatch}{e(v.name)}</dt><dd><ul class="notes">{items}</ul></dd>')
         rows.append(
             [
                 swatch + e(v.name),
@@ -339,15 +342,14 @@ def _variants(report: Report) -> str:
                 drift,
                 flips,
                 _metric_text(v.metrics),
-                f'<ul class="notes">{notes}</ul>' if notes else "",
             ]
         )
         classes.append("" if v.applicable else "na")
     numeric = (4, 5, *range(6, 6 + len(sizes)), 6 + len(sizes))
-    extra = {0: "nowrap", len(head) - 2: "metricsc", len(head) - 1: "wide"}
-    return _section(
-        "Variants", _table(head, rows, numeric=numeric, row_classes=classes, col_classes=extra), "variants"
-    )
+    extra = {0: "nowrap", len(head) - 1: "metricsc"}
+    table = _table(head, rows, numeric=numeric, row_classes=classes, col_classes=extra)
+    notes = f'<h3>Notes per variant</h3><dl class="variant-notes">{"".join(notes_by_variant)}</dl>' if notes_by_variant else ""
+    return _section("Variants", table + notes, "variants")
 
 
 def _explanations(report: Report) -> str:

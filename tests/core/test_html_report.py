@@ -212,3 +212,17 @@ def test_a_variant_predicting_nan_where_native_does_not_renders_after_a_json_rou
     table = S.worst_samples_table(back, "int8")
     assert table.iloc[0]["data row"] == 4 and table.iloc[0]["label flip"] is None
     assert "unbounded" in render_html(back)
+
+
+def test_variant_notes_sit_below_the_variants_table_not_in_a_column():
+    """A notes column squeezed beside a dozen others made rows hundreds of pixels tall (QA round 2)."""
+    base = make_report()
+    fp32 = dataclasses.replace(base.variant("fp32"), notes=("a long note about this variant's graph",))
+    report = dataclasses.replace(base, variants=tuple(fp32 if v.name == "fp32" else v for v in base.variants))
+    page = render_html(report)
+    section = page[page.index('id="variants"'):]
+    table, after = section.split("</table>", 1)
+    assert "a long note about this variant" not in table
+    assert "<th>notes</th>" not in table
+    assert "Notes per variant" in after.split("</section>", 1)[0]
+    assert "a long note about this variant" in after.split("</section>", 1)[0]
