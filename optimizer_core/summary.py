@@ -486,38 +486,60 @@ def _full_comparisons(report: Report, *, exclude: set[int]) -> list[str]:
 
 @dataclass(frozen=True)
 class Crossover:
-    """Where the faster side changes between the native model and the best ONNX variant."""
+    """Where the faster side changes between the native model and the best ONNX variant. The native side at each
+    batch size is its fastest configuration there (``tune.fastest_native``: "native" or "native t1")."""
 
-    native: str
+    native: str  # the native configuration compared ("native t1"), or "native / native t1" when it changes by batch
     onnx: str
     batch_sizes: tuple[float, ...]  # estimated (log-log interpolation) batch sizes of each change
-    faster_first: str  # faster at the smallest common batch size
+    faster_first: str  # faster at the smallest common batch size (the native configuration's own name)
     faster_last: str  # faster at the largest common batch size
+    native_by_batch: tuple[tuple[int, str], ...] = ()  # (batch size, fastest native configuration there)
 
     @property
     def winner_throughout(self) -> str | None:
-        return self.faster_first if not self.batch_sizes else None
+        if self.batch_sizes:
+            return None
+        return self.onnx if self.faster_first == self.onnx else self.native
+
+
+def fastest_native_rows(report: Report) -> dict[int, tuple[str, LatencyStats]]:
+    """Per batch size, the fastest native configuration timed there (``tune.fastest_native``'s rule: the native
+    variant and its other thread settings, "native t1"): its name and its latency row."""
+    natives = [n for n in (report.native, *report.native_configurations) if n is not None and n.applicable]
+    out: dict[int, tuple[str, LatencyStats]] = {}
+    for b in sorted({r.batch_size for n in natives for r in timed_rows(n)}):
+        rows = {n.name: row for n in natives if (row := _at(n, b)) is not None}
+        best = fastest_native([{"name": name, "precision": "native", "p50_us": row.p50_us}
+                               for name, row in rows.items()])
+        if best is not None:
+            out[b] = (best["name"], rows[best["name"]])
+    return out
 
 
 def crossover(report: Report) -> Crossover | None:
-    """Compare native with the ONNX variant of the whole model that beats it most, over their common batch sizes
-    (a truncated ensemble is another model: it is summarized by :func:`truncation_headline`)."""
+    """Compare the native model, at each batch size its fastest configuration, with the ONNX variant of the whole
+    model that beats it most, over their common batch sizes (a truncated ensemble is another model: it is
+    summarized by :func:`truncation_headline`)."""
     native = report.native
-    if native is None or not native.applicable or not timed_rows(native):
+    if native is None or not native.applicable:
+        return None
+    natives = fastest_native_rows(report)
+    if not natives:
         return None
     best: tuple[float, VariantResult, list[int]] | None = None
     for v in full_model_variants(report):
-        common = sorted({r.batch_size for r in timed_rows(v)} & {r.batch_size for r in timed_rows(native)})
+        common = sorted({r.batch_size for r in timed_rows(v)} & set(natives))
         if not common:
             continue
-        ratios = [math.log(_at(native, b).p50_us / _at(v, b).p50_us) for b in common]  # type: ignore[union-attr]
+        ratios = [math.log(natives[b][1].p50_us / _at(v, b).p50_us) for b in common]  # type: ignore[union-attr]
         score = float(np.mean(ratios))
         if best is None or (len(common), score) > (len(best[2]), best[0]):
             best = (score, v, common)
     if best is None:
         return None
     _, v, common = best
-    logs = [math.log(_at(native, b).p50_us / _at(v, b).p50_us) for b in common]  # type: ignore[union-attr]
+    logs = [math.log(natives[b][1].p50_us / _at(v, b).p50_us) for b in common]  # type: ignore[union-attr]
     changes = []
     for i in range(len(common) - 1):
         r0, r1 = logs[i], logs[i + 1]
@@ -525,12 +547,15 @@ def crossover(report: Report) -> Crossover | None:
             t = r0 / (r0 - r1) if r0 != r1 else 0.5
             lo, hi = math.log(common[i]), math.log(common[i + 1])
             changes.append(math.exp(lo + t * (hi - lo)))
+    by_batch = tuple((b, natives[b][0]) for b in common)
+    names = list(dict.fromkeys(name for _, name in by_batch))
     return Crossover(
-        native=native.name,
+        native=" / ".join(names),
         onnx=v.name,
         batch_sizes=tuple(changes),
-        faster_first=v.name if logs[0] > 0 else native.name,
-        faster_last=v.name if logs[-1] > 0 else native.name,
+        faster_first=v.name if logs[0] > 0 else by_batch[0][1],
+        faster_last=v.name if logs[-1] > 0 else by_batch[-1][1],
+        native_by_batch=by_batch,
     )
 
 

@@ -1,0 +1,50 @@
+"""The native model's other thread settings ("native t1", ``Report.native_configurations``) in every derived number
+and figure, not only the headline speedup and the recommendation: the crossover, best throughput, the figures."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from optimizer_core import summary as S
+from optimizer_core.report import Report
+from optimizer_core.views import figures as F
+from optimizer_core.views.html import render_html
+from tests.core.report_factory import make_latency, make_report
+
+
+def _with_fast_single_thread(*, single_factor: float = 0.25) -> Report:
+    """fp32 beats native (default threads) at every batch size; native t1 beats fp32 at the largest."""
+    report = make_report(variants=("native", "fp32"), native_wins_large_batch=False)
+    native, fp32 = report.variants
+    largest = max(r.batch_size for r in fp32.latency)
+    latency = []
+    for row in native.latency:
+        p50 = fp32.latency_at(row.batch_size).p50_us * (single_factor if row.batch_size == largest else 3.0)
+        latency.append(make_latency(row.batch_size, p50, calls=600, seed=row.batch_size))
+    single = dataclasses.replace(native, name="native t1", latency=tuple(latency))
+    return dataclasses.replace(report, native_configurations=(single,))
+
+
+def test_crossover_compares_with_the_fastest_native_configuration():
+    """Regression: 'fp32 is faster than native at every measured batch size' while native t1 beat fp32 at the
+    largest batch sizes (and was recommended there)."""
+    plain = make_report(variants=("native", "fp32"), native_wins_large_batch=False)
+    assert S.crossover(plain).winner_throughout == "fp32"
+    report = _with_fast_single_thread()
+    c = S.crossover(report)
+    assert c.winner_throughout is None and len(c.batch_sizes) == 1
+    assert (c.faster_first, c.faster_last) == ("fp32", "native t1")
+    assert dict(c.native_by_batch)[1024] == "native t1"
+    title = F.throughput_vs_batch(report).layout.title.text
+    assert "at every measured batch size" not in title and "native t1 above" in title
+    html = render_html(report)
+    assert "fp32 is faster than native at every measured batch size" not in html
+    assert "native t1 at large ones" in html
+
+
+def test_crossover_names_the_native_configuration_that_loses_throughout():
+    report = _with_fast_single_thread(single_factor=2.0)  # native t1 faster than native, slower than fp32
+    c = S.crossover(report)
+    assert c.winner_throughout == "fp32" and c.native == "native t1"
+    assert "fp32 is faster than native t1 at every measured batch size" in F.throughput_vs_batch(
+        report).layout.title.text
