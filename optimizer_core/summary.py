@@ -197,17 +197,19 @@ def _best_throughput(report: Report) -> dict[str, Any]:
         return {"best_rows_per_s": int(best["batch_size"]) / best["p50_us"] * 1e6,
                 "best_throughput_variant": best["variant"], "best_throughput_batch": int(best["batch_size"]),
                 "best_throughput_configuration": best["name"]}
-    rows = [(v.name, r) for v in measured_variants(report) for r in timed_rows(v)
+    # the native model's other thread settings ("native t1") count, as the recommendation counts them
+    rows = [(v, r) for v in measured_variants(report, with_configurations=True) for r in timed_rows(v)
             if variant_within(v, tolerance, metric_tolerance(report)) and not is_truncated(v)]
     if not rows:
         return {"best_rows_per_s": None, "best_throughput_variant": None, "best_throughput_batch": None,
                 "best_throughput_configuration": None}
-    name, row = max(rows, key=lambda t: p50_rows_per_s(t[1]))
+    v, row = max(rows, key=lambda t: p50_rows_per_s(t[1]))
+    native_name = report.native.name if report.native else v.name
     return {
         "best_rows_per_s": p50_rows_per_s(row),
-        "best_throughput_variant": name,
+        "best_throughput_variant": native_name if is_native_configuration(report, v) else v.name,
         "best_throughput_batch": row.batch_size,
-        "best_throughput_configuration": name,
+        "best_throughput_configuration": v.name,
     }
 
 
@@ -301,7 +303,7 @@ def _noise_flags(report: Report, h: dict[str, Any]) -> dict[str, bool]:
         throughput = thin(h["best_throughput_configuration"], h["best_throughput_batch"])
     else:
         throughput = h["best_rows_per_s"] is not None and _cell_noisy(
-            report, h["best_throughput_variant"], h["best_throughput_batch"])
+            report, h["best_throughput_configuration"], h["best_throughput_batch"])
     return {"speedup_noisy": bool(speedup), "throughput_noisy": bool(throughput)}
 
 

@@ -48,3 +48,18 @@ def test_crossover_names_the_native_configuration_that_loses_throughout():
     assert c.winner_throughout == "fp32" and c.native == "native t1"
     assert "fp32 is faster than native t1 at every measured batch size" in F.throughput_vs_batch(
         report).layout.title.text
+
+
+def test_best_throughput_counts_the_native_configurations():
+    """Regression: the card showed fp32's 437k rows/s while native t1 did 738k rows/s (and was recommended)."""
+    report = _with_fast_single_thread()
+    h = S.headline_values(report)
+    assert h["best_throughput_configuration"] == "native t1" and h["best_throughput_variant"] == "native"
+    assert h["best_throughput_batch"] == 1024
+    single = report.native_configurations[0]
+    assert h["best_rows_per_s"] == S.p50_rows_per_s(single.latency_at(1024))
+    assert "native t1, batch 1,024" in S.headline(report)[S.HEADLINE_LABELS["throughput"]]
+    noisy_row = dataclasses.replace(single.latency_at(1024), noisy=True)
+    noisy = dataclasses.replace(report, native_configurations=(dataclasses.replace(
+        single, latency=tuple(noisy_row if r.batch_size == 1024 else r for r in single.latency)),))
+    assert S.headline_values(noisy)["throughput_noisy"] is True
