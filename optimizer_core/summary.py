@@ -596,9 +596,10 @@ def _tuning_candidates(report: Report, b: int) -> list[dict[str, Any]]:
 
 def drift_points(report: Report, batch_size: int) -> list[tuple[VariantResult, LatencyStats, float]]:
     """The variants the latency-vs-drift chart places at ``batch_size``: (variant, its latency row, max |diff|),
-    0 for native; variants without latency there, without drift or with an unbounded drift are left out."""
+    0 for native and its other thread settings ("native t1": the native model's own predictions, no drift of
+    their own); variants without latency there, without drift or with an unbounded drift are left out."""
     pts: list[tuple[VariantResult, LatencyStats, float]] = []
-    for v in measured_variants(report):
+    for v in measured_variants(report, with_configurations=True):
         row = _at(v, batch_size)
         if row is None or (v.precision != "native" and v.drift is None):
             continue
@@ -606,6 +607,16 @@ def drift_points(report: Report, batch_size: int) -> list[tuple[VariantResult, L
         if math.isfinite(drift):
             pts.append((v, row, drift))
     return pts
+
+
+def recommended_name(report: Report, batch_size: int, names: Sequence[str]) -> str | None:
+    """The name a chart marks as the recommendation at ``batch_size`` among the points it drew (``names``): the
+    recommended configuration ("native t1") when it is drawn, else the recommended variant; None without one."""
+    rec = report.recommendation
+    if rec is None:
+        return None
+    configuration = rec.configuration(batch_size)
+    return configuration if configuration in names else rec.by_batch_size.get(str(batch_size))
 
 
 def pareto_front_points(report: Report, batch_size: int) -> list[tuple[float, float]]:

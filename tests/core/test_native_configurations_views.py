@@ -63,3 +63,63 @@ def test_best_throughput_counts_the_native_configurations():
     noisy = dataclasses.replace(report, native_configurations=(dataclasses.replace(
         single, latency=tuple(noisy_row if r.batch_size == 1024 else r for r in single.latency)),))
     assert S.headline_values(noisy)["throughput_noisy"] is True
+
+
+def _recommending_single_thread_at_largest() -> Report:
+    from optimizer_core.tune import recommend
+
+    report = _with_fast_single_thread()
+    return dataclasses.replace(report, recommendation=recommend(report, tolerance=1e-2))
+
+
+def test_figures_draw_the_native_configurations():
+    report = _with_fast_single_thread()
+    colors = F.variant_colors(report)
+    assert colors["native t1"] not in (colors["native"], colors["fp32"])
+    for fig in (F.latency_vs_batch(report), F.throughput_vs_batch(report), F.latency_distribution(report)):
+        assert "native t1" in {t.name for t in fig.data}, fig.layout.title.text
+    single = report.native_configurations[0]
+    line = next(t for t in F.throughput_vs_batch(report).data if t.name == "native t1")
+    assert list(line.y) == [S.p50_rows_per_s(r) for r in S.timed_rows(single)]  # read, not recomputed
+
+
+def test_the_recommendation_star_sits_on_the_recommended_configuration():
+    """Regression: the 'recommended: native' star sat at native's default-thread latency (~20 ms, right of fp32)
+    while native t1 was recommended."""
+    report = _recommending_single_thread_at_largest()
+    assert report.recommendation.configuration(1024) == "native t1"
+    single = report.native_configurations[0]
+    fig = F.pareto(report, 1024)
+    point = next(t for t in fig.data if t.name == "native t1")
+    assert "no drift of its own" in point.hovertemplate
+    assert list(point.y) == [1e-12]  # native's drift, 0, on the log axis floor
+    star = next(t for t in fig.data if t.name == "recommended")
+    assert list(star.x) == [single.latency_at(1024).p50_us]
+    assert star.text == ("recommended: native t1",)
+    assert single.latency_at(1024).p50_us in [x for x, _ in S.pareto_front_points(report, 1024)]
+
+
+def test_tradeoff_points_include_the_native_configurations():
+    from optimizer_core.tradeoffs import tradeoff_points
+
+    report = _recommending_single_thread_at_largest()
+    points = {p.name: p for p in tradeoff_points(report, 1024)}
+    single = points["native t1"]
+    assert single.native_configuration and single.recommended and not points["native"].recommended
+    assert single.drift == 0.0 and single.metric_delta == points["native"].metric_delta
+    assert single.front_drift
+
+
+def test_the_trees_chart_draws_native_t1_at_natives_metric():
+    from tests.core.tree_report_factory import make_tree_report
+
+    report = make_tree_report()
+    native = report.native
+    single = dataclasses.replace(native, name="native t1", metrics=None,
+                                 latency=tuple(dataclasses.replace(r, p50_us=r.p50_us / 2) for r in native.latency))
+    report = dataclasses.replace(report, native_configurations=(single,))
+    b = native.latency[0].batch_size
+    fig = F.latency_vs_metric(report, b)
+    point = next(t for t in fig.data if t.name == "native t1")
+    assert list(point.y) == list(next(t for t in fig.data if t.name == "native").y)
+    assert "no drift or metric of its own" in point.hovertemplate
