@@ -430,13 +430,13 @@ _SUBJECT = re.compile(r"^batch (\d+): ")
 
 
 def variant_explanations(report: Report) -> list[str]:
-    """The run's "where each variant wins and why some are slower" lines, the whole model's variants first: a
-    line about a truncated ensemble comes after them, marked with what it costs and whether it is within the
-    run's tolerance. Where the run's comparison at a batch size named a truncated variant (older reports), the
+    """The run's "where each variant wins and why some are slower" lines by batch size, the whole model's variants
+    first within one: a line about a truncated ensemble comes after them, marked with what it costs and whether it
+    is within the run's tolerance; a comparison that mirrors a "slower" line is said once (:func:`_by_batch`). Where the run's comparison at a batch size named a truncated variant (older reports), the
     whole model's best variant is compared with native there too."""
     cut = {v.name: v for v in report.variants if is_truncated(v)}
     if not cut:
-        return list(report.explanations)
+        return _by_batch(list(report.explanations), [])
     names = sorted(cut, key=len, reverse=True)
     pattern = re.compile("|".join(rf"(?<![\w@-]){re.escape(n)}(?![\w@-])" for n in names))
     full_lines: list[str] = []
@@ -457,7 +457,29 @@ def variant_explanations(report: Report) -> list[str]:
                           for n in about)
         cut_lines.append(f"{line} [{marks}]")
     full_lines += _full_comparisons(report, exclude=compared)
-    return full_lines + cut_lines
+    return _by_batch(full_lines, cut_lines)
+
+
+_SLOWER = re.compile(r"^batch (\d+): (.+?) is (\S+x) slower than (.+?); likely cause")
+_FASTER = re.compile(r"^batch (\d+): (.+?) is (\S+x) faster than (.+?)(?:, the fastest ONNX variant)? \(p50 ")
+
+
+def _by_batch(full_lines: list[str], cut_lines: list[str]) -> list[str]:
+    """The lines by batch size (the whole model's first within one; a line naming no batch size stays first),
+    without a comparison that only mirrors a "slower" line of the same batch size ("native t1 is 1.05x faster
+    than fp32" next to "fp32 is 1.05x slower than native t1; likely cause: ..." says it once, with the cause)."""
+    def batch(line: str) -> int:
+        match = _SUBJECT.match(line)
+        return int(match.group(1)) if match else -1
+
+    slower = {(m.group(1), m.group(4), m.group(3), m.group(2)) for line in full_lines + cut_lines
+              if (m := _SLOWER.match(line))}
+    def kind(line: str) -> int:  # within a batch size: the native note, the comparison, then the causes
+        return 2 if _SLOWER.match(line) else 1 if _FASTER.match(line) else 0
+
+    keyed = [(batch(line), group, kind(line), line) for group, lines in enumerate((full_lines, cut_lines))
+             for line in lines if not ((m := _FASTER.match(line)) and tuple(m.groups()) in slower)]
+    return [t[3] for t in sorted(keyed, key=lambda t: t[:3])]
 
 
 def _full_comparisons(report: Report, *, exclude: set[int]) -> list[str]:

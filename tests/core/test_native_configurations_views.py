@@ -123,3 +123,27 @@ def test_the_trees_chart_draws_native_t1_at_natives_metric():
     point = next(t for t in fig.data if t.name == "native t1")
     assert list(point.y) == list(next(t for t in fig.data if t.name == "native").y)
     assert "no drift or metric of its own" in point.hovertemplate
+
+
+def test_where_each_variant_wins_is_by_batch_size_and_says_each_comparison_once():
+    """Regression (--trees): lines lost batch order, and 'batch 256: fp32 is 1.05x slower than native t1' came with
+    its mirror 'batch 256: native t1 is 1.05x faster than fp32'."""
+    from tests.core.tree_report_factory import make_tree_report
+
+    report = make_tree_report()
+    cut = next(v.name for v in report.variants if v.trees_kept is not None)
+    lines = (
+        f"batch 1: {cut} is 3.0x faster than native t1 (p50 10.0 µs vs 30.0 µs)",
+        f"batch 256: {cut} is 1.2x faster than native t1 (p50 100 µs vs 120 µs)",
+        "batch 1: fp32 is 2.0x faster than native t1 (p50 15.0 µs vs 30.0 µs)",
+        "batch 256: fp32 is 1.05x slower than native t1; likely cause: none visible from the run's settings",
+        "batch 256: native t1 is 1.05x faster than fp32 (p50 120 µs vs 126 µs)",
+        "batch 16: fp32 is 2.0x faster than native t1 (p50 15.0 µs vs 30.0 µs)",
+    )
+    out = S.variant_explanations(dataclasses.replace(report, explanations=lines))
+    batches = [int(line.split(":")[0].split()[1]) for line in out]
+    assert batches == sorted(batches)
+    assert not any("native t1 is 1.05x faster than fp32" in line for line in out)
+    assert sum("fp32 is 1.05x slower than native t1" in line for line in out) == 1
+    at_256 = [line for line in out if line.startswith("batch 256")]
+    assert at_256[-1].startswith(f"batch 256: {cut}")  # the whole model's lines first within a batch size
