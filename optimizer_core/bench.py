@@ -753,6 +753,7 @@ def explain(native_name: str, latency: dict[str, tuple[LatencyStats, ...]], floo
     ``context`` keys (all optional):
       ``intra_op_threads`` (int) and ``cores`` (int): threads below cores slow large batches;
       ``tree_model`` (bool) and ``n_trees`` (int): ORT's tree kernel strategy above 50 rows and 80 trees;
+      ``trees`` ({variant name: trees in its graph}): a truncated ensemble's own count, where it differs;
       ``provider_fallback`` ({variant name: provider actually used}): the requested provider fell back;
       ``precisions`` ({variant name: "fp16" | "int8" | ...}): precisions with known CPU costs;
       ``graphs`` ({variant name: "tensor" | "tree-ensemble"}) and ``providers_used`` ({variant name: ORT provider}):
@@ -818,7 +819,7 @@ def _causes(name: str, stats: LatencyStats, floor: FloorRow | None, context: dic
     if batch >= LARGE_BATCH and threads and cores and threads < cores:
         causes.append(f"ONNX Runtime uses {threads} intra-op thread{'s' if threads != 1 else ''} of "
                       f"{cores} cores while the native library may use them all (try --threads {cores})")
-    n_trees = context.get("n_trees")
+    n_trees = (context.get("trees") or {}).get(name) or context.get("n_trees")  # a truncated variant's own
     ran_on = (context.get("providers_used") or {}).get(name, "CPUExecutionProvider")
     tensor = (context.get("graphs") or {}).get(name) == "tensor" and ran_on == "CPUExecutionProvider"
     if tensor:

@@ -555,6 +555,9 @@ def _explain_context(loaded: LoadedModel, prepared: list[_Prepared], threads: in
         "cores": physical_cores(),
         "tree_model": n_trees is not None,
         "n_trees": n_trees,
+        # a truncated ensemble (--trees) has its own: its graph's trees, else the trees it kept
+        "trees": {p.name: n for p in prepared
+                  if (n := _count_trees(p.variant.model) or getattr(p.variant, "trees_kept", None)) is not None},
         "provider_fallback": {p.name: p.result.provider_used for p in prepared
                               if p.result.provider_used and p.provider not in ("cpu", "auto")
                               and p.result.provider_used == "CPUExecutionProvider"},

@@ -197,17 +197,19 @@ def _best_throughput(report: Report) -> dict[str, Any]:
         return {"best_rows_per_s": int(best["batch_size"]) / best["p50_us"] * 1e6,
                 "best_throughput_variant": best["variant"], "best_throughput_batch": int(best["batch_size"]),
                 "best_throughput_configuration": best["name"]}
-    rows = [(v.name, r) for v in measured_variants(report) for r in timed_rows(v)
+    # the native model's other thread settings ("native t1") count, as the recommendation counts them
+    rows = [(v, r) for v in measured_variants(report, with_configurations=True) for r in timed_rows(v)
             if variant_within(v, tolerance, metric_tolerance(report)) and not is_truncated(v)]
     if not rows:
         return {"best_rows_per_s": None, "best_throughput_variant": None, "best_throughput_batch": None,
                 "best_throughput_configuration": None}
-    name, row = max(rows, key=lambda t: p50_rows_per_s(t[1]))
+    v, row = max(rows, key=lambda t: p50_rows_per_s(t[1]))
+    native_name = report.native.name if report.native else v.name
     return {
         "best_rows_per_s": p50_rows_per_s(row),
-        "best_throughput_variant": name,
+        "best_throughput_variant": native_name if is_native_configuration(report, v) else v.name,
         "best_throughput_batch": row.batch_size,
-        "best_throughput_configuration": name,
+        "best_throughput_configuration": v.name,
     }
 
 
@@ -301,7 +303,7 @@ def _noise_flags(report: Report, h: dict[str, Any]) -> dict[str, bool]:
         throughput = thin(h["best_throughput_configuration"], h["best_throughput_batch"])
     else:
         throughput = h["best_rows_per_s"] is not None and _cell_noisy(
-            report, h["best_throughput_variant"], h["best_throughput_batch"])
+            report, h["best_throughput_configuration"], h["best_throughput_batch"])
     return {"speedup_noisy": bool(speedup), "throughput_noisy": bool(throughput)}
 
 
@@ -428,13 +430,13 @@ _SUBJECT = re.compile(r"^batch (\d+): ")
 
 
 def variant_explanations(report: Report) -> list[str]:
-    """The run's "where each variant wins and why some are slower" lines, the whole model's variants first: a
-    line about a truncated ensemble comes after them, marked with what it costs and whether it is within the
-    run's tolerance. Where the run's comparison at a batch size named a truncated variant (older reports), the
+    """The run's "where each variant wins and why some are slower" lines by batch size, the whole model's variants
+    first within one: a line about a truncated ensemble comes after them, marked with what it costs and whether it
+    is within the run's tolerance; a comparison that mirrors a "slower" line is said once (:func:`_by_batch`). Where the run's comparison at a batch size named a truncated variant (older reports), the
     whole model's best variant is compared with native there too."""
     cut = {v.name: v for v in report.variants if is_truncated(v)}
     if not cut:
-        return list(report.explanations)
+        return _by_batch(list(report.explanations), [])
     names = sorted(cut, key=len, reverse=True)
     pattern = re.compile("|".join(rf"(?<![\w@-]){re.escape(n)}(?![\w@-])" for n in names))
     full_lines: list[str] = []
@@ -455,7 +457,29 @@ def variant_explanations(report: Report) -> list[str]:
                           for n in about)
         cut_lines.append(f"{line} [{marks}]")
     full_lines += _full_comparisons(report, exclude=compared)
-    return full_lines + cut_lines
+    return _by_batch(full_lines, cut_lines)
+
+
+_SLOWER = re.compile(r"^batch (\d+): (.+?) is (\S+x) slower than (.+?); likely cause")
+_FASTER = re.compile(r"^batch (\d+): (.+?) is (\S+x) faster than (.+?)(?:, the fastest ONNX variant)? \(p50 ")
+
+
+def _by_batch(full_lines: list[str], cut_lines: list[str]) -> list[str]:
+    """The lines by batch size (the whole model's first within one; a line naming no batch size stays first),
+    without a comparison that only mirrors a "slower" line of the same batch size ("native t1 is 1.05x faster
+    than fp32" next to "fp32 is 1.05x slower than native t1; likely cause: ..." says it once, with the cause)."""
+    def batch(line: str) -> int:
+        match = _SUBJECT.match(line)
+        return int(match.group(1)) if match else -1
+
+    slower = {(m.group(1), m.group(4), m.group(3), m.group(2)) for line in full_lines + cut_lines
+              if (m := _SLOWER.match(line))}
+    def kind(line: str) -> int:  # within a batch size: the native note, the comparison, then the causes
+        return 2 if _SLOWER.match(line) else 1 if _FASTER.match(line) else 0
+
+    keyed = [(batch(line), group, kind(line), line) for group, lines in enumerate((full_lines, cut_lines))
+             for line in lines if not ((m := _FASTER.match(line)) and tuple(m.groups()) in slower)]
+    return [t[3] for t in sorted(keyed, key=lambda t: t[:3])]
 
 
 def _full_comparisons(report: Report, *, exclude: set[int]) -> list[str]:
@@ -486,38 +510,60 @@ def _full_comparisons(report: Report, *, exclude: set[int]) -> list[str]:
 
 @dataclass(frozen=True)
 class Crossover:
-    """Where the faster side changes between the native model and the best ONNX variant."""
+    """Where the faster side changes between the native model and the best ONNX variant. The native side at each
+    batch size is its fastest configuration there (``tune.fastest_native``: "native" or "native t1")."""
 
-    native: str
+    native: str  # the native configuration compared ("native t1"), or "native / native t1" when it changes by batch
     onnx: str
     batch_sizes: tuple[float, ...]  # estimated (log-log interpolation) batch sizes of each change
-    faster_first: str  # faster at the smallest common batch size
+    faster_first: str  # faster at the smallest common batch size (the native configuration's own name)
     faster_last: str  # faster at the largest common batch size
+    native_by_batch: tuple[tuple[int, str], ...] = ()  # (batch size, fastest native configuration there)
 
     @property
     def winner_throughout(self) -> str | None:
-        return self.faster_first if not self.batch_sizes else None
+        if self.batch_sizes:
+            return None
+        return self.onnx if self.faster_first == self.onnx else self.native
+
+
+def fastest_native_rows(report: Report) -> dict[int, tuple[str, LatencyStats]]:
+    """Per batch size, the fastest native configuration timed there (``tune.fastest_native``'s rule: the native
+    variant and its other thread settings, "native t1"): its name and its latency row."""
+    natives = [n for n in (report.native, *report.native_configurations) if n is not None and n.applicable]
+    out: dict[int, tuple[str, LatencyStats]] = {}
+    for b in sorted({r.batch_size for n in natives for r in timed_rows(n)}):
+        rows = {n.name: row for n in natives if (row := _at(n, b)) is not None}
+        best = fastest_native([{"name": name, "precision": "native", "p50_us": row.p50_us}
+                               for name, row in rows.items()])
+        if best is not None:
+            out[b] = (best["name"], rows[best["name"]])
+    return out
 
 
 def crossover(report: Report) -> Crossover | None:
-    """Compare native with the ONNX variant of the whole model that beats it most, over their common batch sizes
-    (a truncated ensemble is another model: it is summarized by :func:`truncation_headline`)."""
+    """Compare the native model, at each batch size its fastest configuration, with the ONNX variant of the whole
+    model that beats it most, over their common batch sizes (a truncated ensemble is another model: it is
+    summarized by :func:`truncation_headline`)."""
     native = report.native
-    if native is None or not native.applicable or not timed_rows(native):
+    if native is None or not native.applicable:
+        return None
+    natives = fastest_native_rows(report)
+    if not natives:
         return None
     best: tuple[float, VariantResult, list[int]] | None = None
     for v in full_model_variants(report):
-        common = sorted({r.batch_size for r in timed_rows(v)} & {r.batch_size for r in timed_rows(native)})
+        common = sorted({r.batch_size for r in timed_rows(v)} & set(natives))
         if not common:
             continue
-        ratios = [math.log(_at(native, b).p50_us / _at(v, b).p50_us) for b in common]  # type: ignore[union-attr]
+        ratios = [math.log(natives[b][1].p50_us / _at(v, b).p50_us) for b in common]  # type: ignore[union-attr]
         score = float(np.mean(ratios))
         if best is None or (len(common), score) > (len(best[2]), best[0]):
             best = (score, v, common)
     if best is None:
         return None
     _, v, common = best
-    logs = [math.log(_at(native, b).p50_us / _at(v, b).p50_us) for b in common]  # type: ignore[union-attr]
+    logs = [math.log(natives[b][1].p50_us / _at(v, b).p50_us) for b in common]  # type: ignore[union-attr]
     changes = []
     for i in range(len(common) - 1):
         r0, r1 = logs[i], logs[i + 1]
@@ -525,12 +571,15 @@ def crossover(report: Report) -> Crossover | None:
             t = r0 / (r0 - r1) if r0 != r1 else 0.5
             lo, hi = math.log(common[i]), math.log(common[i + 1])
             changes.append(math.exp(lo + t * (hi - lo)))
+    by_batch = tuple((b, natives[b][0]) for b in common)
+    names = list(dict.fromkeys(name for _, name in by_batch))
     return Crossover(
-        native=native.name,
+        native=" / ".join(names),
         onnx=v.name,
         batch_sizes=tuple(changes),
-        faster_first=v.name if logs[0] > 0 else native.name,
-        faster_last=v.name if logs[-1] > 0 else native.name,
+        faster_first=v.name if logs[0] > 0 else by_batch[0][1],
+        faster_last=v.name if logs[-1] > 0 else by_batch[-1][1],
+        native_by_batch=by_batch,
     )
 
 
@@ -569,9 +618,10 @@ def _tuning_candidates(report: Report, b: int) -> list[dict[str, Any]]:
 
 def drift_points(report: Report, batch_size: int) -> list[tuple[VariantResult, LatencyStats, float]]:
     """The variants the latency-vs-drift chart places at ``batch_size``: (variant, its latency row, max |diff|),
-    0 for native; variants without latency there, without drift or with an unbounded drift are left out."""
+    0 for native and its other thread settings ("native t1": the native model's own predictions, no drift of
+    their own); variants without latency there, without drift or with an unbounded drift are left out."""
     pts: list[tuple[VariantResult, LatencyStats, float]] = []
-    for v in measured_variants(report):
+    for v in measured_variants(report, with_configurations=True):
         row = _at(v, batch_size)
         if row is None or (v.precision != "native" and v.drift is None):
             continue
@@ -579,6 +629,16 @@ def drift_points(report: Report, batch_size: int) -> list[tuple[VariantResult, L
         if math.isfinite(drift):
             pts.append((v, row, drift))
     return pts
+
+
+def recommended_name(report: Report, batch_size: int, names: Sequence[str]) -> str | None:
+    """The name a chart marks as the recommendation at ``batch_size`` among the points it drew (``names``): the
+    recommended configuration ("native t1") when it is drawn, else the recommended variant; None without one."""
+    rec = report.recommendation
+    if rec is None:
+        return None
+    configuration = rec.configuration(batch_size)
+    return configuration if configuration in names else rec.by_batch_size.get(str(batch_size))
 
 
 def pareto_front_points(report: Report, batch_size: int) -> list[tuple[float, float]]:

@@ -7,7 +7,7 @@ Views (figures, the dashboard, report.html, the CLI) read these values; they nev
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from optimizer_core.metric_tolerance import METRIC_WORDS, PRIMARY_METRICS
 from optimizer_core.report import Report, VariantResult
@@ -31,6 +31,7 @@ class TradeoffPoint:
     recommended: bool  # the run's pick at this batch size
     front_drift: bool = False  # no other point has lower latency and lower drift
     front_metric: bool = False  # no other point has lower latency and a higher metric
+    native_configuration: bool = False  # the native model on other threads ("native t1"): native's drift and metric
 
 
 def has_truncation(report: Report) -> bool:
@@ -72,13 +73,24 @@ def metric_tolerance(report: Report) -> float | None:
 
 
 def tradeoff_points(report: Report, batch_size: int) -> list[TradeoffPoint]:
-    """Every applicable variant timed at ``batch_size`` with a known drift (native: 0), fronts marked."""
+    """Every applicable variant timed at ``batch_size`` with a known drift (native: 0), fronts marked. The native
+    model's other thread settings ("native t1", ``native_configurations``) are points too, with native's drift
+    and metric (the same predictions, timed on other threads); the recommended point is the recommended
+    configuration ("native t1") when it is one of them."""
     key = primary_metric(report)
     duplicates = fallback_duplicates(report.variants)
     tolerance, metric_loss = drift_tolerance(report), metric_tolerance(report)
-    pick = report.recommendation.by_batch_size.get(str(batch_size)) if report.recommendation else None
+    native = report.native
+    configurations = [replace(c, metrics=native.metrics if native else c.metrics)
+                      for c in report.native_configurations]
+    measured = [*report.variants, *configurations]
+    rec = report.recommendation
+    pick = rec.by_batch_size.get(str(batch_size)) if rec else None
+    configuration = rec.configuration(batch_size) if rec else None
+    if configuration in {v.name for v in measured if v.latency_at(batch_size) is not None}:
+        pick = configuration
     points = []
-    for v in report.variants:
+    for v in measured:
         row = v.latency_at(batch_size)
         if not v.applicable or v.name in duplicates or row is None or not row.p50_us > 0:
             continue
@@ -89,6 +101,7 @@ def tradeoff_points(report: Report, batch_size: int) -> list[TradeoffPoint]:
             drift=0.0 if v.precision == "native" else v.drift.value,  # type: ignore[union-attr]
             metric=_metric(v, key), metric_delta=v.metric_delta, trees_kept=v.trees_kept, trees_total=v.trees_total,
             size_bytes=v.size_bytes, passes=variant_within(v, tolerance, metric_loss), recommended=v.name == pick,
+            native_configuration=any(v is c for c in configurations),
         ))
     return _with_fronts(points)
 
@@ -122,8 +135,6 @@ def _metric(v: VariantResult, key: str | None) -> float | None:
 
 
 def _with_fronts(points: list[TradeoffPoint]) -> list[TradeoffPoint]:
-    from dataclasses import replace
-
     by_drift = set(pareto_front([{"p50": p.p50_us, "drift": p.drift} for p in points], ("p50", "drift")))
     scored = [i for i, p in enumerate(points) if p.metric is not None]
     by_metric = {scored[i] for i in pareto_front([{"p50": points[j].p50_us, "loss": -points[j].metric}  # type: ignore[operator]

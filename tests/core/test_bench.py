@@ -369,3 +369,29 @@ def test_the_waits_for_idle_threads_take_at_most_a_quarter_of_the_budget(monkeyp
     assert result.settings["idle_wait_s"] == pytest.approx(0.25)
     assert len(asked) == 3 and asked[-1] == pytest.approx(0.05)
     assert any("added up to 25% of the budget" in n for n in result.notes)
+
+
+def test_explain_quotes_a_truncated_variants_own_tree_count() -> None:
+    """Regression: 'rounds-150 is 1.4x slower than native t1; likely cause: ... above 50 rows and 80 trees (200
+    trees here)': the full model's count, for a variant that kept 150."""
+    latency = {"native": (_stats(4096, 1000.0),), "fp32": (_stats(4096, 2300.0),),
+               "rounds-150": (_stats(4096, 1400.0),)}
+    context = {"tree_model": True, "n_trees": 200, "trees": {"fp32": 200, "rounds-150": 150}}
+    lines = bench.explain("native", latency, (), context)
+    cut = next(line for line in lines if line.startswith("batch 4096: rounds-150 is"))
+    assert "(150 trees here)" in cut and "200 trees" not in cut
+    assert "(200 trees here)" in next(line for line in lines if line.startswith("batch 4096: fp32 is"))
+
+
+def test_the_explain_context_counts_each_variants_trees() -> None:
+    from types import SimpleNamespace
+
+    from optimizer_core.pipeline import _explain_context
+
+    def prepared(name, trees_kept):
+        return SimpleNamespace(name=name, provider="cpu",
+                               variant=SimpleNamespace(model=None, precision="fp32", trees_kept=trees_kept),
+                               result=SimpleNamespace(provider_used="CPUExecutionProvider", graph=None))
+
+    context = _explain_context(None, [prepared("fp32", None), prepared("rounds-150", 150)], 1)
+    assert context["trees"] == {"rounds-150": 150}

@@ -8,7 +8,7 @@ import math
 import plotly.graph_objects as go
 
 from optimizer_core.report import LatencyStats, Report
-from optimizer_core.summary import p50_rows_per_s
+from optimizer_core.summary import listed_variants, p50_rows_per_s
 from optimizer_core.units import fmt_rows_per_s, fmt_us
 from optimizer_core.views.text import label
 
@@ -42,7 +42,7 @@ TEMPLATE = "plotly_white"
 
 
 def variant_colors(report: Report) -> dict[str, str]:
-    """One colour per variant name, the same in every chart of the report."""
+    """One colour per variant name (and native configuration, "native t1"), the same in every chart of the report."""
     colors: dict[str, str] = {}
     used: set[str] = set()
     for v in report.variants:
@@ -52,7 +52,7 @@ def variant_colors(report: Report) -> dict[str, str]:
             used.add(preferred)
     free = [c for c in (*_EXTRA_COLORS, *_PRECISION_COLORS.values()) if c not in used] or list(_EXTRA_COLORS)
     i = 0
-    for v in report.variants:
+    for v in listed_variants(report):
         if v.name not in colors:
             colors[v.name] = free[i % len(free)]
             i += 1

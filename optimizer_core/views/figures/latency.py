@@ -48,7 +48,7 @@ def latency_distribution(
     sizes = [
         b
         for b in batch_sizes(report)
-        if any((r := v.latency_at(b)) is not None and r.samples_us for v in measured_variants(report))
+        if any((r := v.latency_at(b)) is not None and r.samples_us for v in measured_variants(report, with_configurations=True))
     ]
     if batch_size is not None:
         sizes = [b for b in sizes if b == batch_size]
@@ -65,14 +65,14 @@ def latency_distribution(
         return _say_empty(fig, "No per-call latency samples in this report")
     groups: list[int] = []
     for i, b in enumerate(sizes):
-        for v in measured_variants(report):
+        for v in measured_variants(report, with_configurations=True):
             row = v.latency_at(b)
             if row is None or not row.samples_us:
                 continue
             fig.add_trace(_distribution_trace(kind, v.name, row, colors[v.name], visible=i == 0))
             groups.append(b)
     if kind == "violin":
-        _violin_log_axis(fig, [x for v in measured_variants(report) for b in sizes
+        _violin_log_axis(fig, [x for v in measured_variants(report, with_configurations=True) for b in sizes
                                if (r := v.latency_at(b)) is not None for x in r.samples_us])
     if len(sizes) > 1:
         buttons = [
@@ -166,7 +166,7 @@ def latency_vs_batch(report: Report) -> go.Figure:
         x_log=True,
         y_log=True,
     )
-    for v in measured_variants(report):
+    for v in measured_variants(report, with_configurations=True):
         rows = timed_rows(v)
         fig.add_trace(
             go.Scatter(

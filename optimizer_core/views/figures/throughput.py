@@ -56,7 +56,7 @@ def throughput_vs_batch(report: Report) -> go.Figure:
         x_log=True,
         y_log=True,
     )
-    for v in measured_variants(report):
+    for v in measured_variants(report, with_configurations=True):
         rows = timed_rows(v)
         fig.add_trace(
             go.Scatter(

@@ -13,11 +13,15 @@ from optimizer_core.summary import (
     _tuning_candidates,
     batch_sizes,
     drift_points,
+    is_native_configuration,
     pareto_front_points,
+    recommended_name,
 )
 from optimizer_core.units import fmt_diff, fmt_mb
 from optimizer_core.views.figures.common import ZERO_FLOOR, _figure, _say_empty, _stats_hover, variant_colors
 from optimizer_core.views.text import label
+
+NO_DRIFT_OF_ITS_OWN = "<br>no drift of its own: the native model's predictions, placed at native's drift (0)"
 
 
 def pareto(report: Report, batch_size: int = 1) -> go.Figure:
@@ -48,6 +52,7 @@ def pareto(report: Report, batch_size: int = 1) -> go.Figure:
                 marker={"color": colors[v.name], "size": size_px, "line": {"width": 1, "color": "#222"}},
                 hovertemplate=_stats_hover(
                     v.name, row, f"<br>max |diff|: {fmt_diff(drift)}<br>size: {fmt_mb(v.size_bytes)}"
+                    + (NO_DRIFT_OF_ITS_OWN if is_native_configuration(report, v) else "")
                 )
                 + "<extra></extra>",
             )
@@ -76,7 +81,7 @@ def pareto(report: Report, batch_size: int = 1) -> go.Figure:
 def _add_recommended(
     fig: go.Figure, report: Report, b: int, pts: list[tuple[VariantResult, LatencyStats, float]]
 ) -> None:
-    pick = report.recommendation.by_batch_size.get(str(b)) if report.recommendation else None
+    pick = recommended_name(report, b, [v.name for v, _, _ in pts])  # "native t1" itself, not native's default
     hit = next(((r, d) for v, r, d in pts if v.name == pick), None)
     if hit is None:
         return

@@ -43,7 +43,9 @@ def _hover(p: TradeoffPoint, metric: str) -> str:
     verdict = "within the run's tolerance" if p.passes else "over the run's tolerance"
     return (f"<b>{label(p.name)}</b><br>p50: {fmt_us(p.p50_us)}<br>{label(metric)}: "
             f"{'n/a' if p.metric is None else f'{p.metric:.4f}'}{delta}<br>max drift: {fmt_diff(p.drift)}"
-            f"<br>trees kept: {kept}<br>size: {fmt_mb(p.size_bytes)}<br>{verdict}")
+            f"<br>trees kept: {kept}<br>size: {fmt_mb(p.size_bytes)}<br>{verdict}"
+            + ("<br>no drift or metric of its own: the native model's predictions on other threads"
+               if p.native_configuration else ""))
 
 
 def latency_vs_metric(report: Report, batch_size: int = 1) -> go.Figure:
