@@ -139,22 +139,25 @@ def _looks_like_onnx(data: bytes) -> bool:
     return proto.HasField("graph") and proto.ir_version > 0
 
 
-def _read_source(
-    source: str | os.PathLike[str] | bytes | bytearray | memoryview, name: str | None = None
+def read_source(
+    source: str | os.PathLike[str] | bytes | bytearray | memoryview, name: str | None = None,
+    what: str = "model file",
 ) -> tuple[bytes, str]:
+    """The bytes of a model file given as a path or bytes, and the name messages use for it; ``ModelLoadError``
+    naming ``what`` when the path is a folder, missing or unreadable."""
     if isinstance(source, bytes | bytearray | memoryview):
-        return bytes(source), name or "the uploaded model"
+        return bytes(source), name or ("the uploaded model" if what == "model file" else f"the {what}")
     path = Path(source)
     try:
         if path.is_dir():
-            raise ModelLoadError(f"{path} is a folder, not a model file: pass the saved model file itself")
+            raise ModelLoadError(f"{path} is a folder, not a {what}: pass the saved file itself")
         return path.read_bytes(), name or str(path)
     except FileNotFoundError as e:
-        raise ModelLoadError(f"model file {path} does not exist: check the path") from e
+        raise ModelLoadError(f"{what} {path} does not exist: check the path") from e
     except PermissionError as e:
-        raise ModelLoadError(f"model file {path} cannot be read (permission denied)") from e
+        raise ModelLoadError(f"{what} {path} cannot be read (permission denied)") from e
     except OSError as e:
-        raise ModelLoadError(f"model file {path} cannot be read: {e.strerror or e}") from e
+        raise ModelLoadError(f"{what} {path} cannot be read: {e.strerror or e}") from e
     except ValueError as e:  # e.g. an embedded NUL byte
         raise ModelLoadError(f"{str(path)!r} is not a usable file path ({e})") from e
 
@@ -178,7 +181,7 @@ def load_model(
 
 def _load(source: str | os.PathLike[str] | bytes | bytearray | memoryview, *, allow_pickle: bool,
           name: str | None) -> LoadedModel:
-    data, name = _read_source(source, name)
+    data, name = read_source(source, name)
     fmt = sniff_format(data, name)
     if fmt == "pickle":
         if not allow_pickle:

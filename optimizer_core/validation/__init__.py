@@ -18,10 +18,9 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from optimizer_core.errors import ConfigError, ModelLoadError
+from optimizer_core.errors import ConfigError
 from optimizer_core.validation.result import ValidatedRow, ValidationResult
 
 __all__ = ["validate", "ValidationResult", "ValidatedRow", "ENGINES", "DEFAULT_BATCH_ROWS"]
@@ -153,17 +152,9 @@ def _check_options(batch_rows: int, max_drift: float | None, workers: int | None
 def _read(source: Any, name: str | None, what: str) -> tuple[bytes, str]:
     if hasattr(source, "SerializeToString"):  # an in-memory onnx.ModelProto
         return source.SerializeToString(), name or "the in-memory ONNX model"
-    if isinstance(source, bytes | bytearray | memoryview):
-        return bytes(source), name or f"the {what}"
-    if not isinstance(source, str | os.PathLike):
+    if not isinstance(source, bytes | bytearray | memoryview | str | os.PathLike):
         raise ConfigError(f"the {what} is a {type(source).__name__}: pass its path or its bytes (workers load it "
                           "from the bytes)")
-    path = Path(source)
-    try:
-        if path.is_dir():
-            raise ModelLoadError(f"{path} is a folder, not a {what}: pass the file itself")
-        return path.read_bytes(), name or str(path)
-    except FileNotFoundError as e:
-        raise ModelLoadError(f"{what} {path} does not exist: check the path") from e
-    except OSError as e:
-        raise ModelLoadError(f"{what} {path} cannot be read: {e.strerror or e}") from e
+    from optimizer_core.models import read_source
+
+    return read_source(source, name, what)
