@@ -23,10 +23,6 @@ _RULES: dict[str, tuple[Callable[[str], str], str, str]] = {
 }
 
 
-def has_rule(family: str | None) -> bool:
-    return family in _RULES
-
-
 def training_names(columns: Sequence[str], family: str | None) -> set[str]:
     """The names ``columns`` would have in a model the family trained on them (none without a rule)."""
     return {_RULES[family][0](c) for c in columns} if family in _RULES else set()

@@ -349,19 +349,6 @@ def _name(variant: str, threads: int, spin: bool, level: str, mode: str) -> str:
 
 # --------------------------------------------------------------------------- the search
 
-def native_thread_variants(native: Any, cores: int) -> list[tuple[str, Any]]:
-    """Copies of the native model set to 1 and to ``cores`` threads, for the libraries that take a thread
-    count (scikit-learn-style ``n_jobs``, XGBoost boosters' ``nthread``); the user's object is untouched."""
-    from optimizer_core.native_threads import configuration_name, pinned_clone
-
-    out = []
-    for threads in sorted({1, cores}):
-        clone = pinned_clone(native, threads)
-        if clone is not None:
-            out.append((configuration_name(threads), clone))
-    return out
-
-
 @dataclass(frozen=True)
 class TuneResult:
     candidates: tuple[dict[str, Any], ...]

@@ -231,17 +231,9 @@ def load_onnx(onnx_bytes: bytes, name: str) -> LoadedModel:
     return loaded
 
 
-def onnx_predictor(onnx: LoadedModel, threads: int) -> Any:
-    """A predictor over the ONNX file on a CPU session with ``threads`` intra-op threads and spinning off,
-    as a run's sessions are made."""
-    from optimizer_core.models.onnx import timing_predictor
-    from optimizer_core.runtime import SessionSettings
-
-    return timing_predictor(onnx, SessionSettings(intra_op_threads=threads, allow_spinning=False))
-
-
 def labelled_onnx_predictor(onnx: LoadedModel, threads: int) -> Any:
-    """``onnx_predictor``'s session, returning (scores, the file's label output or None) from one run."""
+    """A CPU session over the ONNX file with ``threads`` intra-op threads and spinning off (as a run's sessions
+    are made), returning (scores, the file's label output or None) from one run."""
     from optimizer_core.models.onnx import labelled_predictor
     from optimizer_core.runtime import SessionSettings
 

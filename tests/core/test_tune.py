@@ -157,23 +157,6 @@ def test_only_finalists_are_recommended():
     assert rec.configurations() == {"16": "fp32 t2"}
 
 
-def test_native_thread_variants_copy_the_model():
-    import xgboost as xgb
-    from sklearn.datasets import load_breast_cancer
-
-    from optimizer_core.tune import native_thread_variants
-
-    X, y = load_breast_cancer(return_X_y=True)
-    model = xgb.XGBClassifier(n_estimators=3, n_jobs=2).fit(X, y)
-    variants = dict(native_thread_variants(model, cores=2))
-    assert set(variants) == {"native t1", "native t2"}
-    assert variants["native t1"].get_params()["n_jobs"] == 1
-    assert model.get_params()["n_jobs"] == 2  # the user's object is untouched
-    np.testing.assert_allclose(variants["native t1"].predict_proba(X[:5]), model.predict_proba(X[:5]))
-    booster_variants = dict(native_thread_variants(model.get_booster(), cores=2))
-    assert set(booster_variants) == {"native t1", "native t2"}
-
-
 def test_regression_tolerance_is_relative():
     """float32 rounding of predictions around 150 gives ~2e-4 absolute but ~1e-6 relative drift: fp32 must
     not be rejected by a 1e-4 tolerance for that."""

@@ -15,7 +15,7 @@ from optimizer_core import OptimizeConfig, load_model, optimize, validate
 from optimizer_core.cli import main
 from optimizer_core.errors import ConfigError, InputError, UnsupportedModelError
 from optimizer_core.validation import sketch
-from optimizer_core.validation.scoring import load_onnx, onnx_predictor
+from optimizer_core.validation.scoring import labelled_onnx_predictor, load_onnx
 from tests.core.validation_data import classifier_files, regressor_files
 
 
@@ -162,7 +162,10 @@ def test_local_classifier_matches_runs_drift_and_metrics_on_the_same_rows(clf):
 def test_worst_rows_reproduce_from_their_file_and_row(clf):
     result = validate(clf["model"], clf["onnx"], [clf["a"], clf["b"], clf["c"]], engine="local", batch_rows=33)
     native = load_model(clf["model"])
-    onnx = onnx_predictor(load_onnx(clf["onnx"].read_bytes(), "model.onnx"), 1)
+    scored = labelled_onnx_predictor(load_onnx(clf["onnx"].read_bytes(), "model.onnx"), 1)
+
+    def onnx(X):
+        return scored(X)[0]
     features = list(native.feature_names)
     for worst in result.worst_rows:
         path = worst.file
